@@ -1,0 +1,249 @@
+"""HTTP/1.1 heads for the handshakes: Headers, parsing request and response heads, writing them.
+
+Parsing is incremental and bounded: a head larger than ``MAX_HEAD_SIZE`` or with more than
+``MAX_HEADER_COUNT`` fields is refused with the status an HTTP server would use (431), and any
+syntax error with 400, instead of growing a buffer without end or crashing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Mapping
+
+from ..errors import HandshakeError
+
+MAX_HEAD_SIZE = 16 * 1024  # like nginx's large_client_header_buffers; heads are small
+MAX_HEADER_COUNT = 100  # http.client's _MAXHEADERS
+CRLF = b"\r\n"
+STATUS_BAD_REQUEST = 400
+STATUS_HEADERS_TOO_LARGE = 431  # RFC 6585 section 5
+_TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_FORBIDDEN_VALUE_CHARS = ("\r", "\n", "\0")
+
+REASONS = {
+    101: "Switching Protocols",
+    200: "OK",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    426: "Upgrade Required",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+}
+
+
+class HeadError(HandshakeError):
+    """A malformed or oversized HTTP head; ``status`` is the answer a server should give."""
+
+
+class Headers:
+    """An ordered, case-insensitive multi-map of header fields.
+
+    ``headers["name"]`` gives the values of every field with that name joined with ", " (as the
+    original did); ``get_all`` gives them separately. Names keep the case they were added with.
+    """
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: list[tuple[str, str]] = []
+        for name, value in items:
+            self.add(name, value)
+
+    def add(self, name: str, value: str) -> None:
+        """Append a field; raises ValueError if the name or value would break the head."""
+        check_header(name, value)
+        self._items.append((name, value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field called ``name`` with one field."""
+        self.remove(name)
+        self.add(name, value)
+
+    def remove(self, name: str) -> None:
+        """Drop every field called ``name``."""
+        lowered = name.lower()
+        self._items = [(n, v) for n, v in self._items if n.lower() != lowered]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """All values of ``name`` joined with ", ", or ``default`` when there is none."""
+        values = self.get_all(name)
+        return ", ".join(values) if values else default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of the fields called ``name``, in order."""
+        lowered = name.lower()
+        return [v for n, v in self._items if n.lower() == lowered]
+
+    def tokens(self, name: str) -> list[str]:
+        """The comma-separated tokens of ``name``, lower-cased (``Connection: keep-alive, Upgrade``)."""
+        return [t.strip().lower() for v in self.get_all(name) for t in v.split(",") if t.strip()]
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and bool(self.get_all(name))
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def to_dict(self) -> dict[str, str]:
+        """Lower-cased names to joined values, the shape of the original's ``headers`` property."""
+        result: dict[str, str] = {}
+        for name, _ in self._items:
+            result.setdefault(name.lower(), self[name])
+        return result
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+def check_header(name: str, value: str) -> None:
+    """Raise ValueError for a name that is not an HTTP token or a value with CR, LF or NUL."""
+    if not name or any(ord(c) > 127 or ord(c) not in _TOKEN_CHARS for c in name):
+        raise ValueError(f"invalid header name: {name!r}")
+    if any(c in value for c in _FORBIDDEN_VALUE_CHARS):
+        raise ValueError(f"invalid header value for {name}: {value!r}")
+
+
+def to_headers(values: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> Headers:
+    """Build Headers from a mapping, a list of pairs, or None."""
+    if values is None:
+        return Headers()
+    if isinstance(values, Headers):
+        return Headers(values)
+    if isinstance(values, Mapping):
+        return Headers((str(k), str(v)) for k, v in values.items())
+    return Headers((str(k), str(v)) for k, v in values)
+
+
+@dataclass
+class Request:
+    """A parsed request head."""
+
+    method: str
+    target: str
+    headers: Headers = field(default_factory=Headers)
+    version: str = "HTTP/1.1"
+
+
+@dataclass
+class Response:
+    """A parsed response head."""
+
+    status: int
+    reason: str
+    headers: Headers = field(default_factory=Headers)
+    version: str = "HTTP/1.1"
+
+
+class HeadBuffer:
+    """Collects bytes until a blank line ends the head; returns the head and the bytes after it.
+
+    Whatever follows the blank line is handed back untouched: it may be the first WebSocket frame,
+    draft-76's 8 key bytes, or an event stream (faye-websocket-node #73).
+    """
+
+    def __init__(self, limit: int = MAX_HEAD_SIZE) -> None:
+        self._buffer = bytearray()
+        self._limit = limit
+
+    def _find_end(self, start: int) -> tuple[int, int] | None:
+        # RFC 9112 section 2.2 lets a recipient accept a bare LF as a line terminator.
+        crlf = self._buffer.find(b"\r\n\r\n", start)
+        lf = self._buffer.find(b"\n\n", start)
+        if lf >= 0 and (crlf < 0 or lf < crlf):
+            return lf, lf + 2
+        if crlf >= 0:
+            return crlf, crlf + 4
+        return None
+
+    def feed(self, data: bytes) -> tuple[bytes, bytes] | None:
+        """Add ``data``; returns (head, rest) once the head is complete, else None."""
+        start = max(0, len(self._buffer) - 3)
+        self._buffer += data
+        found = self._find_end(start)
+        if found is None:
+            if len(self._buffer) > self._limit:
+                raise HeadError("HTTP head too large", STATUS_HEADERS_TOO_LARGE)
+            return None
+        head_end, body_start = found
+        if head_end > self._limit:
+            raise HeadError("HTTP head too large", STATUS_HEADERS_TOO_LARGE)
+        head, rest = bytes(self._buffer[:head_end]), bytes(self._buffer[body_start:])
+        self._buffer.clear()
+        return head, rest
+
+
+def _split_lines(head: bytes) -> list[str]:
+    try:
+        text = head.decode("latin-1")
+    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
+        raise HeadError("HTTP head is not text", STATUS_BAD_REQUEST) from None
+    return [line.rstrip("\r") for line in text.split("\n")]
+
+
+def _parse_fields(lines: list[str]) -> Headers:
+    if len(lines) > MAX_HEADER_COUNT:
+        raise HeadError("Too many HTTP header fields", STATUS_HEADERS_TOO_LARGE)
+    headers = Headers()
+    for line in lines:
+        if line[:1] in (" ", "\t"):
+            raise HeadError("Obsolete line folding in HTTP head", STATUS_BAD_REQUEST)
+        name, sep, value = line.partition(":")
+        try:
+            headers.add(name, value.strip(" \t"))
+        except ValueError:
+            raise HeadError(f"Invalid HTTP header line: {line!r}", STATUS_BAD_REQUEST) from None
+        if not sep:
+            raise HeadError(f"Invalid HTTP header line: {line!r}", STATUS_BAD_REQUEST)
+    return headers
+
+
+def parse_request(head: bytes) -> Request:
+    """Parse a request head (without its blank line); raises HeadError with status 400 or 431."""
+    lines = _split_lines(head)
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[0] or not parts[1] or not parts[2].startswith("HTTP/"):
+        raise HeadError(f"Invalid HTTP request line: {lines[0]!r}", STATUS_BAD_REQUEST)
+    method, target, version = parts
+    return Request(method, target, _parse_fields(lines[1:]), version)
+
+
+def parse_response(head: bytes) -> Response:
+    """Parse a response head (without its blank line); raises HeadError on a malformed head."""
+    lines = _split_lines(head)
+    version, _, rest = lines[0].partition(" ")
+    code, _, reason = rest.partition(" ")
+    if not version.startswith("HTTP/") or len(code) != 3 or not code.isdigit():
+        raise HeadError(f"Invalid HTTP status line: {lines[0]!r}", None)
+    return Response(int(code), reason, _parse_fields(lines[1:]), version)
+
+
+def serialize_head(start_line: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    """Write a start line, header fields and the blank line with CRLF endings."""
+    lines = [start_line, *(f"{name}: {value}" for name, value in headers), "", ""]
+    return "\r\n".join(lines).encode("latin-1")
+
+
+def serialize_response(
+    status: int, headers: Iterable[tuple[str, str]] = (), body: bytes = b"", reason: str | None = None
+) -> bytes:
+    """A complete HTTP/1.1 response; a body gets Content-Length (and the caller's Content-Type)."""
+    fields = list(headers)
+    if body or status >= STATUS_BAD_REQUEST:
+        fields.append(("Content-Length", str(len(body))))
+    phrase = reason if reason is not None else REASONS.get(status, "Unknown")
+    return serialize_head(f"HTTP/1.1 {status} {phrase}", fields) + body
+
+
+def error_response(status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> bytes:
+    """A plain-text error response that closes the connection, as the original's handshake failures."""
+    fields = [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close"), *headers]
+    return serialize_response(status, fields, message.encode("utf-8"))

@@ -1,0 +1,74 @@
+"""Ready states and the events a connection dispatches, as small frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import ClassVar, Union
+
+
+class ReadyState(IntEnum):
+    """The WebSocket API's readyState values, as in browsers and the original."""
+
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+@dataclass(frozen=True)
+class OpenEvent:
+    """The opening handshake completed; the connection is OPEN."""
+
+    type: ClassVar[str] = "open"
+
+
+@dataclass(frozen=True)
+class MessageEvent:
+    """A complete message: ``data`` is ``str`` for a text message and ``bytes`` for binary."""
+
+    data: str | bytes
+    type: ClassVar[str] = "message"
+
+
+@dataclass(frozen=True)
+class PingEvent:
+    """A ping arrived (it has already been answered with a pong)."""
+
+    data: bytes
+    type: ClassVar[str] = "ping"
+
+
+@dataclass(frozen=True)
+class PongEvent:
+    """A pong arrived; ``data`` is its payload, matched against pending ``ping()`` callbacks."""
+
+    data: bytes
+    type: ClassVar[str] = "pong"
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    """A protocol or network error; informational, a close event always follows."""
+
+    message: str
+    error: BaseException | None = None
+    type: ClassVar[str] = "error"
+
+
+@dataclass(frozen=True)
+class CloseEvent:
+    """The connection is CLOSED. Fired exactly once.
+
+    ``code`` and ``reason`` are those the peer sent (1005 when its close frame had no code),
+    the local failure code when we failed the connection, or 1006 when the TCP connection ended
+    without a closing handshake. ``was_clean`` is True when the closing handshake completed.
+    """
+
+    code: int | None
+    reason: str = ""
+    was_clean: bool = False
+    type: ClassVar[str] = "close"
+
+
+Event = Union[OpenEvent, MessageEvent, PingEvent, PongEvent, ErrorEvent, CloseEvent]

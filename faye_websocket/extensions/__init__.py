@@ -1,0 +1,1 @@
+"""The extension framework (a port of websocket-extensions) and permessage-deflate (RFC 7692)."""
