@@ -1,0 +1,199 @@
+"""The client's opening phase: TCP connect, optional proxy CONNECT (with TLS to the proxy),
+optional TLS to the origin, all under one deadline; the result is a Transport ready for the
+WebSocket handshake, plus any bytes already read past the proxy's reply.
+
+Runs on the client's connection thread; ``abort()`` may be called from any other thread to wake
+it (the socket is shut down, and ``open()`` raises ConnectionAbortedError).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from .driver.proxy import ProxyHandshake
+from .tls import TLSSettings, tls_settings
+from .transport import SocketTransport, TLSInTLS, Transport
+from .urls import ProxyConfig, WebSocketURL
+
+PROXY_READ_SIZE = 4096  # a CONNECT reply head is a few hundred bytes
+
+
+class Deadline:
+    """A point in time (time.monotonic) that several blocking steps share."""
+
+    def __init__(self, timeout: float | None, what: str) -> None:
+        self.at = None if timeout is None else time.monotonic() + timeout
+        self.timeout = timeout
+        self.what = what
+
+    def remaining(self, step: str) -> float | None:
+        """Seconds left (None: no limit); raises TimeoutError naming ``step`` once none are left."""
+        if self.at is None:
+            return None
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise self.expired(step)
+        return left
+
+    def expired(self, step: str) -> TimeoutError:
+        """The TimeoutError to raise when ``step`` ran out of time."""
+        return TimeoutError(f"{self.what}: timed out after {self.timeout} s ({step})")
+
+
+@dataclass
+class Opened:
+    """The outcome of the opening phase."""
+
+    transport: Transport
+    leftover: bytes = b""  # bytes read after the proxy's reply: the start of the origin's stream
+    proxy_status: int | None = None
+
+
+class Opener:
+    """Connects to ``target``, through ``proxy`` when given; one use, on one thread.
+
+    ``sock`` is an already connected socket to the first hop (the proxy if there is one, else
+    the origin). ``tls`` configures TLS to the origin (wss); ``proxy.tls`` TLS to an https proxy.
+    """
+
+    def __init__(
+        self,
+        target: WebSocketURL,
+        *,
+        proxy: ProxyConfig | None = None,
+        tls: TLSSettings | None = None,
+        timeout: float | None = None,
+        sock: socket.socket | None = None,
+    ) -> None:
+        self.target = target
+        self.proxy = proxy
+        self.tls = tls
+        self.deadline = Deadline(timeout, f"connecting to {target.host}:{target.port}")
+        self._given_socket = sock
+        self._lock = threading.Lock()  # guards _socket and _aborted between open() and abort()
+        self._socket: socket.socket | None = None
+        self._aborted = False
+
+    def open(self) -> Opened:
+        """Run every step; raises OSError, TimeoutError, ssl.SSLError or ProxyError (socket closed)."""
+        sock = self._given_socket or self._connect_tcp()
+        self._track(sock)
+        transport: Transport = SocketTransport(sock)
+        try:
+            leftover, status = b"", None
+            if self.proxy is not None:
+                if self.proxy.secure:
+                    transport = self._start_tls(transport, tls_settings(self.proxy.tls), self.proxy.host)
+                leftover, status = self._tunnel(transport, self.proxy)
+            if self.target.secure:
+                settings = self.tls or tls_settings(None)
+                transport = self._start_tls(transport, settings, self.target.host, leftover)
+                leftover = b""
+            transport.settimeout(None)
+            return Opened(transport, leftover, status)
+        except BaseException:
+            transport.close()
+            if self._aborted:
+                raise ConnectionAbortedError(f"{self.deadline.what}: aborted") from None
+            raise
+
+    def abort(self) -> None:
+        """Wake a blocked ``open()`` from another thread; it then raises ConnectionAbortedError."""
+        with self._lock:
+            self._aborted = True
+            sock = self._socket
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _track(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._socket = sock
+            aborted = self._aborted
+        if aborted:
+            sock.close()
+            raise ConnectionAbortedError(f"{self.deadline.what}: aborted")
+
+    def _connect_tcp(self) -> socket.socket:
+        hop = self.proxy or self.target
+        infos = socket.getaddrinfo(hop.host, hop.port, type=socket.SOCK_STREAM)
+        error: OSError = OSError(f"no address for {hop.host}")
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            self._track(sock)
+            try:
+                sock.settimeout(self.deadline.remaining("TCP connect"))
+                sock.connect(address)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # frames are small: no Nagle
+                return sock
+            except TimeoutError as exc:
+                sock.close()
+                raise self.deadline.expired("TCP connect") from exc
+            except OSError as exc:
+                sock.close()
+                error = exc
+        raise error
+
+    def _start_tls(
+        self, transport: Transport, settings: TLSSettings, host: str, initial: bytes = b""
+    ) -> Transport:
+        hostname = settings.server_hostname or host
+        if (
+            isinstance(transport, SocketTransport)
+            and not isinstance(transport.sock, ssl.SSLSocket)
+            and not initial
+        ):
+            tls_sock = settings.context.wrap_socket(
+                transport.sock, server_hostname=hostname, do_handshake_on_connect=False
+            )
+            self._track(tls_sock)
+            tls_sock.settimeout(self.deadline.remaining("TLS handshake"))
+            self._timed(tls_sock.do_handshake, "TLS handshake")
+            return SocketTransport(tls_sock)
+        # An SSLSocket cannot be wrapped again (SSL UNEXPECTED_MESSAGE): TLS inside TLS via memory BIOs.
+        inner = TLSInTLS(transport, settings.context, hostname, initial)
+        transport.settimeout(self.deadline.remaining("TLS handshake in the tunnel"))
+        self._timed(inner.handshake, "TLS handshake in the tunnel")
+        return inner
+
+    def _timed(self, step: Callable[[], None], name: str) -> None:
+        try:
+            step()
+        except TimeoutError as exc:
+            raise self.deadline.expired(name) from exc
+
+    def _tunnel(self, transport: Transport, proxy: ProxyConfig) -> tuple[bytes, int | None]:
+        handshake = ProxyHandshake(
+            self.target.host,
+            self.target.port,
+            username=proxy.username,
+            password=proxy.password,
+            headers=proxy.headers,
+        )
+        transport.settimeout(self.deadline.remaining("proxy CONNECT"))
+        transport.sendall(handshake.request())
+        while True:
+            transport.settimeout(self.deadline.remaining("proxy CONNECT"))
+            data = self._recv(transport, "proxy CONNECT")
+            if not data:
+                handshake.receive_eof()
+                break
+            if handshake.receive_data(data):
+                break
+        if handshake.error is not None:
+            raise handshake.error
+        return handshake.leftover, handshake.status_code
+
+    def _recv(self, transport: Transport, name: str) -> bytes:
+        try:
+            data: bytes = transport.recv(PROXY_READ_SIZE)
+        except TimeoutError as exc:
+            raise self.deadline.expired(name) from exc
+        return data

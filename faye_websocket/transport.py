@@ -1,0 +1,228 @@
+"""The byte pipe a connection reads and writes: a socket, a TLS socket, or TLS inside TLS.
+
+Every transport has the same small interface (``Transport``). ``pending()`` is the part that
+matters for TLS: bytes may already be decrypted, or received but not yet decrypted, while the
+raw socket has nothing left to read, so a reader must call ``recv`` while ``pending() > 0``
+before it blocks in ``select`` on ``fileno()``. (python websockets missed exactly this through an
+https proxy and delivered a server's first message 20 s late, with its next keepalive.)
+
+Threading: one thread reads (``recv``, ``pending``) while others write (``sendall``); writers
+are serialised by the connection's write lock, and ``TLSInTLS`` adds its own locks because the
+reader and the writers share one ``ssl.SSLObject``.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from typing import Protocol, runtime_checkable
+
+# One TLS record carries at most 16 KiB of plaintext (RFC 8446 section 5.1); reading a few
+# records' worth from the raw socket at once keeps system calls few.
+RECV_SIZE = 65536
+TLS_WRITE_CHUNK = 16384
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """What connection.py needs from the thing it reads and writes."""
+
+    def recv(self, size: int) -> bytes:
+        """Up to ``size`` bytes, blocking (up to the timeout) until some arrive; b"" at EOF."""
+
+    def sendall(self, data: bytes) -> None:
+        """Write all of ``data``; raises OSError when the connection is broken."""
+
+    def settimeout(self, timeout: float | None) -> None:
+        """Timeout for each blocking recv / sendall (socket.timeout when it expires)."""
+
+    def shutdown_write(self) -> None:
+        """Half-close: tell the peer we will send nothing more (TCP FIN). Never raises."""
+
+    def close(self) -> None:
+        """Release the connection at once. Idempotent, never raises."""
+
+    def fileno(self) -> int:
+        """The raw socket's descriptor, for select (-1 once closed)."""
+
+    def pending(self) -> int:
+        """Bytes (or an EOF) ready for ``recv`` without touching the raw socket."""
+
+
+class SocketTransport:
+    """A connected ``socket.socket`` or ``ssl.SSLSocket`` behind the Transport interface."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def recv(self, size: int) -> bytes:
+        """See Transport.recv; a TLS EOF without close_notify also reads as b"" (ragged EOF)."""
+        return self.sock.recv(size)
+
+    def sendall(self, data: bytes) -> None:
+        """See Transport.sendall."""
+        self.sock.sendall(data)
+
+    def settimeout(self, timeout: float | None) -> None:
+        """See Transport.settimeout."""
+        self.sock.settimeout(timeout)
+
+    def shutdown_write(self) -> None:
+        """See Transport.shutdown_write."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """See Transport.close."""
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def fileno(self) -> int:
+        """See Transport.fileno."""
+        return self.sock.fileno()
+
+    def pending(self) -> int:
+        """Decrypted bytes the TLS socket holds (0 for plain TCP)."""
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.fileno() >= 0:
+            return self.sock.pending()
+        return 0
+
+
+class TLSInTLS:
+    """TLS to the origin running inside another transport (wss through an https proxy).
+
+    ``ssl.SSLContext.wrap_socket`` cannot wrap an SSLSocket, so this drives an ``ssl.SSLObject``
+    with two memory BIOs over the outer transport. ``initial`` is data already read from the
+    outer transport that belongs to this TLS stream. Call ``handshake()`` before use.
+    """
+
+    def __init__(
+        self, outer: Transport, context: ssl.SSLContext, server_hostname: str | None, initial: bytes = b""
+    ) -> None:
+        self.outer = outer
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._ssl_lock = threading.Lock()  # guards the SSLObject and both BIOs
+        self._flush_lock = threading.Lock()  # keeps encrypted records in order on the outer transport
+        self._plain = bytearray()  # decrypted ahead by pending(), handed out first by recv()
+        self._eof = False
+        self._obj = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
+        if initial:
+            self._incoming.write(initial)
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject:
+        """The inner TLS session (for getpeercert, cipher, selected_alpn_protocol)."""
+        return self._obj
+
+    def handshake(self) -> None:
+        """Run the TLS handshake over the outer transport; raises ssl.SSLError, OSError, TimeoutError."""
+        while True:
+            try:
+                with self._ssl_lock:
+                    self._obj.do_handshake()
+            except ssl.SSLWantReadError:
+                self._flush()
+                self._fill()
+                continue
+            self._flush()
+            return
+
+    def _flush(self) -> None:
+        with self._flush_lock:
+            with self._ssl_lock:
+                data = self._outgoing.read()
+            if data:
+                self.outer.sendall(data)
+
+    def _fill(self) -> None:
+        data = self.outer.recv(RECV_SIZE)
+        with self._ssl_lock:
+            if data:
+                self._incoming.write(data)
+            else:
+                self._incoming.write_eof()
+
+    def _read_decrypted(self, size: int) -> bytes | None:
+        # Called with _ssl_lock held. None: more ciphertext is needed.
+        try:
+            return self._obj.read(size)
+        except ssl.SSLWantReadError:
+            return None
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            # close_notify, or the peer ended TCP without it (a ragged EOF, read as EOF like
+            # SSLSocket's suppress_ragged_eofs).
+            self._eof = True
+            return b""
+
+    def recv(self, size: int) -> bytes:
+        """See Transport.recv; decrypts buffered ciphertext before reading the outer transport."""
+        while True:
+            with self._ssl_lock:
+                if self._plain:
+                    data = bytes(self._plain[:size])
+                    del self._plain[:size]
+                    return data
+                result = b"" if self._eof else self._read_decrypted(size)
+            if self._outgoing.pending:  # reading can produce records to send (key updates, alerts)
+                self._flush()
+            if result is not None:
+                return result
+            self._fill()
+
+    def pending(self) -> int:
+        """Decrypted bytes ready, after decrypting whatever ciphertext is already buffered."""
+        outer_pending = self.outer.pending()
+        if outer_pending:  # decrypted by the proxy's TLS layer: reading it cannot block
+            data = self.outer.recv(outer_pending)
+            with self._ssl_lock:
+                if data:
+                    self._incoming.write(data)
+                else:
+                    self._incoming.write_eof()
+        with self._ssl_lock:
+            while not self._eof and (self._incoming.pending or self._incoming.eof):
+                chunk = self._read_decrypted(RECV_SIZE)
+                if not chunk:
+                    break
+                self._plain += chunk
+            return len(self._plain) + self._obj.pending() + (1 if self._eof else 0)
+
+    def sendall(self, data: bytes) -> None:
+        """See Transport.sendall; encrypts in record-sized pieces so memory stays bounded."""
+        view = memoryview(data)
+        while view:
+            with self._ssl_lock:
+                try:
+                    written = self._obj.write(view[:TLS_WRITE_CHUNK])
+                except ssl.SSLWantReadError:
+                    # Only a TLS 1.2 renegotiation can ask a writer to read; we do not support it.
+                    raise ssl.SSLError("TLS renegotiation inside a proxy tunnel is not supported") from None
+            view = view[written:]
+            self._flush()
+
+    def settimeout(self, timeout: float | None) -> None:
+        """See Transport.settimeout (applies to the outer transport)."""
+        self.outer.settimeout(timeout)
+
+    def shutdown_write(self) -> None:
+        """See Transport.shutdown_write."""
+        self.outer.shutdown_write()
+
+    def close(self) -> None:
+        """See Transport.close."""
+        self.outer.close()
+
+    def fileno(self) -> int:
+        """See Transport.fileno."""
+        return self.outer.fileno()
+
+
+def wrap_socket(sock: socket.socket) -> SocketTransport:
+    """The Transport for a connected socket or SSLSocket (server side and direct client)."""
+    return SocketTransport(sock)
