@@ -143,6 +143,21 @@ class Response:
     version: str = "HTTP/1.1"
 
 
+def find_head_end(buffer: bytes | bytearray, start: int = 0) -> tuple[int, int] | None:
+    """Where the head in ``buffer`` ends: (end of the last header line, start of the body), or None.
+
+    RFC 9112 section 2.2 lets a recipient accept a bare LF as a line terminator, so a blank line
+    is either CRLF CRLF or LF LF, whichever comes first. ``start`` skips bytes already searched.
+    """
+    crlf = buffer.find(b"\r\n\r\n", start)
+    lf = buffer.find(b"\n\n", start)
+    if lf >= 0 and (crlf < 0 or lf < crlf):
+        return lf, lf + 2
+    if crlf >= 0:
+        return crlf, crlf + 4
+    return None
+
+
 class HeadBuffer:
     """Collects bytes until a blank line ends the head; returns the head and the bytes after it.
 
@@ -154,21 +169,11 @@ class HeadBuffer:
         self._buffer = bytearray()
         self._limit = limit
 
-    def _find_end(self, start: int) -> tuple[int, int] | None:
-        # RFC 9112 section 2.2 lets a recipient accept a bare LF as a line terminator.
-        crlf = self._buffer.find(b"\r\n\r\n", start)
-        lf = self._buffer.find(b"\n\n", start)
-        if lf >= 0 and (crlf < 0 or lf < crlf):
-            return lf, lf + 2
-        if crlf >= 0:
-            return crlf, crlf + 4
-        return None
-
     def feed(self, data: bytes) -> tuple[bytes, bytes] | None:
         """Add ``data``; returns (head, rest) once the head is complete, else None."""
         start = max(0, len(self._buffer) - 3)
         self._buffer += data
-        found = self._find_end(start)
+        found = find_head_end(self._buffer, start)
         if found is None:
             if len(self._buffer) > self._limit:
                 raise HeadError("HTTP head too large", STATUS_HEADERS_TOO_LARGE)

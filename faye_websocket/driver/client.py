@@ -1,0 +1,125 @@
+"""The client side of the opening handshake (RFC 6455 section 4.1) on top of the Hybi driver.
+
+The response head is read up to its blank line and no further: bytes after it (a frame the
+server sent right behind its 101) go straight to the frame parser (faye-websocket-node #73).
+"""
+
+from __future__ import annotations
+
+import base64
+import platform
+from typing import Iterable, Mapping, Sequence
+
+from .. import __version__
+from ..errors import ExtensionError, HandshakeError, ProtocolError
+from ..events import ErrorEvent, ReadyState
+from ..extensions.base import Extension
+from ..extensions.negotiation import Extensions
+from .base import DEFAULT_MAX_LENGTH, Parser
+from .handshake import accept_value, generate_key, protocol_list
+from .http import MAX_HEAD_SIZE, Headers, Response, parse_response, serialize_head, to_headers
+from .hybi import Hybi
+from .url import WebSocketURL, parse_url
+
+SWITCHING_PROTOCOLS = 101
+DEFAULT_USER_AGENT = f"faye_websocket/{__version__} Python/{platform.python_version()}"
+HANDSHAKE_FAILED = "Error during WebSocket handshake: "
+
+
+class ClientDriver(Hybi):
+    """A hybi-13 client: writes the request on ``start()``, validates the 101, then frames.
+
+    ``status_code`` and ``headers`` hold the handshake response once it arrived, also when the
+    handshake failed; ``handshake_error`` says why it failed.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        protocols: str | Sequence[str] | None = None,
+        *,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        extensions: Iterable[Extension] = (),
+        max_length: int = DEFAULT_MAX_LENGTH,
+        origin: str | None = None,
+        user_agent: str | None = DEFAULT_USER_AGENT,
+    ) -> None:
+        self.url = url
+        self.target: WebSocketURL = parse_url(url)
+        registry = Extensions()
+        for extension in extensions:
+            registry.add(extension)
+        super().__init__(registry, mask_outgoing=True, max_length=max_length, version="hybi-13")
+        self._registry = registry
+        self._protocols = protocol_list(protocols)
+        self._extra = to_headers(headers)
+        self._origin = origin
+        self._user_agent = user_agent
+        self._key = generate_key()
+        self._started = False
+        self.status_code: int | None = None
+        self.headers = Headers()
+        self.handshake_error: HandshakeError | None = None
+
+    def request_head(self) -> bytes:
+        """The handshake request: request line, then Host, Upgrade, Connection, key, version, ..."""
+        target = self.target
+        fields = Headers([("Host", target.host_header), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                          ("Sec-WebSocket-Key", self._key), ("Sec-WebSocket-Version", "13")])
+        if self._protocols:
+            fields.add("Sec-WebSocket-Protocol", ", ".join(self._protocols))
+        if target.username is not None:
+            credentials = f"{target.username}:{target.password or ''}".encode()
+            fields.add("Authorization", "Basic " + base64.b64encode(credentials).decode("ascii"))
+        if self._origin is not None:
+            fields.add("Origin", self._origin)
+        if self._user_agent and "User-Agent" not in self._extra:
+            fields.add("User-Agent", self._user_agent)
+        for name, value in self._extra:
+            fields.add(name, value)
+        offer = self._registry.generate_offer()
+        if offer:
+            fields.add("Sec-WebSocket-Extensions", offer)
+        return serialize_head(f"GET {target.resource} HTTP/1.1", fields)
+
+    def start(self) -> None:
+        """Queue the request head (once)."""
+        if not self._started and self.state is ReadyState.CONNECTING:
+            self._started = True
+            self._write(self.request_head())
+
+    def _parse(self) -> Parser:
+        head = yield from self._reader.read_head(MAX_HEAD_SIZE)
+        response = parse_response(head)
+        self.status_code = response.status
+        self.headers = response.headers
+        self._validate(response)
+        self._open()
+        yield from self._frames()
+
+    def _validate(self, response: Response) -> None:
+        headers = response.headers
+        if response.status != SWITCHING_PROTOCOLS:
+            raise HandshakeError(f"Unexpected response code: {response.status}")
+        if headers.tokens("Upgrade") != ["websocket"]:
+            raise HandshakeError("'Upgrade' header value is not 'WebSocket'")
+        if "upgrade" not in headers.tokens("Connection"):
+            raise HandshakeError("'Connection' header value is not 'Upgrade'")
+        if headers.get("Sec-WebSocket-Accept") != accept_value(self._key):
+            raise HandshakeError("Sec-WebSocket-Accept mismatch")
+        protocol = headers.get("Sec-WebSocket-Protocol")
+        if protocol is not None and protocol not in self._protocols:
+            raise HandshakeError("Sec-WebSocket-Protocol mismatch")
+        self.protocol = protocol or ""
+        self._registry.activate(headers.get("Sec-WebSocket-Extensions"))
+
+    def _fail(self, error: Exception) -> None:
+        if self.state is not ReadyState.CONNECTING:
+            super()._fail(error)
+            return
+        # A failed handshake: keep the response for status_code/headers and report the reason.
+        message = HANDSHAKE_FAILED + str(error)
+        self.handshake_error = HandshakeError(message, self.status_code, self.headers.to_dict())
+        code = error.code if isinstance(error, (ExtensionError, ProtocolError)) else 1002
+        self._emit(ErrorEvent(message, self.handshake_error))
+        self._finish(code, message, clean=False)

@@ -1,0 +1,185 @@
+"""Reading an event stream: the WHATWG parser, the client's request head and response check.
+
+This is the sans-I/O half of ``faye_websocket.eventsource_client``: bytes of the response body go
+in (any split), ``ServerSentEvent`` records come out. It follows the HTML standard, section 9.2.6
+"Interpreting an event stream": UTF-8 decoding with replacement, one BOM skipped at the start,
+lines ended by CRLF, LF or CR, comments, the ``event``, ``data``, ``id`` and ``retry`` fields, and
+dispatch on a blank line only (an unfinished event at the end of the stream is dropped).
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+from typing import Iterable
+
+from ..errors import HandshakeError, MessageTooLarge
+from .eventsource import CONTENT_TYPE, LAST_EVENT_ID_HEADER
+from .http import Response, serialize_head
+
+DEFAULT_EVENT_TYPE = "message"  # WHATWG HTML 9.2.6: an event without an event field
+DEFAULT_MAX_LINE_LENGTH = 1024 * 1024  # characters; a bound on memory, far above real event lines
+DEFAULT_MAX_LENGTH = 2**26 - 1  # characters of data per event; faye's max_length for messages
+STATUS_OK = 200
+STATUS_NO_CONTENT = 204  # WHATWG HTML 9.2.3: the server tells the client to stop reconnecting
+_BOM = "\ufeff"
+
+
+@dataclass(frozen=True)
+class ServerSentEvent:
+    """One dispatched event, named as in the browser's ``MessageEvent``.
+
+    ``type`` is the ``event`` field or ``"message"``; ``data`` is the data lines joined with LF;
+    ``last_event_id`` is the stream's last event ID when this event was dispatched.
+    """
+
+    type: str
+    data: str
+    last_event_id: str = ""
+
+
+class EventStreamParser:
+    """Incremental event-stream parser; feed body bytes, collect events.
+
+    ``retry`` becomes the reconnection time in milliseconds when the stream sets one (else None);
+    ``last_event_id`` is kept across events as the standard requires. Raises MessageTooLarge when
+    a line exceeds ``max_line_length`` characters or an event's data exceeds ``max_length``.
+    Not thread-safe: one reader feeds it.
+    """
+
+    def __init__(
+        self,
+        *,
+        last_event_id: str = "",
+        max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
+        max_length: int = DEFAULT_MAX_LENGTH,
+    ) -> None:
+        self.last_event_id = last_event_id
+        self.retry: int | None = None
+        self._max_line_length = max_line_length
+        self._max_length = max_length
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._line: list[str] = []
+        self._line_length = 0
+        self._after_cr = False
+        self._at_start = True
+        self._reset_buffers()
+        self._id_buffer = last_event_id
+        self._events: list[ServerSentEvent] = []
+
+    def _reset_buffers(self) -> None:
+        self._data: list[str] = []
+        self._data_length = 0
+        self._type = ""
+
+    def feed(self, data: bytes) -> list[ServerSentEvent]:
+        """Parse more body bytes; returns the events completed by them (often none)."""
+        text = self._decoder.decode(data)
+        if self._at_start and text:
+            self._at_start = False
+            if text.startswith(_BOM):
+                text = text[1:]
+        self._split_lines(text)
+        events, self._events = self._events, []
+        return events
+
+    def restart(self) -> None:
+        """Begin a new response on reconnection: drop partial lines and events, keep the last ID."""
+        self._decoder.reset()
+        self._line, self._line_length, self._after_cr, self._at_start = [], 0, False, True
+        self._reset_buffers()
+        self._id_buffer = self.last_event_id
+
+    def _split_lines(self, text: str) -> None:
+        start = 0
+        for index, char in enumerate(text):
+            if char not in "\r\n":
+                continue
+            if char == "\n" and self._after_cr and index == start:
+                # The LF of a CRLF whose CR ended the previous piece or line.
+                self._after_cr = False
+                start = index + 1
+                continue
+            self._add_to_line(text[start:index])
+            self._end_line()
+            self._after_cr = char == "\r"
+            start = index + 1
+        if start < len(text):
+            self._after_cr = False
+            self._add_to_line(text[start:])
+
+    def _add_to_line(self, piece: str) -> None:
+        self._line_length += len(piece)
+        if self._line_length > self._max_line_length:
+            raise MessageTooLarge(f"event stream line longer than {self._max_line_length} characters")
+        self._line.append(piece)
+
+    def _end_line(self) -> None:
+        line = "".join(self._line)
+        self._line, self._line_length = [], 0
+        if not line:
+            self._dispatch()
+        elif not line.startswith(":"):  # a colon first makes the line a comment
+            name, colon, value = line.partition(":")
+            if colon and value.startswith(" "):
+                value = value[1:]
+            self._process_field(name, value)
+
+    def _process_field(self, name: str, value: str) -> None:
+        if name == "event":
+            self._type = value
+        elif name == "data":
+            self._data_length += len(value) + 1
+            if self._data_length > self._max_length:
+                raise MessageTooLarge(f"event data longer than {self._max_length} characters")
+            self._data.append(value)
+        elif name == "id":
+            if "\0" not in value:  # the standard ignores an id with NUL
+                self._id_buffer = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self.retry = int(value)
+        # Any other field name is ignored (WHATWG HTML 9.2.6).
+
+    def _dispatch(self) -> None:
+        self.last_event_id = self._id_buffer
+        if self._data:
+            data = "\n".join(self._data)  # joined with LF; the trailing LF is never added
+            self._events.append(ServerSentEvent(self._type or DEFAULT_EVENT_TYPE, data, self.last_event_id))
+        self._reset_buffers()
+
+
+def request_head(
+    host: str, target: str, *, last_event_id: str = "", headers: Iterable[tuple[str, str]] = ()
+) -> bytes:
+    """The GET request a browser's EventSource sends, with ``Last-Event-ID`` when there is one.
+
+    ``host`` is the Host header value (with the port when it is not the scheme's default).
+    """
+    fields = [
+        ("Host", host),
+        ("Accept", CONTENT_TYPE),
+        ("Cache-Control", "no-cache"),
+    ]
+    if last_event_id:
+        fields.append((LAST_EVENT_ID_HEADER, last_event_id))
+    fields.extend(headers)
+    return serialize_head(f"GET {target} HTTP/1.1", fields)
+
+
+def check_response(response: Response) -> HandshakeError | None:
+    """None when ``response`` starts an event stream, else the error that ends the EventSource.
+
+    WHATWG HTML 9.2.3: anything but 200 with ``Content-Type: text/event-stream`` fails the
+    connection for good (no reconnection); 204 is how a server says "stop".
+    """
+    headers = response.headers.to_dict()
+    if response.status == STATUS_NO_CONTENT:
+        return HandshakeError("EventSource server answered 204 No Content: stop reconnecting", 204, headers)
+    if response.status != STATUS_OK:
+        message = f"EventSource response has status {response.status} {response.reason}, expected 200"
+        return HandshakeError(message, response.status, headers)
+    media_type = (response.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    if media_type != CONTENT_TYPE:
+        message = f"EventSource response has Content-Type {media_type or 'none'!r}, expected {CONTENT_TYPE!r}"
+        return HandshakeError(message, response.status, headers)
+    return None

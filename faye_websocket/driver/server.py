@@ -1,0 +1,313 @@
+"""The server side of the opening handshake: read the request head, pick the protocol, answer.
+
+``ServerDriver`` is what the I/O layer holds. Given no request it reads the HTTP head from the
+bytes it is fed (the raw socketserver path); given a request already parsed by http.server it
+starts at once. On ``start()`` it validates the request and delegates to a Hybi driver, or, when
+``allow_drafts`` is set, to a draft-76 or draft-75 driver. A request that cannot be upgraded gets
+a plain-text HTTP error and a close event, never an exception out of the I/O layer.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+from ..errors import HandshakeError, ProtocolError
+from ..events import CloseEvent, Event, ReadyState
+from ..extensions.base import Extension
+from ..extensions.negotiation import Extensions
+from .base import DEFAULT_MAX_LENGTH, Driver
+from .draft75 import Draft75Server
+from .draft76 import Draft76Server, draft76_key_number
+from .frames import CloseCode
+from .handshake import accept_value, is_valid_key, protocol_list, select_protocol
+from .http import (
+    MAX_HEAD_SIZE,
+    STATUS_BAD_REQUEST,
+    HeadBuffer,
+    HeadError,
+    Headers,
+    Request,
+    error_response,
+    parse_request,
+    serialize_head,
+    to_headers,
+)
+from .hybi import Hybi
+
+SUPPORTED_VERSIONS = ("13", "8", "7")  # hybi-13 is RFC 6455; 07 and 08 frame identically
+STATUS_UPGRADE_REQUIRED = 426  # RFC 6455 section 4.4
+# Headers the handshake writes itself; a user's extra header of the same name is dropped.
+_HANDSHAKE_HEADERS = frozenset(
+    {"upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol", "sec-websocket-extensions"}
+)
+_SECURE_FORWARDING = (("https", "on"), ("x-forwarded-ssl", "on"), ("x-forwarded-scheme", "https"),
+                      ("x-forwarded-proto", "https"))
+
+
+def is_websocket_request(request: Request) -> bool:
+    """True for a GET whose Connection tokens include "upgrade" and Upgrade is "websocket"."""
+    return (
+        request.method == "GET"
+        and "upgrade" in request.headers.tokens("Connection")
+        and "websocket" in request.headers.tokens("Upgrade")
+    )
+
+
+def is_secure_request(request: Request) -> bool:
+    """True when a TLS-terminating proxy says the client used https (the original's headers)."""
+    return any(value in request.headers.tokens(name) for name, value in _SECURE_FORWARDING)
+
+
+def request_url(request: Request, secure: bool) -> str:
+    """``ws[s]://<Host header><target>``, the connection's ``url``."""
+    scheme = "wss" if secure or is_secure_request(request) else "ws"
+    return f"{scheme}://{request.headers.get('Host', '')}{request.target}"
+
+
+class HybiServer(Hybi):
+    """The server side of RFC 6455 once the request has been validated."""
+
+    def __init__(self, response: bytes, extensions: Extensions, *, max_length: int, version: str,
+                 protocol: str) -> None:
+        super().__init__(extensions, mask_outgoing=False, max_length=max_length, version=version)
+        self._response = response
+        self.protocol = protocol
+
+    def start(self) -> None:
+        """Write the 101 response and open."""
+        if self.state is ReadyState.CONNECTING:
+            self._write(self._response)
+            self._open()
+
+    def _parse(self):  # type: ignore[no-untyped-def]
+        while self.state is ReadyState.CONNECTING:
+            yield
+        yield from self._frames()
+
+
+class _Options:
+    """The server options, validated once."""
+
+    def __init__(self, protocols: str | Sequence[str] | None, extensions: Iterable[Extension],
+                 headers: Mapping[str, str] | Iterable[tuple[str, str]] | None, max_length: int,
+                 allow_drafts: bool, secure: bool) -> None:
+        self.protocols = protocol_list(protocols)
+        self.extensions = list(extensions)
+        self.headers = to_headers(headers)
+        self.max_length = max_length
+        self.allow_drafts = allow_drafts
+        self.secure = secure
+
+
+def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
+    headers = request.headers
+    version = headers.get("Sec-WebSocket-Version")
+    if version not in SUPPORTED_VERSIONS:
+        raise HandshakeError(f"Unsupported WebSocket version: {version}", STATUS_UPGRADE_REQUIRED,
+                             {"Sec-WebSocket-Version": ", ".join(SUPPORTED_VERSIONS)})
+    key = headers.get("Sec-WebSocket-Key")
+    if not is_valid_key(key):
+        raise HandshakeError("Missing or invalid handshake request header: Sec-WebSocket-Key",
+                             STATUS_BAD_REQUEST)
+    assert key is not None
+    if not is_websocket_request(request):
+        raise HandshakeError("Not a WebSocket upgrade request (Connection/Upgrade headers, GET)",
+                             STATUS_BAD_REQUEST)
+    registry = Extensions()
+    for extension in options.extensions:
+        registry.add(extension)
+    try:
+        accepted = registry.generate_response(headers.get("Sec-WebSocket-Extensions"))
+    except ProtocolError as error:
+        message = f"Invalid Sec-WebSocket-Extensions header: {error}"
+        raise HandshakeError(message, STATUS_BAD_REQUEST) from None
+    offered = [p.strip() for p in (headers.get("Sec-WebSocket-Protocol") or "").split(",") if p.strip()]
+    protocol = select_protocol(offered, options.protocols)
+    fields = Headers([("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                      ("Sec-WebSocket-Accept", accept_value(key))])
+    if protocol:
+        fields.add("Sec-WebSocket-Protocol", protocol)
+    if accepted:
+        fields.add("Sec-WebSocket-Extensions", accepted)
+    for name, value in options.headers:
+        if name.lower() not in _HANDSHAKE_HEADERS:
+            fields.add(name, value)
+    response = serialize_head("HTTP/1.1 101 Switching Protocols", fields)
+    return HybiServer(response, registry, max_length=options.max_length, version=f"hybi-{version}",
+                      protocol=protocol)
+
+
+def _draft_driver(request: Request, options: _Options, url: str) -> Driver:
+    headers = request.headers
+    draft76 = "Sec-WebSocket-Key1" in headers or "Sec-WebSocket-Key2" in headers
+    name = "draft-76" if draft76 else "draft-75"
+    if not options.allow_drafts:
+        raise HandshakeError(
+            f"Unsupported WebSocket version: {name} handshakes are disabled (allow_drafts=False)",
+            STATUS_BAD_REQUEST)
+    if request.method != "GET" or "websocket" not in headers.tokens("Upgrade"):
+        raise HandshakeError("Not a WebSocket upgrade request", STATUS_BAD_REQUEST)
+    protocol = headers.get("Sec-WebSocket-Protocol" if draft76 else "WebSocket-Protocol", "") or ""
+    if protocol and protocol not in options.protocols:
+        protocol = ""
+    if draft76:
+        keys = (draft76_key_number(headers.get("Sec-WebSocket-Key1")),
+                draft76_key_number(headers.get("Sec-WebSocket-Key2")))
+        return Draft76Server(request, url, keys, protocol=protocol, headers=options.headers,
+                             max_length=options.max_length)
+    return Draft75Server(request, url, protocol=protocol, headers=options.headers,
+                         max_length=options.max_length)
+
+
+def build_driver(request: Request, options: _Options, url: str) -> Driver:
+    """Validate ``request`` and return the driver for its protocol; HandshakeError if it cannot be."""
+    headers = request.headers
+    if "Sec-WebSocket-Version" in headers or "Sec-WebSocket-Key" in headers:
+        return _hybi_driver(request, options, url)
+    return _draft_driver(request, options, url)
+
+
+class ServerDriver:
+    """The server end of one connection, from the request head to the close.
+
+    ``request`` is None when the driver should read the head from ``receive_data`` itself; the
+    I/O layer then watches ``request`` and calls ``start()`` (or ``reject()``) once it is set.
+    Not thread-safe: the I/O layer serialises calls.
+    """
+
+    def __init__(
+        self,
+        request: Request | None = None,
+        *,
+        protocols: str | Sequence[str] | None = None,
+        extensions: Iterable[Extension] = (),
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        allow_drafts: bool = False,
+        secure: bool = False,
+    ) -> None:
+        self.request = request
+        self._options = _Options(protocols, extensions, headers, max_length, allow_drafts, secure)
+        self._pre = Driver(max_length=max_length)  # holds failures before a protocol is chosen
+        self._inner: Driver | None = None
+        self._head = HeadBuffer(MAX_HEAD_SIZE)
+        self._early = bytearray()
+
+    @property
+    def _current(self) -> Driver:
+        return self._inner if self._inner is not None else self._pre
+
+    @property
+    def state(self) -> ReadyState:
+        """The connection's ReadyState."""
+        return self._current.state
+
+    @property
+    def version(self) -> str:
+        """"hybi-13" (or -8, -7), "hixie-76" or "hixie-75"; "hybi-13" before the request is read."""
+        return self._current.version
+
+    @property
+    def protocol(self) -> str:
+        """The subprotocol chosen, or ""."""
+        return self._current.protocol
+
+    @property
+    def url(self) -> str:
+        """``ws[s]://host/path`` of the request ("" before it has been read)."""
+        return request_url(self.request, self._options.secure) if self.request else ""
+
+    @property
+    def close_event(self) -> CloseEvent | None:
+        """The close event once produced."""
+        return self._current.close_event
+
+    def start(self) -> None:
+        """Validate the request and answer it: 101 (upgrade) or an HTTP error and a close event."""
+        if self._inner is not None or self._pre.state is ReadyState.CLOSED:
+            return
+        if self.request is None:
+            raise HandshakeError("start() called before the request head arrived")
+        try:
+            inner = build_driver(self.request, self._options, self.url)
+        except HandshakeError as error:
+            self.reject(error.status or STATUS_BAD_REQUEST, str(error), error.headers.items())
+            return
+        self._inner = inner
+        inner.start()
+        if self._early:
+            early, self._early = bytes(self._early), bytearray()
+            inner.receive_data(early)
+
+    def reject(self, status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Answer with an HTTP error instead of upgrading; an error event and a close event follow."""
+        if self._inner is not None or self._pre.state is ReadyState.CLOSED:
+            return
+        self._pre._write(error_response(status, message, headers))
+        self._pre._fail(HandshakeError(message, status, dict(headers)))
+
+    def receive_data(self, data: bytes) -> None:
+        """Bytes from the client: the head (if not read yet), then the protocol's frames."""
+        if self._inner is not None:
+            self._inner.receive_data(data)
+        elif self._pre.state is ReadyState.CLOSED:
+            return
+        elif self.request is not None:
+            self._early += data
+        else:
+            self._read_head(data)
+
+    def _read_head(self, data: bytes) -> None:
+        try:
+            done = self._head.feed(data)
+            if done is not None:
+                self.request = parse_request(done[0])
+                self._early += done[1]
+        except HeadError as error:
+            self.reject(error.status or STATUS_BAD_REQUEST, str(error))
+
+    def receive_eof(self) -> None:
+        """The client closed its side."""
+        self._current.receive_eof()
+
+    def events_received(self) -> list[Event]:
+        """Events since the last call."""
+        events = self._pre.events_received()
+        if self._inner is not None:
+            events += self._inner.events_received()
+        return events
+
+    def data_to_send(self) -> bytes:
+        """Bytes to write since the last call."""
+        data = self._pre.data_to_send()
+        if self._inner is not None:
+            data += self._inner.data_to_send()
+        return data
+
+    def close_expected(self) -> bool:
+        """True once the TCP connection should end (RFC 6455 section 7.1.1: the server closes first)."""
+        return self._current.close_expected()
+
+    def send(self, data: str | bytes | bytearray | memoryview) -> bool:
+        """Send a text or binary message (see Driver.send)."""
+        return self._current.send(data)
+
+    def text(self, message: str) -> bool:
+        """Send a text message."""
+        return self._current.text(message)
+
+    def binary(self, message: bytes) -> bool:
+        """Send a binary message."""
+        return self._current.binary(message)
+
+    def ping(self, payload: str | bytes = b"") -> bool:
+        """Send a ping; False on drafts or when closing."""
+        return self._current.ping(payload)
+
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bool:
+        """Start the closing handshake (see Driver.close)."""
+        return self._current.close(code, reason)
+
+    def abort(self, code: int = CloseCode.ABNORMAL_CLOSURE, reason: str = "") -> None:
+        """Give up on the connection now (see Driver.abort)."""
+        self._current.abort(code, reason)

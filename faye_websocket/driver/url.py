@@ -1,0 +1,63 @@
+"""WebSocket URLs (RFC 6455 section 3): scheme, host, port, resource name, credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_PORTS = {"ws": 80, "wss": 443}
+SCHEME_ALIASES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
+
+
+@dataclass(frozen=True)
+class WebSocketURL:
+    """A parsed ws:// or wss:// URL."""
+
+    secure: bool
+    host: str  # without brackets for IPv6
+    port: int
+    resource: str  # path and query, as sent in the request line
+    username: str | None = None
+    password: str | None = None
+    explicit_port: bool = False
+
+    @property
+    def host_header(self) -> str:
+        """The Host header value: host, bracketed if IPv6, with the port unless it is the default."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}" if self.explicit_port else host
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]`` without path or credentials."""
+        return f"{'wss' if self.secure else 'ws'}://{self.host_header}"
+
+
+def parse_url(url: str) -> WebSocketURL:
+    """Parse ``url``; ValueError before any I/O if it is not a usable WebSocket URL.
+
+    http and https are accepted as aliases of ws and wss; a fragment is refused (RFC 6455
+    section 3: "Fragment identifiers are meaningless in the context of WebSocket URIs").
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"url must be str, not {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise ValueError(f"{url} is not a valid WebSocket URL: {error}") from None
+    scheme = SCHEME_ALIASES.get(parts.scheme.lower())
+    if scheme is None or not parts.hostname:
+        raise ValueError(f"{url} is not a valid WebSocket URL")
+    if parts.fragment or url.endswith("#"):
+        raise ValueError(f"{url} is not a valid WebSocket URL: fragments are not allowed")
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return WebSocketURL(
+        secure=scheme == "wss",
+        host=parts.hostname,
+        port=port if port is not None else DEFAULT_PORTS[scheme],
+        resource=resource,
+        username=unquote(parts.username) if parts.username is not None else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        explicit_port=port is not None,
+    )
