@@ -1,0 +1,1 @@
+"""faye_websocket test suite (a package so helpers import as tests.integration.components)."""

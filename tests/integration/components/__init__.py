@@ -1,0 +1,84 @@
+"""Real third-party components for integration tests: start them, wait for them, always stop them.
+
+Import from here: ``from tests.integration.components import require_executable, Process, ...``.
+Fixtures live in tests/integration/conftest.py (session ones are per xdist worker; ports are dynamic).
+
+Helpers (plain functions, usable outside fixtures):
+- ``require_executable(name) -> str``: absolute path of a program; missing -> pytest.fail if CI=true,
+  else pytest.skip. ``require(condition, reason)`` does the same for any condition. ``in_ci()``.
+- ``free_port(host="127.0.0.1") -> int``; ``wait_for_port(host, port, timeout=10.0, process=None)``
+  (raises TimeoutError, or RuntimeError with the output if `process` died); ``port_is_open(host, port)``.
+- ``Process(argv, *, name=None, cwd=None, env=None, ready_ports=(), ready_line=None, ready_timeout=10.0,
+  term_grace=5.0, stop_timeout=10.0, log_files=())``: context manager (or start()/stop()). Own session;
+  start() waits for the regex ``ready_line`` in the output and for every (host, port) in ready_ports;
+  stop() SIGTERMs the process group, SIGKILLs after term_grace, waits until the group is gone.
+  ``.output()`` = last output lines + log file tails (put it in assertion messages); ``.ready_match``;
+  ``.startup_seconds``; ``.pid``; ``.poll()``.
+- ``make_tls_certs(directory) -> TLSCerts``.
+- ``run_squid(workdir, certs)``, ``run_tinyproxy(workdir, auth=True)`` -> context managers of ProxyServer.
+- ``run_nginx(workdir, backend_port, certs)``, ``run_haproxy(...)`` -> context managers of ReverseProxy.
+- ``run_chromium(url, *, timeout, extra_flags=())`` -> context manager of Browser (stops its group).
+- ``ResultCollector(routes=None, directory=None)``: stdlib HTTP server on 127.0.0.1:0 serving static
+  files, recording ``POST /result`` JSON bodies; ``.url(path)``, ``.wait_result(timeout)``.
+- ``run_node_server(name, *, port=None)`` -> context manager of NodePeer; ``run_node_client(name, url,
+  messages=None, *, timeout=10.0) -> NodeClientResult`` (received messages, extensions, output).
+- ``open_fd_count()``, ``thread_count()``, ``assert_no_leaks(timeout=2.0)`` context manager.
+
+Fixtures (tests/integration/conftest.py):
+- ``tls_certs`` (session) -> TLSCerts: ``ca_pem``, ``server_crt``, ``server_key``, ``combined_pem``
+  (cert+key, haproxy), ``spki_pin`` (chromium), ``server_context()``, ``client_context()`` (new
+  ssl.SSLContext each call; the client trusts only the test CA), ``chromium_flags()``, ``ca``/``leaf``
+  (trustme objects).
+- ``squid_proxy`` (session) -> ProxyServer(kind, host, port, username="user", password="secret",
+  tls_port, noauth_port): Basic auth on port and tls_port, CONNECT to any port; wrong or missing
+  credentials get 407. ``squid_noauth_proxy`` (session): its listener without auth.
+- ``tinyproxy_proxy`` (session) -> ProxyServer (no tls_port; answers ``HTTP/1.0 200 Connection
+  established``; missing credentials 407, wrong ones 401). ``tinyproxy_noauth_proxy`` (session).
+  ProxyServer: ``.url(tls=False, credentials=True)``, ``.authorization()`` (Proxy-Authorization
+  value), ``.connect_request("host:port", credentials=True) -> bytes``, ``.without_auth()``.
+- ``nginx_proxy`` / ``haproxy_proxy`` (function): factories ``(backend_port) -> ReverseProxy(kind, host,
+  port, tls_port, backend_port)``; ``.url(path="/", scheme="http"|"ws"|"https"|"wss")``.
+- ``node_peer_server`` (function): factory ``(name) -> NodePeer`` for "ws_echo_server" or
+  "faye_echo_server" (tests/peers/*.js); ``.url(path="/", scheme="ws")``.
+- ``result_collector`` (function) -> ResultCollector, and ``no_leaks`` (function; list it first in the
+  test's arguments) which asserts fds and threads return to their baseline after the test.
+"""
+
+from .browser import Browser, ResultCollector, run_chromium
+from .certs import TLSCerts, make_tls_certs, spki_sha256_base64
+from .leaks import assert_no_leaks, open_fd_count, thread_count
+from .node import NodeClientResult, NodePeer, run_node_client, run_node_server
+from .process import Process, free_port, in_ci, port_is_open, require, require_executable, wait_for_port
+from .proxies import PROXY_PASSWORD, PROXY_USER, ProxyServer, run_squid, run_tinyproxy
+from .reverse_proxies import ReverseProxy, run_haproxy, run_nginx
+
+__all__ = [
+    "PROXY_PASSWORD",
+    "PROXY_USER",
+    "Browser",
+    "NodeClientResult",
+    "NodePeer",
+    "Process",
+    "ProxyServer",
+    "ResultCollector",
+    "ReverseProxy",
+    "TLSCerts",
+    "assert_no_leaks",
+    "free_port",
+    "in_ci",
+    "make_tls_certs",
+    "open_fd_count",
+    "port_is_open",
+    "require",
+    "require_executable",
+    "run_chromium",
+    "run_haproxy",
+    "run_nginx",
+    "run_node_client",
+    "run_node_server",
+    "run_squid",
+    "run_tinyproxy",
+    "spki_sha256_base64",
+    "thread_count",
+    "wait_for_port",
+]
