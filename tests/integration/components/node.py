@@ -1,7 +1,7 @@
 """Independent WebSocket peers in node (tests/peers): `ws` 8 and the original faye-websocket 0.11.4.
 
 Servers print `listening PORT` when ready; clients print one JSON object per line (see
-tests/peers/README.md for the line format).
+tests/peers/client_common.js for the line format).
 """
 
 from __future__ import annotations
