@@ -1,0 +1,260 @@
+"""The extension registry of one connection: offers, activation, responses, RSV ownership, pipeline.
+
+A port of websocket-extensions' ``Extensions`` class. The driver creates one per connection, adds
+the user's extensions, negotiates (``generate_offer`` + ``activate`` on a client,
+``generate_response`` on a server) and then passes every data message through the accepted
+sessions: outgoing ones in negotiated order, incoming ones in reverse (RFC 6455 section 9.1:
+the order of the response is the order in which the extensions apply to outgoing data).
+
+Python's zlib is synchronous, so the original's asynchronous pipeline with its re-ordering ring
+buffers becomes an ordered fold. Not thread-safe: the driver calls it under its connection lock.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from ..driver.frames import Opcode
+from ..errors import ExtensionError, InvalidState, ProtocolError
+from .base import ClientSession, Extension, Message, Params, Session
+from .header import ExtensionHeaderError, is_token, parse_header, serialize_params
+
+EXTENSION_TYPE = "permessage"  # the only type websocket-extensions defines
+# RFC 6455 section 5.2 / websocket-extensions' MESSAGE_OPCODES: only the first frame of a data
+# message may carry RSV bits; continuation and control frames never do.
+MESSAGE_OPCODES = frozenset({Opcode.TEXT, Opcode.BINARY})
+
+# websocket-extensions' error messages, kept word for word
+UNKNOWN_RESPONSE = 'Server sent an extension response for unknown extension "{name}"'
+RSV_CLASH = 'Server sent two extension responses that use the RSV{bit} bit: "{first}" and "{second}"'
+UNACCEPTABLE_PARAMS = "Server sent unacceptable extension parameters: {params}"
+DUPLICATE_NAME = 'An extension with name "{name}" is already registered'
+
+_RSV_BITS = (1, 2, 3)
+
+
+def _rsv_bits(ext: Extension) -> tuple[int, ...]:
+    """The RSV bit numbers an extension claims."""
+    flags = (ext.rsv1, ext.rsv2, ext.rsv3)
+    return tuple(bit for bit, used in zip(_RSV_BITS, flags, strict=True) if used)
+
+
+def _validate(ext: Extension) -> None:
+    """websocket-extensions' ``add`` checks, with Python exception types."""
+    if not isinstance(getattr(ext, "name", None), str):
+        raise TypeError("extension.name must be a string")
+    if not is_token(ext.name):
+        raise ValueError(f"extension.name must be an RFC 7230 token: {ext.name!r}")
+    if getattr(ext, "type", None) != EXTENSION_TYPE:
+        raise TypeError(f'extension.type must be "{EXTENSION_TYPE}"')
+    for bit in _RSV_BITS:
+        if not isinstance(getattr(ext, f"rsv{bit}", None), bool):
+            raise TypeError(f"extension.rsv{bit} must be true or false")
+    for method in ("create_client_session", "create_server_session"):
+        if not callable(getattr(ext, method, None)):
+            raise TypeError(f"extension.{method} must be callable")
+
+
+class Extensions:
+    """The extensions of one connection and, once negotiated, their active sessions.
+
+    Used by one driver, on whichever thread holds its lock. Errors: see each method.
+    """
+
+    def __init__(self) -> None:
+        self._in_order: list[Extension] = []
+        self._offered: dict[str, tuple[Extension, ClientSession]] = {}
+        self._active: list[tuple[Extension, Session]] = []
+        self._rsv_owner: dict[int, str] = {}
+        self._negotiated = False
+        self._closed = False
+
+    def add(self, extension: Extension) -> None:
+        """Register an extension; negotiation considers them in the order added.
+
+        Two extensions may claim the same RSV bit (a client may offer alternatives); negotiation
+        then accepts at most one of them, as websocket-extensions does.
+
+        Raises TypeError for an object that is not an Extension, ValueError for a name that is
+        not a token or is already registered, InvalidState once negotiation has started.
+        """
+        if self._negotiated:
+            raise InvalidState("extensions cannot be added once the handshake has started")
+        _validate(extension)
+        if any(ext.name == extension.name for ext in self._in_order):
+            raise ValueError(DUPLICATE_NAME.format(name=extension.name))
+        self._in_order.append(extension)
+
+    @property
+    def has_sessions(self) -> bool:
+        """True when at least one extension was negotiated for this connection."""
+        return bool(self._active)
+
+    @property
+    def names(self) -> list[str]:
+        """The names of the negotiated extensions, in the order they apply to outgoing data."""
+        return [ext.name for ext, _ in self._active]
+
+    def generate_offer(self) -> str | None:
+        """Client: create a session per extension and return the ``Sec-WebSocket-Extensions`` value.
+
+        An extension whose ``create_client_session`` returns None, or whose session offers
+        nothing, is left out. Returns None when nothing is offered.
+        """
+        self._negotiated = True
+        pieces: list[str] = []
+        for ext in self._in_order:
+            session = ext.create_client_session()
+            if session is None:
+                continue
+            self._offered[ext.name] = (ext, session)
+            pieces.extend(serialize_params(ext.name, params) for params in _as_offers(session))
+        return ", ".join(pieces) if pieces else None
+
+    def activate(self, header_value: str | None) -> None:
+        """Client: accept the server's ``Sec-WebSocket-Extensions`` answer (None: no extensions).
+
+        Sessions the server did not accept are closed. Raises ExtensionError (the driver fails
+        the handshake with 1010) for a malformed header, an unknown or repeated extension, two
+        extensions using one RSV bit, or parameters a session refuses.
+        """
+        self._negotiated = True
+        try:
+            responses = parse_header(header_value)
+        except ExtensionHeaderError as error:
+            raise ExtensionError(str(error)) from error
+        accepted: list[tuple[Extension, Session]] = []
+        try:
+            for name, params in responses:
+                accepted.append(self._activate_one(name, params, accepted))
+        finally:
+            self._active = accepted
+            self._close_unaccepted()
+
+    def _activate_one(
+        self, name: str, params: Params, accepted: Sequence[tuple[Extension, Session]]
+    ) -> tuple[Extension, Session]:
+        record = self._offered.get(name)
+        if record is None:
+            raise ExtensionError(UNKNOWN_RESPONSE.format(name=name))
+        ext, session = record
+        if any(other is ext for other, _ in accepted):
+            raise ExtensionError(f'Server sent two extension responses for "{name}"')
+        self._reserve(ext)
+        if session.activate(params) is not True:
+            raise ExtensionError(UNACCEPTABLE_PARAMS.format(params=serialize_params(name, params)))
+        return ext, session
+
+    def _reserve(self, ext: Extension) -> None:
+        for bit in _rsv_bits(ext):
+            owner = self._rsv_owner.get(bit)
+            if owner is not None:
+                raise ExtensionError(RSV_CLASH.format(bit=bit, first=owner, second=ext.name))
+        for bit in _rsv_bits(ext):
+            self._rsv_owner[bit] = ext.name
+
+    def _close_unaccepted(self) -> None:
+        active = {id(session) for _, session in self._active}
+        for _, session in self._offered.values():
+            if id(session) not in active:
+                session.close()
+        self._offered = {}
+
+    def generate_response(self, header_value: str | None) -> str | None:
+        """Server: pick sessions for the client's offers; return the answer header (or None).
+
+        Extensions are considered in registration order; each gets every offer made under its
+        name and may decline them all. One whose RSV bits an accepted extension already uses is
+        skipped. Raises ExtensionHeaderError (a ProtocolError: the driver answers 400) for a
+        malformed or oversized header.
+        """
+        self._negotiated = True
+        offers = parse_header(header_value)
+        answers: list[str] = []
+        for ext in self._in_order:
+            own = [params for name, params in offers if name == ext.name]
+            if not own or any(bit in self._rsv_owner for bit in _rsv_bits(ext)):
+                continue
+            session = ext.create_server_session(own)
+            if session is None:
+                continue
+            self._reserve(ext)
+            self._active.append((ext, session))
+            answers.append(serialize_params(ext.name, session.generate_response()))
+        return ", ".join(answers) if answers else None
+
+    def valid_frame_rsv(self, opcode: int, rsv1: bool, rsv2: bool, rsv3: bool) -> bool:
+        """True when a received frame's RSV bits are allowed by the negotiated extensions.
+
+        Bits are allowed only on TEXT and BINARY frames (the first frame of a message) and only
+        when an active session's extension claims them.
+        """
+        if opcode in MESSAGE_OPCODES:
+            allowed = {bit for ext, _ in self._active for bit in _rsv_bits(ext)}
+        else:
+            allowed = set()
+        return all(bit in allowed for bit, on in zip(_RSV_BITS, (rsv1, rsv2, rsv3), strict=True) if on)
+
+    def process_incoming_message(self, message: Message, max_length: int) -> Message:
+        """Pass a received message through the sessions in reverse order; return the result.
+
+        Raises the session's ProtocolError (MessageTooLarge 1009 when inflating past
+        ``max_length``), its message prefixed with the extension name; any other exception from
+        a session becomes ExtensionError (1010).
+        """
+        for ext, session in reversed(self._active):
+            message = _run(ext, session.process_incoming_message, message, max_length)
+        return message
+
+    def process_outgoing_message(self, message: Message) -> Message:
+        """Pass a message to be sent through the sessions in order; return the result.
+
+        Errors as for process_incoming_message.
+        """
+        for ext, session in self._active:
+            message = _run(ext, session.process_outgoing_message, message)
+        return message
+
+    def close(self) -> None:
+        """Close every session (offered or active) once; later calls do nothing.
+
+        Call it when the connection has closed and no more messages will pass. Exceptions from
+        a session's ``close`` propagate after the other sessions have been closed.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        sessions = [session for _, session in self._active]
+        sessions += [session for _, session in self._offered.values()]
+        self._offered = {}
+        failure: BaseException | None = None
+        for session in sessions:
+            try:
+                session.close()
+            except Exception as error:  # close the others first, then report the first failure
+                failure = failure or error
+        if failure is not None:
+            raise failure
+
+
+def _as_offers(session: ClientSession) -> list[Params]:
+    offer = session.generate_offer()
+    if offer is None:
+        return []
+    if isinstance(offer, dict):
+        return [offer]
+    return list(offer)
+
+
+def _run(ext: Extension, step: Callable[..., Message], *args: object) -> Message:
+    """Call one session step, naming the extension in any error it raises."""
+    try:
+        result = step(*args)
+    except ProtocolError as error:
+        error.args = (f"{ext.name}: {error}", *error.args[1:])
+        raise
+    except Exception as error:  # a user's extension failing must fail the connection, not crash
+        raise ExtensionError(f"{ext.name}: {error}") from error
+    if not isinstance(result, Message):
+        raise ExtensionError(f"{ext.name}: session returned {type(result).__name__}, not a Message")
+    return result

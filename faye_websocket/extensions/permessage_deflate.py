@@ -1,0 +1,339 @@
+"""permessage-deflate (RFC 7692): negotiation of its four parameters and the zlib codec.
+
+A port of faye's permessage-deflate with the same options and negotiation rules, plus what the
+original lacked: the inflated size is bounded by ``max_length`` (a zip bomb raises
+MessageTooLarge before more than ``max_length`` bytes exist), and short messages can be left
+uncompressed (``threshold``).
+
+A session belongs to one connection and is used under that connection's lock; zlib objects are
+created lazily, so an idle connection holds none.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+from ..errors import ExtensionError, MessageTooLarge, ProtocolError
+from .base import Message, Params, ParamValue
+
+EXTENSION_NAME = "permessage-deflate"  # RFC 7692 section 7
+SERVER_NO_CONTEXT_TAKEOVER = "server_no_context_takeover"  # RFC 7692 section 7.1.1.1
+CLIENT_NO_CONTEXT_TAKEOVER = "client_no_context_takeover"  # RFC 7692 section 7.1.1.2
+SERVER_MAX_WINDOW_BITS = "server_max_window_bits"  # RFC 7692 section 7.1.2.1
+CLIENT_MAX_WINDOW_BITS = "client_max_window_bits"  # RFC 7692 section 7.1.2.2
+_KNOWN_PARAMS = frozenset(
+    {SERVER_NO_CONTEXT_TAKEOVER, CLIENT_NO_CONTEXT_TAKEOVER, SERVER_MAX_WINDOW_BITS, CLIENT_MAX_WINDOW_BITS}
+)
+
+MIN_WINDOW_BITS = 8  # RFC 7692 section 7.1.2.1: "a decimal integer in the range 8 to 15"
+MAX_WINDOW_BITS = 15  # RFC 7692 section 7.1.2.1; also the default LZ77 window (32 KiB)
+# zlib >= 1.2.9 refuses a raw deflate window of 8 bits. Opening 9 instead is safe: deflate never
+# emits a distance above w_size - 262 (zlib's MIN_LOOKAHEAD), i.e. 250 for 9 bits, which fits
+# the 256-byte window the peer agreed to. permessage-deflate-node 0.1.6 does the same.
+ZLIB_MIN_WINDOW_BITS = 9
+# RFC 7692 section 7.2.1: the empty stored block that ends a sync flush; removed after
+# compressing, appended again before inflating (section 7.2.2).
+TAIL = b"\x00\x00\xff\xff"
+
+DEFAULT_MEM_LEVEL = 8  # zlib's DEF_MEM_LEVEL, permessage-deflate-node's default
+MAX_MEM_LEVEL = 9  # zlib's MAX_MEM_LEVEL
+DEFAULT_THRESHOLD = 0  # compress every message, as the original does
+_STRATEGIES = frozenset(
+    {zlib.Z_DEFAULT_STRATEGY, zlib.Z_FILTERED, zlib.Z_HUFFMAN_ONLY, zlib.Z_RLE, zlib.Z_FIXED}
+)
+
+INVALID_DATA = "invalid compressed data"
+TOO_LARGE = "inflated message exceeds max_length of {limit} bytes"
+CLOSED = "received a compressed message after the session was closed"
+
+
+def _check_int(name: str, value: object, low: int, high: int | None) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{name} must be {bound}, not {value}")
+
+
+def _check_bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+
+
+def is_window_bits(value: ParamValue) -> bool:
+    """True for an int from 8 to 15 (RFC 7692 section 7.1.2); bools are not ints here."""
+    return type(value) is int and MIN_WINDOW_BITS <= value <= MAX_WINDOW_BITS
+
+
+@dataclass(frozen=True)
+class DeflateParameters:
+    """What the handshake agreed, seen from this endpoint: "own" compresses, "peer" inflates."""
+
+    own_context_takeover: bool = True
+    own_window_bits: int = MAX_WINDOW_BITS
+    peer_context_takeover: bool = True
+    peer_window_bits: int = MAX_WINDOW_BITS
+
+
+@dataclass(frozen=True)
+class _Options:
+    level: int
+    mem_level: int
+    strategy: int
+    no_context_takeover: bool
+    max_window_bits: int | None
+    request_no_context_takeover: bool
+    request_max_window_bits: int | None
+    threshold: int
+
+
+class PermessageDeflate:
+    """The permessage-deflate extension; pass an instance in ``extensions=[...]``.
+
+    Options (keyword-only; an unknown one is a TypeError, a bad value a ValueError/TypeError):
+    ``level``, ``mem_level``, ``strategy``: zlib's compression settings.
+    ``no_context_takeover``: reset our compressor after every message (and say so).
+    ``max_window_bits``: the largest LZ77 window (8-15) our compressor may use.
+    ``request_no_context_takeover``: ask the peer to reset its compressor per message.
+    ``request_max_window_bits``: ask the peer to use at most this window (8-15).
+    ``threshold``: messages shorter than this many bytes are sent uncompressed (RSV1 clear).
+
+    One instance serves any number of connections: it only holds configuration.
+    """
+
+    name = EXTENSION_NAME
+    type = "permessage"
+    rsv1 = True  # RFC 7692 section 6: "the RSV1 bit ... Per-Message Compressed bit"
+    rsv2 = False
+    rsv3 = False
+
+    def __init__(
+        self,
+        *,
+        level: int = zlib.Z_DEFAULT_COMPRESSION,
+        mem_level: int = DEFAULT_MEM_LEVEL,
+        strategy: int = zlib.Z_DEFAULT_STRATEGY,
+        no_context_takeover: bool = False,
+        max_window_bits: int | None = None,
+        request_no_context_takeover: bool = False,
+        request_max_window_bits: int | None = None,
+        threshold: int = DEFAULT_THRESHOLD,
+    ) -> None:
+        _check_int("level", level, zlib.Z_DEFAULT_COMPRESSION, zlib.Z_BEST_COMPRESSION)
+        _check_int("mem_level", mem_level, 1, MAX_MEM_LEVEL)
+        _check_int("strategy", strategy, 0, None)
+        if strategy not in _STRATEGIES:
+            raise ValueError(f"strategy must be one of zlib's Z_* strategies, not {strategy}")
+        _check_bool("no_context_takeover", no_context_takeover)
+        _check_bool("request_no_context_takeover", request_no_context_takeover)
+        for name, bits in (
+            ("max_window_bits", max_window_bits),
+            ("request_max_window_bits", request_max_window_bits),
+        ):
+            if bits is not None:
+                _check_int(name, bits, MIN_WINDOW_BITS, MAX_WINDOW_BITS)
+        _check_int("threshold", threshold, 0, None)
+        self._options = _Options(
+            level, mem_level, strategy, no_context_takeover, max_window_bits,
+            request_no_context_takeover, request_max_window_bits, threshold,
+        )  # fmt: skip
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{key}={value!r}" for key, value in vars(self._options).items())
+        return f"PermessageDeflate({fields})"
+
+    def create_client_session(self) -> DeflateClientSession:
+        """A client session that will offer this configuration."""
+        return DeflateClientSession(self._options)
+
+    def create_server_session(self, offers: Sequence[Params]) -> DeflateServerSession | None:
+        """A server session for the first acceptable offer, or None when none is acceptable."""
+        for params in offers:
+            if _valid_server_params(params):
+                return DeflateServerSession(self._options, params)
+        return None
+
+
+def _valid_common(params: Params) -> bool:
+    """permessage-deflate-node's ``validParams``: known names, no repeats, well-formed values."""
+    if any(key not in _KNOWN_PARAMS or isinstance(value, list) for key, value in params.items()):
+        return False
+    for flag in (SERVER_NO_CONTEXT_TAKEOVER, CLIENT_NO_CONTEXT_TAKEOVER):
+        if flag in params and params[flag] is not True:
+            return False
+    return SERVER_MAX_WINDOW_BITS not in params or is_window_bits(params[SERVER_MAX_WINDOW_BITS])
+
+
+def _valid_server_params(offer: Params) -> bool:
+    """An offer may send client_max_window_bits bare ("I can limit it") or with 8-15."""
+    value = offer.get(CLIENT_MAX_WINDOW_BITS)
+    return _valid_common(offer) and (value is None or value is True or is_window_bits(value))
+
+
+def _valid_client_params(response: Params) -> bool:
+    """A response's client_max_window_bits must carry 8-15 (RFC 7692 section 7.1.2.2)."""
+    value = response.get(CLIENT_MAX_WINDOW_BITS)
+    return _valid_common(response) and (value is None or is_window_bits(value))
+
+
+class _DeflateSession:
+    """The codec shared by both sides, once negotiation has fixed the parameters."""
+
+    def __init__(self, options: _Options) -> None:
+        self._options = options
+        self.parameters: DeflateParameters | None = None
+        self._compressor: zlib._Compress | None = None
+        self._decompressor: zlib._Decompress | None = None
+        self._closed = False
+
+    def process_outgoing_message(self, message: Message) -> Message:
+        """Compress a text/binary message and set RSV1 (RFC 7692 section 7.2.1).
+
+        Messages shorter than ``threshold``, and any sent after ``close()``, go out
+        uncompressed, which RFC 7692 section 6 allows. Runs on the sending thread.
+        """
+        agreed = self._agreed()
+        if self._closed or len(message.data) < self._options.threshold:
+            return message
+        compressor = self._compressor or self._new_compressor(agreed)
+        data = compressor.compress(message.data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        if data.endswith(TAIL):  # always true after Z_SYNC_FLUSH; RFC 7692 section 7.2.1 step 3
+            data = data[: -len(TAIL)]
+        self._compressor = compressor if agreed.own_context_takeover else None
+        return replace(message, data=data, rsv1=True)
+
+    def process_incoming_message(self, message: Message, max_length: int) -> Message:
+        """Inflate a message that has RSV1 set (RFC 7692 section 7.2.2); others pass unchanged.
+
+        Never holds more than ``max_length + 1`` inflated bytes. Raises MessageTooLarge (1009)
+        when the output would exceed ``max_length``, ProtocolError (1002) for data that is not
+        valid DEFLATE, ExtensionError after ``close()``.
+        """
+        agreed = self._agreed()
+        if not message.rsv1:
+            return message
+        if self._closed:
+            raise ExtensionError(CLOSED)
+        decompressor = self._decompressor or self._new_decompressor(agreed)
+        self._decompressor = None  # on any error below the stream state is unusable
+        budget = max(max_length, 0) + 1  # zlib reads a limit of 0 as "unlimited"
+        try:
+            data = decompressor.decompress(message.data, budget)
+            if len(data) < budget:  # all input consumed: the tail's empty block adds no bytes
+                data += decompressor.decompress(TAIL, budget - len(data))
+        except zlib.error as error:
+            # RFC 7692 section 8 says fail the connection; corrupt DEFLATE data breaks the
+            # extension's framing, hence 1002 as for any other malformed frame (websockets does
+            # the same). 1007 is for payloads inconsistent with the message type (UTF-8).
+            raise ProtocolError(f"{INVALID_DATA}: {error}") from error
+        if len(data) > max_length:
+            raise MessageTooLarge(TOO_LARGE.format(limit=max_length))
+        if agreed.peer_context_takeover and not decompressor.eof:
+            self._decompressor = decompressor  # a BFINAL block ends the stream: start afresh
+        return replace(message, data=data, rsv1=False)
+
+    def close(self) -> None:
+        """Release the zlib objects; later compressed messages raise ExtensionError."""
+        self._closed = True
+        self._compressor = None
+        self._decompressor = None
+
+    def _agreed(self) -> DeflateParameters:
+        if self.parameters is None:
+            raise ExtensionError("permessage-deflate was used before negotiation completed")
+        return self.parameters
+
+    def _new_compressor(self, agreed: DeflateParameters) -> zlib._Compress:
+        bits = max(agreed.own_window_bits, ZLIB_MIN_WINDOW_BITS)
+        options = self._options
+        return zlib.compressobj(options.level, zlib.DEFLATED, -bits, options.mem_level, options.strategy)
+
+    def _new_decompressor(self, agreed: DeflateParameters) -> zlib._Decompress:
+        return zlib.decompressobj(-max(agreed.peer_window_bits, ZLIB_MIN_WINDOW_BITS))
+
+
+class DeflateClientSession(_DeflateSession):
+    """A client's permessage-deflate session: offers the options, then checks the answer."""
+
+    def generate_offer(self) -> Params:
+        """The offer (RFC 7692 section 7.1); by default ``client_max_window_bits`` alone."""
+        options = self._options
+        offer: Params = {}
+        if options.no_context_takeover:
+            offer[CLIENT_NO_CONTEXT_TAKEOVER] = True
+        offer[CLIENT_MAX_WINDOW_BITS] = options.max_window_bits or True
+        if options.request_no_context_takeover:
+            offer[SERVER_NO_CONTEXT_TAKEOVER] = True
+        if options.request_max_window_bits:
+            offer[SERVER_MAX_WINDOW_BITS] = options.request_max_window_bits
+        return offer
+
+    def activate(self, params: Params) -> bool:
+        """Accept the server's response; False (the handshake fails with 1010) when it breaks
+        RFC 7692 or ignores what this client required.
+        """
+        if not _valid_client_params(params):
+            return False
+        options = self._options
+        client_bits = params.get(CLIENT_MAX_WINDOW_BITS, MAX_WINDOW_BITS)
+        server_bits = params.get(SERVER_MAX_WINDOW_BITS, MAX_WINDOW_BITS)
+        assert isinstance(client_bits, int) and isinstance(server_bits, int)  # checked above
+        if options.max_window_bits and client_bits > options.max_window_bits:
+            return False
+        if options.request_no_context_takeover and SERVER_NO_CONTEXT_TAKEOVER not in params:
+            return False
+        if options.request_max_window_bits and (
+            SERVER_MAX_WINDOW_BITS not in params or server_bits > options.request_max_window_bits
+        ):
+            return False
+        self.parameters = DeflateParameters(
+            own_context_takeover=not (options.no_context_takeover or CLIENT_NO_CONTEXT_TAKEOVER in params),
+            own_window_bits=min(options.max_window_bits or MAX_WINDOW_BITS, client_bits),
+            peer_context_takeover=SERVER_NO_CONTEXT_TAKEOVER not in params,
+            peer_window_bits=server_bits,
+        )
+        return True
+
+
+class DeflateServerSession(_DeflateSession):
+    """A server's permessage-deflate session for one accepted offer (RFC 7692 section 7.1)."""
+
+    def __init__(self, options: _Options, offer: Params) -> None:
+        super().__init__(options)
+        self._response: Params = {}
+        own_takeover = not (options.no_context_takeover or SERVER_NO_CONTEXT_TAKEOVER in offer)
+        if not own_takeover:  # section 7.1.1.1
+            self._response[SERVER_NO_CONTEXT_TAKEOVER] = True
+        peer_takeover = not (options.request_no_context_takeover or CLIENT_NO_CONTEXT_TAKEOVER in offer)
+        if not peer_takeover:  # section 7.1.1.2
+            self._response[CLIENT_NO_CONTEXT_TAKEOVER] = True
+        own_bits = _server_window_bits(options, offer)
+        if own_bits < MAX_WINDOW_BITS and SERVER_MAX_WINDOW_BITS in offer:
+            # Section 7.1.2.1 would allow answering unasked, but Firefox then fails the
+            # connection (permessage-deflate-node 0.1.4): only answer when asked.
+            self._response[SERVER_MAX_WINDOW_BITS] = own_bits
+        peer_bits = _client_window_bits(options, offer)
+        if peer_bits < MAX_WINDOW_BITS:  # section 7.1.2.2; only possible if the client offered it
+            self._response[CLIENT_MAX_WINDOW_BITS] = peer_bits
+        self.parameters = DeflateParameters(own_takeover, own_bits, peer_takeover, peer_bits)
+
+    def generate_response(self) -> Params:
+        """The parameters of the accepted offer, for Sec-WebSocket-Extensions."""
+        return dict(self._response)
+
+
+def _server_window_bits(options: _Options, offer: Params) -> int:
+    requested = offer.get(SERVER_MAX_WINDOW_BITS, MAX_WINDOW_BITS)
+    assert isinstance(requested, int)  # validated by _valid_server_params
+    return min(options.max_window_bits or MAX_WINDOW_BITS, requested)
+
+
+def _client_window_bits(options: _Options, offer: Params) -> int:
+    offered = offer.get(CLIENT_MAX_WINDOW_BITS)
+    if offered is None:  # the client cannot limit its window: it keeps 15
+        return MAX_WINDOW_BITS
+    limit = MAX_WINDOW_BITS if offered is True else offered
+    assert isinstance(limit, int)  # validated by _valid_server_params
+    return min(options.request_max_window_bits or MAX_WINDOW_BITS, limit)
