@@ -1,0 +1,119 @@
+"""The EventSource writer for WSGI: a streaming response body that a WSGI server iterates.
+
+WSGI gives an application no socket, so the stream is the response body itself: ``send()`` puts
+framed events into a bounded queue and the server's worker thread takes them out one per
+iteration, writing and flushing each (PEP 3333 requires servers not to buffer yielded blocks).
+Between events the iterator yields the ping comment every ``ping`` seconds; when the client has
+gone that write fails and the server calls ``close()``, which fires the close event.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Iterator, Mapping
+
+from ..driver import eventsource as wire
+from ..events import CloseEvent, ReadyState
+from ..eventsource import CloseListeners, ping_interval, request_from
+
+StartResponse = Callable[..., Any]
+DEFAULT_QUEUE_SIZE = 64  # events; a full queue makes send() wait for the client, as a socket would
+
+
+class EventSourceResponse(CloseListeners):
+    """A WSGI response body that streams Server-Sent Events; return it from the application.
+
+    Calls ``start_response`` with ``200 OK`` and faye's headers (without the hop-by-hop
+    ``Connection``, which WSGI servers own) plus ``headers``. ``retry``, ``ping``, ``url`` and
+    ``last_event_id`` are as in ``EventSource``. ``send`` may be called from any thread and blocks
+    while ``queue_size`` events wait to be written; iteration belongs to the server's thread.
+    """
+
+    def __init__(
+        self,
+        environ: Mapping[str, Any],
+        start_response: StartResponse,
+        *,
+        headers: wire.HeaderInput = None,
+        ping: float | None = wire.DEFAULT_PING,
+        retry: float | None = wire.DEFAULT_RETRY,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+    ) -> None:
+        super().__init__()
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be at least 1, got {queue_size}")
+        self._ping = ping_interval(ping)
+        first = wire.retry_field(retry)
+        request = request_from(environ)
+        self.url: str = wire.request_url(request)
+        self.last_event_id: str = wire.last_event_id(request)
+        self._queue: deque[bytes] = deque([first] if first else [])
+        self._size = queue_size
+        self._condition = threading.Condition()  # owner: this object; guards _queue and _state
+        self._state = ReadyState.OPEN
+        start_response("200 OK", wire.wsgi_headers(headers))
+
+    @property
+    def ready_state(self) -> ReadyState:
+        """OPEN until ``close()`` (by the application or the server), then CLOSED."""
+        return self._state
+
+    def send(self, message: str, *, event: str | None = None, id: str | int | None = None) -> bool:
+        """Queue one event for the server to write; False once closed.
+
+        Waits while the queue is full. Raises TypeError/ValueError as ``format_event`` does.
+        """
+        return self._put(wire.format_event(message, event=event, id=id))
+
+    def ping(self) -> bool:
+        """Queue a comment line; False once closed."""
+        return self._put(wire.PING_COMMENT)
+
+    def _put(self, data: bytes) -> bool:
+        with self._condition:
+            while self._state is ReadyState.OPEN and len(self._queue) >= self._size:
+                self._condition.wait()
+            if self._state is not ReadyState.OPEN:
+                return False
+            self._queue.append(data)
+            self._condition.notify_all()
+            return True
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        """The next block for the server: an event, a ping when idle, StopIteration after close."""
+        with self._condition:
+            deadline = time.monotonic() + self._ping if self._ping else None
+            while not self._queue and self._state is ReadyState.OPEN:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return wire.PING_COMMENT
+                self._condition.wait(remaining)
+            if not self._queue:
+                raise StopIteration
+            data = self._queue.popleft()
+            self._condition.notify_all()
+            return data
+
+    def close(self) -> bool:
+        """End the stream: events already queued are still yielded, then iteration stops.
+
+        The WSGI server calls this when the response ends (also when the client has gone); the
+        close event fires once, on the calling thread. Returns False if already closed.
+        """
+        with self._condition:
+            if self._state is ReadyState.CLOSED:
+                return False
+            self._state = ReadyState.CLOSED
+            self._condition.notify_all()
+        self.dispatch(CloseEvent(None))
+        return True
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until closed (or ``timeout`` seconds pass); True if closed."""
+        with self._condition:
+            return self._condition.wait_for(lambda: self._state is ReadyState.CLOSED, timeout)
