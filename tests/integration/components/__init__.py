@@ -13,7 +13,7 @@ Helpers (plain functions, usable outside fixtures):
   start() waits for the regex ``ready_line`` in the output and for every (host, port) in ready_ports;
   stop() SIGTERMs the process group, SIGKILLs after term_grace, waits until the group is gone.
   ``.output()`` = last output lines + log file tails (put it in assertion messages); ``.ready_match``;
-  ``.startup_seconds``; ``.pid``; ``.poll()``.
+  ``.startup_seconds``; ``.pid``; ``.poll()``. ``live_group_members(pgid)``: live pids in a group.
 - ``make_tls_certs(directory) -> TLSCerts``.
 - ``run_squid(workdir, certs)``, ``run_tinyproxy(workdir, auth=True)`` -> context managers of ProxyServer.
 - ``run_nginx(workdir, backend_port, certs)``, ``run_haproxy(...)`` -> context managers of ReverseProxy.
@@ -48,7 +48,16 @@ from .browser import Browser, ResultCollector, run_chromium
 from .certs import TLSCerts, make_tls_certs, spki_sha256_base64
 from .leaks import assert_no_leaks, open_fd_count, thread_count
 from .node import NodeClientResult, NodePeer, run_node_client, run_node_server
-from .process import Process, free_port, in_ci, port_is_open, require, require_executable, wait_for_port
+from .process import (
+    Process,
+    free_port,
+    in_ci,
+    live_group_members,
+    port_is_open,
+    require,
+    require_executable,
+    wait_for_port,
+)
 from .proxies import PROXY_PASSWORD, PROXY_USER, ProxyServer, run_squid, run_tinyproxy
 from .reverse_proxies import ReverseProxy, run_haproxy, run_nginx
 
@@ -66,6 +75,7 @@ __all__ = [
     "assert_no_leaks",
     "free_port",
     "in_ci",
+    "live_group_members",
     "make_tls_certs",
     "open_fd_count",
     "port_is_open",

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import mimetypes
+import os
 import queue
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -28,12 +30,15 @@ from .process import Process, require_executable
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage",
+    "--disable-dev-shm-usage", "--disable-crash-reporter", "--disable-breakpad",
 )
 
 # SIGTERM lets chromium's renderers exit about 1.5 s later; a test's profile is thrown away, so a
 # short grace before SIGKILL keeps teardown quick.
 _CHROMIUM_TERM_GRACE = 0.5
+
+# How long to keep killing a run's processes that left its process group.
+_STRAGGLER_TIMEOUT = 5.0
 
 
 @dataclass
@@ -64,13 +69,58 @@ def run_chromium(url: str, *, timeout: float = 30.0, extra_flags: Sequence[str] 
     chromium = require_executable("chromium")
     profile = tempfile.mkdtemp(prefix="faye-chromium-")
     argv = [chromium, *CHROMIUM_FLAGS, *extra_flags, f"--user-data-dir={profile}", url]
-    proc = Process(argv, name="chromium", term_grace=_CHROMIUM_TERM_GRACE, stop_timeout=10.0)
+    # Crash reports and caches go under XDG dirs, not the profile: keep them in the temp dir too,
+    # which also puts the profile path on the command line of chromium's crashpad handlers.
+    env = dict(os.environ, XDG_CONFIG_HOME=f"{profile}/xdg-config", XDG_CACHE_HOME=f"{profile}/xdg-cache")
+    proc = Process(argv, name="chromium", env=env, term_grace=_CHROMIUM_TERM_GRACE, stop_timeout=10.0)
     try:
         proc.start()
         yield Browser(proc, time.monotonic() + timeout, profile)
     finally:
         proc.stop()
+        _stop_stragglers(profile)
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def _stop_stragglers(profile: str) -> None:
+    """SIGKILL processes of this run outside its process group (the crashpad handlers call setsid).
+
+    They are found by the run's unique profile path on their command line, then reaped by init.
+    """
+    deadline = time.monotonic() + _STRAGGLER_TIMEOUT
+    marker = profile.encode()
+    while True:
+        pids = [pid for pid in _live_pids() if marker in _cmdline(pid)]
+        if not pids or time.monotonic() >= deadline:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
+
+
+def _live_pids() -> list[int]:
+    """Return the pids of all live (not zombie) processes."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if stat[stat.rfind(b")") + 2:][:1] != b"Z":
+                pids.append(int(entry))
+    return pids
+
+
+def _cmdline(pid: int) -> bytes:
+    """Return the command line of `pid` (b"" if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
 
 
 class ResultCollector:

@@ -251,7 +251,7 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         pass
 
 
-def _group_members(pgid: int) -> list[int]:
+def live_group_members(pgid: int) -> list[int]:
     """Return the pids of live (not zombie) processes in process group `pgid`, read from /proc."""
     members = []
     for entry in os.listdir("/proc"):
@@ -275,7 +275,7 @@ def _wait_group_gone(pgid: int, timeout: float) -> bool:
     Polled: the group's other members are not our children, so there is nothing to wait() on.
     """
     deadline = time.monotonic() + timeout
-    while _group_members(pgid):
+    while live_group_members(pgid):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.02)
