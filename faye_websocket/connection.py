@@ -1,0 +1,797 @@
+"""The blocking I/O loop of one WebSocket connection: read, feed the driver, write, dispatch.
+
+A ``Connection`` owns a sans-I/O driver (``faye_websocket.driver``) and a ``Transport``
+(``faye_websocket.transport``). It moves bytes between them, keeps the deadlines the protocol
+needs (opening handshake, closing handshake, ping interval and pong timeout), and hands every
+event to one callback, ``on_event``, which the public API (``api.py``) turns into listener calls.
+
+Who reads
+    Exactly one thread at a time reads the socket: it holds ``_read_lock``. That is the thread
+    inside ``run()`` (the reader loop), or, when nobody runs that loop, the thread calling
+    ``recv()`` (or a blocking ``close()``). The reading thread is also the only one that
+    dispatches events, so listeners see events in order and never concurrently.
+
+Who writes
+    Every byte the driver produces goes, under ``_lock``, onto the outbox in the order the driver
+    made it. Whoever holds ``_write_lock`` drains the outbox onto the transport. ``send`` and
+    ``ping`` wait for the write lock, so they return only once their frame is written (a slow
+    peer slows the sender; nothing piles up). The reading thread and ``close()`` never wait for
+    the write lock: if another thread is writing, that thread writes their bytes too. This keeps
+    the reader draining the socket while a sender is stuck on a full peer, so two peers that
+    both send a lot cannot deadlock, and ``close()`` never blocks on a dead peer.
+
+Locks (names and owners)
+    ``_lock`` guards the driver, the outbox and the event list; held only for driver calls.
+    ``_write_lock`` serialises transport writes. ``_read_lock`` marks the reading thread.
+    Listeners never run under any of them.
+
+Deadlines
+    The reading thread computes the nearest deadline and uses it as its ``poll`` timeout, so no
+    timer thread is needed. The one case it cannot see is ``close()`` called from another thread
+    while the reader sleeps with a later (or no) deadline; for that, one process-wide watchdog
+    thread (``_Watchdog``) shuts the socket down when the close deadline passes, which wakes
+    the reader.
+
+How a client plugs in (faye_websocket/client.py)
+    Build ``Connection(driver, None, side=Side.CLIENT, on_event=..., reader_thread=True)`` in
+    the constructor: ``send``/``close`` work at once (the driver queues sends until open; a close
+    while CONNECTING aborts and dispatches the close event on the calling thread). On the
+    client's own thread, after TCP, proxy and TLS are ready, call ``attach(transport, leftover)``
+    (it calls ``driver.start()``, writes the request head, feeds bytes already read past a proxy
+    reply) and then ``run()``, which returns once the connection is CLOSED and the transport
+    closed. ``attach`` returns False if the connection was closed meanwhile (the transport is
+    closed for you). For a blocking ``connect()`` without a thread, pass
+    ``reader_thread=False``, call ``attach``, then ``wait_open(timeout)``; ``recv()`` then reads
+    the socket on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import os
+import select
+import socket
+import threading
+import time
+import weakref
+from collections import deque
+from enum import Enum
+from typing import Callable, Protocol
+
+from .errors import ConnectionClosed, InvalidState
+from .events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
+from .transport import Transport
+
+logger = logging.getLogger("faye_websocket")
+
+RECV_SIZE = 65536  # bytes per read: a few TLS records, small enough to keep memory flat
+WRITE_CHUNK = 256 * 1024  # each sendall gets its own send timeout, so the timeout measures progress
+OUTBOX_SOFT_LIMIT = 1 << 20  # the reader stops and waits for the writer beyond this (ping floods)
+RECV_QUEUE_SIZE = 64  # messages the reader thread may hold for recv() before it stops reading
+CLIENT_EOF_WAIT = 2.0  # RFC 6455 section 7.1.1: the client waits for the server to close TCP first
+DEFAULT_CLOSE_TIMEOUT = 30.0  # faye's API.CLOSE_TIMEOUT (30 000 ms)
+DEFAULT_SEND_TIMEOUT = 30.0  # no write progress for this long means the peer is gone
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0  # like websockets' open_timeout
+
+
+class Side(Enum):
+    """Which end of the connection we are (decides who closes TCP first)."""
+
+    SERVER = "server"
+    CLIENT = "client"
+
+
+class DriverLike(Protocol):
+    """The part of the driver contract (docs/internals.md) the I/O layer uses."""
+
+    @property
+    def state(self) -> ReadyState: ...
+
+    def start(self) -> None: ...
+
+    def receive_data(self, data: bytes) -> None: ...
+
+    def receive_eof(self) -> None: ...
+
+    def events_received(self) -> list[Event]: ...
+
+    def data_to_send(self) -> bytes: ...
+
+    def close_expected(self) -> bool: ...
+
+    def send(self, data: str | bytes | bytearray | memoryview) -> bool: ...
+
+    def ping(self, payload: str | bytes = b"") -> bool: ...
+
+    def close(self, code: int = 1000, reason: str = "") -> bool: ...
+
+    def abort(self, code: int = 1006, reason: str = "") -> None: ...
+
+
+EventCallback = Callable[[Event], None]
+StartHook = Callable[[], "tuple[int, str] | None"]
+
+
+class Connection:
+    """One WebSocket connection's I/O: see the module docstring for threads, locks and deadlines.
+
+    ``on_event`` is called for every event, in order, on the reading thread, with no lock held.
+    ``before_start`` (server side) runs once the request head is known, before ``driver.start()``,
+    with no lock held; it returns None to go on or ``(status, message)`` to answer with that HTTP
+    error instead of upgrading (an origin check).
+    ``ping`` is the interval in seconds between automatic pings (None: off); a ping not followed
+    by any incoming byte within ``pong_timeout`` (default: the ping interval) ends the connection
+    with a close event 1006. ``handshake_timeout`` bounds the opening handshake, ``close_timeout``
+    the closing one, ``send_timeout`` each write's lack of progress.
+    """
+
+    def __init__(
+        self,
+        driver: DriverLike,
+        transport: Transport | None = None,
+        *,
+        side: Side,
+        on_event: EventCallback,
+        ping: float | None = None,
+        pong_timeout: float | None = None,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        before_start: StartHook | None = None,
+        reader_thread: bool = False,
+        url: str = "",
+    ) -> None:
+        _check_durations(ping=ping, pong_timeout=pong_timeout, close_timeout=close_timeout,
+                         handshake_timeout=handshake_timeout, send_timeout=send_timeout)
+        self.driver = driver
+        self.side = side
+        self.url = url
+        self._transport: Transport | None = None
+        self._on_event = on_event
+        self._before_start = before_start
+        self._reader_thread_mode = reader_thread
+        self._timers = _Timers(ping, pong_timeout if pong_timeout is not None else ping, close_timeout,
+                               handshake_timeout)
+        self._send_timeout = send_timeout
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._reader_ident: int | None = None
+        self._outbox: deque[bytes] = deque()
+        self._outbox_size = 0
+        self._in_flight = 0
+        self._events: deque[Event] = deque()
+        self._started = False
+        self._ended = False  # no more reads or writes: the transport is shut down (under _lock)
+        self._transport_closed = False
+        self._broken: BaseException | None = None
+        self._close_event: CloseEvent | None = None
+        self._queue = _MessageQueue(RECV_QUEUE_SIZE)
+        self._direct: deque[str | bytes] | None = None  # messages read by recv() in direct mode
+        self._poller = select.poll()
+        if transport is not None:
+            self.attach(transport)
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def attach(self, transport: Transport, initial: bytes = b"") -> bool:
+        """Give the connection its transport and start the handshake; any thread, once.
+
+        ``initial`` holds bytes already read from the peer (the head's leftover, a proxy
+        reply's leftover). Returns False if the connection was already closed: the transport
+        is then closed and nothing is written.
+        """
+        with self._lock:
+            if self._transport is not None:
+                raise InvalidState("the connection already has a transport")
+            self._transport = transport
+            closed = self.driver.state is ReadyState.CLOSED
+        if closed:
+            transport.close()
+            with self._lock:
+                self._ended = self._transport_closed = True
+            return False
+        transport.settimeout(self._send_timeout)
+        self._poller.register(transport.fileno(), select.POLLIN)
+        self._timers.opened_at(time.monotonic())
+        self._maybe_start()
+        if initial:
+            self._operate(lambda: self.driver.receive_data(initial))
+        else:
+            self._flush(block=False)
+        return True
+
+    def _maybe_start(self) -> None:
+        # The server learns its request head before start() (from_handler) or from the bytes
+        # it reads (raw socketserver path); the client starts at once.
+        with self._lock:
+            ready = not self._started and getattr(self.driver, "request", True) is not None
+            if ready:
+                self._started = True
+        if not ready:
+            return
+        rejection = self._before_start() if self._before_start is not None else None
+        if rejection is not None:
+            status, message = rejection
+            reject = getattr(self.driver, "reject", None)  # only server drivers can reject
+            if reject is not None:
+                self._operate(lambda: reject(status, message))
+        self._operate(self.driver.start)
+
+    # -- public operations (any thread) ------------------------------------------------------
+
+    @property
+    def state(self) -> ReadyState:
+        """The API's ready state: CLOSED only once the close event has been dispatched."""
+        if self._close_event is not None:
+            return ReadyState.CLOSED
+        return min(self.driver.state, ReadyState.CLOSING)
+
+    @property
+    def close_event(self) -> CloseEvent | None:
+        """The close event, once dispatched."""
+        return self._close_event
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes handed to the connection but not yet written to the transport."""
+        return self._outbox_size + self._in_flight
+
+    def send(self, data: str | bytes | bytearray | memoryview) -> bool:
+        """Send a message; blocks until written. False once closing or if the write failed."""
+        if self.state >= ReadyState.CLOSING:
+            return False
+        accepted = self._operate(lambda: self.driver.send(data), block=True)
+        return accepted and self._broken is None
+
+    def ping(self, payload: bytes = b"") -> bool:
+        """Send a ping; blocks until written. False on drafts, once closing, or on failure."""
+        accepted = self._operate(lambda: self.driver.ping(payload), block=True)
+        return accepted and self._broken is None
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake; never waits for a stuck writer.
+
+        On the reading thread, or while another thread reads, this returns at once: the close
+        event comes later (the peer's answer, or ``close_timeout``). When nobody reads (a
+        ``recv()``-style user), this thread reads until the connection is closed, at most
+        ``close_timeout`` seconds, so that the close event is dispatched before it returns.
+        """
+        self._operate(lambda: self.driver.close(code, reason))
+        if self._on_reader_thread() or self.driver.state is not ReadyState.CLOSING:
+            return
+        if self._read_lock.acquire(blocking=False):
+            try:
+                self._reader_ident = threading.get_ident()
+                while self._close_event is None:
+                    self._pump(None)
+            finally:
+                self._reader_ident = None
+                self._read_lock.release()
+        else:
+            deadline = self._timers.close_deadline
+            if deadline is not None:
+                _Watchdog.instance().schedule(deadline, self)
+
+    def abort(self, reason: str = "") -> None:
+        """End the connection now without a closing handshake (close event 1006); any thread."""
+        self._fail(reason or "connection aborted", error=None)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """The reader loop: read, dispatch, until the close event; on the caller's thread.
+
+        Raises InvalidState if another thread is already reading this connection.
+        """
+        if not self._read_lock.acquire(blocking=False):
+            raise InvalidState("another thread is already reading this connection")
+        try:
+            self._reader_ident = threading.get_ident()
+            self._reader_thread_mode = True
+            self._dispatch_pending()
+            while self._close_event is None:
+                self._pump(None)
+        finally:
+            self._reader_ident = None
+            self._read_lock.release()
+            self._queue.close()
+
+    def recv(self, timeout: float | None = None) -> str | bytes:
+        """The next message; ConnectionClosed once closed, TimeoutError after ``timeout`` seconds.
+
+        With a reader thread (``run()`` on another thread) it takes from a bounded queue that
+        the reader fills from the first ``recv()`` call on; otherwise it reads the socket itself.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self._reader_thread_mode and not self._on_reader_thread():
+            return self._queue.get(deadline, self._closed_error)
+        if self._on_reader_thread():
+            raise InvalidState("recv() cannot be called from a listener on the reading thread")
+        if not self._read_lock.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            raise TimeoutError("another thread is reading")
+        try:
+            return self._recv_direct(deadline)
+        finally:
+            self._direct = None
+            self._reader_ident = None
+            self._read_lock.release()
+
+    def _recv_direct(self, deadline: float | None) -> str | bytes:
+        self._reader_ident = threading.get_ident()
+        self._direct = deque()
+        self._dispatch_pending()
+        while True:
+            if self._direct:
+                return self._direct.popleft()
+            if self._close_event is not None:
+                raise self._closed_error()
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError("no message within the timeout")
+            self._pump(deadline)
+
+    def wait_open(self, timeout: float | None = None) -> bool:
+        """Read (on this thread) until the connection is OPEN or closed; True if OPEN.
+
+        For callers without a reader thread (a blocking ``connect()``). Raises TimeoutError.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._read_lock:
+            self._reader_ident = threading.get_ident()
+            try:
+                while self.driver.state is ReadyState.CONNECTING:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise TimeoutError("the opening handshake did not complete in time")
+                    self._pump(deadline)
+                self._dispatch_pending()
+            finally:
+                self._reader_ident = None
+        return self.driver.state is ReadyState.OPEN
+
+    def _closed_error(self) -> ConnectionClosed:
+        event = self._close_event
+        code = event.code if event is not None and event.code is not None else 1006
+        return ConnectionClosed(code, event.reason if event is not None else "")
+
+    def _on_reader_thread(self) -> bool:
+        return self._reader_ident == threading.get_ident()
+
+    def _pump(self, until: float | None) -> None:
+        """Read once (or fire due timers) and dispatch what came of it; holds _read_lock."""
+        transport = self._transport
+        if transport is None or self._ended:
+            self._finish_if_closed()
+            self._dispatch_pending()
+            if self._close_event is None:
+                self._wait_without_transport(until)
+            return
+        if transport.pending() == 0 and not self._poll(until):
+            self._on_timers(time.monotonic())
+        else:
+            self._read(transport)
+        self._dispatch_pending()
+
+    def _wait_without_transport(self, until: float | None) -> None:
+        # A client whose transport is not attached yet (it is still connecting): nothing to read.
+        delay = 0.05 if until is None else max(0.0, min(0.05, until - time.monotonic()))
+        time.sleep(delay)
+
+    def _poll(self, until: float | None) -> bool:
+        now = time.monotonic()
+        wake = _earliest(self._timers.next_deadline(self.driver.state), until)
+        timeout_ms = None if wake is None else max(0, math.ceil((wake - now) * 1000))
+        try:
+            return bool(self._poller.poll(timeout_ms))
+        except (OSError, ValueError):
+            return True  # the descriptor went away: let recv report it
+
+    def _read(self, transport: Transport) -> None:
+        try:
+            data = transport.recv(RECV_SIZE)
+        except TimeoutError:
+            return  # half a TLS record arrived; the rest will
+        except OSError as error:
+            self._fail(self._network_message(error), error)
+            return
+        self._timers.received(time.monotonic())
+        if data:
+            self._operate(lambda: self.driver.receive_data(data))
+            self._maybe_start()
+        elif self._broken is not None:
+            self._fail(self._network_message(self._broken), self._broken)
+        else:
+            self._operate(self.driver.receive_eof)
+
+    def _network_message(self, error: BaseException) -> str:
+        return f"Network error: {self.url}: {error}" if self.url else f"Network error: {error}"
+
+    # -- timers -------------------------------------------------------------------------------
+
+    def _on_timers(self, now: float) -> None:
+        expired = self._timers.expired(now, self.driver.state)
+        if expired is not None:
+            self._fail(expired, None)
+        elif self._timers.ping_due(now, self.driver.state):
+            payload = self._timers.next_ping_payload(now)
+            self._operate(lambda: self.driver.ping(payload))
+
+    def _watchdog_fire(self) -> None:
+        """Called by the watchdog thread: wake the reader if the close deadline has passed."""
+        deadline = self._timers.close_deadline
+        if self._close_event is not None or deadline is None or time.monotonic() < deadline:
+            return
+        self._interrupt()
+
+    # -- driver operations and writing --------------------------------------------------------
+
+    def _operate(self, action: Callable[[], bool | None], *, block: bool = False) -> bool:
+        """Run a driver call under the lock, queue its output and events, then write them."""
+        with self._lock:
+            if self._ended:
+                return False
+            was_closing = self.driver.state is ReadyState.CLOSING
+            result = action()
+            self._collect()
+            if not was_closing and self.driver.state is ReadyState.CLOSING:
+                self._timers.closing(time.monotonic())
+        self._flush(block=block or self._outbox_size > OUTBOX_SOFT_LIMIT)
+        self._after_operation()
+        return result is not False
+
+    def _collect(self) -> None:
+        # Called with _lock held: move the driver's output into the outbox and event list.
+        data = self.driver.data_to_send()
+        if data:
+            self._outbox.append(data)
+            self._outbox_size += len(data)
+        self._events.extend(self.driver.events_received())
+
+    def _flush(self, *, block: bool) -> None:
+        """Write the outbox unless another thread is writing (then it writes our bytes too).
+
+        With ``block`` the caller waits for the write lock at least once, so a sender returns
+        only after its bytes (and everything queued before them) have been written.
+        """
+        while self._transport is not None:
+            if not self._write_lock.acquire(blocking=block):
+                return
+            try:
+                error = self._drain_outbox()
+            finally:
+                self._write_lock.release()
+            if error is not None:
+                self._write_failed(error)
+                return
+            if not self._outbox:
+                return
+            block = False
+
+    def _drain_outbox(self) -> OSError | None:
+        """Write queued bytes until the outbox is empty; the write lock is held."""
+        transport = self._transport
+        while transport is not None:
+            with self._lock:
+                if not self._outbox or self._ended:
+                    return None
+                data = self._outbox.popleft()
+                self._outbox_size -= len(data)
+                self._in_flight = len(data)
+            try:
+                view = memoryview(data)
+                for start in range(0, len(view), WRITE_CHUNK):
+                    transport.sendall(view[start : start + WRITE_CHUNK])  # type: ignore[arg-type]
+            except OSError as error:
+                return error
+            finally:
+                self._in_flight = 0
+        return None
+
+    def _write_failed(self, error: OSError) -> None:
+        with self._lock:
+            if self._broken is None:
+                self._broken = error
+            self._outbox.clear()
+            self._outbox_size = 0
+        if self._read_lock.locked() and not self._on_reader_thread():
+            self._interrupt()  # the reader wakes, sees _broken and reports the failure
+        else:
+            self._fail(self._network_message(error), error)
+
+    def _after_operation(self) -> None:
+        """Deliver events made by a call on a thread that is not reading."""
+        if self._on_reader_thread() or not self._events:
+            return
+        if self._read_lock.acquire(blocking=False):
+            try:
+                self._reader_ident = threading.get_ident()
+                self._finish_if_closed()
+                self._dispatch_pending()
+            finally:
+                self._reader_ident = None
+                self._read_lock.release()
+        elif self.driver.state is ReadyState.CLOSED:
+            self._interrupt()  # e.g. close() while CONNECTING: the reader must notice now
+
+    # -- ending ---------------------------------------------------------------------------
+
+    def _fail(self, message: str, error: BaseException | None) -> None:
+        """Give up on the connection: error event (if still open), close event 1006, TCP ended."""
+        with self._lock:
+            if self.driver.state is not ReadyState.CLOSED:
+                if self.driver.state < ReadyState.CLOSING:
+                    self._events.append(ErrorEvent(message, error))
+                self.driver.abort(1006, message)
+                self._events.extend(self.driver.events_received())
+                self.driver.data_to_send()  # nothing more is written after an abort
+        self._end_transport()
+        self._after_operation()
+
+    def _finish_if_closed(self) -> None:
+        """Once the driver is CLOSED: flush (a close echo), wait for EOF as a client, close TCP."""
+        if self.driver.state is not ReadyState.CLOSED:
+            return
+        if not self._ended:
+            self._flush(block=True)
+            if self.side is Side.CLIENT:
+                self._await_server_eof()
+        self._end_transport()
+
+    def _await_server_eof(self) -> None:
+        transport = self._transport
+        if transport is None or self._broken is not None:
+            return
+        transport.shutdown_write()
+        deadline = time.monotonic() + CLIENT_EOF_WAIT
+        while time.monotonic() < deadline:
+            if transport.pending() == 0 and not self._poller.poll((deadline - time.monotonic()) * 1000):
+                return
+            try:
+                if not transport.recv(RECV_SIZE):
+                    return
+            except OSError:
+                return
+
+    def _end_transport(self) -> None:
+        """Shut the transport down (once) and close it, unless another thread is reading.
+
+        The shutdown wakes every thread blocked in poll, recv or sendall on it; the descriptor
+        itself is closed only by the reading thread (or when nobody reads), so that no thread
+        ever polls a descriptor number the process has already reused.
+        """
+        with self._lock:
+            transport = self._transport
+            if transport is None or self._transport_closed:
+                self._ended = True
+                return
+            first = not self._ended
+            self._ended = True
+            reader_elsewhere = self._read_lock.locked() and not self._on_reader_thread()
+            if not reader_elsewhere:
+                self._transport_closed = True
+        if first:
+            self._shutdown(transport)
+            self._queue.stop_putting()
+        if reader_elsewhere:
+            return
+        with self._write_lock:
+            transport.close()
+
+    def _interrupt(self) -> None:
+        """Wake the reading thread from another thread by shutting the socket down."""
+        with self._lock:
+            if self._ended or self._transport is None:
+                return
+            transport = self._transport
+        self._shutdown(transport)
+        self._queue.stop_putting()
+
+    @staticmethod
+    def _shutdown(transport: Transport) -> None:
+        # shutdown() acts on the TCP connection, not on one descriptor: a dup reaches it even
+        # when the transport wraps TLS, and it wakes any thread blocked in poll, recv or send.
+        try:
+            dup = socket.socket(fileno=os.dup(transport.fileno()))
+        except OSError:
+            return
+        try:
+            dup.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            dup.close()
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    def _dispatch_pending(self) -> None:
+        """Hand queued events to on_event, outside every lock; only on the reading thread."""
+        while True:
+            with self._lock:
+                if not self._events:
+                    return
+                event = self._events.popleft()
+            if isinstance(event, CloseEvent):
+                self._finish_if_closed()
+                self._close_event = event
+                self._queue.close()
+            self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        if isinstance(event, MessageEvent):
+            if self._direct is not None:
+                self._direct.append(event.data)
+            elif self._queue.enabled:
+                self._queue.put(event.data)
+        try:
+            self._on_event(event)
+        except Exception:
+            logger.exception("faye_websocket: event handler failed for %s", type(event).__name__)
+
+
+class _Timers:
+    """The connection's deadlines, all in time.monotonic() seconds; None means not armed."""
+
+    def __init__(self, ping: float | None, pong_timeout: float | None, close_timeout: float,
+                 handshake_timeout: float | None) -> None:
+        self.ping_interval = ping
+        self.pong_timeout = pong_timeout
+        self.close_timeout = close_timeout
+        self.handshake_timeout = handshake_timeout
+        self.handshake_deadline: float | None = None
+        self.close_deadline: float | None = None
+        self.next_ping: float | None = None
+        self.pong_deadline: float | None = None
+        self._counter = itertools.count(1)
+
+    def opened_at(self, now: float) -> None:
+        if self.handshake_timeout is not None:
+            self.handshake_deadline = now + self.handshake_timeout
+        if self.ping_interval is not None:
+            self.next_ping = now + self.ping_interval
+
+    def closing(self, now: float) -> None:
+        self.close_deadline = now + self.close_timeout
+
+    def received(self, now: float) -> None:
+        # Any byte from the peer proves it alive: a pong may wait behind a long message
+        # (faye-websocket-node #35), so waiting for the pong itself would be a false alarm.
+        self.pong_deadline = None
+
+    def next_deadline(self, state: ReadyState) -> float | None:
+        candidates: list[float | None] = [self.close_deadline if state is ReadyState.CLOSING else None]
+        if state is ReadyState.CONNECTING:
+            candidates.append(self.handshake_deadline)
+        if state is ReadyState.OPEN:
+            candidates += [self.next_ping, self.pong_deadline]
+        return _earliest(*candidates)
+
+    def expired(self, now: float, state: ReadyState) -> str | None:
+        """A failure message when a deadline has passed, else None."""
+        if state is ReadyState.CONNECTING and _passed(self.handshake_deadline, now):
+            return "opening handshake timed out"
+        if state is ReadyState.CLOSING and _passed(self.close_deadline, now):
+            return "closing handshake timed out"
+        if state is ReadyState.OPEN and _passed(self.pong_deadline, now):
+            return "no pong within the pong timeout"
+        return None
+
+    def ping_due(self, now: float, state: ReadyState) -> bool:
+        return state is ReadyState.OPEN and _passed(self.next_ping, now)
+
+    def next_ping_payload(self, now: float) -> bytes:
+        # faye sends the payloads "1", "2", ... on its ping timer.
+        assert self.ping_interval is not None
+        self.next_ping = now + self.ping_interval
+        if self.pong_timeout is not None and self.pong_deadline is None:
+            self.pong_deadline = now + self.pong_timeout
+        return str(next(self._counter)).encode("ascii")
+
+
+class _MessageQueue:
+    """The bounded hand-off from a reader thread to recv() callers; enabled by the first get()."""
+
+    def __init__(self, size: int) -> None:
+        self._items: deque[str | bytes] = deque()
+        self._size = size
+        self._cond = threading.Condition()
+        self.enabled = False
+        self._closed = False
+        self._no_wait = False
+
+    def put(self, item: str | bytes) -> None:
+        """Add a message, waiting while the queue is full (the reader stops reading: backpressure)."""
+        with self._cond:
+            while len(self._items) >= self._size and not (self._closed or self._no_wait):
+                self._cond.wait()
+            self._items.append(item)
+            self._cond.notify_all()
+
+    def stop_putting(self) -> None:
+        """The connection is ending: put() no longer waits for room."""
+        with self._cond:
+            self._no_wait = True
+            self._cond.notify_all()
+
+    def get(self, deadline: float | None, closed_error: Callable[[], Exception]) -> str | bytes:
+        """Take the next message; raises closed_error() once closed and empty, TimeoutError."""
+        with self._cond:
+            self.enabled = True
+            while not self._items:
+                if self._closed:
+                    raise closed_error()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError("no message within the timeout")
+                self._cond.wait(remaining)
+            item = self._items.popleft()
+            self._cond.notify_all()
+            return item
+
+    def close(self) -> None:
+        """No more messages will come; wakes every waiter. Queued messages stay readable."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class _Watchdog:
+    """One daemon thread for the whole process that wakes readers at close deadlines.
+
+    Only ``close()`` from a thread that is not reading, while another thread reads, needs it;
+    every other deadline is the reader's own poll timeout.
+    """
+
+    _instance: _Watchdog | None = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, weakref.ref[Connection]]] = []
+        self._cond = threading.Condition()
+        self._sequence = itertools.count()
+        thread = threading.Thread(target=self._loop, name="faye_websocket-watchdog", daemon=True)
+        thread.start()
+
+    @classmethod
+    def instance(cls) -> _Watchdog:
+        """The process's watchdog, started on first use."""
+        with cls._instance_lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def schedule(self, deadline: float, connection: Connection) -> None:
+        """Call connection._watchdog_fire() at ``deadline`` (if the connection still exists)."""
+        with self._cond:
+            heapq.heappush(self._heap, (deadline, next(self._sequence), weakref.ref(connection)))
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    timeout = None if not self._heap else self._heap[0][0] - time.monotonic()
+                    self._cond.wait(timeout)
+                _, _, ref = heapq.heappop(self._heap)
+            connection = ref()
+            if connection is not None:
+                try:
+                    connection._watchdog_fire()
+                except Exception:
+                    logger.exception("faye_websocket: watchdog failed")
+
+
+def _earliest(*times: float | None) -> float | None:
+    present = [t for t in times if t is not None]
+    return min(present) if present else None
+
+
+def _passed(deadline: float | None, now: float) -> bool:
+    return deadline is not None and now >= deadline
+
+
+def _check_durations(**durations: float | None) -> None:
+    for name, value in durations.items():
+        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
