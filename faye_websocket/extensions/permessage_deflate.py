@@ -310,9 +310,10 @@ class DeflateServerSession(_DeflateSession):
         if not peer_takeover:  # section 7.1.1.2
             self._response[CLIENT_NO_CONTEXT_TAKEOVER] = True
         own_bits = _server_window_bits(options, offer)
-        if own_bits < MAX_WINDOW_BITS and SERVER_MAX_WINDOW_BITS in offer:
-            # Section 7.1.2.1 would allow answering unasked, but Firefox then fails the
-            # connection (permessage-deflate-node 0.1.4): only answer when asked.
+        if SERVER_MAX_WINDOW_BITS in offer:
+            # Section 7.1.2.1: accepting the parameter means answering it, even with 15 (the
+            # original left out 15, which a strict client refuses). Unasked, never answer it:
+            # Firefox then fails the connection (permessage-deflate-node 0.1.4).
             self._response[SERVER_MAX_WINDOW_BITS] = own_bits
         peer_bits = _client_window_bits(options, offer)
         if peer_bits < MAX_WINDOW_BITS:  # section 7.1.2.2; only possible if the client offered it
