@@ -11,6 +11,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -219,8 +220,9 @@ def test_squid_answers_missing_or_wrong_credentials_with_407(
     squid_proxy: ProxyServer, tcp_echo_server: tuple[str, int]
 ) -> None:
     wrong = squid_proxy.authorization("user", "wrong")
-    for kwargs in ({"credentials": False}, {"credentials": False, "authorization": wrong}):
-        sock, head = connect_through(squid_proxy, tcp_echo_server, **kwargs)  # type: ignore[arg-type]
+    for authorization in (None, wrong):
+        sock, head = connect_through(squid_proxy, tcp_echo_server, credentials=False,
+                                     authorization=authorization)
         sock.close()
         assert head.startswith(b"HTTP/1.1 407"), head
         assert b"Proxy-Authenticate: Basic" in head
@@ -335,3 +337,29 @@ def test_node_faye_eventsource_continues_from_last_event_id(
         conn.close()
     assert b"id: 42\r\ndata: Time: 42\r\n\r\n" in body
     assert b"event: update\r\nid: 43\r\n" in body
+
+
+def test_result_collector_serves_files_records_posts_and_leaves_nothing_behind(
+    no_leaks: None, tmp_path: Path
+) -> None:
+    (tmp_path / "page.js").write_text("// static file")
+    with ResultCollector(directory=tmp_path) as collector:
+        conn = http.client.HTTPConnection("127.0.0.1", collector.port, timeout=IO_TIMEOUT)
+        try:
+            conn.request("GET", "/page.js")
+            response = conn.getresponse()
+            assert (response.status, response.read()) == (200, b"// static file")
+            assert response.getheader("Content-Type") == "text/javascript"
+            conn.request("GET", "/../etc/passwd")
+            assert conn.getresponse().status == 404
+        finally:
+            conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", collector.port, timeout=IO_TIMEOUT)
+        try:
+            conn.request("POST", "/result", body=b'{"n": 1}')
+            assert conn.getresponse().status == 204
+        finally:
+            conn.close()
+        assert collector.wait_result(IO_TIMEOUT) == {"n": 1}
+        with pytest.raises(AssertionError, match="no POST /result"):
+            collector.wait_result(0.01)
