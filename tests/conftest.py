@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.integration.components.leaks import assert_no_leaks  # noqa: E402
+from tests.leaks import assert_no_leaks  # noqa: E402
 
 
 @pytest.fixture

@@ -44,9 +44,10 @@ Fixtures (tests/integration/conftest.py):
   test's arguments) which asserts fds and threads return to their baseline after the test.
 """
 
+from tests.leaks import assert_no_leaks, open_fd_count, thread_count
+
 from .browser import Browser, ResultCollector, run_chromium
 from .certs import TLSCerts, make_tls_certs, spki_sha256_base64
-from .leaks import assert_no_leaks, open_fd_count, thread_count
 from .node import NodeClientResult, NodePeer, run_node_client, run_node_server
 from .process import (
     Process,
