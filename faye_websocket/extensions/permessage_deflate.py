@@ -280,7 +280,12 @@ class DeflateClientSession(_DeflateSession):
         client_bits = params.get(CLIENT_MAX_WINDOW_BITS, MAX_WINDOW_BITS)
         server_bits = params.get(SERVER_MAX_WINDOW_BITS, MAX_WINDOW_BITS)
         assert isinstance(client_bits, int) and isinstance(server_bits, int)  # checked above
-        if options.max_window_bits and client_bits > options.max_window_bits:
+        # Section 7.1.2.2: no client_max_window_bits in the answer lets us use any window.
+        if (
+            options.max_window_bits
+            and CLIENT_MAX_WINDOW_BITS in params
+            and client_bits > options.max_window_bits
+        ):
             return False
         if options.request_no_context_takeover and SERVER_NO_CONTEXT_TAKEOVER not in params:
             return False
