@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from enum import IntEnum
@@ -86,18 +87,43 @@ class Frame:
     rsv3: bool = False
 
 
+# Measured by scripts/bench_mask.py: for payloads above this size, four strided
+# bytes.translate passes beat one big-integer XOR (about 2x at 1 MiB); below it the integer
+# XOR has less fixed cost.
+TRANSLATE_THRESHOLD = 2048
+BYTE_VALUES = 256
+
+
+@functools.lru_cache(maxsize=BYTE_VALUES)
+def _xor_table(key_byte: int) -> bytes:
+    """The bytes.translate table that XORs every byte with ``key_byte``."""
+    return bytes(value ^ key_byte for value in range(BYTE_VALUES))
+
+
 def apply_mask(data: bytes, key: bytes) -> bytes:
+    """XOR ``data`` with the 4-byte ``key`` repeated (RFC 6455 section 5.3); returns bytes."""
+    masked = mask_buffer(data, key)
+    return masked if isinstance(masked, bytes) else bytes(masked)
+
+
+def mask_buffer(data: bytes, key: bytes) -> bytes | bytearray:
     """XOR ``data`` with the 4-byte ``key`` repeated (RFC 6455 section 5.3).
 
-    The whole payload is XORed as one big integer, which runs at C speed in CPython; a loop over
-    bytes would be two orders of magnitude slower.
+    Pure Python at C speed: small payloads are XORed as one big integer; large ones as four
+    strided slices (every 4th byte shares a key byte) through ``bytes.translate`` tables. Both
+    are orders of magnitude faster than a loop over bytes.
     """
     length = len(data)
     if length == 0:
         return b""
-    repeated = key * (length // MASK_KEY_LENGTH + 1)
-    masked = int.from_bytes(data, "little") ^ int.from_bytes(repeated[:length], "little")
-    return masked.to_bytes(length, "little")
+    if length < TRANSLATE_THRESHOLD:
+        repeated = key * (length // MASK_KEY_LENGTH + 1)
+        masked = int.from_bytes(data, "little") ^ int.from_bytes(repeated[:length], "little")
+        return masked.to_bytes(length, "little")
+    out = bytearray(length)
+    for offset in range(MASK_KEY_LENGTH):
+        out[offset::MASK_KEY_LENGTH] = data[offset::MASK_KEY_LENGTH].translate(_xor_table(key[offset]))
+    return out
 
 
 def serialize_frame(frame: Frame, *, mask: bool) -> bytes:
@@ -124,7 +150,7 @@ def serialize_frame(frame: Frame, *, mask: bool) -> bytes:
     if not mask:
         return head + frame.payload
     key = secrets.token_bytes(MASK_KEY_LENGTH)
-    return head + key + apply_mask(frame.payload, key)
+    return head + key + mask_buffer(frame.payload, key)
 
 
 ReadExact = Callable[[int], Generator[None, None, bytes]]
