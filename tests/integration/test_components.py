@@ -300,6 +300,15 @@ def test_chromium_loads_a_page_that_posts_its_result(result_collector: ResultCol
     assert "HeadlessChrome" in result["agent"]
 
 
+def test_chromium_accepts_the_test_certificate_by_its_spki_pin(tls_certs: TLSCerts) -> None:
+    with ResultCollector(ssl_context=tls_certs.server_context()) as collector:
+        collector.add_route("/page.html", PAGE)
+        url = collector.url("/page.html", host="localhost")
+        with run_chromium(url, timeout=20, extra_flags=tls_certs.chromium_flags()) as browser:
+            result = collector.wait_result(browser.remaining(), context=browser.output())
+    assert result["ok"] is True
+
+
 def test_node_ws_echo_server_answers_a_raw_handshake_with_101(
     node_peer_server: Callable[[str], NodePeer]
 ) -> None:

@@ -18,8 +18,9 @@ Helpers (plain functions, usable outside fixtures):
 - ``run_squid(workdir, certs)``, ``run_tinyproxy(workdir, auth=True)`` -> context managers of ProxyServer.
 - ``run_nginx(workdir, backend_port, certs)``, ``run_haproxy(...)`` -> context managers of ReverseProxy.
 - ``run_chromium(url, *, timeout, extra_flags=())`` -> context manager of Browser (stops its group).
-- ``ResultCollector(routes=None, directory=None)``: stdlib HTTP server on 127.0.0.1:0 serving static
-  files, recording ``POST /result`` JSON bodies; ``.url(path)``, ``.wait_result(timeout)``.
+- ``ResultCollector(routes=None, directory=None, ssl_context=None)``: stdlib HTTP(S) server on
+  127.0.0.1:0 serving static files, recording ``POST /result`` JSON bodies; ``.add_route(path, body,
+  content_type)``, ``.url(path, host="127.0.0.1")``, ``.wait_result(timeout, context="")``.
 - ``run_node_server(name, *, port=None)`` -> context manager of NodePeer; ``run_node_client(name, url,
   messages=None, *, timeout=10.0) -> NodeClientResult`` (received messages, extensions, output).
 - ``open_fd_count()``, ``thread_count()``, ``assert_no_leaks(timeout=2.0)`` context manager.

@@ -13,6 +13,7 @@ import os
 import queue
 import shutil
 import signal
+import ssl
 import tempfile
 import threading
 import time
@@ -128,12 +129,13 @@ class ResultCollector:
 
     `routes` maps a path to (body, content type); `directory` serves its files by name; routes win.
     Each POST /result body is parsed as JSON (kept as text if it is not JSON) and queued for
-    wait_result(). CORS is open, so a page from another origin can report here. One thread serves
-    (plus one per request, joined on close()). Use as a context manager.
+    wait_result(). CORS is open, so a page from another origin can report here. With `ssl_context`
+    (e.g. tls_certs.server_context()) it serves https, for pages that must be a secure origin.
+    One thread serves (plus one per request, joined on close()). Use as a context manager.
     """
 
     def __init__(self, routes: Mapping[str, tuple[bytes | str, str]] | None = None,
-                 directory: Path | None = None) -> None:
+                 directory: Path | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, tuple[bytes, str]] = {}
         for path, (body, content_type) in (routes or {}).items():
             self.add_route(path, body, content_type)
@@ -141,6 +143,9 @@ class ResultCollector:
         self.results: queue.Queue[Any] = queue.Queue()
         self.requests: list[str] = []
         self._server = _CollectorServer(("127.0.0.1", 0), _CollectorHandler, self)
+        self.scheme = "https" if ssl_context is not None else "http"
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="result-collector",
                                         kwargs={"poll_interval": 0.05})
@@ -150,9 +155,9 @@ class ResultCollector:
         """Serve `body` at `path` (any thread)."""
         self.routes[path] = (body.encode("utf-8") if isinstance(body, str) else body, content_type)
 
-    def url(self, path: str = "/") -> str:
-        """Return http://127.0.0.1:PORT + path."""
-        return f"http://127.0.0.1:{self.port}{path}"
+    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
+        """Return http(s)://HOST:PORT + path (https when built with an ssl_context)."""
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def wait_result(self, timeout: float, context: str = "") -> Any:
         """Return the next POSTed result; raise AssertionError (with `context`) after `timeout` s."""
