@@ -261,12 +261,13 @@ class Connection:
         ``close_timeout`` seconds, so that the close event is dispatched before it returns.
         """
         self._operate(lambda: self.driver.close(code, reason))
-        if self._on_reader_thread() or self.driver.state is not ReadyState.CLOSING:
+        if self._on_reader_thread():
             return
         if self._read_lock.acquire(blocking=False):
             try:
                 self._reader_ident = threading.get_ident()
-                while self._close_event is None:
+                self._dispatch_pending()
+                while self._close_event is None and self.driver.state is not ReadyState.OPEN:
                     self._pump(None)
             finally:
                 self._reader_ident = None
@@ -501,19 +502,17 @@ class Connection:
             self._fail(self._network_message(error), error)
 
     def _after_operation(self) -> None:
-        """Deliver events made by a call on a thread that is not reading."""
-        if self._on_reader_thread() or not self._events:
+        """After a call on a thread that is not reading: end TCP if the driver has closed.
+
+        Events stay queued for the reading thread (``run()``, ``recv()``): the ``open`` event
+        made while the constructor runs must wait for listeners attached after it.
+        """
+        if self._on_reader_thread() or self.driver.state is not ReadyState.CLOSED:
             return
-        if self._read_lock.acquire(blocking=False):
-            try:
-                self._reader_ident = threading.get_ident()
-                self._finish_if_closed()
-                self._dispatch_pending()
-            finally:
-                self._reader_ident = None
-                self._read_lock.release()
-        elif self.driver.state is ReadyState.CLOSED:
+        if self._read_lock.locked():
             self._interrupt()  # e.g. close() while CONNECTING: the reader must notice now
+        else:
+            self._finish_if_closed()
 
     # -- ending ---------------------------------------------------------------------------
 

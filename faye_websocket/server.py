@@ -1,0 +1,218 @@
+"""The server-side WebSocket: built from a request and its socket, or from an http.server handler.
+
+``WebSocket(request, sock, body)`` mirrors faye's ``new WebSocket(request, socket, body)``:
+``request`` is the parsed head (``driver.http.Request``), ``sock`` the connected socket and
+``body`` the bytes already read past the head (a first frame, draft-76's 8 key bytes). With
+``request=None`` the WebSocket reads the head from the socket itself (the raw socketserver path).
+``WebSocket.from_handler(handler)`` takes over a ``BaseHTTPRequestHandler``'s connection,
+including the bytes http.server has already buffered.
+
+The constructor writes the 101 response (or an HTTP error) on the calling thread and returns in
+OPEN (CONNECTING for the raw path and while draft-76 waits for its key bytes). Events, the
+``open`` event included, are dispatched by ``run()`` or ``recv()``, so listeners attached after
+construction see them all.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Callable, Iterable, Mapping, Sequence, Union
+from urllib.parse import quote
+
+from .api import WebSocketAPI
+from .connection import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_SEND_TIMEOUT,
+    Connection,
+    Side,
+)
+from .driver.base import DEFAULT_MAX_LENGTH
+from .driver.http import Headers, Request
+from .driver.server import ServerDriver, is_secure_request, is_websocket_request
+from .extensions.base import Extension
+from .transport import SocketTransport
+
+STATUS_FORBIDDEN = 403
+BUFFER_READ_LIMIT = 1 << 20  # more than a BufferedReader ever holds (8 KiB by default)
+
+OriginCheck = Union[Iterable[Union[str, None]], Callable[[Union[str, None]], bool]]
+HeaderSource = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
+
+
+class WebSocket(WebSocketAPI):
+    """A server-side WebSocket connection.
+
+    Options (keyword-only; any other name is a TypeError):
+
+    - ``extensions``: extension objects, e.g. ``[PermessageDeflate()]``, negotiated in order.
+    - ``headers``: extra response headers for the 101.
+    - ``max_length``: largest incoming message in bytes (after decompression); larger: 1009.
+    - ``ping``: seconds between automatic pings; ``pong_timeout`` (default: ``ping``): a peer
+      that sends nothing for that long after a ping is considered gone (close event 1006).
+    - ``close_timeout``: seconds to wait for the peer's close frame (then 1006).
+    - ``handshake_timeout``: seconds to wait for the request head (raw path) or draft-76 keys.
+    - ``send_timeout``: seconds a write may make no progress before the connection is failed.
+    - ``allow_drafts``: accept hixie-75/76 handshakes (off by default, as websocket-driver 0.8).
+    - ``origin``: allowed ``Origin`` values (include None to allow requests without one) or a
+      callable ``origin -> bool``; any other origin gets 403 and the socket is closed.
+    - ``secure``: force the ``wss:`` scheme in ``url`` (default: TLS socket or forwarding headers).
+
+    Errors: ValueError for bad option values. Handshake failures are not raised: the client
+    gets an HTTP error, and ``error`` then ``close`` events are dispatched.
+    """
+
+    def __init__(
+        self,
+        request: Request | None,
+        sock: socket.socket,
+        body: bytes = b"",
+        protocols: str | Sequence[str] | None = None,
+        *,
+        extensions: Iterable[Extension] = (),
+        headers: HeaderSource = None,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        ping: float | None = None,
+        pong_timeout: float | None = None,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        allow_drafts: bool = False,
+        origin: OriginCheck | None = None,
+        secure: bool | None = None,
+    ) -> None:
+        super().__init__()
+        if secure is None:
+            secure = isinstance(sock, ssl.SSLSocket) or (request is not None and is_secure_request(request))
+        self._origin = _origin_predicate(origin)
+        self._driver = ServerDriver(request, protocols=protocols, extensions=extensions, headers=headers,
+                                    max_length=max_length, allow_drafts=allow_drafts, secure=secure)
+        _set_nodelay(sock)
+        connection = Connection(
+            self._driver, None, side=Side.SERVER, on_event=self._handle_event, ping=ping,
+            pong_timeout=pong_timeout, close_timeout=close_timeout,
+            handshake_timeout=handshake_timeout, send_timeout=send_timeout,
+            before_start=self._before_start, url=self._driver.url,
+        )
+        self._init_connection(connection)
+        connection.attach(SocketTransport(sock), body)
+
+    @staticmethod
+    def is_websocket(source: BaseHTTPRequestHandler | Request | Mapping[str, Any]) -> bool:
+        """True if ``source`` (a handler, a parsed Request or a WSGI environ) asks for an upgrade."""
+        return is_websocket_request(_as_request(source))
+
+    @classmethod
+    def from_handler(
+        cls, handler: BaseHTTPRequestHandler, protocols: str | Sequence[str] | None = None, **options: Any
+    ) -> WebSocket:
+        """Take over ``handler``'s connection; call from ``do_GET`` on the handler's thread.
+
+        Bytes http.server has already buffered after the head are fed to the WebSocket, and the
+        handler is left so that http.server writes nothing more on the socket once ``do_GET``
+        returns. ``do_GET`` must not return while the connection is in use: call ``run()`` (or
+        loop on ``recv()``) there. If the handler's server has ``track_websocket(ws)`` (see
+        ``faye_websocket.adapters.http_server``), the WebSocket is registered with it so that
+        the server's shutdown closes it with 1001.
+        """
+        request = _as_request(handler)
+        body = take_buffered(handler.rfile, handler.connection)
+        handler.close_connection = True
+        websocket = cls(request, handler.connection, body, protocols, **options)
+        track = getattr(handler.server, "track_websocket", None)
+        if callable(track):
+            track(websocket)
+        return websocket
+
+    @property
+    def url(self) -> str:
+        """``ws[s]://host/path?query`` from the request ("" until the raw path has read the head)."""
+        return self._driver.url
+
+    @property
+    def request(self) -> Request | None:
+        """The request head (None until the raw path has read it)."""
+        return self._driver.request
+
+    def _before_start(self) -> tuple[int, str] | None:
+        # Runs once the request head is known, on the reading thread, before the 101 is written.
+        request = self._driver.request
+        self.connection.url = self._driver.url
+        if request is None or self._origin is None:
+            return None
+        origin = request.headers.get("Origin") or request.headers.get("Sec-WebSocket-Origin")
+        if self._origin(origin):
+            return None
+        return STATUS_FORBIDDEN, "Origin not allowed"
+
+
+def _origin_predicate(origin: OriginCheck | None) -> Callable[[str | None], bool] | None:
+    if origin is None or callable(origin):
+        return origin
+    if isinstance(origin, str):
+        raise TypeError("origin must be a list of allowed origins or a callable, not a str")
+    allowed = frozenset(origin)
+    return lambda value: value in allowed
+
+
+def _set_nodelay(sock: socket.socket) -> None:
+    # Frames are written whole; Nagle's algorithm would only delay small ones (faye does the same).
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass  # not TCP (a Unix socket): nothing to tune
+
+
+def take_buffered(rfile: Any, sock: socket.socket) -> bytes:
+    """The bytes a reader (``handler.rfile``, ``wsgi.input``) has buffered, without blocking.
+
+    A client may send its first frame, or draft-76's 8 key bytes, in the same packet as the
+    head; http.server's BufferedReader has then already pulled them off the socket. The socket
+    is made non-blocking for the peek so an empty buffer costs one failed read, never a wait.
+    """
+    peek = getattr(rfile, "peek", None)
+    if peek is None:
+        return b""
+    timeout = sock.gettimeout()
+    try:
+        sock.setblocking(False)
+        data = peek(BUFFER_READ_LIMIT)
+    except (OSError, ValueError):
+        return b""
+    finally:
+        try:
+            sock.settimeout(timeout)
+        except OSError:
+            pass
+    return bytes(rfile.read(len(data))) if data else b""
+
+
+def _as_request(source: BaseHTTPRequestHandler | Request | Mapping[str, Any]) -> Request:
+    if isinstance(source, Request):
+        return source
+    if isinstance(source, BaseHTTPRequestHandler):
+        headers = Headers((str(k), str(v)) for k, v in source.headers.items())
+        return Request(source.command, source.path, headers, source.request_version)
+    if isinstance(source, Mapping):
+        return request_from_environ(source)
+    raise TypeError(f"expected a request handler, a Request or a WSGI environ, not {type(source).__name__}")
+
+
+def request_from_environ(environ: Mapping[str, Any]) -> Request:
+    """Rebuild the request head from a WSGI environ (header order is lost, values kept)."""
+    headers = Headers()
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers.add(key[5:].replace("_", "-").title(), str(value))
+    for key, name in (("CONTENT_TYPE", "Content-Type"), ("CONTENT_LENGTH", "Content-Length")):
+        if environ.get(key):
+            headers.add(name, str(environ[key]))
+    target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if not target:
+        path = quote(str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")))
+        query = environ.get("QUERY_STRING")
+        target = f"{path}?{query}" if query else path or "/"
+    protocol = str(environ.get("SERVER_PROTOCOL", "HTTP/1.1"))
+    return Request(str(environ.get("REQUEST_METHOD", "GET")), str(target), headers, protocol)
