@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_PORTS = {"ws": 80, "wss": 443}
+FIRST_PRINTABLE = 0x20
+DELETE = 0x7F
 SCHEME_ALIASES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
 
 
@@ -41,6 +43,9 @@ def parse_url(url: str) -> WebSocketURL:
     """
     if not isinstance(url, str):
         raise TypeError(f"url must be str, not {type(url).__name__}")
+    if any(c.isspace() or ord(c) < FIRST_PRINTABLE or ord(c) == DELETE for c in url):
+        # They would end up in the request line and split or corrupt it.
+        raise ValueError(f"{url!r} is not a valid WebSocket URL: whitespace or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -49,6 +54,8 @@ def parse_url(url: str) -> WebSocketURL:
     scheme = SCHEME_ALIASES.get(parts.scheme.lower())
     if scheme is None or not parts.hostname:
         raise ValueError(f"{url} is not a valid WebSocket URL")
+    if port == 0:
+        raise ValueError(f"{url} is not a valid WebSocket URL: port out of range")
     if parts.fragment or url.endswith("#"):
         raise ValueError(f"{url} is not a valid WebSocket URL: fragments are not allowed")
     resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -58,7 +58,8 @@ def test_urls(url: str, secure: bool, host: str, port: int, host_header: str, re
         (secure, host, port, host_header, resource)
 
 
-@pytest.mark.parametrize("url", ["ftp://h/", "ws://", "ws://h/#frag", "h:80", "ws://h:99999/"])
+@pytest.mark.parametrize("url", ["ftp://h/", "ws://", "ws://h/#frag", "h:80", "ws://h:99999/", "ws://h:0/",
+                                 "ws://h/a b", "ws://h/\r\nX: y"])
 def test_bad_urls_are_value_errors_before_any_io(url: str) -> None:
     with pytest.raises(ValueError):
         ClientDriver(url)
