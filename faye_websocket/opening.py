@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .driver.proxy import ProxyHandshake
+from .driver.url import WebSocketURL
 from .tls import TLSSettings, tls_settings
 from .transport import SocketTransport, TLSInTLS, Transport
-from .urls import ProxyConfig, WebSocketURL
+from .urls import ProxyConfig
 
 PROXY_READ_SIZE = 4096  # a CONNECT reply head is a few hundred bytes
 
@@ -78,9 +79,17 @@ class Opener:
         self._lock = threading.Lock()  # guards _socket and _aborted between open() and abort()
         self._socket: socket.socket | None = None
         self._aborted = False
+        self._done = False  # open() returned or raised: abort() must not touch the socket any more
 
     def open(self) -> Opened:
         """Run every step; raises OSError, TimeoutError, ssl.SSLError or ProxyError (socket closed)."""
+        try:
+            return self._open()
+        finally:
+            with self._lock:
+                self._done = True
+
+    def _open(self) -> Opened:
         sock = self._given_socket or self._connect_tcp()
         self._track(sock)
         transport: Transport = SocketTransport(sock)
@@ -103,8 +112,13 @@ class Opener:
             raise
 
     def abort(self) -> None:
-        """Wake a blocked ``open()`` from another thread; it then raises ConnectionAbortedError."""
+        """Wake a blocked ``open()`` from another thread; it then raises ConnectionAbortedError.
+
+        Does nothing once ``open()`` has finished (the socket then belongs to the connection).
+        """
         with self._lock:
+            if self._done:
+                return
             self._aborted = True
             sock = self._socket
         if sock is not None:

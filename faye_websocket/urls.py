@@ -1,4 +1,4 @@
-"""WebSocket and proxy URLs: parsing, checking, and choosing a proxy from the environment.
+"""Client URLs: checking WebSocket URLs, parsing proxy options, choosing a proxy from the environment.
 
 Everything here is pure (no sockets): a bad URL is a ValueError before any I/O happens. The
 environment rules follow curl and the Python standard library: ``https_proxy`` for wss,
@@ -15,40 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from .driver.url import WebSocketURL, parse_url
+
 logger = logging.getLogger("faye_websocket")
 
-# RFC 6455 section 3: ws uses port 80 and wss port 443 by default; http/https are accepted as
-# aliases, as browsers do since the WHATWG WebSocket standard.
-DEFAULT_PORTS = {"ws": 80, "wss": 443, "http": 80, "https": 443}
-SECURE_SCHEMES = frozenset({"wss", "https"})
-WS_SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
+# RFC 9110 section 4.2: http proxies listen on port 80 and https ones on 443 unless told.
+DEFAULT_PORTS = {"http": 80, "https": 443}
 # The original accepted http: and https: proxy origins; an environment value without a scheme
 # (``proxy.example:3128``) means http, as in curl.
 PROXY_SCHEMES = frozenset({"http", "https"})
-INVALID_URL = "{url} is not a valid WebSocket URL"  # the original's error text
-
-
-@dataclass(frozen=True)
-class WebSocketURL:
-    """A checked ws/wss URL: where to connect and what to ask for.
-
-    ``host`` has no brackets (an IPv6 literal is ``::1``); ``resource`` is the path and query as
-    given (``/`` when empty); ``url`` is the URL with ws/wss as scheme, userinfo kept (the
-    handshake driver turns it into Basic ``Authorization``).
-    """
-
-    url: str
-    scheme: str
-    host: str
-    port: int
-    resource: str
-    username: str | None = None
-    password: str | None = None
-
-    @property
-    def secure(self) -> bool:
-        """True for wss (TLS to the origin)."""
-        return self.scheme == "wss"
+INVALID_URL = "{url} is not a valid WebSocket URL"  # the original's error text (also the driver's)
+INVALID_PROXY = "{url} is not a valid proxy URL"
 
 
 @dataclass(frozen=True)
@@ -74,20 +51,17 @@ def _split(url: str) -> SplitResult:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - urlsplit checks the port lazily; ValueError when not a number
     except ValueError as exc:
-        raise ValueError(f"{INVALID_URL.format(url=url)}: {exc}") from None
+        raise ValueError(f"{INVALID_PROXY.format(url=url)}: {exc}") from None
     return parts
 
 
 def _host_and_port(parts: SplitResult, url: str, default_port: int) -> tuple[str, int]:
     host = parts.hostname
     if not host:
-        raise ValueError(f"{INVALID_URL.format(url=url)}: no host")
-    if any(c in host for c in " \t\r\n/\\@"):
-        raise ValueError(f"{INVALID_URL.format(url=url)}: invalid host")
-    # hostname is lower-cased and unbracketed by urlsplit; keep the IPv6 zone as written.
+        raise ValueError(f"{INVALID_PROXY.format(url=url)}: no host")
     port = parts.port if parts.port is not None else default_port
     if not 0 < port < 65536:
-        raise ValueError(f"{INVALID_URL.format(url=url)}: port out of range")
+        raise ValueError(f"{INVALID_PROXY.format(url=url)}: port out of range")
     return host, port
 
 
@@ -100,25 +74,17 @@ def _credentials(parts: SplitResult) -> tuple[str | None, str | None]:
 def parse_websocket_url(url: str) -> WebSocketURL:
     """Check and split a ws/wss (or http/https) URL; raises ValueError with a clear message.
 
-    A fragment is refused, as browsers do (RFC 6455 section 3: WebSocket URIs have none).
+    Stricter than the driver's ``parse_url``: whitespace or control characters (which would end
+    up in the request line) and port 0 are refused too. TypeError for a non-str URL.
     """
     if not isinstance(url, str):
         raise TypeError(f"url must be a str, not {type(url).__name__}")
-    if any(c in url for c in "\r\n\t\0 "):
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         raise ValueError(f"{INVALID_URL.format(url=url)}: whitespace or control characters")
-    parts = _split(url)
-    scheme = parts.scheme.lower()
-    if scheme not in WS_SCHEMES:
-        raise ValueError(INVALID_URL.format(url=url))
-    if parts.fragment or url.endswith("#"):
-        raise ValueError(f"{INVALID_URL.format(url=url)}: fragments are not allowed")
-    host, port = _host_and_port(parts, url, DEFAULT_PORTS[scheme])
-    resource = parts.path or "/"
-    if parts.query or url.endswith("?"):
-        resource = f"{resource}?{parts.query}"
-    username, password = _credentials(parts)
-    normalized = parts._replace(scheme=WS_SCHEMES[scheme]).geturl()
-    return WebSocketURL(normalized, WS_SCHEMES[scheme], host, port, resource, username, password)
+    target = parse_url(url)
+    if target.port == 0:
+        raise ValueError(f"{INVALID_URL.format(url=url)}: port out of range")
+    return target
 
 
 def parse_proxy(proxy: str | Mapping[str, Any]) -> ProxyConfig:

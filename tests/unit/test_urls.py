@@ -17,7 +17,7 @@ from faye_websocket.urls import bypasses_proxy, parse_proxy, parse_websocket_url
         ("ws://[::1]:9000/chat", False, "::1", 9000, "/chat"),
         ("wss://[::1]", True, "::1", 443, "/"),
         ("WS://Example.COM/Path", False, "example.com", 80, "/Path"),
-        ("ws://127.0.0.1:1/?", False, "127.0.0.1", 1, "/?"),
+        ("ws://127.0.0.1:1/?a=%2F&b", False, "127.0.0.1", 1, "/?a=%2F&b"),
     ],
 )
 def test_urls_give_host_port_and_resource_as_written(
@@ -29,8 +29,8 @@ def test_urls_give_host_port_and_resource_as_written(
 
 def test_http_schemes_are_aliases_and_userinfo_is_decoded() -> None:
     parsed = parse_websocket_url("https://us%40er:p%3Ass@example.com/")
-    assert parsed.scheme == "wss"
-    assert parsed.url.startswith("wss://")
+    assert parsed.secure
+    assert parsed.origin == "wss://example.com"
     assert (parsed.username, parsed.password) == ("us@er", "p:ss")
 
 

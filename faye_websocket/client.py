@@ -1,0 +1,279 @@
+"""The WebSocket client: ``Client`` (returns at once, one thread does the rest) and ``connect()``.
+
+A client's life: URL -> TCP -> optional proxy CONNECT (TLS to the proxy for https proxies) ->
+optional TLS to the origin (TLS inside TLS through an https proxy) -> the opening handshake ->
+frames. The opening phase is ``opening.Opener``; everything after it is the same ``Connection``
+and ``WebSocketAPI`` the server side uses, so both sides have one API.
+
+``Client(url)`` is faye's ``new WebSocket.Client(url)``: it returns in CONNECTING and its own
+thread connects, tunnels, handshakes and reads, dispatching ``open``, ``message``, ``error`` and
+``close`` events (a failed connection gives ``error`` then ``close``). ``connect(url)`` blocks
+until OPEN and raises instead; it starts no thread: ``recv()`` reads the socket on the caller's
+thread, and listeners run on whichever thread reads (``recv()``, ``close()``, or ``run()``).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
+
+from .api import WebSocketAPI
+from .connection import DEFAULT_CLOSE_TIMEOUT, DEFAULT_SEND_TIMEOUT, Connection, Side
+from .driver.base import DEFAULT_MAX_LENGTH
+from .driver.client import DEFAULT_USER_AGENT, ClientDriver
+from .driver.url import WebSocketURL
+from .errors import ConnectionClosed, HandshakeError, InvalidState, WebSocketError
+from .extensions.base import Extension
+from .opening import Opener
+from .tls import TLSSettings, tls_settings
+from .urls import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
+
+DEFAULT_CONNECT_TIMEOUT = 10.0  # TCP + proxy + TLS + handshake; like websockets' open_timeout
+ProxyOption = str | Mapping[str, Any] | bool | None
+TLSOption = ssl.SSLContext | Mapping[str, Any] | None
+HeaderOption = Mapping[str, str] | Iterable[tuple[str, str]] | None
+
+
+class Client(WebSocketAPI):
+    """A WebSocket client connection; returns at once in CONNECTING (``ready_state`` 0).
+
+    Options (keyword-only; any other name is a TypeError):
+
+    - ``headers``: extra request headers; ``origin``: an ``Origin`` header (none by default);
+      ``user_agent``: the ``User-Agent`` (None: no header).
+    - ``extensions``: extension objects, e.g. ``[PermessageDeflate()]``, offered in order.
+    - ``max_length``: largest incoming message in bytes; larger ones close with 1009.
+    - ``ping``: seconds between automatic pings; ``pong_timeout`` (default: ``ping``): a server
+      silent that long after a ping is gone (close event 1006).
+    - ``proxy``: ``"http://user:pass@host:port"``, ``"https://..."`` (TLS to the proxy), or
+      ``{"origin": ..., "headers": {...}, "tls": ...}``; None (default) reads ``http_proxy``,
+      ``https_proxy``, ``all_proxy`` and ``no_proxy``; False: never a proxy.
+    - ``tls``: for wss, an ``ssl.SSLContext`` or ``{"cafile", "certfile", "keyfile", "password",
+      "verify", "server_hostname"}``; certificates are verified against certifi by default.
+    - ``connect_timeout``: one budget in seconds for TCP, proxy, TLS and the handshake.
+    - ``close_timeout``: seconds to wait for the server's close frame; ``send_timeout``: seconds a
+      write may make no progress.
+    - ``sock``: an already connected socket to the first hop (the proxy if ``proxy`` is given).
+
+    Errors before any I/O: ValueError for a bad URL or option value, TypeError for a wrong type.
+    Later failures are ``error`` then ``close`` events (``error.error`` holds the exception:
+    HandshakeError, ProxyError, OSError, TimeoutError), or are raised by ``connect()``.
+    """
+
+    _start_thread: ClassVar[bool] = True  # False for connect(): the caller's thread reads
+
+    def __init__(
+        self,
+        url: str,
+        protocols: str | Sequence[str] | None = None,
+        *,
+        headers: HeaderOption = None,
+        extensions: Iterable[Extension] = (),
+        max_length: int = DEFAULT_MAX_LENGTH,
+        ping: float | None = None,
+        pong_timeout: float | None = None,
+        proxy: ProxyOption = None,
+        tls: TLSOption = None,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        origin: str | None = None,
+        user_agent: str | None = DEFAULT_USER_AGENT,
+        sock: socket.socket | None = None,
+    ) -> None:
+        super().__init__()
+        self._target = parse_websocket_url(url)
+        tls_config = tls_settings(tls) if self._target.secure else _checked_tls(tls)
+        proxy_config = _resolve_proxy(proxy, self._target, sock)
+        driver = ClientDriver(
+            url,
+            protocols,
+            headers=headers,
+            extensions=extensions,
+            max_length=max_length,
+            origin=origin,
+            user_agent=user_agent,
+        )
+        self._threaded = self._start_thread
+        connection = Connection(
+            driver,
+            None,
+            side=Side.CLIENT,
+            on_event=self._handle_event,
+            ping=ping,
+            pong_timeout=pong_timeout,
+            close_timeout=close_timeout,
+            handshake_timeout=None,
+            send_timeout=send_timeout,
+            reader_thread=self._threaded,
+            url=url,
+        )
+        self._init_connection(connection)
+        self._driver = driver
+        self._opener = Opener(
+            self._target, proxy=proxy_config, tls=tls_config, timeout=connect_timeout, sock=sock
+        )
+        self._opening_error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if self._threaded:
+            self._thread = threading.Thread(
+                target=self._run_thread, name=f"faye_websocket-client {url}", daemon=True
+            )
+            self._thread.start()
+
+    # -- public API beyond WebSocketAPI -------------------------------------------------------
+
+    @property
+    def status_code(self) -> int | None:
+        """The HTTP status of the handshake response (101 when open), None until it arrives."""
+        return self._driver.status_code
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The handshake response's headers: lower-case names, repeated fields joined with ", "."""
+        return self._driver.headers.to_dict()
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the connection could not be opened (handshake, proxy, network, timeout), or None."""
+        return self._opening_error or self._driver.handshake_error
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """As WebSocketAPI.close; while still connecting it also stops the opening at once."""
+        super().close(code, reason)
+        self._opener.abort()
+
+    def run(self) -> None:
+        """Block until the connection is CLOSED and its close event dispatched.
+
+        For a ``Client()`` this waits for its thread; for a ``connect()``ed client it is the reader
+        loop on the calling thread (listeners run on it).
+        """
+        if self._thread is None:
+            super().run()
+            return
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for the client's thread to finish; True once CLOSED."""
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return self.connection.close_event is not None
+
+    def __enter__(self) -> Client:
+        return self
+
+    # -- the client's thread ------------------------------------------------------------------
+
+    def _run_thread(self) -> None:
+        """Open, handshake within the connect budget, then read until CLOSED (client thread)."""
+        if not self._open_and_attach():
+            return
+        deadline = self._opener.deadline
+        try:
+            if self.connection.wait_open(deadline.remaining("opening handshake")):
+                self.connection.run()
+        except TimeoutError as exc:
+            self._give_up(deadline.expired("opening handshake") if deadline.at is not None else exc)
+        except InvalidState:
+            return  # a close() on another thread is reading until CLOSED
+        if self.connection.close_event is None:
+            self._run_quietly()
+
+    def _run_quietly(self) -> None:
+        try:
+            self.connection.run()
+        except InvalidState:
+            pass
+
+    def _open_and_attach(self) -> bool:
+        """The opening phase; False (after error + close events) when it failed."""
+        try:
+            opened = self._opener.open()
+        except (OSError, WebSocketError) as exc:
+            self._give_up(exc)
+            return False
+        return self.connection.attach(opened.transport, opened.leftover)
+
+    def _give_up(self, exc: BaseException) -> None:
+        if self._opening_error is None and self.connection.close_event is None:
+            self._opening_error = exc
+        self.connection.abort(_failure_message(self.url, exc))
+
+    # -- connect() ----------------------------------------------------------------------------
+
+    def _open_here(self) -> None:
+        """connect(): the opening phase and handshake on the calling thread; raises on failure."""
+        try:
+            opened = self._opener.open()
+        except BaseException as exc:
+            self._give_up(exc)
+            raise
+        if not self.connection.attach(opened.transport, opened.leftover):
+            raise self._closed_error()
+        try:
+            is_open = self.connection.wait_open(self._opener.deadline.remaining("opening handshake"))
+        except TimeoutError as exc:
+            error = self._opener.deadline.expired("opening handshake") if self._opener.deadline.at else exc
+            self._give_up(error)
+            raise error from None
+        if not is_open:
+            raise self._closed_error()
+
+    def _closed_error(self) -> WebSocketError:
+        if self._driver.handshake_error is not None:
+            return self._driver.handshake_error
+        event = self.connection.close_event
+        code = event.code if event is not None and event.code is not None else 1006
+        return ConnectionClosed(code, event.reason if event is not None else "")
+
+
+def connect(url: str, protocols: str | Sequence[str] | None = None, **options: Any) -> Client:
+    """Open a WebSocket connection on the calling thread; returns the Client once OPEN.
+
+    Takes Client's options. Raises ValueError/TypeError for bad arguments, HandshakeError
+    (``status``, ``headers``) when the server refuses, ProxyError when the proxy does, OSError
+    (ssl.SSLError included) for network and certificate failures, TimeoutError after
+    ``connect_timeout``; the socket is closed in every case. No thread is started: ``recv()``
+    and iteration read on the caller's thread. Use it as a context manager to close at the end.
+    """
+    client = _BlockingClient(url, protocols, **options)
+    client._open_here()
+    return client
+
+
+class _BlockingClient(Client):
+    """A Client without a thread of its own (made by ``connect()``)."""
+
+    _start_thread = False
+
+
+def _failure_message(url: str, exc: BaseException) -> str:
+    # faye's wording for network errors; handshake and proxy errors carry their own text.
+    if isinstance(exc, HandshakeError):
+        return str(exc)
+    return f"Network error: {url}: {exc or type(exc).__name__}"
+
+
+def _checked_tls(tls: TLSOption) -> TLSSettings | None:
+    """For a ws URL: no TLS, but a wrong ``tls`` type is still an error before any I/O."""
+    if tls is not None:
+        tls_settings(tls)
+    return None
+
+
+def _resolve_proxy(
+    proxy: ProxyOption, target: WebSocketURL, sock: socket.socket | None
+) -> ProxyConfig | None:
+    """The proxy to use: explicit, none (False, or a given socket), or from the environment."""
+    if proxy is False or proxy == "":
+        return None
+    if proxy is None or proxy is True:
+        return None if sock is not None else proxy_from_environment(target)
+    if isinstance(proxy, (str, Mapping)):
+        return parse_proxy(proxy)
+    raise TypeError(f"proxy must be a URL, a dict of options, False or None, not {type(proxy).__name__}")
