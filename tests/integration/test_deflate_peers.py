@@ -1,0 +1,225 @@
+"""permessage-deflate against independent peers over real loopback sockets.
+
+Our http.server-based server with PermessageDeflate is driven by python ``websockets`` (deflate on
+by default), node ``ws`` (perMessageDeflate) and the original node faye-websocket with
+permessage-deflate; each test checks the negotiated header, an echo of text, binary and large
+messages, and, through a byte-counting relay, that the payload really crossed compressed.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosedError
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.sync.client import connect as websockets_connect
+
+from faye_websocket.adapters.http_server import WebSocketHTTPServer
+from faye_websocket.driver.base import DEFAULT_MAX_LENGTH
+from faye_websocket.extensions import PermessageDeflate
+from faye_websocket.server import WebSocket
+from tests.integration.components import run_node_client
+
+DEADLINE = 10.0  # seconds; every wait in this module is bounded by it
+# 1 KiB-ish JSON records, as an application would send them: compressible but not trivially
+BIG_JSON = json.dumps([{"id": n, "user": f"user{n % 97}", "tags": ["a", "b"], "score": n * 7 % 1000}
+                       for n in range(1500)])
+BINARY = bytes(range(256)) * 40
+
+
+class CountingRelay:
+    """A one-connection TCP relay from 127.0.0.1:port to a target, counting bytes each way."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(DEADLINE)
+        self.port = self.listener.getsockname()[1]
+        self.counts = {"up": 0, "down": 0}
+        self.sockets: list[socket.socket] = []
+        self.threads = [threading.Thread(target=self._accept, name="relay-accept")]
+        self.threads[0].start()
+
+    def _accept(self) -> None:
+        try:
+            client, _ = self.listener.accept()
+        except OSError:
+            return
+        upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=DEADLINE)
+        self.sockets += [client, upstream]
+        for source, sink, key in ((client, upstream, "up"), (upstream, client, "down")):
+            thread = threading.Thread(target=self._pump, args=(source, sink, key), name=f"relay-{key}")
+            self.threads.append(thread)
+            thread.start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, key: str) -> None:
+        try:
+            while data := source.recv(65536):
+                self.counts[key] += len(data)
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.listener.close()
+        for thread in list(self.threads):
+            thread.join(DEADLINE)
+        for sock in self.sockets:
+            sock.close()
+
+
+class EchoHandler(BaseHTTPRequestHandler):
+    """Upgrades every request with the server's extension options and echoes each message."""
+
+    server: DeflateEchoServer
+
+    def do_GET(self) -> None:
+        if not WebSocket.is_websocket(self):
+            self.send_error(404)
+            return
+        extensions = [PermessageDeflate(**self.server.deflate_options)]
+        ws = WebSocket.from_handler(self, extensions=extensions, max_length=self.server.max_length)
+        ws.on("message", lambda event: ws.send(event.data))
+        ws.run()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class DeflateEchoServer(WebSocketHTTPServer):
+    deflate_options: dict[str, Any] = {}
+    max_length = DEFAULT_MAX_LENGTH
+
+
+@pytest.fixture
+def echo_server() -> Iterator[Callable[..., int]]:
+    """Factory: echo_server(max_length=..., **deflate_options) -> port of a fresh echo server."""
+    servers: list[tuple[DeflateEchoServer, threading.Thread]] = []
+
+    def start(max_length: int = DEFAULT_MAX_LENGTH, **options: Any) -> int:
+        server = DeflateEchoServer(("127.0.0.1", 0), EchoHandler)
+        server.deflate_options = options
+        server.max_length = max_length
+        thread = threading.Thread(target=server.serve_forever, name="deflate-echo-server")
+        thread.start()
+        servers.append((server, thread))
+        return int(server.server_address[1])
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join(DEADLINE)
+
+
+@pytest.fixture
+def relay() -> Iterator[Callable[[int], CountingRelay]]:
+    relays: list[CountingRelay] = []
+
+    def start(port: int) -> CountingRelay:
+        relays.append(CountingRelay(port))
+        return relays[-1]
+
+    yield start
+    for item in relays:
+        item.close()
+
+
+def echo_with_websockets(port: int, **offer: Any) -> str:
+    """Connect python websockets' client, echo text and binary, return the negotiated header.
+
+    ``offer``: ClientPerMessageDeflateFactory options; none means websockets' default offer.
+    """
+    options: dict[str, Any] = {}
+    if offer:
+        options = {"compression": None, "extensions": [ClientPerMessageDeflateFactory(**offer)]}
+    with websockets_connect(f"ws://127.0.0.1:{port}/", open_timeout=DEADLINE, close_timeout=DEADLINE,
+                            max_size=None, **options) as client:
+        for message in ("Hello", "Hello", BIG_JSON, BINARY, ""):
+            client.send(message)
+            assert client.recv(timeout=DEADLINE) == message
+        return str(client.response.headers["Sec-WebSocket-Extensions"])
+
+
+def test_websockets_client_gets_compressed_echoes_from_our_server(
+    no_leaks: None, echo_server: Callable[..., int], relay: Callable[[int], CountingRelay]
+) -> None:
+    link = relay(echo_server())
+    header = echo_with_websockets(link.port)
+    # websockets' sync client offers "permessage-deflate; client_max_window_bits"
+    assert header == "permessage-deflate"
+    payload = 2 * len(BIG_JSON) + len(BINARY)
+    assert link.counts["down"] < payload / 3, link.counts  # our frames crossed compressed
+    assert link.counts["up"] < payload / 3, link.counts
+
+
+@pytest.mark.parametrize(
+    ("options", "offer", "expected"),
+    [
+        ({"no_context_takeover": True}, {}, "permessage-deflate; server_no_context_takeover"),
+        (
+            {"request_no_context_takeover": True, "max_window_bits": 10, "request_max_window_bits": 9},
+            {},
+            "permessage-deflate; client_no_context_takeover; client_max_window_bits=9",
+        ),
+        ({"threshold": 64}, {}, "permessage-deflate"),
+        (
+            {},
+            {"server_max_window_bits": 12, "client_max_window_bits": 12},
+            "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
+        ),
+        (
+            {"max_window_bits": 9},
+            {"server_max_window_bits": 11, "server_no_context_takeover": True},
+            "permessage-deflate; server_no_context_takeover; server_max_window_bits=9",
+        ),
+        (
+            {"request_max_window_bits": 10},
+            {"client_no_context_takeover": True},
+            "permessage-deflate; client_no_context_takeover; client_max_window_bits=10",
+        ),
+    ],
+)
+def test_websockets_client_and_our_server_agree_on_every_parameter(
+    no_leaks: None, echo_server: Callable[..., int], options: dict[str, Any], offer: dict[str, Any],
+    expected: str
+) -> None:
+    assert echo_with_websockets(echo_server(**options), **offer) == expected
+
+
+MESSAGES = ["hello", "h\u00e9llo \u2603", "hex:00010280ff", BIG_JSON]
+
+
+@pytest.mark.component
+@pytest.mark.parametrize("client", ["ws_client", "faye_client"])
+def test_node_clients_get_compressed_echoes_from_our_server(
+    no_leaks: None, echo_server: Callable[..., int], relay: Callable[[int], CountingRelay], client: str
+) -> None:
+    link = relay(echo_server())
+    result = run_node_client(client, f"ws://127.0.0.1:{link.port}/", MESSAGES, timeout=DEADLINE)
+    assert result.returncode == 0, result.output
+    # both offer "permessage-deflate; client_max_window_bits": we answer with no parameters
+    assert result.extensions == "permessage-deflate", result.output
+    assert result.messages == ["hello", "h\u00e9llo \u2603", bytes.fromhex("00010280ff"), BIG_JSON]
+    assert result.close == {"event": "close", "code": 1000, "reason": ""}
+    assert link.counts["down"] < len(BIG_JSON) / 3, link.counts
+
+
+def test_a_message_inflating_past_max_length_closes_with_1009(
+    no_leaks: None, echo_server: Callable[..., int]
+) -> None:
+    port = echo_server(max_length=2**20)
+    with websockets_connect(f"ws://127.0.0.1:{port}/", open_timeout=DEADLINE, close_timeout=DEADLINE,
+                            max_size=None) as client:
+        client.send(bytes(16 * 2**20))  # 16 MiB of zeros: about 16 KB on the wire, under 1 MiB
+        with pytest.raises(ConnectionClosedError):
+            client.recv(timeout=DEADLINE)
+        assert client.protocol.close_rcvd is not None
+        assert client.protocol.close_rcvd.code == 1009
