@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from faye_websocket.driver.eventstream import ServerSentEvent
 from faye_websocket.eventsource import EventSource
+from faye_websocket.eventsource_client import EventSourceClient
 
 StreamFunction = Callable[[BaseHTTPRequestHandler], None]
 ACCEPT_STREAM = "text/event-stream"
@@ -123,3 +125,29 @@ def read_to_eof(sock: socket.socket, timeout: float = 5.0) -> bytes:
         if not chunk:
             return bytes(data)
         data += chunk
+
+
+def take(client: EventSourceClient, count: int, timeout: float = 10.0) -> list[ServerSentEvent]:
+    """The first ``count`` events, read on a thread so that a hang fails instead of blocking."""
+    events: list[ServerSentEvent] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for event in client:
+                events.append(event)
+                if len(events) == count:
+                    break
+        except BaseException as error:  # handed to the test thread
+            errors.append(error)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():
+        client.close()
+        reader.join(5)
+        raise AssertionError(f"only {len(events)} of {count} events within {timeout} s: {events}")
+    if errors:
+        raise errors[0]
+    return events

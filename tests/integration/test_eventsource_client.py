@@ -16,33 +16,7 @@ from faye_websocket.events import ErrorEvent, OpenEvent, ReadyState
 from faye_websocket.eventsource import EventSource
 from faye_websocket.eventsource_client import EventSourceClient
 from tests.integration.components import TLSCerts, assert_no_leaks
-from tests.integration.eventsource_support import StreamFunction, serving
-
-
-def take(client: EventSourceClient, count: int, timeout: float = 10.0) -> list[ServerSentEvent]:
-    """The first ``count`` events, read on a thread so that a hang fails instead of blocking."""
-    events: list[ServerSentEvent] = []
-    errors: list[BaseException] = []
-
-    def read() -> None:
-        try:
-            for event in client:
-                events.append(event)
-                if len(events) == count:
-                    break
-        except BaseException as error:  # handed to the test thread
-            errors.append(error)
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    reader.join(timeout)
-    if reader.is_alive():
-        client.close()
-        reader.join(5)
-        raise AssertionError(f"only {len(events)} of {count} events within {timeout} s: {events}")
-    if errors:
-        raise errors[0]
-    return events
+from tests.integration.eventsource_support import StreamFunction, serving, take
 
 
 def batch_stream(per_connection: int, retry: float = 0.05) -> StreamFunction:
