@@ -93,15 +93,16 @@ def haproxy_proxy(tmp_path: Path, tls_certs: TLSCerts) -> Iterator[Callable[[int
 
 
 @pytest.fixture
-def node_peer_server() -> Iterator[Callable[[str], NodePeer]]:
-    """Factory: node_peer_server("ws_echo_server" | "faye_echo_server") starts that tests/peers script.
+def node_peer_server(tls_certs: TLSCerts) -> Iterator[Callable[..., NodePeer]]:
+    """Factory: node_peer_server("ws_echo_server" | "faye_echo_server", tls=False) starts that script.
 
-    Returns a NodePeer (host, port, url(path, scheme)); stopped at the end of the test.
+    Returns a NodePeer (host, port, tls, url(path, scheme, host)); with tls=True it serves wss/https
+    with the tls_certs leaf. Stopped at the end of the test.
     """
     with ExitStack() as stack:
 
-        def start(name: str) -> NodePeer:
-            return stack.enter_context(run_node_server(name))
+        def start(name: str, tls: bool = False) -> NodePeer:
+            return stack.enter_context(run_node_server(name, certs=tls_certs if tls else None))
 
         yield start
 

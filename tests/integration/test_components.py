@@ -372,3 +372,13 @@ def test_result_collector_serves_files_records_posts_and_leaves_nothing_behind(
         assert collector.wait_result(IO_TIMEOUT) == {"n": 1}
         with pytest.raises(AssertionError, match="no POST /result"):
             collector.wait_result(0.01)
+
+
+@pytest.mark.parametrize("server", ["ws_echo_server", "faye_echo_server"])
+def test_node_peers_serve_wss_with_the_test_certificate(
+    server: str, node_peer_server: Callable[..., NodePeer], tls_certs: TLSCerts
+) -> None:
+    peer = node_peer_server(server, tls=True)
+    result = run_node_client("ws_client", peer.url("/", host="localhost"), ["secure"], certs=tls_certs)
+    assert result.returncode == 0, result.output
+    assert result.messages == ["secure"]

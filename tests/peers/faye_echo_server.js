@@ -1,17 +1,23 @@
 // The original faye-websocket 0.11.4 as a server: WebSocket echo with permessage-deflate, and an
-// EventSource at /events. Usage: node faye_echo_server.js PORT (0 = free port); prints "listening PORT".
+// EventSource at /events. Usage: node faye_echo_server.js PORT [CERT KEY] (0 = free port; CERT and KEY:
+// serve wss/https); prints "listening PORT".
 //
 // /events?count=N&retry=S&close=1 sends N events (default 3) with ids continuing from Last-Event-ID,
 // the second of each batch named "update" like the original's examples/server.js, then closes the
 // stream if close=1 so the browser reconnects after retry seconds (default 1).
 'use strict';
+const fs = require('fs');
 const http = require('http');
+const https = require('https');
 const url = require('url');
 const WebSocket = require('faye-websocket');
 const deflate = require('permessage-deflate');
 
 const port = parseInt(process.argv[2] || '0', 10);
-const server = http.createServer();
+const [certFile, keyFile] = process.argv.slice(3, 5);
+const server = certFile
+  ? https.createServer({ cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) })
+  : http.createServer();
 
 server.on('upgrade', (request, socket, body) => {
   if (!WebSocket.isWebSocket(request)) return socket.destroy();

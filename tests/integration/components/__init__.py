@@ -21,8 +21,9 @@ Helpers (plain functions, usable outside fixtures):
 - ``ResultCollector(routes=None, directory=None, ssl_context=None)``: stdlib HTTP(S) server on
   127.0.0.1:0 serving static files, recording ``POST /result`` JSON bodies; ``.add_route(path, body,
   content_type)``, ``.url(path, host="127.0.0.1")``, ``.wait_result(timeout, context="")``.
-- ``run_node_server(name, *, port=None)`` -> context manager of NodePeer; ``run_node_client(name, url,
-  messages=None, *, timeout=10.0) -> NodeClientResult`` (received messages, extensions, output).
+- ``run_node_server(name, *, port=0, certs=None)`` -> context manager of NodePeer (TLS with certs);
+  ``run_node_client(name, url, messages=None, *, expect=None, timeout=10.0, extra_args=(),
+  certs=None) -> NodeClientResult`` (.events, .messages, .extensions, .close, .returncode, .output).
 - ``open_fd_count()``, ``thread_count()``, ``assert_no_leaks(timeout=2.0)`` context manager.
 
 Fixtures (tests/integration/conftest.py):
@@ -39,8 +40,9 @@ Fixtures (tests/integration/conftest.py):
   value), ``.connect_request("host:port", credentials=True) -> bytes``, ``.without_auth()``.
 - ``nginx_proxy`` / ``haproxy_proxy`` (function): factories ``(backend_port) -> ReverseProxy(kind, host,
   port, tls_port, backend_port)``; ``.url(path="/", scheme="http"|"ws"|"https"|"wss")``.
-- ``node_peer_server`` (function): factory ``(name) -> NodePeer`` for "ws_echo_server" or
-  "faye_echo_server" (tests/peers/*.js); ``.url(path="/", scheme="ws")``.
+- ``node_peer_server`` (function): factory ``(name, tls=False) -> NodePeer`` for "ws_echo_server" or
+  "faye_echo_server" (tests/peers/*.js); ``.url(path="/", scheme="ws", host=None)`` (wss/https
+  when tls). ``run_node_client("ws_client" | "faye_client", url, messages)``: see node.py.
 - ``result_collector`` (function) -> ResultCollector, and ``no_leaks`` (function; list it first in the
   test's arguments) which asserts fds and threads return to their baseline after the test.
 """

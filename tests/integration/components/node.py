@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .certs import TLSCerts
 from .process import Process, require, require_executable
 
 PEERS_DIR = Path(__file__).resolve().parents[2] / "peers"
@@ -38,28 +40,37 @@ class NodePeer:
     name: str
     host: str
     port: int
+    tls: bool
     process: Process = field(repr=False, compare=False)
 
-    def url(self, path: str = "/", scheme: str = "ws") -> str:
-        """Return scheme://127.0.0.1:port + path (ws for WebSocket, http for EventSource)."""
-        return f"{scheme}://{self.host}:{self.port}{path}"
+    def url(self, path: str = "/", scheme: str = "ws", host: str | None = None) -> str:
+        """Return scheme://host:port + path; "ws" ("http") becomes "wss" ("https") on a TLS peer.
+
+        Use host="localhost" with TLS when the client checks the name (the leaf has both names).
+        """
+        if self.tls:
+            scheme = {"ws": "wss", "http": "https"}.get(scheme, scheme)
+        return f"{scheme}://{host or self.host}:{self.port}{path}"
 
 
 @contextlib.contextmanager
-def run_node_server(name: str, *, port: int = 0) -> Iterator[NodePeer]:
+def run_node_server(name: str, *, port: int = 0, certs: TLSCerts | None = None) -> Iterator[NodePeer]:
     """Run tests/peers/<name>.js on 127.0.0.1 (port 0: the script picks one and reports it).
 
     Known servers: ws_echo_server (ws, permessage-deflate, echo), faye_echo_server (faye-websocket
-    with permessage-deflate, echo; EventSource at /events honouring Last-Event-ID).
+    with permessage-deflate, echo; EventSource at /events honouring Last-Event-ID). With `certs`
+    the server speaks TLS (wss/https) with the test leaf certificate. Each prints a JSON line per
+    connection and close (NodePeer.process.output()).
     """
     node = require_executable("node")
-    script = _peer_script(name)
-    proc = Process([node, str(script), str(port)], name=name, cwd=str(PEERS_DIR),
-                   ready_line=r"^listening (\d+)")
+    argv = [node, str(_peer_script(name)), str(port)]
+    if certs is not None:
+        argv += [str(certs.server_crt), str(certs.server_key)]
+    proc = Process(argv, name=name, cwd=str(PEERS_DIR), ready_line=r"^listening (\d+)")
     proc.start()
     try:
         assert proc.ready_match is not None
-        yield NodePeer(name, LOOPBACK, int(proc.ready_match.group(1)), proc)
+        yield NodePeer(name, LOOPBACK, int(proc.ready_match.group(1)), certs is not None, proc)
     finally:
         proc.stop()
 
@@ -94,21 +105,23 @@ class NodeClientResult:
 
 def run_node_client(name: str, url: str, messages: Sequence[str] | None = None, *,
                     expect: int | None = None, timeout: float = 10.0,
-                    extra_args: Sequence[str] = ()) -> NodeClientResult:
+                    extra_args: Sequence[str] = (), certs: TLSCerts | None = None) -> NodeClientResult:
     """Run tests/peers/<name>.js URL (ws_client or faye_client) to completion and parse its lines.
 
     `messages` are sent as text ("hex:..." for binary); None sends the default set. The client closes
     after `expect` messages arrived (default: as many as it sent). Raises AssertionError with the
-    output if it does not finish within `timeout` seconds.
+    output if it does not finish within `timeout` seconds. With `certs`, node trusts the test CA
+    (NODE_EXTRA_CA_CERTS) for wss URLs.
     """
     node = require_executable("node")
     args = [node, str(_peer_script(name)), url, f"--timeout-ms={int(timeout * 1000 * 0.8)}"]
     if expect is not None:
         args.append(f"--expect={expect}")
     args += [*extra_args, *(messages or [])]
+    env = dict(os.environ, NODE_EXTRA_CA_CERTS=str(certs.ca_pem)) if certs is not None else None
     try:
-        done = subprocess.run(args, cwd=str(PEERS_DIR), capture_output=True, text=True, timeout=timeout,
-                              start_new_session=True)
+        done = subprocess.run(args, cwd=str(PEERS_DIR), env=env, capture_output=True, text=True,
+                              timeout=timeout, start_new_session=True)
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"{name} did not finish in {timeout} s: {exc.stdout!r} {exc.stderr!r}") from None
     events = []
