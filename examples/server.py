@@ -1,0 +1,230 @@
+"""The demo server: WebSocket echo on every path, the EventSource demo stream, and static files.
+
+    python3 examples/server.py PORT [--tls] [--host HOST] [--allow-drafts]
+
+- A WebSocket request on any path is echoed (text and binary) with subprotocols irc and xmpp and
+  permessage-deflate, like the original's examples/server.js.
+- An EventSource request (``Accept: text/event-stream``) gets the ``Time: N`` stream of
+  examples/demo_eventsource.py.
+- Anything else is a static file from this folder (examples/) and only from it: paths that
+  resolve outside it (``..``, encoded dots, absolute paths, symlinks) get 403 or 404.
+
+``--tls`` serves https/wss with a throw-away self-signed certificate (made with trustme when it
+is installed, else with the openssl command), printed as a PEM path at startup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import mimetypes
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:  # run from a checkout without installing the package
+    sys.path.insert(0, str(HERE.parent))
+
+from faye_websocket.adapters.http_server import WebSocketHTTPServer  # noqa: E402
+from faye_websocket.server import WebSocket  # noqa: E402
+
+PROTOCOLS = ["irc", "xmpp"]  # as in the original's examples/server.js
+PING_INTERVAL = 20.0  # seconds between keep-alive pings (the original's demo uses 5)
+TLS_HANDSHAKE_TIMEOUT = 10.0  # a client that starts TLS and stalls does not hold a thread forever
+INDEX = "ws.html"
+
+
+def extensions() -> list[Any]:
+    """permessage-deflate when the extension is available."""
+    try:
+        from faye_websocket.extensions.permessage_deflate import PermessageDeflate
+    except ImportError:  # pragma: no cover - the extension ships with the package
+        return []
+    return [PermessageDeflate()]
+
+
+def is_event_source(handler: BaseHTTPRequestHandler) -> bool:
+    """True for an EventSource request (uses the package's check when present)."""
+    try:
+        from faye_websocket.eventsource import EventSource
+    except ImportError:  # pragma: no cover
+        return False
+    return bool(EventSource.is_event_source(handler))
+
+
+def resolve_static(root: Path, target: str) -> tuple[int, Path | None]:
+    """Map a request target to a file under ``root``: (200, path), or (403|404, None).
+
+    The path is percent-decoded once, then resolved with symlinks followed; whatever does not
+    end up strictly inside ``root`` is refused, so ``/../x``, ``/%2e%2e/x``, ``//etc/passwd``
+    and a symlink pointing out of the folder all fail.
+    """
+    path = unquote(urlsplit(target).path)
+    if "\x00" in path or "\\" in path:
+        return 403, None
+    relative = path.lstrip("/") or INDEX
+    if any(part == ".." for part in relative.split("/")):
+        return 403, None
+    try:
+        candidate = (root / relative).resolve()
+    except (OSError, RuntimeError):
+        return 404, None
+    if candidate != root and root not in candidate.parents:
+        return 403, None
+    if candidate.is_dir():
+        candidate = candidate / INDEX
+    if not candidate.is_file():
+        return 404, None
+    return 200, candidate
+
+
+class DemoHandler(BaseHTTPRequestHandler):
+    """WebSocket echo, EventSource stream or static file, by what the request asks for."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "faye_websocket-demo"
+    allow_drafts = False
+
+    def do_GET(self) -> None:
+        """Dispatch one GET request."""
+        if WebSocket.is_websocket(self):
+            self.echo_websocket()
+        elif is_event_source(self):
+            from demo_eventsource import serve_demo_stream
+
+            serve_demo_stream(self)
+        else:
+            self.send_static(head_only=False)
+
+    def do_HEAD(self) -> None:
+        """Headers of a static file."""
+        self.send_static(head_only=True)
+
+    def echo_websocket(self) -> None:
+        """Echo every message back until the client closes."""
+        ws = WebSocket.from_handler(self, PROTOCOLS, extensions=extensions(), ping=PING_INTERVAL,
+                                    allow_drafts=self.allow_drafts)
+        ws.on("message", lambda event: ws.send(event.data))
+        ws.run()
+
+    def send_static(self, *, head_only: bool) -> None:
+        """A file from the examples folder, or 403/404."""
+        status, path = resolve_static(HERE, self.path)
+        if path is None:
+            self.send_error(status)
+            return
+        body = path.read_bytes()
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        if not head_only:
+            self.wfile.write(body)
+
+    def setup(self) -> None:
+        """Finish the TLS handshake on the handler's thread, bounded, before reading the request."""
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(TLS_HANDSHAKE_TIMEOUT)
+            self.request.do_handshake()
+            self.request.settimeout(None)
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Access log on stderr, one line per request."""
+        sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+
+class TLSDemoServer(WebSocketHTTPServer):
+    """The demo server with TLS; the handshake runs in the handler thread, not in accept()."""
+
+    context: ssl.SSLContext
+
+    def get_request(self) -> tuple[Any, Any]:
+        """Accept and wrap without handshaking (DemoHandler.setup does it on its own thread)."""
+        sock, address = super().get_request()
+        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """TLS failures from scanners and browsers probing are routine: one line, no traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ssl.SSLError, OSError)):
+            sys.stderr.write(f"{client_address[0]} TLS/connection error: {error}\n")
+            return
+        super().handle_error(request, client_address)
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1: (cert file, key file)."""
+    cert, key = directory / "server.crt", directory / "server.key"
+    try:
+        import trustme
+    except ImportError:
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            raise SystemExit("--tls needs the trustme package or the openssl command") from None
+        subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", str(key), "-out", str(cert), "-days", "30", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"],
+            check=True, capture_output=True,
+        )
+        return cert, key
+    leaf = trustme.CA().issue_cert("localhost", "127.0.0.1", "::1")
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    return cert, key
+
+
+def build_server(host: str, port: int, *, tls_dir: Path | None, allow_drafts: bool) -> WebSocketHTTPServer:
+    """The configured server, bound and listening."""
+    handler = type("Handler", (DemoHandler,), {"allow_drafts": allow_drafts})
+    if tls_dir is None:
+        return WebSocketHTTPServer((host, port), handler)
+    cert, key = make_certificate(tls_dir)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    server = TLSDemoServer((host, port), handler)
+    server.context = context
+    print(f"TLS certificate: {cert}", flush=True)
+    return server
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line, serve until SIGINT or SIGTERM, then close connections (1001)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("port", type=int)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--tls", action="store_true", help="serve https/wss with a self-signed certificate")
+    parser.add_argument("--allow-drafts", action="store_true", help="accept hixie-75/76 handshakes")
+    options = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="faye-demo-") as tmp:
+        server = build_server(options.host, options.port, tls_dir=Path(tmp) if options.tls else None,
+                              allow_drafts=options.allow_drafts)
+        scheme = "https" if options.tls else "http"
+        host, port = server.server_address[:2]
+        print(f"Listening on {scheme}://{host}:{port}/", flush=True)
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        try:
+            server.serve_forever()
+        finally:
+            server.server_close()
+
+
+if __name__ == "__main__":
+    main()

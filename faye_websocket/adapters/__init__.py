@@ -1,0 +1,1 @@
+"""Ways to hand a connection to a WebSocket: http.server, socketserver and WSGI servers."""

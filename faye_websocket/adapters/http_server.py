@@ -1,0 +1,48 @@
+"""http.server integration: a ThreadingHTTPServer whose shutdown closes its WebSockets.
+
+``WebSocket.from_handler(handler)`` registers the new WebSocket with ``handler.server`` when the
+server has ``track_websocket``; ``WebSocketHTTPServer`` has it, and its ``server_close()``
+closes every live WebSocket with 1001 (going away) before closing the listening socket, so
+``shutdown(); server_close()`` returns promptly even while clients are connected.
+
+::
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if WebSocket.is_websocket(self):
+                ws = WebSocket.from_handler(self, ["irc", "xmpp"])
+                ws.on("message", lambda event: ws.send(event.data))
+                ws.run()
+
+    server = WebSocketHTTPServer(("127.0.0.1", 8000), Handler)
+"""
+
+from __future__ import annotations
+
+from http.server import ThreadingHTTPServer
+
+from ..api import WebSocketAPI
+from .tracking import DEFAULT_SHUTDOWN_GRACE, ConnectionTracker
+
+
+class WebSocketHTTPServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer (daemon handler threads) that tracks the WebSockets it upgrades.
+
+    ``shutdown_grace``: seconds ``server_close()`` waits for peers to answer the 1001 close
+    frame before it cuts the remaining connections.
+    """
+
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.websockets = ConnectionTracker()
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def track_websocket(self, websocket: WebSocketAPI) -> None:
+        """Remember ``websocket`` until it closes (called by ``WebSocket.from_handler``)."""
+        self.websockets.add(websocket)
+
+    def server_close(self) -> None:
+        """Close live WebSockets with 1001 (bounded by ``shutdown_grace``), then the listener."""
+        self.websockets.close_all(grace=self.shutdown_grace)
+        super().server_close()

@@ -1,0 +1,62 @@
+"""Live-connection tracking for servers, so that a shutdown closes WebSockets instead of hanging.
+
+A thread-per-connection server cannot stop while its handler threads sit in ``run()``: each
+waits for its peer. ``ConnectionTracker`` remembers every live WebSocket, and ``close_all()``
+closes them with 1001 (going away), waits a bounded time for the closing handshakes, then aborts
+whatever is left, so every handler returns.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from ..api import WebSocketAPI
+
+GOING_AWAY = 1001  # RFC 6455 section 7.4.1: "a server going down"
+DEFAULT_SHUTDOWN_GRACE = 5.0  # seconds for peers to answer our close frame before we cut TCP
+
+
+class ConnectionTracker:
+    """A thread-safe set of live WebSockets; each leaves the set with its close event."""
+
+    def __init__(self) -> None:
+        self._live: set[WebSocketAPI] = set()
+        self._cond = threading.Condition()
+
+    def add(self, websocket: WebSocketAPI) -> None:
+        """Track ``websocket`` until its close event (any thread)."""
+
+        def forget(_event: Any) -> None:
+            with self._cond:
+                self._live.discard(websocket)
+                self._cond.notify_all()
+
+        with self._cond:
+            self._live.add(websocket)
+        websocket.on("close", forget)
+        if websocket.connection.close_event is not None:
+            forget(None)
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._live)
+
+    def close_all(self, reason: str = "server shutting down", grace: float = DEFAULT_SHUTDOWN_GRACE) -> bool:
+        """Close every live WebSocket with 1001, wait up to ``grace`` seconds, abort the rest.
+
+        Returns True if every connection finished its closing handshake within ``grace``.
+        """
+        with self._cond:
+            live = list(self._live)
+        for websocket in live:
+            websocket.connection.close(GOING_AWAY, reason)
+        deadline = time.monotonic() + grace
+        with self._cond:
+            while self._live and time.monotonic() < deadline:
+                self._cond.wait(deadline - time.monotonic())
+            stragglers = list(self._live)
+        for websocket in stragglers:
+            websocket.connection.abort("server shut down")
+        return not stragglers
