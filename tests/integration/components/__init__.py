@@ -15,7 +15,8 @@ Helpers (plain functions, usable outside fixtures):
   ``.output()`` = last output lines + log file tails (put it in assertion messages); ``.ready_match``;
   ``.startup_seconds``; ``.pid``; ``.poll()``. ``live_group_members(pgid)``: live pids in a group.
 - ``make_tls_certs(directory) -> TLSCerts``.
-- ``run_squid(workdir, certs)``, ``run_tinyproxy(workdir, auth=True)`` -> context managers of ProxyServer.
+- ``run_squid(certs)`` (own dir under /tmp: squid runs as user proxy), ``run_tinyproxy(workdir,
+  auth=True)`` -> context managers of ProxyServer.
 - ``run_nginx(workdir, backend_port, certs)``, ``run_haproxy(...)`` -> context managers of ReverseProxy.
 - ``run_chromium(url, *, timeout, extra_flags=())`` -> context manager of Browser (stops its group).
 - ``ResultCollector(routes=None, directory=None, ssl_context=None)``: stdlib HTTP(S) server on
@@ -24,7 +25,8 @@ Helpers (plain functions, usable outside fixtures):
 - ``run_node_server(name, *, port=0, certs=None)`` -> context manager of NodePeer (TLS with certs);
   ``run_node_client(name, url, messages=None, *, expect=None, timeout=10.0, extra_args=(),
   certs=None) -> NodeClientResult`` (.events, .messages, .extensions, .close, .returncode, .output).
-- ``open_fd_count()``, ``thread_count()``, ``assert_no_leaks(timeout=2.0)`` context manager.
+- ``open_fd_count()``, ``thread_count()``, ``assert_no_leaks(timeout=2.0)`` context manager (these
+  live in tests/leaks.py, so unit tests can use them without the component stack).
 
 Fixtures (tests/integration/conftest.py):
 - ``tls_certs`` (session) -> TLSCerts: ``ca_pem``, ``server_crt``, ``server_key``, ``combined_pem``
@@ -43,8 +45,8 @@ Fixtures (tests/integration/conftest.py):
 - ``node_peer_server`` (function): factory ``(name, tls=False) -> NodePeer`` for "ws_echo_server" or
   "faye_echo_server" (tests/peers/*.js); ``.url(path="/", scheme="ws", host=None)`` (wss/https
   when tls). ``run_node_client("ws_client" | "faye_client", url, messages)``: see node.py.
-- ``result_collector`` (function) -> ResultCollector, and ``no_leaks`` (function; list it first in the
-  test's arguments) which asserts fds and threads return to their baseline after the test.
+- ``result_collector`` (function) -> ResultCollector, and ``no_leaks`` (function, tests/conftest.py;
+  list it first in the test's arguments) which asserts fds and threads return to their baseline.
 """
 
 from tests.leaks import assert_no_leaks, open_fd_count, thread_count
