@@ -8,6 +8,7 @@ messages, and, through a byte-counting relay, that the payload really crossed co
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import threading
@@ -19,8 +20,10 @@ import pytest
 from websockets.exceptions import ConnectionClosedError
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.sync.client import connect as websockets_connect
+from websockets.sync.server import serve as websockets_serve
 
 from faye_websocket.adapters.http_server import WebSocketHTTPServer
+from faye_websocket.client import connect
 from faye_websocket.driver.base import DEFAULT_MAX_LENGTH
 from faye_websocket.extensions import PermessageDeflate
 from faye_websocket.server import WebSocket
@@ -223,3 +226,82 @@ def test_a_message_inflating_past_max_length_closes_with_1009(
             client.recv(timeout=DEADLINE)
         assert client.protocol.close_rcvd is not None
         assert client.protocol.close_rcvd.code == 1009
+
+
+# -- our client ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def websockets_echo_server() -> Iterator[int]:
+    """python websockets' sync server (deflate on by default) echoing every message; its port."""
+
+    def echo(connection: Any) -> None:
+        for message in connection:
+            connection.send(message)
+
+    server = websockets_serve(echo, "127.0.0.1", 0, max_size=None)
+    thread = threading.Thread(target=server.serve_forever, name="websockets-echo-server")
+    thread.start()
+    try:
+        yield int(server.socket.getsockname()[1])
+    finally:
+        server.shutdown()
+        thread.join(DEADLINE)
+        # websockets' serve_forever never closes its epoll selector; it is freed with its frame's
+        # reference cycle, so collect it here rather than report it as our leak.
+        gc.collect()
+
+
+def echo_with_our_client(url: str, **options: Any) -> str:
+    """Connect our client with PermessageDeflate(**options), echo, return the negotiated header."""
+    with connect(url, extensions=[PermessageDeflate(**options)], proxy=False, max_length=2**24) as client:
+        for message in ("Hello", "Hello", BIG_JSON, BINARY, ""):
+            assert client.send(message)
+            assert client.recv(timeout=DEADLINE) == message
+        return client.headers.get("sec-websocket-extensions", "")
+
+
+def test_our_client_gets_compressed_echoes_from_the_websockets_server(
+    no_leaks: None, websockets_echo_server: int, relay: Callable[[int], CountingRelay]
+) -> None:
+    link = relay(websockets_echo_server)
+    header = echo_with_our_client(f"ws://127.0.0.1:{link.port}/")
+    # websockets answers with 12-bit windows although we did not ask for server_max_window_bits
+    assert header == "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"
+    payload = 2 * len(BIG_JSON) + len(BINARY)
+    assert link.counts["up"] < payload / 3, link.counts
+    assert link.counts["down"] < payload / 3, link.counts
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            {"no_context_takeover": True, "max_window_bits": 10},
+            "permessage-deflate; client_no_context_takeover; server_max_window_bits=12; "
+            "client_max_window_bits=10",
+        ),
+        (
+            {"request_no_context_takeover": True, "request_max_window_bits": 9},
+            "permessage-deflate; server_no_context_takeover; server_max_window_bits=9; "
+            "client_max_window_bits=12",
+        ),
+    ],
+)
+def test_our_client_options_are_honoured_by_the_websockets_server(
+    no_leaks: None, websockets_echo_server: int, options: dict[str, Any], expected: str
+) -> None:
+    assert echo_with_our_client(f"ws://127.0.0.1:{websockets_echo_server}/", **options) == expected
+
+
+@pytest.mark.component
+@pytest.mark.parametrize("server", ["ws_echo_server", "faye_echo_server"])
+def test_our_client_gets_compressed_echoes_from_node_servers(
+    no_leaks: None, node_peer_server: Callable[[str], Any], relay: Callable[[int], CountingRelay],
+    server: str
+) -> None:
+    peer = node_peer_server(server)
+    link = relay(peer.port)
+    # both answer our default offer with no parameters
+    assert echo_with_our_client(f"ws://127.0.0.1:{link.port}/") == "permessage-deflate"
+    assert link.counts["down"] < 2 * len(BIG_JSON) / 3, link.counts
