@@ -12,7 +12,7 @@ created lazily, so an idle connection holds none.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import ExtensionError, MessageTooLarge, ProtocolError
@@ -202,7 +202,8 @@ class _DeflateSession:
         if data.endswith(TAIL):  # always true after Z_SYNC_FLUSH; RFC 7692 section 7.2.1 step 3
             data = data[: -len(TAIL)]
         self._compressor = compressor if agreed.own_context_takeover else None
-        return replace(message, data=data, rsv1=True)
+        # Message(...) rather than dataclasses.replace: replace() costs a tenth of this path
+        return Message(message.opcode, data, True, message.rsv2, message.rsv3)
 
     def process_incoming_message(self, message: Message, max_length: int) -> Message:
         """Inflate a message that has RSV1 set (RFC 7692 section 7.2.2); others pass unchanged.
@@ -232,7 +233,7 @@ class _DeflateSession:
             raise MessageTooLarge(TOO_LARGE.format(limit=max_length))
         if agreed.peer_context_takeover and not decompressor.eof:
             self._decompressor = decompressor  # a BFINAL block ends the stream: start afresh
-        return replace(message, data=data, rsv1=False)
+        return Message(message.opcode, data, False, message.rsv2, message.rsv3)
 
     def close(self) -> None:
         """Release the zlib objects; later compressed messages raise ExtensionError."""
