@@ -78,7 +78,8 @@ def test_first_frame_sent_in_the_same_segment_as_the_handshake_is_delivered(serv
 
 def test_head_and_several_frames_split_one_byte_at_a_time_are_delivered(server) -> None:
     head, key = handshake_request()
-    frames = client_frame(TEXT, b"one") + client_frame(BINARY, b"\x00two") + client_frame(TEXT, "três".encode())
+    frames = b"".join([client_frame(TEXT, b"one"), client_frame(BINARY, b"\x00two"),
+                       client_frame(TEXT, "três".encode())])
     with RawClient(server.port, request=b"", read_response=False) as raw:
         for byte in head + frames:
             raw.send(bytes([byte]))
@@ -108,9 +109,11 @@ def test_server_frames_are_never_masked(server) -> None:
         assert not frame.masked and frame.payload == b"x" * 300
 
 
-@pytest.mark.parametrize(("offered", "chosen"), [("xmpp, irc", "xmpp"), ("irc", "irc"), ("mqtt, xmpp", "xmpp")])
+@pytest.mark.parametrize(("offered", "chosen"),
+                         [("xmpp, irc", "xmpp"), ("irc", "irc"), ("mqtt, xmpp", "xmpp")])
 def test_server_picks_the_first_offered_subprotocol_it_supports(offered: str, chosen: str) -> None:
-    with HTTPServerThread(protocols=["irc", "xmpp"]) as server, RawClient(server.port, protocols=offered) as raw:
+    with HTTPServerThread(protocols=["irc", "xmpp"]) as server, \
+            RawClient(server.port, protocols=offered) as raw:
         assert raw.header("Sec-WebSocket-Protocol") == chosen
         ws = server.recorded.wait_socket()
         server.recorded.wait_for("open")
@@ -125,20 +128,20 @@ def test_no_common_subprotocol_means_no_protocol_header_and_the_connection_still
 
 
 def test_websocket_properties_describe_the_connection() -> None:
-    with HTTPServerThread(protocols=["irc"]) as server:
-        with connect(server.url("/chat?room=1"), subprotocols=["irc"], open_timeout=WAIT) as client:
-            client.send("hi")
-            client.recv(timeout=WAIT)
-            ws = server.recorded.wait_socket()
-            assert ws.url == f"ws://127.0.0.1:{server.port}/chat?room=1"
-            assert ws.version == "hybi-13"
-            assert ws.protocol == "irc"
-            assert ws.ready_state.name == "OPEN"
-            # The echo reached the client, so the server's write has returned (or is returning).
-            deadline = time.monotonic() + WAIT
-            while ws.buffered_amount and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert ws.buffered_amount == 0
+    with HTTPServerThread(protocols=["irc"]) as server, \
+            connect(server.url("/chat?room=1"), subprotocols=["irc"], open_timeout=WAIT) as client:
+        client.send("hi")
+        client.recv(timeout=WAIT)
+        ws = server.recorded.wait_socket()
+        assert ws.url == f"ws://127.0.0.1:{server.port}/chat?room=1"
+        assert ws.version == "hybi-13"
+        assert ws.protocol == "irc"
+        assert ws.ready_state.name == "OPEN"
+        # The echo reached the client, so the server's write has returned (or is returning).
+        deadline = time.monotonic() + WAIT
+        while ws.buffered_amount and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ws.buffered_amount == 0
 
 
 def test_open_event_comes_before_messages_and_close_comes_last() -> None:
