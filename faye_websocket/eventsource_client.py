@@ -3,8 +3,9 @@
 It behaves like a browser's ``EventSource``: it sends ``Accept: text/event-stream``, reconnects
 after a dropped connection once ``retry`` has passed, sends ``Last-Event-ID`` on reconnection, and
 stops for good on a response that is not an event stream (204 included). The wire work is in
-``driver.eventstream`` (parser, request, response check) and ``driver.body`` (chunked bodies).
-Events are read on the caller's thread, by iteration or by ``run()`` with listeners.
+``driver.eventstream`` (parser, request, response check) and ``driver.body`` (chunked bodies);
+connecting (TCP, proxy CONNECT, TLS, TLS inside an https proxy) is the WebSocket client's
+``opening.Opener``. Events are read on the caller's thread, by iteration or by ``run()``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,7 @@ import logging
 import socket
 import ssl
 import threading
-from typing import Any, Callable, Iterator, Mapping
-from urllib.parse import urlsplit
-
-import certifi
+from typing import Any, Callable, Iterator, Mapping, Union
 
 from .driver.body import BodyDecoder
 from .driver.eventstream import (
@@ -28,29 +26,37 @@ from .driver.eventstream import (
     request_head,
 )
 from .driver.http import HeadBuffer, Response, parse_response, to_headers
+from .driver.url import WebSocketURL
 from .errors import HandshakeError
 from .events import ErrorEvent, OpenEvent, ReadyState
+from .opening import Opener
+from .tls import TLSSettings, tls_settings
+from .transport import Transport
+from .urls import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
 
 logger = logging.getLogger("faye_websocket")
 
 Listener = Callable[[Any], Any]
+ProxyOption = Union[str, Mapping[str, Any], bool, None]
 DEFAULT_RETRY = 3.0  # seconds before reconnecting until the server sends retry; Chromium's default
-DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds for TCP, TLS and the response head together
+DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds for TCP, proxy, TLS; the same again for the response head
 DEFAULT_READ_TIMEOUT = 60.0  # seconds of silence before the stream counts as dropped (faye pings every 10)
 _RECV_SIZE = 65536
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class EventSourceClient:
     """Reads the event stream at ``url`` (``http://`` or ``https://``).
 
     Options: ``headers`` (extra request fields), ``last_event_id`` (to resume from), ``tls`` (an
-    ``ssl.SSLContext``; default verifies with certifi's CA bundle), ``retry`` (seconds before a
-    reconnection until the server sets ``retry:``), ``reconnect`` (False: a dropped connection
-    ends the iteration), ``connect_timeout``, ``read_timeout`` (None: wait forever), and the bounds
-    ``max_line_length`` and ``max_length`` (characters per line and per event's data).
+    ``ssl.SSLContext`` or the WebSocket client's dict of options; default: verify with certifi's
+    CA bundle), ``proxy`` (a proxy URL or ``{"origin", "headers", "tls"}``; None: the environment's
+    ``http_proxy``/``https_proxy``; False: none), ``retry`` (seconds before a reconnection until
+    the server sends ``retry:``), ``reconnect`` (False: a dropped connection ends the iteration),
+    ``connect_timeout``, ``read_timeout`` (None: wait forever), and the bounds ``max_line_length``
+    and ``max_length`` (characters per line and per event's data).
 
     Nothing happens until it is iterated or ``run()``; ``close()`` is safe from any thread.
+    Raises ValueError for a URL that is not http(s), TypeError for a bad ``tls`` or ``proxy``.
     """
 
     def __init__(
@@ -59,7 +65,8 @@ class EventSourceClient:
         *,
         headers: Mapping[str, str] | None = None,
         last_event_id: str = "",
-        tls: ssl.SSLContext | None = None,
+        tls: ssl.SSLContext | Mapping[str, Any] | None = None,
+        proxy: ProxyOption = None,
         retry: float = DEFAULT_RETRY,
         reconnect: bool = True,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
@@ -67,13 +74,11 @@ class EventSourceClient:
         max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
         max_length: int = DEFAULT_MAX_LENGTH,
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-            raise ValueError(f"EventSource URL must be http:// or https:// with a host: {url!r}")
         self.url = url
-        self._parts = parts
+        self._target = _parse_http_url(url)
+        self._tls: TLSSettings | None = tls_settings(tls) if self._target.secure else None
+        self._proxy = _resolve_proxy(proxy, self._target)
         self._headers = list(to_headers(headers))
-        self._tls = tls
         self.retry = retry
         self._reconnect = reconnect
         self._connect_timeout = connect_timeout
@@ -83,8 +88,9 @@ class EventSourceClient:
         )
         self._state = ReadyState.CONNECTING
         self._stop = threading.Event()
-        self._sock_lock = threading.Lock()  # owner: this object; guards _sock between reader and close()
-        self._sock: socket.socket | None = None
+        self._link_lock = threading.Lock()  # owner: this object; guards _opener/_transport vs close()
+        self._opener: Opener | None = None
+        self._transport: Transport | None = None
         self._decoder = BodyDecoder()
         self._listeners: dict[str, list[Listener]] = {}
         self.onopen: Listener | None = None
@@ -116,12 +122,11 @@ class EventSourceClient:
     def close(self) -> None:
         """Stop reading and reconnecting; the iteration (or ``run()``) ends soon after."""
         self._stop.set()
-        with self._sock_lock:
-            if self._sock is not None:
-                try:
-                    self._sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass  # not connected yet, or already gone
+        with self._link_lock:
+            if self._opener is not None:
+                self._opener.abort()
+            if self._transport is not None:
+                _wake(self._transport)
 
     def __enter__(self) -> EventSourceClient:
         return self
@@ -152,7 +157,7 @@ class EventSourceClient:
 
     def _one_connection(self) -> Iterator[ServerSentEvent]:
         try:
-            sock, leftover = self._open()
+            transport, leftover = self._open()
         except HandshakeError as error:
             self._dispatch("error", ErrorEvent(str(error), error))
             raise
@@ -160,13 +165,13 @@ class EventSourceClient:
             self._network_error(error)
             return
         try:
-            yield from self._read_events(sock, leftover)
+            yield from self._read_events(transport, leftover)
         except OSError as error:
             self._network_error(error)
         finally:
-            with self._sock_lock:
-                self._sock = None
-            sock.close()
+            with self._link_lock:
+                self._transport = None
+            transport.close()
 
     def _network_error(self, error: OSError) -> None:
         if self._stop.is_set():
@@ -175,71 +180,69 @@ class EventSourceClient:
         if not self._reconnect:
             raise error
 
-    def _open(self) -> tuple[socket.socket, bytes]:
-        """Connect, send the request, read and check the head; returns the socket and body bytes."""
-        sock = self._connect()
+    def _open(self) -> tuple[Transport, bytes]:
+        """Connect, send the request, read and check the head; returns the transport and body bytes."""
+        transport, leftover = self._connect()
         try:
-            sock.sendall(self._request())
-            response, leftover = self._read_head(sock)
+            transport.settimeout(self._connect_timeout)
+            transport.sendall(self._request())
+            response, leftover = self._read_head(transport, leftover)
+            self.status_code = response.status
+            self.headers = response.headers.to_dict()
+            error = check_response(response)
+            if error is not None:
+                raise error
+            transport.settimeout(self._read_timeout)
         except BaseException:
-            sock.close()
+            with self._link_lock:
+                self._transport = None
+            transport.close()
             raise
-        self.status_code = response.status
-        self.headers = response.headers.to_dict()
-        error = check_response(response)
-        if error is not None:
-            sock.close()
-            raise error
         self._decoder = BodyDecoder.for_response(response.headers)
         self._parser.restart()
-        sock.settimeout(self._read_timeout)
         self._state = ReadyState.OPEN
         self._dispatch("open", OpenEvent())
-        return sock, leftover
+        return transport, leftover
 
-    def _connect(self) -> socket.socket:
-        host = self._parts.hostname or ""
-        port = self._parts.port or _DEFAULT_PORTS[self._parts.scheme]
-        sock = socket.create_connection((host, port), timeout=self._connect_timeout)
-        if self._parts.scheme == "https":
-            context = self._tls or ssl.create_default_context(cafile=certifi.where())
-            try:
-                sock = context.wrap_socket(sock, server_hostname=host)
-            except BaseException:
-                sock.close()
-                raise
-        with self._sock_lock:
+    def _connect(self) -> tuple[Transport, bytes]:
+        opener = Opener(self._target, proxy=self._proxy, tls=self._tls, timeout=self._connect_timeout)
+        with self._link_lock:
             if self._stop.is_set():
-                sock.close()
                 raise ConnectionAbortedError("EventSourceClient closed")
-            self._sock = sock
-        return sock
+            self._opener = opener
+        try:
+            opened = opener.open()
+        finally:
+            with self._link_lock:
+                self._opener = None
+        with self._link_lock:
+            self._transport = opened.transport
+            if self._stop.is_set():  # close() came between open() returning and this line
+                _wake(opened.transport)
+        return opened.transport, opened.leftover
 
     def _request(self) -> bytes:
-        parts = self._parts
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"  # an IPv6 literal (RFC 3986 section 3.2.2)
-        if parts.port is not None and parts.port != _DEFAULT_PORTS[parts.scheme]:
-            host = f"{host}:{parts.port}"
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        return request_head(host, target, last_event_id=self.last_event_id, headers=self._headers)
+        return request_head(
+            self._target.host_header,
+            self._target.resource,
+            last_event_id=self.last_event_id,
+            headers=self._headers,
+        )
 
-    def _read_head(self, sock: socket.socket) -> tuple[Response, bytes]:
+    def _read_head(self, transport: Transport, data: bytes) -> tuple[Response, bytes]:
         buffer = HeadBuffer()
         while True:
-            data = sock.recv(_RECV_SIZE)
-            if not data:
-                raise ConnectionResetError("connection closed before the response head")
             found = buffer.feed(data)
             if found is not None:
                 head, rest = found
                 return parse_response(head), rest
+            data = transport.recv(_RECV_SIZE)
+            if not data:
+                raise ConnectionResetError("connection closed before the response head")
 
-    def _read_events(self, sock: socket.socket, data: bytes) -> Iterator[ServerSentEvent]:
+    def _read_events(self, transport: Transport, data: bytes) -> Iterator[ServerSentEvent]:
         while True:
-            body = self._decoder.feed(data)
-            events = self._parser.feed(body)
+            events = self._parser.feed(self._decoder.feed(data))
             if self._parser.retry is not None:
                 self.retry = self._parser.retry / 1000
             for event in events:
@@ -248,7 +251,7 @@ class EventSourceClient:
                 yield event
             if self._decoder.done or self._stop.is_set():
                 return
-            data = sock.recv(_RECV_SIZE)
+            data = transport.recv(_RECV_SIZE)
             if not data:
                 return
 
@@ -261,3 +264,39 @@ class EventSourceClient:
             except Exception:
                 logger.exception("EventSourceClient %s listener failed", type)
 
+
+def _parse_http_url(url: str) -> WebSocketURL:
+    """The URL's host, port, resource and security; ValueError unless it is http:// or https://."""
+    scheme = url.split(":", 1)[0].lower() if isinstance(url, str) else ""
+    if scheme not in ("http", "https"):
+        raise ValueError(f"EventSource URL must be http:// or https://: {url!r}")
+    try:
+        return parse_websocket_url(url)
+    except ValueError as error:
+        raise ValueError(f"{url!r} is not a valid EventSource URL: {error}") from None
+
+
+def _resolve_proxy(proxy: ProxyOption, target: WebSocketURL) -> ProxyConfig | None:
+    """Explicit proxy, none (False), or the environment's choice (None), as the WebSocket client."""
+    if proxy is False or proxy == "":
+        return None
+    if proxy is None or proxy is True:
+        return proxy_from_environment(target)
+    if isinstance(proxy, (str, Mapping)):
+        return parse_proxy(proxy)
+    raise TypeError(f"proxy must be a URL, a dict of options, False or None, not {type(proxy).__name__}")
+
+
+def _wake(transport: Transport) -> None:
+    """Shut the underlying socket down so that a recv blocked on another thread returns."""
+    inner: Any = transport
+    while not hasattr(inner, "sock") and hasattr(inner, "outer"):
+        inner = inner.outer  # TLS inside a proxy tunnel: reach the TCP socket
+    sock = getattr(inner, "sock", None)
+    if isinstance(sock, socket.socket):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # not connected any more
+    else:
+        transport.shutdown_write()
