@@ -27,12 +27,13 @@ from faye_websocket.client import connect
 from faye_websocket.driver.base import DEFAULT_MAX_LENGTH
 from faye_websocket.extensions import PermessageDeflate
 from faye_websocket.server import WebSocket
-from tests.integration.components import run_node_client
+from tests.integration.components import ResultCollector, run_chromium, run_node_client
 
 DEADLINE = 10.0  # seconds; every wait in this module is bounded by it
 # 1 KiB-ish JSON records, as an application would send them: compressible but not trivially
-BIG_JSON = json.dumps([{"id": n, "user": f"user{n % 97}", "tags": ["a", "b"], "score": n * 7 % 1000}
-                       for n in range(1500)])
+BIG_JSON = json.dumps(
+    [{"id": n, "user": f"user{n % 97}", "tags": ["a", "b"], "score": n * 7 % 1000} for n in range(1500)]
+)
 BINARY = bytes(range(256)) * 40
 
 
@@ -85,12 +86,22 @@ class EchoHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if not WebSocket.is_websocket(self):
-            self.send_error(404)
+            self._serve_page()
             return
         extensions = [PermessageDeflate(**self.server.deflate_options)]
         ws = WebSocket.from_handler(self, extensions=extensions, max_length=self.server.max_length)
         ws.on("message", lambda event: ws.send(event.data))
         ws.run()
+
+    def _serve_page(self) -> None:
+        if self.path != "/page" or not self.server.page:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(self.server.page)))
+        self.end_headers()
+        self.wfile.write(self.server.page)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -99,6 +110,7 @@ class EchoHandler(BaseHTTPRequestHandler):
 class DeflateEchoServer(WebSocketHTTPServer):
     deflate_options: dict[str, Any] = {}
     max_length = DEFAULT_MAX_LENGTH
+    page = b""  # served at /page for the browser test
 
 
 @pytest.fixture
@@ -106,10 +118,11 @@ def echo_server() -> Iterator[Callable[..., int]]:
     """Factory: echo_server(max_length=..., **deflate_options) -> port of a fresh echo server."""
     servers: list[tuple[DeflateEchoServer, threading.Thread]] = []
 
-    def start(max_length: int = DEFAULT_MAX_LENGTH, **options: Any) -> int:
+    def start(max_length: int = DEFAULT_MAX_LENGTH, page: bytes = b"", **options: Any) -> int:
         server = DeflateEchoServer(("127.0.0.1", 0), EchoHandler)
         server.deflate_options = options
         server.max_length = max_length
+        server.page = page
         thread = threading.Thread(target=server.serve_forever, name="deflate-echo-server")
         thread.start()
         servers.append((server, thread))
@@ -143,8 +156,9 @@ def echo_with_websockets(port: int, **offer: Any) -> str:
     options: dict[str, Any] = {}
     if offer:
         options = {"compression": None, "extensions": [ClientPerMessageDeflateFactory(**offer)]}
-    with websockets_connect(f"ws://127.0.0.1:{port}/", open_timeout=DEADLINE, close_timeout=DEADLINE,
-                            max_size=None, **options) as client:
+    with websockets_connect(
+        f"ws://127.0.0.1:{port}/", open_timeout=DEADLINE, close_timeout=DEADLINE, max_size=None, **options
+    ) as client:
         for message in ("Hello", "Hello", BIG_JSON, BINARY, ""):
             client.send(message)
             assert client.recv(timeout=DEADLINE) == message
@@ -191,8 +205,11 @@ def test_websockets_client_gets_compressed_echoes_from_our_server(
     ],
 )
 def test_websockets_client_and_our_server_agree_on_every_parameter(
-    no_leaks: None, echo_server: Callable[..., int], options: dict[str, Any], offer: dict[str, Any],
-    expected: str
+    no_leaks: None,
+    echo_server: Callable[..., int],
+    options: dict[str, Any],
+    offer: dict[str, Any],
+    expected: str,
 ) -> None:
     assert echo_with_websockets(echo_server(**options), **offer) == expected
 
@@ -215,12 +232,68 @@ def test_node_clients_get_compressed_echoes_from_our_server(
     assert link.counts["down"] < len(BIG_JSON) / 3, link.counts
 
 
+BROWSER_PAGE = """<!doctype html><meta charset="utf-8"><script>
+var big = JSON.stringify(Array.from({length: 1500}, function (_, n) {
+  return {id: n, user: 'user' + (n % 97), tags: ['a', 'b'], score: n * 7 % 1000}; }));
+var binary = new Uint8Array(10240).map(function (_, i) { return i % 256; });
+var sent = ['Hello', 'Hello', big, '', binary];
+var results = {echoes: []};
+var ws = new WebSocket('ws://' + location.host + '/ws');
+ws.binaryType = 'arraybuffer';
+function report(extra) {
+  for (var key in extra) results[key] = extra[key];
+  fetch('COLLECTOR/result', {method: 'POST', body: JSON.stringify(results)});
+}
+ws.onopen = function () { results.extensions = ws.extensions; sent.forEach(function (m) { ws.send(m); }); };
+ws.onmessage = function (event) {
+  var expected = sent[results.echoes.length], data = event.data;
+  if (typeof data === 'string') results.echoes.push(data === expected);
+  else results.echoes.push(new Uint8Array(data).every(function (b, i) { return b === expected[i]; })
+                           && data.byteLength === expected.length);
+  if (results.echoes.length === sent.length) ws.close(1000);
+};
+ws.onclose = function (event) { report({code: event.code, clean: event.wasClean}); };
+setTimeout(function () { report({timeout: true}); }, 15000);
+</script>"""
+
+
+@pytest.mark.component
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, "permessage-deflate"),
+        (
+            {
+                "no_context_takeover": True,
+                "max_window_bits": 9,
+                "request_max_window_bits": 9,
+                "request_no_context_takeover": True,
+            },
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+            "client_max_window_bits=9",
+        ),
+    ],
+)
+def test_chromium_exchanges_compressed_messages_with_our_server(
+    echo_server: Callable[..., int], result_collector: ResultCollector, options: dict[str, Any], expected: str
+) -> None:
+    page = BROWSER_PAGE.replace("COLLECTOR", result_collector.url("")).encode()
+    port = echo_server(page=page, **options)
+    with run_chromium(f"http://127.0.0.1:{port}/page", timeout=30) as browser:
+        result = result_collector.wait_result(browser.remaining(), context=browser.output())
+    assert isinstance(result, dict) and "timeout" not in result, result
+    assert result["extensions"] == expected
+    assert result["echoes"] == [True] * 5
+    assert (result["code"], result["clean"]) == (1000, True)
+
+
 def test_a_message_inflating_past_max_length_closes_with_1009(
     no_leaks: None, echo_server: Callable[..., int]
 ) -> None:
     port = echo_server(max_length=2**20)
-    with websockets_connect(f"ws://127.0.0.1:{port}/", open_timeout=DEADLINE, close_timeout=DEADLINE,
-                            max_size=None) as client:
+    with websockets_connect(
+        f"ws://127.0.0.1:{port}/", open_timeout=DEADLINE, close_timeout=DEADLINE, max_size=None
+    ) as client:
         client.send(bytes(16 * 2**20))  # 16 MiB of zeros: about 16 KB on the wire, under 1 MiB
         with pytest.raises(ConnectionClosedError):
             client.recv(timeout=DEADLINE)
@@ -297,8 +370,7 @@ def test_our_client_options_are_honoured_by_the_websockets_server(
 @pytest.mark.component
 @pytest.mark.parametrize("server", ["ws_echo_server", "faye_echo_server"])
 def test_our_client_gets_compressed_echoes_from_node_servers(
-    no_leaks: None, node_peer_server: Callable[[str], Any], relay: Callable[[int], CountingRelay],
-    server: str
+    no_leaks: None, node_peer_server: Callable[[str], Any], relay: Callable[[int], CountingRelay], server: str
 ) -> None:
     peer = node_peer_server(server)
     link = relay(peer.port)
