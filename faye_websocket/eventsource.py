@@ -9,7 +9,6 @@ closes the stream. The close event fires exactly once, and the socket is closed 
 
 from __future__ import annotations
 
-import logging
 import math
 import select
 import socket
@@ -18,16 +17,14 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Mapping, Union
 
+from .api import EventTarget
 from .driver import eventsource as wire
 from .driver.http import Headers, Request
 from .events import CloseEvent, ReadyState
 from .eventsource_watcher import WATCHER
 
-logger = logging.getLogger("faye_websocket")
-
-CloseListener = Callable[[CloseEvent], Any]
 RequestSource = Union[Request, BaseHTTPRequestHandler, Mapping[str, Any]]
 _DRAIN_SIZE = 4096  # bytes read at a time from a client that should send nothing
 _STALLED_PINGS = 3  # ping intervals a single write may block before the client counts as gone
@@ -64,44 +61,7 @@ def _request_from_environ(environ: Mapping[str, Any]) -> Request:
     return Request(str(environ.get("REQUEST_METHOD", "GET")), target, headers)
 
 
-class CloseListeners:
-    """The ``close`` listeners of a stream: ``on``/``off`` and the ``onclose`` attribute.
-
-    ``dispatch`` runs each listener once on the calling thread (never under a stream lock); a
-    listener that raises is logged and does not stop the others.
-    """
-
-    def __init__(self) -> None:
-        self._listeners: list[CloseListener] = []
-        self.onclose: CloseListener | None = None
-
-    def on(self, type: str, listener: CloseListener) -> None:
-        """Call ``listener(CloseEvent)`` when the stream closes. Only ``"close"`` exists."""
-        self._check_type(type)
-        self._listeners.append(listener)
-
-    def off(self, type: str, listener: CloseListener) -> None:
-        """Remove a listener added with ``on`` (no error if it is not there)."""
-        self._check_type(type)
-        if listener in self._listeners:
-            self._listeners.remove(listener)
-
-    @staticmethod
-    def _check_type(type: str) -> None:
-        if type != "close":
-            raise ValueError(f"an EventSource only dispatches 'close' events, not {type!r}")
-
-    def dispatch(self, event: CloseEvent) -> None:
-        """Run ``onclose`` then the listeners, logging any exception."""
-        handlers = [self.onclose] if self.onclose is not None else []
-        for listener in handlers + list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                logger.exception("EventSource close listener failed")
-
-
-class EventSource(CloseListeners):
+class EventSource(EventTarget):
     """A Server-Sent Events stream written to ``sock`` for ``request``.
 
     The constructor writes ``HTTP/1.1 200 OK``, faye's headers, ``headers`` and ``retry: <ms>``
@@ -109,6 +69,10 @@ class EventSource(CloseListeners):
     is the keep-alive comment interval in seconds (None or 0: no pings). ``url`` and
     ``last_event_id`` describe the request. Every method is safe from any thread. Raises
     ValueError for a bad option or custom header.
+
+    Listeners: ``on("close", fn)``, ``once``, ``off`` and ``onclose`` (``api.EventTarget``); the
+    close event (``CloseEvent`` with code None, as the original's) runs on the thread that closed
+    the stream: the caller of ``close()``/``send()``, or the shared watcher thread.
     """
 
     def __init__(
@@ -203,7 +167,7 @@ class EventSource(CloseListeners):
             if self._watch is not self._sock:
                 self._watch.close()
         self._closed.set()
-        self.dispatch(CloseEvent(None))
+        self.dispatch_event(CloseEvent(None))
         return True
 
     def __enter__(self) -> EventSource:

@@ -14,15 +14,16 @@ import time
 from collections import deque
 from typing import Any, Callable, Iterator, Mapping
 
+from ..api import EventTarget
 from ..driver import eventsource as wire
 from ..events import CloseEvent, ReadyState
-from ..eventsource import CloseListeners, ping_interval, request_from
+from ..eventsource import ping_interval, request_from
 
 StartResponse = Callable[..., Any]
 DEFAULT_QUEUE_SIZE = 64  # events; a full queue makes send() wait for the client, as a socket would
 
 
-class EventSourceResponse(CloseListeners):
+class EventSourceResponse(EventTarget):
     """A WSGI response body that streams Server-Sent Events; return it from the application.
 
     Calls ``start_response`` with ``200 OK`` and faye's headers (without the hop-by-hop
@@ -110,7 +111,7 @@ class EventSourceResponse(CloseListeners):
                 return False
             self._state = ReadyState.CLOSED
             self._condition.notify_all()
-        self.dispatch(CloseEvent(None))
+        self.dispatch_event(CloseEvent(None))
         return True
 
     def wait(self, timeout: float | None = None) -> bool:
