@@ -95,7 +95,7 @@ class EventSource(EventTarget):
         self._write_lock = threading.Lock()  # owner: writers; serialises bytes on the socket
         self._writing_since: float | None = None  # monotonic start of the write in progress
         self._closed = threading.Event()
-        self._watch = _watch_view(sock)
+        self._watch = watch_view(sock)
         _set_nodelay(sock)
         self._state = ReadyState.OPEN
         if self._write(head):
@@ -201,13 +201,7 @@ class EventSource(EventTarget):
 
     def on_readable(self) -> None:
         """Drain bytes the client should not send; EOF or a reset closes the stream."""
-        try:
-            data = self._watch.recv(_DRAIN_SIZE, socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
+        if peer_gone(self._watch):
             self.close()
 
     def on_ping_timer(self, now: float) -> float | None:
@@ -237,7 +231,20 @@ class EventSource(EventTarget):
         return now + self._ping
 
 
-def _watch_view(sock: socket.socket) -> socket.socket:
+def peer_gone(view: socket.socket) -> bool:
+    """Read what is waiting on ``view`` without blocking; True at EOF or on a reset.
+
+    An event-stream client sends nothing after its request, so whatever arrives is dropped.
+    """
+    try:
+        return not view.recv(_DRAIN_SIZE, socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
+
+
+def watch_view(sock: socket.socket) -> socket.socket:
     """The socket to poll for EOF: ``sock`` itself, or a plain duplicate of a TLS socket.
 
     TLS sockets refuse ``recv`` flags, and the TLS layer must not be read on the watcher thread

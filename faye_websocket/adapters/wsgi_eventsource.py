@@ -4,11 +4,14 @@ WSGI gives an application no socket, so the stream is the response body itself: 
 framed events into a bounded queue and the server's worker thread takes them out one per
 iteration, writing and flushing each (PEP 3333 requires servers not to buffer yielded blocks).
 Between events the iterator yields the ping comment every ``ping`` seconds; when the client has
-gone that write fails and the server calls ``close()``, which fires the close event.
+gone that write fails and the server calls ``close()``, which fires the close event. Servers that
+expose their socket (gunicorn's ``gunicorn.socket``, werkzeug's ``werkzeug.socket``) get the
+writer's EOF watching too, so a departed client is noticed at once, without a write.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections import deque
@@ -17,10 +20,13 @@ from typing import Any, Callable, Iterator, Mapping
 from ..api import EventTarget
 from ..driver import eventsource as wire
 from ..events import CloseEvent, ReadyState
-from ..eventsource import ping_interval, request_from
+from ..eventsource import peer_gone, ping_interval, request_from, watch_view
+from ..eventsource_watcher import WATCHER
 
 StartResponse = Callable[..., Any]
 DEFAULT_QUEUE_SIZE = 64  # events; a full queue makes send() wait for the client, as a socket would
+# Where WSGI servers put the client's socket in the environ (not part of PEP 3333).
+SOCKET_KEYS = ("gunicorn.socket", "werkzeug.socket")
 
 
 class EventSourceResponse(EventTarget):
@@ -54,7 +60,12 @@ class EventSourceResponse(EventTarget):
         self._size = queue_size
         self._condition = threading.Condition()  # owner: this object; guards _queue and _state
         self._state = ReadyState.OPEN
+        client = _client_socket(environ)
+        self._watch = watch_view(client) if client is not None else None
+        self._watch_owned = self._watch is not client  # a plain view of a TLS socket is ours
         start_response("200 OK", wire.wsgi_headers(headers))
+        if self._watch is not None:
+            WATCHER.add(self, None)
 
     @property
     def ready_state(self) -> ReadyState:
@@ -111,6 +122,10 @@ class EventSourceResponse(EventTarget):
                 return False
             self._state = ReadyState.CLOSED
             self._condition.notify_all()
+        if self._watch is not None:
+            WATCHER.remove(self)  # before the server closes the socket, so its number is free
+            if self._watch_owned:
+                self._watch.close()
         self.dispatch_event(CloseEvent(None))
         return True
 
@@ -118,3 +133,27 @@ class EventSourceResponse(EventTarget):
         """Block until closed (or ``timeout`` seconds pass); True if closed."""
         with self._condition:
             return self._condition.wait_for(lambda: self._state is ReadyState.CLOSED, timeout)
+
+    # The watcher thread's side (eventsource_watcher.Watched), used when the socket is known.
+
+    def watch_fileno(self) -> int:
+        """The descriptor the watcher polls for the client's EOF, -1 once closed."""
+        return -1 if self._watch is None or self._state is ReadyState.CLOSED else self._watch.fileno()
+
+    def on_readable(self) -> None:
+        """The client sent something or left; close the stream if it left."""
+        if self._watch is not None and peer_gone(self._watch):
+            self.close()
+
+    def on_ping_timer(self, now: float) -> float | None:
+        """Unused: the iterator yields the pings on the server's thread."""
+        return None
+
+
+def _client_socket(environ: Mapping[str, Any]) -> socket.socket | None:
+    """The server's client socket, when the environ exposes one."""
+    for key in SOCKET_KEYS:
+        sock = environ.get(key)
+        if isinstance(sock, socket.socket) and sock.fileno() >= 0:
+            return sock
+    return None

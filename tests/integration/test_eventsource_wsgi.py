@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -149,19 +150,61 @@ def test_our_reader_resumes_across_reconnections_under_wsgi_servers(
 
 
 GUNICORN_APP = """
-    from tests.integration.test_eventsource_wsgi import batch_app
+    from tests.integration.test_eventsource_wsgi import batch_app, announcing_app
     application = batch_app()
+    announcing = announcing_app()
 """
 
 
-def test_our_reader_resumes_across_reconnections_under_gunicorn_gthread(tmp_path: Path) -> None:
+def announcing_app() -> App:
+    """Streams one event and prints "stream closed" when the close event fires (no pings)."""
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        es = EventSourceResponse(environ, start_response, ping=None, retry=None)
+        es.on("close", lambda event: print("stream closed", file=sys.stderr, flush=True))
+        es.send("hello")
+        return es
+
+    return application
+
+
+def test_werkzeug_client_that_goes_away_is_noticed_without_a_write() -> None:
+    streams: list[EventSourceResponse] = []
+    closed = threading.Event()
+    with werkzeug_server(batch_app(ping=None, streams=streams)) as port:
+        with open_stream(port) as sock:
+            read_until(sock, b"retry")
+            streams[0].on("close", lambda event: closed.set())
+            started = time.monotonic()
+        assert closed.wait(2.0), "the departure was not noticed"
+        assert time.monotonic() - started < 1.0
+
+
+@contextmanager
+def gunicorn_server(tmp_path: Path, app: str) -> Iterator[tuple[int, Process]]:
+    """gunicorn -k gthread serving ``sse_app:<app>`` (GUNICORN_APP) on a free port."""
     pytest.importorskip("gunicorn")
     (tmp_path / "sse_app.py").write_text(textwrap.dedent(GUNICORN_APP))
     port = free_port()
     root = str(Path(__file__).resolve().parents[2])
     argv = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "4", "-b", f"127.0.0.1:{port}",
-            "--chdir", str(tmp_path), "--pythonpath", root, "sse_app:application"]
-    with Process(argv, name="gunicorn", ready_ports=[("127.0.0.1", port)]):
+            "--chdir", str(tmp_path), "--pythonpath", root, f"sse_app:{app}"]
+    with Process(argv, name="gunicorn", ready_ports=[("127.0.0.1", port)]) as process:
+        yield port, process
+
+
+def test_gunicorn_client_that_goes_away_is_noticed_without_a_write(tmp_path: Path) -> None:
+    with gunicorn_server(tmp_path, "announcing") as (port, process):
+        with open_stream(port) as sock:
+            read_until(sock, b"data: hello")
+        deadline = time.monotonic() + 2.0
+        while "stream closed" not in process.output() and time.monotonic() < deadline:
+            time.sleep(0.02)  # the close happens in another process: poll its output, bounded
+        assert "stream closed" in process.output()
+
+
+def test_our_reader_resumes_across_reconnections_under_gunicorn_gthread(tmp_path: Path) -> None:
+    with gunicorn_server(tmp_path, "application") as (port, _):
         client = EventSourceClient(f"http://127.0.0.1:{port}/events", read_timeout=10)
         events = take(client, 7)
         client.close()
