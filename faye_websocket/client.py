@@ -17,6 +17,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+from collections import deque
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 from .api import WebSocketAPI
@@ -25,6 +26,7 @@ from .driver.base import DEFAULT_MAX_LENGTH
 from .driver.client import DEFAULT_USER_AGENT, ClientDriver
 from .driver.url import WebSocketURL
 from .errors import ConnectionClosed, HandshakeError, InvalidState, WebSocketError
+from .events import Event, MessageEvent, OpenEvent
 from .extensions.base import Extension
 from .opening import Opener
 from .tls import TLSSettings, tls_settings
@@ -116,6 +118,10 @@ class Client(WebSocketAPI):
             self._target, proxy=proxy_config, tls=tls_config, timeout=connect_timeout, sock=sock
         )
         self._opening_error: BaseException | None = None
+        self._opened = False  # the open event has been dispatched
+        # connect(): messages that arrived with the 101, before recv() could ask for them
+        self._early: deque[str | bytes] = deque()
+        self._keep_early = False
         self._thread: threading.Thread | None = None
         if self._threaded:
             self._thread = threading.Thread(
@@ -139,6 +145,12 @@ class Client(WebSocketAPI):
     def error(self) -> BaseException | None:
         """Why the connection could not be opened (handshake, proxy, network, timeout), or None."""
         return self._opening_error or self._driver.handshake_error
+
+    def recv(self, timeout: float | None = None) -> str | bytes:
+        """As WebSocketAPI.recv; after connect() it first returns messages that came with the 101."""
+        if self._early:
+            return self._early.popleft()
+        return super().recv(timeout)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """As WebSocketAPI.close; while still connecting it also stops the opening at once."""
@@ -167,28 +179,36 @@ class Client(WebSocketAPI):
     def __enter__(self) -> Client:
         return self
 
+    def _handle_event(self, event: Event) -> None:
+        if isinstance(event, OpenEvent):
+            self._opened = True
+        elif isinstance(event, MessageEvent) and self._keep_early:
+            self._early.append(event.data)
+        super()._handle_event(event)
+
     # -- the client's thread ------------------------------------------------------------------
 
     def _run_thread(self) -> None:
-        """Open, handshake within the connect budget, then read until CLOSED (client thread)."""
-        if not self._open_and_attach():
-            return
+        """Open, handshake within the connect budget, then read until CLOSED (client thread).
+
+        Events made on other threads (a close() while connecting) wait for this thread, so it
+        always ends in the reader loop, which dispatches them.
+        """
+        try:
+            if self._open_and_attach():
+                self._handshake()
+        finally:
+            try:
+                self.connection.run()
+            except InvalidState:
+                pass  # a close() on another thread is reading until CLOSED
+
+    def _handshake(self) -> None:
         deadline = self._opener.deadline
         try:
-            if self.connection.wait_open(deadline.remaining("opening handshake")):
-                self.connection.run()
+            self.connection.wait_open(deadline.remaining("opening handshake"))
         except TimeoutError as exc:
             self._give_up(deadline.expired("opening handshake") if deadline.at is not None else exc)
-        except InvalidState:
-            return  # a close() on another thread is reading until CLOSED
-        if self.connection.close_event is None:
-            self._run_quietly()
-
-    def _run_quietly(self) -> None:
-        try:
-            self.connection.run()
-        except InvalidState:
-            pass
 
     def _open_and_attach(self) -> bool:
         """The opening phase; False (after error + close events) when it failed."""
@@ -207,7 +227,11 @@ class Client(WebSocketAPI):
     # -- connect() ----------------------------------------------------------------------------
 
     def _open_here(self) -> None:
-        """connect(): the opening phase and handshake on the calling thread; raises on failure."""
+        """connect(): the opening phase and handshake on the calling thread; raises on failure.
+
+        Succeeds once the handshake has, even if the server failed or closed the connection
+        right behind its 101: the messages that came with it are still returned by recv().
+        """
         try:
             opened = self._opener.open()
         except BaseException as exc:
@@ -215,13 +239,17 @@ class Client(WebSocketAPI):
             raise
         if not self.connection.attach(opened.transport, opened.leftover):
             raise self._closed_error()
+        deadline = self._opener.deadline
+        self._keep_early = True
         try:
-            is_open = self.connection.wait_open(self._opener.deadline.remaining("opening handshake"))
+            self.connection.wait_open(deadline.remaining("opening handshake"))
         except TimeoutError as exc:
-            error = self._opener.deadline.expired("opening handshake") if self._opener.deadline.at else exc
+            error = deadline.expired("opening handshake") if deadline.at is not None else exc
             self._give_up(error)
             raise error from None
-        if not is_open:
+        finally:
+            self._keep_early = False
+        if not self._opened:
             raise self._closed_error()
 
     def _closed_error(self) -> WebSocketError:

@@ -1,0 +1,267 @@
+"""Our client against our own server, and against raw sockets writing exact handshake bytes."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from faye_websocket.client import Client, connect
+from faye_websocket.connection import _Watchdog
+from faye_websocket.errors import ConnectionClosed, HandshakeError
+from faye_websocket.events import ReadyState
+from tests.integration.client_support import (
+    WAIT,
+    RecordingClient,
+    echo_server,
+    frame,
+    raw_server,
+    read_request,
+    recv_exactly,
+    serve_until_close,
+    switching_protocols,
+    wait_for_eof,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def watchdog_started() -> None:
+    """The process-wide close watchdog thread starts on first use and lives on by design."""
+    _Watchdog.instance()
+
+
+def test_connect_echoes_text_as_text_and_binary_as_binary(no_leaks: None) -> None:
+    with echo_server() as server, connect(server.url("/chat?room=1")) as ws:
+        assert ws.ready_state is ReadyState.OPEN
+        assert (ws.status_code, ws.version, ws.protocol) == (101, "hybi-13", "")
+        assert ws.headers["upgrade"].lower() == "websocket"
+        ws.send("h\u00e9llo")
+        assert ws.recv(WAIT) == "h\u00e9llo"
+        ws.send(b"\x00\xff" * 40000)
+        assert ws.recv(WAIT) == b"\x00\xff" * 40000
+    assert ws.ready_state is ReadyState.CLOSED
+    assert server.requests[0].target == "/chat?room=1"
+
+
+def test_client_returns_connecting_then_dispatches_open_message_close(no_leaks: None) -> None:
+    with echo_server() as server:
+        ws = RecordingClient(server.url())
+        assert ws.ready_state is ReadyState.CONNECTING
+        ws.send("queued before open")
+        assert ws.opened.wait(WAIT)
+        assert ws.message_arrived.wait(WAIT)
+        ws.close()
+        close = ws.wait_closed_event()
+        assert ws.wait_closed(WAIT)
+    assert ws.types == ["open", "message", "close"]
+    assert ws.messages == ["queued before open"]
+    assert (close.code, close.was_clean) == (1000, True)
+
+
+def test_subprotocol_is_negotiated_and_request_headers_are_sent(no_leaks: None) -> None:
+    with echo_server(protocols=["xmpp", "irc"]) as server:
+        with connect(
+            server.url(), ["irc", "xmpp"], headers={"X-Test": "1"}, origin="http://example.com"
+        ) as ws:
+            assert ws.protocol == "irc"
+        request = server.requests[0]
+    assert request.headers["X-Test"] == "1"
+    assert request.headers["Origin"] == "http://example.com"
+    assert request.headers["User-Agent"].startswith("faye_websocket/")
+    assert request.headers["Host"] == f"127.0.0.1:{server.port}"
+
+
+def test_no_origin_header_unless_given_and_userinfo_becomes_basic_auth(no_leaks: None) -> None:
+    with echo_server() as server:
+        with connect(server.url().replace("ws://", "ws://alice:s%40cret@")):
+            pass
+        request = server.requests[0]
+    assert "Origin" not in request.headers
+    assert request.headers["Authorization"] == "Basic YWxpY2U6c0BjcmV0"
+
+
+def test_iteration_yields_messages_until_the_server_closes(no_leaks: None) -> None:
+    def handler(conn: socket.socket) -> None:
+        request, _ = read_request(conn)
+        conn.sendall(
+            switching_protocols(request) + frame(1, b"one") + frame(2, b"two") + frame(8, b"\x03\xe8")
+        )
+        wait_for_eof(conn)
+
+    with raw_server(handler) as port, connect(f"ws://127.0.0.1:{port}/") as ws:
+        assert list(ws) == ["one", b"two"]
+    assert ws.connection.close_event is not None
+    assert ws.connection.close_event.code == 1000
+
+
+def test_a_frame_bundled_with_the_101_is_delivered(no_leaks: None) -> None:
+    def handler(conn: socket.socket) -> None:
+        request, _ = read_request(conn)
+        conn.sendall(switching_protocols(request) + frame(1, b"first"))  # one write, one segment
+        serve_until_close(conn)
+
+    with raw_server(handler) as port:
+        ws = RecordingClient(f"ws://127.0.0.1:{port}/")
+        assert ws.message_arrived.wait(WAIT)
+        ws.close()
+        ws.wait_closed_event()
+        assert ws.wait_closed(WAIT)
+        with connect(f"ws://127.0.0.1:{port}/") as blocking:
+            assert blocking.recv(WAIT) == "first"
+    assert ws.messages == ["first"]
+
+
+BAD_RESPONSES = {
+    "wrong accept": (lambda request: switching_protocols(request, accept="dGhlIHNhbXBsZSBub25jZQ=="), 101),
+    "missing upgrade": (
+        lambda request: switching_protocols(request).replace(b"Upgrade: websocket\r\n", b""),
+        101,
+    ),
+    "unoffered subprotocol": (
+        lambda request: switching_protocols(request, "Sec-WebSocket-Protocol: mqtt"),
+        101,
+    ),
+    "unoffered extension": (
+        lambda request: switching_protocols(request, "Sec-WebSocket-Extensions: permessage-deflate"),
+        101,
+    ),
+    "not 101": (
+        lambda request: b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\nX-Why: nope\r\n\r\nno",
+        403,
+    ),
+    "not http": (lambda request: b"SSH-2.0-OpenSSH_9.2\r\n\r\n", None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RESPONSES))
+def test_bad_handshake_response_gives_error_then_close_and_closes_the_socket(
+    no_leaks: None, case: str
+) -> None:
+    respond, status = BAD_RESPONSES[case]
+    code = 1010 if case == "unoffered extension" else 1002  # ExtensionError's code (RFC 6455 7.4.1)
+    client_closed = threading.Event()
+
+    def handler(conn: socket.socket) -> None:
+        request, _ = read_request(conn)
+        conn.sendall(respond(request))
+        wait_for_eof(conn)
+        client_closed.set()
+
+    with raw_server(handler) as port:
+        ws = RecordingClient(f"ws://127.0.0.1:{port}/", ["chat"])
+        close = ws.wait_closed_event()
+        assert ws.types == ["error", "close"]
+        assert close.code == code and not close.was_clean
+        assert ws.status_code == status
+        assert isinstance(ws.error, HandshakeError) and ws.error.status == status
+        assert client_closed.wait(WAIT), "the client did not close its socket"
+        assert ws.wait_closed(WAIT)
+        with pytest.raises(HandshakeError) as caught:
+            connect(f"ws://127.0.0.1:{port}/", ["chat"])
+    assert caught.value.status == status
+    if status == 403:
+        assert caught.value.headers["x-why"] == "nope"
+        assert "Unexpected response code: 403" in str(caught.value)
+
+
+def test_a_masked_server_frame_fails_the_connection_with_1002(no_leaks: None) -> None:
+    server_saw: list[bytes] = []
+
+    def handler(conn: socket.socket) -> None:
+        request, _ = read_request(conn)
+        conn.sendall(switching_protocols(request) + frame(1, b"masked", mask=b"abcd"))
+        server_saw.append(recv_exactly(conn, 2))
+
+    with raw_server(handler) as port:
+        ws = RecordingClient(f"ws://127.0.0.1:{port}/")
+        close = ws.wait_closed_event()
+        assert ws.types == ["open", "error", "close"]
+        assert close.code == 1002
+        assert ws.wait_closed(WAIT)
+        with connect(f"ws://127.0.0.1:{port}/") as blocking, pytest.raises(ConnectionClosed) as caught:
+            blocking.recv(WAIT)
+    assert caught.value.code == 1002
+    assert server_saw[0][0] == 0x88 and server_saw[0][1] & 0x80  # the client's close frame, masked
+
+
+def test_unreachable_server_gives_error_and_close_1006_or_raises(no_leaks: None) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as unused:
+        port = unused.getsockname()[1]
+    ws = RecordingClient(f"ws://127.0.0.1:{port}/")
+    close = ws.wait_closed_event()
+    assert ws.types == ["error", "close"]
+    assert close.code == 1006
+    assert isinstance(ws.error, ConnectionRefusedError)
+    assert "Network error" in ws.events[0].message  # type: ignore[union-attr]
+    assert ws.wait_closed(WAIT)
+    with pytest.raises(ConnectionRefusedError):
+        connect(f"ws://127.0.0.1:{port}/")
+
+
+def test_a_silent_server_times_out_within_connect_timeout(no_leaks: None) -> None:
+    def handler(conn: socket.socket) -> None:
+        wait_for_eof(conn)  # reads the request, never answers
+
+    with raw_server(handler) as port:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="opening handshake"):
+            connect(f"ws://127.0.0.1:{port}/", connect_timeout=0.3)
+        assert time.monotonic() - started < 2.0
+        ws = RecordingClient(f"ws://127.0.0.1:{port}/", connect_timeout=0.3)
+        close = ws.wait_closed_event()
+        assert ws.types == ["error", "close"] and close.code == 1006
+        assert isinstance(ws.error, TimeoutError)
+        assert ws.wait_closed(WAIT)
+
+
+def test_close_while_connecting_stops_at_once(no_leaks: None) -> None:
+    def handler(conn: socket.socket) -> None:
+        wait_for_eof(conn)
+
+    with raw_server(handler) as port:
+        ws = RecordingClient(f"ws://127.0.0.1:{port}/", connect_timeout=WAIT)
+        started = time.monotonic()
+        ws.close()
+        ws.wait_closed_event()
+        assert ws.wait_closed(WAIT)
+        assert time.monotonic() - started < 1.0
+    assert ws.types[-1] == "close"
+    assert "open" not in ws.types
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/", "ws://", "ws://host:99999/", "ws://host/#x", "ws://a b/"]
+)
+def test_a_bad_url_is_a_value_error_before_any_io(no_leaks: None, url: str) -> None:
+    with pytest.raises(ValueError, match="is not a valid WebSocket URL"):
+        Client(url)
+    with pytest.raises(ValueError):
+        connect(url)
+
+
+def test_unknown_options_are_type_errors(no_leaks: None) -> None:
+    with pytest.raises(TypeError):
+        Client("ws://127.0.0.1:1/", maxLength=10)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="Unrecognized tls option"):
+        Client("wss://127.0.0.1:1/", tls={"verfy": False})
+    with pytest.raises(TypeError):
+        Client("ws://127.0.0.1:1/", proxy=3128)  # type: ignore[arg-type]
+
+
+def test_ping_callback_runs_when_the_pong_arrives(no_leaks: None) -> None:
+    with echo_server() as server, connect(server.url()) as ws:
+        ponged = threading.Event()
+        assert ws.ping("are you there", ponged.set)
+        ws.send("flush")
+        assert ws.recv(WAIT) == "flush"  # the pong came before the echo and ran the callback
+        assert ponged.is_set()
+
+
+def test_a_given_socket_is_used_instead_of_connecting(no_leaks: None) -> None:
+    with echo_server() as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT)
+        with connect(server.url(), sock=sock) as ws:
+            ws.send("via my socket")
+            assert ws.recv(WAIT) == "via my socket"
