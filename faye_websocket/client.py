@@ -26,7 +26,7 @@ from .driver.base import DEFAULT_MAX_LENGTH
 from .driver.client import DEFAULT_USER_AGENT, ClientDriver
 from .driver.url import WebSocketURL
 from .errors import ConnectionClosed, HandshakeError, InvalidState, WebSocketError
-from .events import Event, MessageEvent, OpenEvent
+from .events import ErrorEvent, Event, MessageEvent, OpenEvent
 from .extensions.base import Extension
 from .opening import Opener
 from .tls import TLSSettings, tls_settings
@@ -182,6 +182,8 @@ class Client(WebSocketAPI):
     def _handle_event(self, event: Event) -> None:
         if isinstance(event, OpenEvent):
             self._opened = True
+        elif isinstance(event, ErrorEvent) and not self._opened and self._opening_error is None:
+            self._opening_error = event.error  # a network error during the handshake
         elif isinstance(event, MessageEvent) and self._keep_early:
             self._early.append(event.data)
         super()._handle_event(event)
@@ -252,9 +254,11 @@ class Client(WebSocketAPI):
         if not self._opened:
             raise self._closed_error()
 
-    def _closed_error(self) -> WebSocketError:
+    def _closed_error(self) -> BaseException:
         if self._driver.handshake_error is not None:
             return self._driver.handshake_error
+        if self._opening_error is not None:
+            return self._opening_error
         event = self.connection.close_event
         code = event.code if event is not None and event.code is not None else 1006
         return ConnectionClosed(code, event.reason if event is not None else "")

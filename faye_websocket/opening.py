@@ -107,6 +107,7 @@ class Opener:
             return Opened(transport, leftover, status)
         except BaseException:
             transport.close()
+            self._close_tracked()  # e.g. an SSLSocket whose handshake failed: it owns the descriptor now
             if self._aborted:
                 raise ConnectionAbortedError(f"{self.deadline.what}: aborted") from None
             raise
@@ -126,6 +127,12 @@ class Opener:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def _close_tracked(self) -> None:
+        with self._lock:
+            sock = self._socket
+        if sock is not None:
+            sock.close()
 
     def _track(self, sock: socket.socket) -> None:
         with self._lock:

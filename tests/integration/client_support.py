@@ -44,9 +44,15 @@ class EchoServer:
 
 @contextmanager
 def echo_server(
-    tls: ssl.SSLContext | None = None, protocols: list[str] | None = None, **options: Any
+    tls: ssl.SSLContext | None = None,
+    protocols: list[str] | None = None,
+    greeting: str | None = None,
+    **options: Any,
 ) -> Iterator[EchoServer]:
-    """Our server on 127.0.0.1:0 (TLS if ``tls``), echoing text as text and binary as binary."""
+    """Our server on 127.0.0.1:0 (TLS if ``tls``), echoing text as text and binary as binary.
+
+    With ``greeting`` it sends that message as soon as the connection is open, before reading.
+    """
     server_info: EchoServer
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -54,6 +60,8 @@ def echo_server(
             ws = WebSocket.from_handler(self, protocols, **options)
             server_info.requests.append(ws.request)  # type: ignore[arg-type]
             ws.on("message", lambda event: ws.send(event.data))
+            if greeting is not None:
+                ws.send(greeting)
             ws.run()
 
         def log_message(self, format: str, *args: Any) -> None:
