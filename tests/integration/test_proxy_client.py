@@ -1,0 +1,181 @@
+"""The client through real CONNECT proxies: squid (plain and TLS listener) and tinyproxy.
+
+The key number: through squid's TLS listener, wss runs TLS inside TLS, and the server's first
+message (sent right behind its 101) must arrive at once, not with the next keepalive (python
+websockets delivered it 20 s late there).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from faye_websocket.client import connect
+from faye_websocket.connection import _Watchdog
+from faye_websocket.errors import ProxyError
+from tests.integration.client_support import WAIT, EchoServer, RecordingClient, echo_server
+from tests.integration.components import ProxyServer, TLSCerts
+
+FIRST_MESSAGE_BUDGET = 1.0  # seconds: the brief's bound for the first message through TLS-in-TLS
+
+
+@pytest.fixture(autouse=True, scope="module")
+def watchdog_started() -> None:
+    """The process-wide close watchdog thread starts on first use and lives on by design."""
+    _Watchdog.instance()
+
+
+@pytest.fixture
+def proxies(squid_proxy: ProxyServer, tinyproxy_proxy: ProxyServer) -> dict[str, ProxyServer]:
+    """Both session proxies, started before a test's leak baseline is taken."""
+    return {"squid": squid_proxy, "tinyproxy": tinyproxy_proxy}
+
+
+@pytest.fixture(params=["squid", "tinyproxy"])
+def proxy(request: pytest.FixtureRequest, proxies: dict[str, ProxyServer]) -> ProxyServer:
+    return proxies[request.param]
+
+
+@pytest.fixture
+def plain_server() -> Iterator[EchoServer]:
+    with echo_server(greeting="hello") as server:
+        yield server
+
+
+@pytest.fixture
+def tls_server(tls_certs: TLSCerts) -> Iterator[EchoServer]:
+    with echo_server(tls_certs.server_context(), greeting="hello") as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy from the machine's environment leaks into these tests."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_ws_through_each_proxy(proxy: ProxyServer, no_leaks: None, plain_server: EchoServer) -> None:
+    with connect(plain_server.url(), proxy=proxy.url()) as ws:
+        assert ws.recv(WAIT) == "hello"
+        ws.send("through " + proxy.kind)
+        assert ws.recv(WAIT) == "through " + proxy.kind
+
+
+def test_wss_through_each_proxy(
+    proxy: ProxyServer, no_leaks: None, tls_server: EchoServer, tls_certs: TLSCerts
+) -> None:
+    with connect(tls_server.url(host="localhost"), proxy=proxy.url(), tls=tls_certs.client_context()) as ws:
+        assert ws.recv(WAIT) == "hello"
+        ws.send(b"\x00" * 100000)
+        assert ws.recv(WAIT) == b"\x00" * 100000
+
+
+def test_wss_through_squid_tls_listener_delivers_the_first_message_at_once(
+    squid_proxy: ProxyServer, no_leaks: None, tls_server: EchoServer, tls_certs: TLSCerts
+) -> None:
+    proxy = {"origin": squid_proxy.url(tls=True), "tls": tls_certs.client_context()}
+    started = time.monotonic()
+    with connect(tls_server.url(), proxy=proxy, tls=tls_certs.client_context()) as ws:
+        assert ws.recv(FIRST_MESSAGE_BUDGET) == "hello"
+        elapsed = time.monotonic() - started
+        ws.send("echo in tls in tls")
+        assert ws.recv(WAIT) == "echo in tls in tls"
+    assert elapsed < FIRST_MESSAGE_BUDGET
+    threaded = RecordingClient(tls_server.url(), proxy=proxy, tls=tls_certs.client_context())
+    assert threaded.message_arrived.wait(FIRST_MESSAGE_BUDGET), threaded.types
+    threaded.close()
+    threaded.wait_closed_event()
+    assert threaded.wait_closed(WAIT)
+    assert threaded.messages == ["hello"]
+
+
+def test_ws_through_squid_tls_listener(
+    squid_proxy: ProxyServer, no_leaks: None, plain_server: EchoServer, tls_certs: TLSCerts
+) -> None:
+    proxy = {"origin": squid_proxy.url(tls=True), "tls": {"cafile": str(tls_certs.ca_pem)}}
+    with connect(plain_server.url(), proxy=proxy) as ws:
+        assert ws.recv(WAIT) == "hello"
+
+
+@pytest.mark.parametrize(
+    ("kind", "password", "status"),
+    [("squid", "wrong", 407), ("squid", None, 407), ("tinyproxy", "wrong", 401), ("tinyproxy", None, 407)],
+)
+def test_refused_credentials_give_proxy_error_events_and_close_the_socket(
+    proxies: dict[str, ProxyServer],
+    no_leaks: None,
+    plain_server: EchoServer,
+    kind: str,
+    password: str | None,
+    status: int,
+) -> None:
+    server = proxies[kind]
+    userinfo = f"{server.username}:{password}@" if password else ""
+    proxy_url = f"http://{userinfo}{server.host}:{server.port}"
+    with pytest.raises(ProxyError) as caught:
+        connect(plain_server.url(), proxy=proxy_url)
+    assert caught.value.status == status
+    ws = RecordingClient(plain_server.url(), proxy=proxy_url)
+    close = ws.wait_closed_event()
+    assert ws.wait_closed(WAIT)
+    assert ws.types == ["error", "close"]
+    assert close.code == 1006
+    assert isinstance(ws.error, ProxyError) and ws.error.status == status
+    assert str(status) in ws.events[0].message  # type: ignore[union-attr]
+    assert not plain_server.requests  # nothing reached the origin
+
+
+def test_custom_proxy_headers_are_sent(no_leaks: None, plain_server: EchoServer) -> None:
+    seen: list[bytes] = []
+    with socket.create_server(("127.0.0.1", 0)) as fake_proxy:
+        fake_proxy.settimeout(WAIT)
+        port = fake_proxy.getsockname()[1]
+        proxy = {"origin": f"http://127.0.0.1:{port}", "headers": {"X-Proxy-Token": "abc"}}
+        ws = RecordingClient(plain_server.url(), proxy=proxy)
+        conn, _ = fake_proxy.accept()
+        with conn:
+            conn.settimeout(WAIT)
+            seen.append(conn.recv(4096))
+            conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            ws.wait_closed_event()
+    assert ws.wait_closed(WAIT)
+    request = seen[0].decode()
+    assert request.startswith(f"CONNECT 127.0.0.1:{plain_server.port} HTTP/1.1\r\n")
+    assert "\r\nX-Proxy-Token: abc\r\n" in request
+    assert isinstance(ws.error, ProxyError) and ws.error.status == 502
+
+
+def test_environment_proxy_is_used_unless_no_proxy_or_proxy_false(
+    squid_proxy: ProxyServer, no_leaks: None, plain_server: EchoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy URL without credentials: squid answers 407, which proves the proxy was used.
+    monkeypatch.setenv("http_proxy", squid_proxy.url(credentials=False))
+    with pytest.raises(ProxyError):
+        connect(plain_server.url())
+    with connect(plain_server.url(), proxy=False) as ws:
+        assert ws.recv(WAIT) == "hello"
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    with connect(plain_server.url()) as ws:
+        assert ws.recv(WAIT) == "hello"
+
+
+def test_wss_uses_https_proxy_from_the_environment(
+    squid_proxy: ProxyServer,
+    no_leaks: None,
+    tls_server: EchoServer,
+    tls_certs: TLSCerts,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # must not be used for wss
+    monkeypatch.setenv("HTTPS_PROXY", squid_proxy.url())
+    with connect(tls_server.url(), tls=tls_certs.client_context()) as ws:
+        assert ws.recv(WAIT) == "hello"
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.setenv("ALL_PROXY", squid_proxy.url(credentials=False))
+    with pytest.raises(ProxyError):
+        connect(tls_server.url(), tls=tls_certs.client_context())
