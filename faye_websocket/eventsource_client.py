@@ -2,7 +2,8 @@
 
 It behaves like a browser's ``EventSource``: it sends ``Accept: text/event-stream``, reconnects
 after a dropped connection once ``retry`` has passed, sends ``Last-Event-ID`` on reconnection, and
-stops for good on a response that is not an event stream (204 included). The wire work is in
+stops for good on a response that is not an event stream (204 included); it follows up to five
+redirects per connection, as fetch does for a browser's EventSource. The wire work is in
 ``driver.eventstream`` (parser, request, response check) and ``driver.body`` (chunked bodies);
 connecting (TCP, proxy CONNECT, TLS, TLS inside an https proxy) is the WebSocket client's
 ``opening.Opener``. Events are read on the caller's thread, by iteration or by ``run()``.
@@ -15,6 +16,7 @@ import socket
 import ssl
 import threading
 from typing import Any, Callable, Iterator, Mapping, Union
+from urllib.parse import urljoin
 
 from .driver.body import BodyDecoder
 from .driver.eventstream import (
@@ -30,7 +32,7 @@ from .driver.url import WebSocketURL
 from .errors import HandshakeError
 from .events import ErrorEvent, OpenEvent, ReadyState
 from .opening import Opener
-from .tls import TLSSettings, tls_settings
+from .tls import tls_settings
 from .transport import Transport
 from .urls import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
 
@@ -42,6 +44,8 @@ DEFAULT_RETRY = 3.0  # seconds before reconnecting until the server sends retry;
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds for TCP, proxy, TLS; the same again for the response head
 DEFAULT_READ_TIMEOUT = 60.0  # seconds of silence before the stream counts as dropped (faye pings every 10)
 _RECV_SIZE = 65536
+MAX_REDIRECTS = 5  # redirects followed per connection (fetch allows 20; a stream needs few)
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})  # fetch follows these for EventSource
 
 
 class EventSourceClient:
@@ -76,8 +80,11 @@ class EventSourceClient:
     ) -> None:
         self.url = url
         self._target = _parse_http_url(url)
-        self._tls: TLSSettings | None = tls_settings(tls) if self._target.secure else None
-        self._proxy = _resolve_proxy(proxy, self._target)
+        if tls is not None:
+            tls_settings(tls)  # a bad option is a TypeError now, not at the first https connection
+        self._tls_option = tls
+        _resolve_proxy(proxy, self._target)  # likewise for a bad proxy option
+        self._proxy_option = proxy
         self._headers = list(to_headers(headers))
         self.retry = retry
         self._reconnect = reconnect
@@ -181,31 +188,49 @@ class EventSourceClient:
             raise error
 
     def _open(self) -> tuple[Transport, bytes]:
-        """Connect, send the request, read and check the head; returns the transport and body bytes."""
-        transport, leftover = self._connect()
-        try:
-            transport.settimeout(self._connect_timeout)
-            transport.sendall(self._request())
-            response, leftover = self._read_head(transport, leftover)
-            self.status_code = response.status
-            self.headers = response.headers.to_dict()
-            error = check_response(response)
-            if error is not None:
-                raise error
-            transport.settimeout(self._read_timeout)
-        except BaseException:
-            with self._link_lock:
-                self._transport = None
-            transport.close()
-            raise
+        """Connect (following redirects), check the response; returns the transport and body bytes."""
+        target = self._target
+        for _ in range(MAX_REDIRECTS + 1):
+            transport, response, leftover = self._exchange(target)
+            location = response.headers.get("Location")
+            if response.status not in REDIRECT_STATUSES or not location:
+                break
+            self._release(transport)
+            target = _redirect_target(target, location, response)
+        error = check_response(response)
+        if error is not None:
+            self._release(transport)
+            raise error
+        transport.settimeout(self._read_timeout)
         self._decoder = BodyDecoder.for_response(response.headers)
         self._parser.restart()
         self._state = ReadyState.OPEN
         self._dispatch("open", OpenEvent())
         return transport, leftover
 
-    def _connect(self) -> tuple[Transport, bytes]:
-        opener = Opener(self._target, proxy=self._proxy, tls=self._tls, timeout=self._connect_timeout)
+    def _exchange(self, target: WebSocketURL) -> tuple[Transport, Response, bytes]:
+        """Connect to ``target``, send the GET and read the response head."""
+        transport, leftover = self._connect(target)
+        try:
+            transport.settimeout(self._connect_timeout)
+            transport.sendall(self._request(target))
+            response, leftover = self._read_head(transport, leftover)
+        except BaseException:
+            self._release(transport)
+            raise
+        self.status_code = response.status
+        self.headers = response.headers.to_dict()
+        return transport, response, leftover
+
+    def _release(self, transport: Transport) -> None:
+        with self._link_lock:
+            self._transport = None
+        transport.close()
+
+    def _connect(self, target: WebSocketURL) -> tuple[Transport, bytes]:
+        tls = tls_settings(self._tls_option) if target.secure else None
+        proxy = _resolve_proxy(self._proxy_option, target)
+        opener = Opener(target, proxy=proxy, tls=tls, timeout=self._connect_timeout)
         with self._link_lock:
             if self._stop.is_set():
                 raise ConnectionAbortedError("EventSourceClient closed")
@@ -221,12 +246,9 @@ class EventSourceClient:
                 _wake(opened.transport)
         return opened.transport, opened.leftover
 
-    def _request(self) -> bytes:
+    def _request(self, target: WebSocketURL) -> bytes:
         return request_head(
-            self._target.host_header,
-            self._target.resource,
-            last_event_id=self.last_event_id,
-            headers=self._headers,
+            target.host_header, target.resource, last_event_id=self.last_event_id, headers=self._headers
         )
 
     def _read_head(self, transport: Transport, data: bytes) -> tuple[Response, bytes]:
@@ -274,6 +296,15 @@ def _parse_http_url(url: str) -> WebSocketURL:
         return parse_websocket_url(url)
     except ValueError as error:
         raise ValueError(f"{url!r} is not a valid EventSource URL: {error}") from None
+
+
+def _redirect_target(target: WebSocketURL, location: str, response: Response) -> WebSocketURL:
+    """Where a redirect points (relative to ``target``); HandshakeError if it is not http(s)."""
+    base = f"{'https' if target.secure else 'http'}://{target.host_header}{target.resource}"
+    try:
+        return _parse_http_url(urljoin(base, location))
+    except ValueError as error:
+        raise HandshakeError(str(error), response.status, response.headers.to_dict()) from None
 
 
 def _resolve_proxy(proxy: ProxyOption, target: WebSocketURL) -> ProxyConfig | None:

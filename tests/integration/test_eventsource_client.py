@@ -215,3 +215,35 @@ def test_bad_urls_are_refused() -> None:
     for url in ("ws://h/", "http:///nohost", "ftp://h/"):
         with pytest.raises(ValueError):
             EventSourceClient(url)
+
+
+def redirecting(handler: BaseHTTPRequestHandler) -> None:
+    """/hop/N redirects to /hop/N-1 (relative Location), /hop/0 streams; /away redirects to ws://."""
+    path = handler.path
+    if path.startswith("/hop/") and path != "/hop/0":
+        location = f"{int(path.rsplit('/', 1)[1]) - 1}"
+    elif path == "/away":
+        location = "ws://127.0.0.1:1/"
+    else:
+        batch_stream(2)(handler)
+        return
+    handler.send_response(307)
+    handler.send_header("Location", location)
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+
+
+def test_reader_follows_redirects_like_fetch() -> None:
+    with serving(redirecting) as server:
+        client = EventSourceClient(server.url("/hop/3"), reconnect=False)
+        assert [e.data for e in take(client, 2)] == ["event 1", "event 2"]
+    assert [r["path"] for r in server.requests] == ["/hop/3", "/hop/2", "/hop/1", "/hop/0"]
+
+
+def test_too_many_redirects_or_a_redirect_away_from_http_stop_the_reader() -> None:
+    with serving(redirecting) as server:
+        with pytest.raises(HandshakeError, match="status 307"):
+            take(EventSourceClient(server.url("/hop/9"), reconnect=False), 1)
+        assert len(server.requests) == 6  # the request and five redirects
+        with pytest.raises(HandshakeError, match="http:// or https://"):
+            take(EventSourceClient(server.url("/away"), reconnect=False), 1)
