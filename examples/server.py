@@ -9,8 +9,9 @@
 - Anything else is a static file from this folder (examples/) and only from it: paths that
   resolve outside it (``..``, encoded dots, absolute paths, symlinks) get 403 or 404.
 
-``--tls`` serves https/wss with a throw-away self-signed certificate (made with trustme when it
-is installed, else with the openssl command), printed as a PEM path at startup.
+``--tls`` serves https/wss with a throw-away certificate (made with trustme when it is installed,
+else self-signed with the openssl command); the certificate and the CA to trust are printed as
+PEM paths at startup and deleted at exit.
 """
 
 from __future__ import annotations
@@ -164,9 +165,9 @@ class TLSDemoServer(WebSocketHTTPServer):
         super().handle_error(request, client_address)
 
 
-def make_certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost and 127.0.0.1: (cert file, key file)."""
-    cert, key = directory / "server.crt", directory / "server.key"
+def make_certificate(directory: Path) -> tuple[Path, Path, Path]:
+    """A throw-away certificate for localhost and 127.0.0.1: (cert, key, CA to trust)."""
+    cert, key, ca = directory / "server.crt", directory / "server.key", directory / "ca.pem"
     try:
         import trustme
     except ImportError:
@@ -179,11 +180,14 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
              "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"],
             check=True, capture_output=True,
         )
-        return cert, key
-    leaf = trustme.CA().issue_cert("localhost", "127.0.0.1", "::1")
+        shutil.copyfile(cert, ca)  # self-signed: the certificate is its own CA
+        return cert, key, ca
+    authority = trustme.CA()
+    leaf = authority.issue_cert("localhost", "127.0.0.1", "::1")
     leaf.cert_chain_pems[0].write_to_path(str(cert))
     leaf.private_key_pem.write_to_path(str(key))
-    return cert, key
+    authority.cert_pem.write_to_path(str(ca))
+    return cert, key, ca
 
 
 def build_server(host: str, port: int, *, tls_dir: Path | None, allow_drafts: bool) -> WebSocketHTTPServer:
@@ -191,12 +195,12 @@ def build_server(host: str, port: int, *, tls_dir: Path | None, allow_drafts: bo
     handler = type("Handler", (DemoHandler,), {"allow_drafts": allow_drafts})
     if tls_dir is None:
         return WebSocketHTTPServer((host, port), handler)
-    cert, key = make_certificate(tls_dir)
+    cert, key, ca = make_certificate(tls_dir)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(cert), str(key))
     server = TLSDemoServer((host, port), handler)
     server.context = context
-    print(f"TLS certificate: {cert}", flush=True)
+    print(f"TLS certificate: {cert} (CA to trust: {ca})", flush=True)
     return server
 
 
