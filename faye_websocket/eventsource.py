@@ -138,7 +138,9 @@ class EventSource(EventTarget):
     def send(self, message: str, *, event: str | None = None, id: str | int | None = None) -> bool:
         """Write one event; True once the bytes are handed to the kernel, False if closed.
 
-        Blocks while the client's TCP window is full. Raises TypeError/ValueError as
+        Blocks while the client's TCP window is full; with pings on, a write blocked for three
+        ping intervals closes the stream (the client takes nothing) and returns False. A failed
+        write closes the stream too. Raises TypeError/ValueError as
         ``driver.eventsource.format_event`` does (checked before anything is written).
         """
         return self._write(wire.format_event(message, event=event, id=id))
