@@ -6,10 +6,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 from faye_websocket.eventsource import EventSource
 from tests.integration.components import ResultCollector, ReverseProxy, run_chromium
 from tests.integration.eventsource_support import serving
+from tests.integration.test_eventsource_demo import load_demo
 
 PAGE = """<!doctype html><meta charset="utf-8"><script>
 var results = {events: [], opens: 0, errors: 0};
@@ -90,3 +92,33 @@ def test_chromium_through_nginx_gets_the_same_stream(
     assert "timeout" not in result, result
     assert result["events"] == EXPECTED_EVENTS
     assert stream.last_event_ids[:2] == ["", "2"]
+
+
+SSE_PAGE = Path(__file__).resolve().parents[2] / "examples" / "sse.html"
+# Appended to examples/sse.html: report the list once it shows two events (its globals are
+# `list`, `statusLabel` and `source`).
+REPORTER = """<script>
+var observer = new MutationObserver(function () {
+  if (list.children.length < 2) return;
+  observer.disconnect();
+  source.close();
+  var items = Array.prototype.map.call(list.children, function (li) { return li.textContent; });
+  var shown = statusLabel.textContent;
+  fetch('COLLECTOR/result', {method: 'POST', body: JSON.stringify({items: items, status: shown})});
+});
+observer.observe(list, {childList: true});
+</script>"""
+
+
+def test_example_page_lists_the_demo_stream(result_collector: ResultCollector) -> None:
+    demo = load_demo()
+    reporter = REPORTER.replace("COLLECTOR", result_collector.url(""))
+    page = SSE_PAGE.read_text().replace("</body>", reporter + "</body>").encode()
+    pages = {"/sse.html": (page, "text/html; charset=utf-8")}
+
+    def stream(handler: BaseHTTPRequestHandler) -> None:
+        demo.serve_demo_stream(handler, interval=0.05)
+
+    with serving(stream, pages=pages) as server, run_chromium(server.url("/sse.html"), timeout=30) as browser:
+        result = result_collector.wait_result(browser.remaining(), browser.output())
+    assert result == {"items": ["message [id 2]: Time: 2", "message [id 1]: Time: 1"], "status": "open"}
