@@ -4,6 +4,7 @@ reader resumes across reconnections through each server's framing (chunked or un
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import textwrap
 import threading
@@ -20,8 +21,14 @@ import pytest
 from faye_websocket.adapters.wsgi_eventsource import EventSourceResponse
 from faye_websocket.eventsource import EventSource
 from faye_websocket.eventsource_client import EventSourceClient
-from tests.integration.components import Process, free_port
+from tests.integration.components import Process, free_port, require
 from tests.integration.eventsource_support import open_stream, read_to_eof, read_until, take
+
+
+def require_module(name: str) -> None:
+    """Fail in CI, skip elsewhere, when a WSGI server of the test extra is not installed."""
+    require(importlib.util.find_spec(name) is not None, f"{name} is not installed (pip install -e .[test])")
+
 
 App = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -75,7 +82,8 @@ def wsgiref_server(app: App) -> Iterator[int]:
 
 @contextmanager
 def werkzeug_server(app: App) -> Iterator[int]:
-    serving = pytest.importorskip("werkzeug.serving")
+    require_module("werkzeug")
+    from werkzeug import serving
     server = serving.make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
@@ -183,7 +191,7 @@ def test_werkzeug_client_that_goes_away_is_noticed_without_a_write() -> None:
 @contextmanager
 def gunicorn_server(tmp_path: Path, app: str) -> Iterator[tuple[int, Process]]:
     """gunicorn -k gthread serving ``sse_app:<app>`` (GUNICORN_APP) on a free port."""
-    pytest.importorskip("gunicorn")
+    require_module("gunicorn")
     (tmp_path / "sse_app.py").write_text(textwrap.dedent(GUNICORN_APP))
     port = free_port()
     root = str(Path(__file__).resolve().parents[2])
