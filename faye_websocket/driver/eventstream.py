@@ -10,6 +10,7 @@ dispatch on a blank line only (an unfinished event at the end of the stream is d
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -23,6 +24,7 @@ DEFAULT_MAX_LENGTH = 2**26 - 1  # characters of data per event; faye's max_lengt
 STATUS_OK = 200
 STATUS_NO_CONTENT = 204  # WHATWG HTML 9.2.3: the server tells the client to stop reconnecting
 _BOM = "\ufeff"
+_LINE_END = re.compile(r"\r\n|\r|\n")  # WHATWG HTML 9.2.5: CRLF, LF or CR ends a line
 
 
 @dataclass(frozen=True)
@@ -91,21 +93,18 @@ class EventStreamParser:
         self._id_buffer = self.last_event_id
 
     def _split_lines(self, text: str) -> None:
+        if self._after_cr and text.startswith("\n"):
+            text = text[1:]  # the LF of a CRLF whose CR ended the previous piece
+        if not text:
+            return
         start = 0
-        for index, char in enumerate(text):
-            if char not in "\r\n":
-                continue
-            if char == "\n" and self._after_cr and index == start:
-                # The LF of a CRLF whose CR ended the previous piece or line.
-                self._after_cr = False
-                start = index + 1
-                continue
-            self._add_to_line(text[start:index])
+        for match in _LINE_END.finditer(text):
+            self._add_to_line(text[start : match.start()])
             self._end_line()
-            self._after_cr = char == "\r"
-            start = index + 1
+            start = match.end()
+        # A CR at the very end may be the first half of a CRLF split across two pieces.
+        self._after_cr = text.endswith("\r")
         if start < len(text):
-            self._after_cr = False
             self._add_to_line(text[start:])
 
     def _add_to_line(self, piece: str) -> None:
