@@ -170,7 +170,10 @@ class Connection:
         self._broken: BaseException | None = None
         self._close_event: CloseEvent | None = None
         self._queue = _MessageQueue(RECV_QUEUE_SIZE)
-        self._direct: deque[str | bytes] | None = None  # messages read by recv() in direct mode
+        # Messages read by a recv() caller on its own thread: one read may bring several, and the
+        # ones not returned yet wait here for the next recv().
+        self._direct: deque[str | bytes] = deque()
+        self._direct_reading = False
         self._poller = select.poll()
         if transport is not None:
             self.attach(transport)
@@ -317,13 +320,13 @@ class Connection:
         try:
             return self._recv_direct(deadline)
         finally:
-            self._direct = None
+            self._direct_reading = False
             self._reader_ident = None
             self._read_lock.release()
 
     def _recv_direct(self, deadline: float | None) -> str | bytes:
         self._reader_ident = threading.get_ident()
-        self._direct = deque()
+        self._direct_reading = True
         self._dispatch_pending()
         while True:
             if self._direct:
@@ -619,7 +622,7 @@ class Connection:
 
     def _deliver(self, event: Event) -> None:
         if isinstance(event, MessageEvent):
-            if self._direct is not None:
+            if self._direct_reading:
                 self._direct.append(event.data)
             elif self._queue.enabled:
                 self._queue.put(event.data)

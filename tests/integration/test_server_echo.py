@@ -182,3 +182,14 @@ def test_close_reason_reaches_the_server_listener() -> None:
         assert raw.read_message().close_code == 4000
         (close,) = server.recorded.wait_for("close")
         assert (close.code, close.reason, close.was_clean) == (4000, "bye now", True)
+
+
+def test_recv_loop_gets_every_message_of_a_segment_that_carries_several() -> None:
+    def recv_loop(ws) -> None:
+        for message in ws:
+            ws.send(message)
+
+    with HTTPServerThread(recv_loop) as server, RawClient(server.port) as raw:
+        raw.send(b"".join(client_frame(TEXT, f"m{n}".encode()) for n in range(5)))
+        assert [raw.read_message().payload for _ in range(5)] == [f"m{n}".encode() for n in range(5)]
+        raw.close_handshake()
