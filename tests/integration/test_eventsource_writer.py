@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from faye_websocket.driver.eventstream import EventStreamParser
+from faye_websocket.driver.http import HeadBuffer, parse_request
 from faye_websocket.events import CloseEvent, ReadyState
 from faye_websocket.eventsource import EventSource
 from faye_websocket.eventsource_watcher import WATCHER
@@ -300,3 +301,83 @@ def test_ping_none_or_zero_turns_pings_off(ping: float | None) -> None:
 
     with serving(stream) as server, open_stream(server.port) as sock:
         assert b":\r\n" not in read_to_eof(sock)
+
+
+def test_close_event_fires_once_when_close_races_from_many_threads_and_the_client_leaves() -> None:
+    streams = Streams()
+
+    def stream(handler: BaseHTTPRequestHandler) -> None:
+        streams.adopt(EventSource.from_handler(handler, ping=None))
+
+    with serving(stream) as server:
+        sock = open_stream(server.port)
+        read_until(sock, b"retry")
+        es = streams.first()
+        barrier = threading.Barrier(9)
+        results: list[bool] = []
+
+        def closer() -> None:
+            barrier.wait(5)
+            results.append(es.close())
+
+        threads = [threading.Thread(target=closer) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        barrier.wait(5)
+        sock.close()  # the watcher sees EOF at about the same time
+        for thread in threads:
+            thread.join(5)
+        assert es.wait(2)
+    assert len(streams.closes) == 1
+    assert results.count(True) <= 1
+
+
+def test_constructor_works_on_a_raw_socket_with_a_request_parsed_by_hand() -> None:
+    """The socketserver path: no http.server, the head parsed with driver.http."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    made: list[EventSource] = []
+
+    def serve_one() -> None:
+        conn, _ = listener.accept()
+        buffer = HeadBuffer()
+        found = None
+        while found is None:
+            found = buffer.feed(conn.recv(4096))
+        request = parse_request(found[0])
+        assert EventSource.is_event_source(request)
+        es = EventSource(request, conn, ping=None, retry=None)
+        made.append(es)
+        es.send("raw", event="r")
+        es.close()
+
+    server = threading.Thread(target=serve_one)
+    server.start()
+    with listener, open_stream(port, "/raw?lastEventId=3") as sock:
+        data = read_to_eof(sock)
+        server.join(5)
+    assert data == HEAD + b"\r\nevent: r\r\ndata: raw\r\n\r\n"
+    assert (made[0].url, made[0].last_event_id) == (f"http://127.0.0.1:{port}/raw?lastEventId=3", "3")
+
+
+def test_once_off_and_a_failing_listener() -> None:
+    calls: list[str] = []
+
+    def stream(handler: BaseHTTPRequestHandler) -> None:
+        es = EventSource.from_handler(handler, ping=None)
+
+        def removed(event: CloseEvent) -> None:
+            calls.append("removed")
+
+        def failing(event: CloseEvent) -> None:
+            raise RuntimeError("listener bug")
+
+        es.on("close", removed)
+        es.off("close", removed)
+        es.on("close", failing)  # logged, and the next listener still runs
+        es.once("close", lambda event: calls.append("once"))
+        es.close()
+
+    with serving(stream) as server, open_stream(server.port) as sock:
+        read_to_eof(sock)
+    assert calls == ["once"]
