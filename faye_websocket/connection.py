@@ -372,10 +372,11 @@ class Connection:
             if self._close_event is None:
                 self._wait_without_transport(until)
             return
-        if transport.pending() == 0 and not self._poll(until):
-            self._on_timers(time.monotonic())
-        else:
+        if transport.pending() > 0 or self._poll(until):
             self._read(transport)
+        # Deadlines are checked after every read too: a peer that never stops sending must not
+        # keep a close timeout or a ping from ever coming due.
+        self._on_timers(time.monotonic())
         self._dispatch_pending()
 
     def _wait_without_transport(self, until: float | None) -> None:

@@ -258,3 +258,21 @@ def test_close_of_one_connection_does_not_disturb_another() -> None:
         first.close_handshake()
         second.send_frame(TEXT, b"alive")
         assert second.read_message().payload == b"alive"
+
+
+def test_close_timeout_holds_even_when_the_peer_keeps_sending_data() -> None:
+    def close_on_message(ws: WebSocket) -> None:
+        ws.on("message", lambda event: ws.close() if event.data == "close now" else None)
+
+    with HTTPServerThread(close_on_message, close_timeout=0.5) as server, RawClient(server.port) as raw:
+        raw.send_frame(TEXT, b"close now")
+        assert raw.read_message().opcode == CLOSE
+        started = time.monotonic()
+        try:
+            while time.monotonic() - started < 4:  # never answer the close, keep the socket busy
+                raw.send_frame(TEXT, b"chatter" * 100)
+        except OSError:
+            pass  # the server cut the connection: that is the point
+        (close,) = server.recorded.wait_for("close")
+        assert close.code == 1006
+        assert time.monotonic() - started < 3
