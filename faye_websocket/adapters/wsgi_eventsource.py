@@ -60,10 +60,10 @@ class EventSourceResponse(EventTarget):
         self._size = queue_size
         self._condition = threading.Condition()  # owner: this object; guards _queue and _state
         self._state = ReadyState.OPEN
+        start_response("200 OK", wire.wsgi_headers(headers))
         client = _client_socket(environ)
         self._watch = watch_view(client) if client is not None else None
         self._watch_owned = self._watch is not client  # a plain view of a TLS socket is ours
-        start_response("200 OK", wire.wsgi_headers(headers))
         if self._watch is not None:
             WATCHER.add(self, None)
 
