@@ -5,6 +5,7 @@ reader resumes across reconnections through each server's framing (chunked or un
 from __future__ import annotations
 
 import importlib.util
+import ssl
 import sys
 import textwrap
 import threading
@@ -21,7 +22,7 @@ import pytest
 from faye_websocket.adapters.wsgi_eventsource import EventSourceResponse
 from faye_websocket.eventsource import EventSource
 from faye_websocket.eventsource_client import EventSourceClient
-from tests.integration.components import Process, free_port, require
+from tests.integration.components import Process, TLSCerts, free_port, require
 from tests.integration.eventsource_support import open_stream, read_to_eof, read_until, take
 
 
@@ -81,10 +82,10 @@ def wsgiref_server(app: App) -> Iterator[int]:
 
 
 @contextmanager
-def werkzeug_server(app: App) -> Iterator[int]:
+def werkzeug_server(app: App, tls: ssl.SSLContext | None = None) -> Iterator[int]:
     require_module("werkzeug")
     from werkzeug import serving
-    server = serving.make_server("127.0.0.1", 0, app, threaded=True)
+    server = serving.make_server("127.0.0.1", 0, app, threaded=True, ssl_context=tls)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
@@ -218,3 +219,29 @@ def test_our_reader_resumes_across_reconnections_under_gunicorn_gthread(tmp_path
         client.close()
         assert client.headers.get("transfer-encoding") == "chunked"
     assert [e.data for e in events] == [f"event {n}" for n in range(1, 8)]
+
+
+def test_werkzeug_over_tls_streams_to_our_reader_and_notices_departure(tls_certs: TLSCerts) -> None:
+    streams: list[EventSourceResponse] = []
+    closed = threading.Event()
+    with werkzeug_server(batch_app(streams=streams), tls=tls_certs.server_context()) as port:
+        client = EventSourceClient(f"https://localhost:{port}/", tls=tls_certs.client_context())
+        events: list[str] = []
+
+        def read() -> None:
+            for event in client:
+                events.append(event.data)
+                client.close()
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        deadline = time.monotonic() + 5
+        while not streams and time.monotonic() < deadline:
+            time.sleep(0.01)
+        es = streams[0]
+        assert es.url == f"https://localhost:{port}/"
+        es.on("close", lambda event: closed.set())
+        es.send("over tls")
+        reader.join(5)
+        assert events == ["over tls"]
+        assert closed.wait(2.0), "the TLS client's departure was not noticed"
