@@ -1,11 +1,13 @@
 """EventSource against independent peers: the original node faye-websocket writer (same bytes;
-our reader resumes across its reconnections) and nginx (events arrive one by one, unbuffered)."""
+our reader resumes across its reconnections) and nginx and haproxy (events arrive one by one)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
+
+import pytest
 
 from faye_websocket.driver.eventstream import ServerSentEvent
 from faye_websocket.eventsource import EventSource
@@ -59,10 +61,12 @@ def test_our_reader_follows_the_original_writer_across_reconnections(
     assert client.retry == 0.05  # the original's retry: 50 was honoured
 
 
-def test_stream_through_nginx_arrives_event_by_event(
-    nginx_proxy: Callable[[int], ReverseProxy],
+@pytest.mark.parametrize("proxy_fixture", ["nginx_proxy", "haproxy_proxy"])
+def test_stream_through_a_reverse_proxy_arrives_event_by_event(
+    proxy_fixture: str, request: pytest.FixtureRequest
 ) -> None:
     """Each event is read by the client before the server writes the next, so nothing buffers."""
+    start_proxy: Callable[[int], ReverseProxy] = request.getfixturevalue(proxy_fixture)
     gates = [threading.Event() for _ in range(3)]
     unblocked: list[bool] = []
 
@@ -74,7 +78,7 @@ def test_stream_through_nginx_arrives_event_by_event(
         es.close()
 
     with serving(stream) as server:
-        proxy = nginx_proxy(server.port)
+        proxy = start_proxy(server.port)
         client = EventSourceClient(proxy.url("/stream"), reconnect=False, read_timeout=10)
         received = []
         for event in client:
@@ -85,4 +89,5 @@ def test_stream_through_nginx_arrives_event_by_event(
         client.close()
     assert received == ["event 1", "event 2", "event 3"]
     assert unblocked == [True, True, True]
-    assert client.headers.get("transfer-encoding") == "chunked"  # nginx re-framed the body
+    if proxy_fixture == "nginx_proxy":
+        assert client.headers.get("transfer-encoding") == "chunked"  # nginx re-framed the body
