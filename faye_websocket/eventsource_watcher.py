@@ -100,6 +100,9 @@ class StreamWatcher:
             logger.exception("EventSource watcher thread failed")
             with self._lock:
                 self._thread = None
+                if self._wake_w is not None:
+                    self._wake_w.close()
+                    self._wake_w = None
         finally:
             loop.close()
 
