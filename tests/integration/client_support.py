@@ -82,9 +82,12 @@ def echo_server(
 
 
 @contextmanager
-def raw_server(handler: Callable[[socket.socket], None], tls: ssl.SSLContext | None = None) -> Iterator[int]:
+def raw_server(
+    handler: Callable[[socket.socket], None], tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+) -> Iterator[int]:
     """A loopback server running ``handler(conn)`` on its own thread per connection; yields the port."""
-    listener = socket.create_server(("127.0.0.1", 0))
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.create_server((host, 0), family=family)
     threads: list[threading.Thread] = []
 
     def serve_one(conn: socket.socket) -> None:

@@ -265,3 +265,55 @@ def test_a_given_socket_is_used_instead_of_connecting(no_leaks: None) -> None:
         with connect(server.url(), sock=sock) as ws:
             ws.send("via my socket")
             assert ws.recv(WAIT) == "via my socket"
+
+
+def test_ipv6_literal_urls_connect_and_send_a_bracketed_host(no_leaks: None) -> None:
+    requests = []
+
+    def handler(conn: socket.socket) -> None:
+        request, _ = read_request(conn)
+        requests.append(request)
+        conn.sendall(switching_protocols(request) + frame(1, b"v6"))
+        serve_until_close(conn)
+
+    with raw_server(handler, host="::1") as port, connect(f"ws://[::1]:{port}/path?q=1") as ws:
+        assert ws.recv(WAIT) == "v6"
+    assert requests[0].target == "/path?q=1"
+    assert requests[0].headers["Host"] == f"[::1]:{port}"
+
+
+def silent_after_handshake(conn: socket.socket) -> None:
+    """Answer the handshake, then read and ignore everything (no pongs, no close echo)."""
+    request, _ = read_request(conn)
+    conn.sendall(switching_protocols(request))
+    wait_for_eof(conn)
+
+
+def test_a_peer_that_stops_answering_pings_is_closed_with_1006(no_leaks: None) -> None:
+    with raw_server(silent_after_handshake) as port:
+        started = time.monotonic()
+        ws = RecordingClient(f"ws://127.0.0.1:{port}/", ping=0.1, pong_timeout=0.2)
+        close = ws.wait_closed_event()
+        elapsed = time.monotonic() - started
+        assert ws.wait_closed(WAIT)
+    assert ws.types == ["open", "error", "close"]
+    assert close.code == 1006
+    assert 0.25 <= elapsed < 2.0
+
+
+def test_close_gives_up_after_close_timeout_when_the_server_never_answers(no_leaks: None) -> None:
+    with raw_server(silent_after_handshake) as port:
+        ws = RecordingClient(f"ws://127.0.0.1:{port}/", close_timeout=0.3)
+        assert ws.opened.wait(WAIT)
+        started = time.monotonic()
+        ws.close()
+        close = ws.wait_closed_event()
+        assert ws.wait_closed(WAIT)
+        threaded_elapsed = time.monotonic() - started
+        with connect(f"ws://127.0.0.1:{port}/", close_timeout=0.3) as blocking:
+            started = time.monotonic()
+        blocking_elapsed = time.monotonic() - started
+    assert close.code == 1006 and not close.was_clean
+    assert 0.3 <= threaded_elapsed < 2.0
+    assert blocking.connection.close_event is not None and blocking.connection.close_event.code == 1006
+    assert 0.3 <= blocking_elapsed < 2.0
