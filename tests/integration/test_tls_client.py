@@ -97,7 +97,8 @@ def test_client_certificate_from_simple_options(
             assert ws.recv(WAIT) == "mutual"
         # With TLS 1.3 the server's refusal arrives after the client's handshake, with the 101's
         # turn; connect() still raises the TLS error itself.
-        with pytest.raises(ssl.SSLError, match="CERTIFICATE_REQUIRED|certificate required"):
+        # (the alert, or an EOF when the server's close overtakes it: both are ssl.SSLError)
+        with pytest.raises(ssl.SSLError):
             connect(server.url(), tls={"cafile": str(tls_certs.ca_pem)})
 
 
