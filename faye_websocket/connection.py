@@ -90,6 +90,9 @@ class DriverLike(Protocol):
     @property
     def state(self) -> ReadyState: ...
 
+    @property
+    def close_event(self) -> CloseEvent | None: ...
+
     def start(self) -> None: ...
 
     def receive_data(self, data: bytes) -> None: ...
@@ -513,10 +516,15 @@ class Connection:
         """
         if self._on_reader_thread() or self.driver.state is not ReadyState.CLOSED:
             return
-        if self._read_lock.locked():
-            self._interrupt()  # e.g. close() while CONNECTING: the reader must notice now
+        if self._read_lock.acquire(blocking=False):
+            try:
+                self._reader_ident = threading.get_ident()
+                self._finish_if_closed()
+            finally:
+                self._reader_ident = None
+                self._read_lock.release()
         else:
-            self._finish_if_closed()
+            self._interrupt()  # e.g. close() while CONNECTING: the reader must notice now
 
     # -- ending ---------------------------------------------------------------------------
 
@@ -538,7 +546,8 @@ class Connection:
             return
         if not self._ended:
             self._flush(block=True)
-            if self.side is Side.CLIENT:
+            close = self.driver.close_event
+            if self.side is Side.CLIENT and close is not None and close.was_clean:
                 self._await_server_eof()
         self._end_transport()
 
