@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
-from .api import WebSocketAPI
+from .api import Listener, WebSocketAPI
 from .connection import DEFAULT_CLOSE_TIMEOUT, DEFAULT_SEND_TIMEOUT, Connection, Side
 from .driver.base import DEFAULT_MAX_LENGTH
 from .driver.client import DEFAULT_USER_AGENT, ClientDriver
@@ -58,6 +58,13 @@ class Client(WebSocketAPI):
     - ``close_timeout``: seconds to wait for the server's close frame; ``send_timeout``: seconds a
       write may make no progress.
     - ``sock``: an already connected socket to the first hop (the proxy if ``proxy`` is given).
+    - ``onopen``, ``onmessage``, ``onerror``, ``onclose``: handlers set before the client's thread
+      starts. Listeners attached after the constructor returns race with that thread and may
+      miss early events (an unreachable server fails within microseconds); pass them here, or
+      subclass Client and define ``onopen``/``onmessage``/... as methods.
+
+    Threading: events are dispatched on the client's own thread (a daemon thread; ``run()`` or
+    ``wait_closed()`` wait for it). ``send``, ``ping`` and ``close`` are safe from any thread.
 
     Errors before any I/O: ValueError for a bad URL or option value, TypeError for a wrong type.
     Later failures are ``error`` then ``close`` events (``error.error`` holds the exception:
@@ -84,12 +91,16 @@ class Client(WebSocketAPI):
         origin: str | None = None,
         user_agent: str | None = DEFAULT_USER_AGENT,
         sock: socket.socket | None = None,
+        onopen: Listener | None = None,
+        onmessage: Listener | None = None,
+        onerror: Listener | None = None,
+        onclose: Listener | None = None,
     ) -> None:
         super().__init__()
-        self._target = parse_websocket_url(url)
-        tls_config = tls_settings(tls) if self._target.secure else _checked_tls(tls)
-        proxy_config = _resolve_proxy(proxy, self._target, sock)
-        driver = ClientDriver(
+        target = parse_websocket_url(url)
+        tls_config = tls_settings(tls) if target.secure else _checked_tls(tls)
+        proxy_config = _resolve_proxy(proxy, target, sock)
+        self._driver = ClientDriver(
             url,
             protocols,
             headers=headers,
@@ -98,32 +109,33 @@ class Client(WebSocketAPI):
             origin=origin,
             user_agent=user_agent,
         )
-        self._threaded = self._start_thread
-        connection = Connection(
-            driver,
-            None,
-            side=Side.CLIENT,
-            on_event=self._handle_event,
-            ping=ping,
-            pong_timeout=pong_timeout,
-            close_timeout=close_timeout,
-            handshake_timeout=None,
-            send_timeout=send_timeout,
-            reader_thread=self._threaded,
-            url=url,
-        )
-        self._init_connection(connection)
-        self._driver = driver
-        self._opener = Opener(
-            self._target, proxy=proxy_config, tls=tls_config, timeout=connect_timeout, sock=sock
+        self._opener = Opener(target, proxy=proxy_config, tls=tls_config, timeout=connect_timeout, sock=sock)
+        self._init_connection(
+            Connection(
+                self._driver,
+                None,
+                side=Side.CLIENT,
+                on_event=self._handle_event,
+                ping=ping,
+                pong_timeout=pong_timeout,
+                close_timeout=close_timeout,
+                handshake_timeout=None,
+                send_timeout=send_timeout,
+                reader_thread=self._start_thread,
+                url=url,
+            )
         )
         self._opening_error: BaseException | None = None
         self._opened = False  # the open event has been dispatched
         # connect(): messages that arrived with the 101, before recv() could ask for them
         self._early: deque[str | bytes] = deque()
         self._keep_early = False
+        handlers = {"onopen": onopen, "onmessage": onmessage, "onerror": onerror, "onclose": onclose}
+        for name, handler in handlers.items():
+            if handler is not None:
+                setattr(self, name, handler)
         self._thread: threading.Thread | None = None
-        if self._threaded:
+        if self._start_thread:
             self._thread = threading.Thread(
                 target=self._run_thread, name=f"faye_websocket-client {url}", daemon=True
             )

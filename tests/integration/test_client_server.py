@@ -317,3 +317,18 @@ def test_close_gives_up_after_close_timeout_when_the_server_never_answers(no_lea
     assert 0.3 <= threaded_elapsed < 2.0
     assert blocking.connection.close_event is not None and blocking.connection.close_event.code == 1006
     assert 0.3 <= blocking_elapsed < 2.0
+
+
+def test_handlers_given_to_the_constructor_see_even_the_earliest_events(no_leaks: None) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as unused:
+        port = unused.getsockname()[1]
+    seen: list[str] = []
+    closed = threading.Event()
+    ws = Client(
+        f"ws://127.0.0.1:{port}/",
+        onerror=lambda event: seen.append(event.type),
+        onclose=lambda event: (seen.append(event.type), closed.set()),
+    )
+    assert closed.wait(WAIT)
+    assert ws.wait_closed(WAIT)
+    assert seen == ["error", "close"]
