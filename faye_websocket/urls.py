@@ -24,7 +24,6 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # The original accepted http: and https: proxy origins; an environment value without a scheme
 # (``proxy.example:3128``) means http, as in curl.
 PROXY_SCHEMES = frozenset({"http", "https"})
-INVALID_URL = "{url} is not a valid WebSocket URL"  # the original's error text (also the driver's)
 INVALID_PROXY = "{url} is not a valid proxy URL"
 
 
@@ -72,19 +71,11 @@ def _credentials(parts: SplitResult) -> tuple[str | None, str | None]:
 
 
 def parse_websocket_url(url: str) -> WebSocketURL:
-    """Check and split a ws/wss (or http/https) URL; raises ValueError with a clear message.
+    """Check and split a ws/wss (or http/https) URL: the driver's ``parse_url``.
 
-    Stricter than the driver's ``parse_url``: whitespace or control characters (which would end
-    up in the request line) and port 0 are refused too. TypeError for a non-str URL.
+    Raises ValueError with a clear message for a bad URL, TypeError for a non-str one.
     """
-    if not isinstance(url, str):
-        raise TypeError(f"url must be a str, not {type(url).__name__}")
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
-        raise ValueError(f"{INVALID_URL.format(url=url)}: whitespace or control characters")
-    target = parse_url(url)
-    if target.port == 0:
-        raise ValueError(f"{INVALID_URL.format(url=url)}: port out of range")
-    return target
+    return parse_url(url)
 
 
 def parse_proxy(proxy: str | Mapping[str, Any]) -> ProxyConfig:
