@@ -8,14 +8,16 @@ websockets delivered it 20 s late there).
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from faye_websocket.client import connect
+from faye_websocket.client import Client, connect
 from faye_websocket.connection import _Watchdog
 from faye_websocket.errors import ProxyError
+from faye_websocket.events import MessageEvent
 from tests.integration.client_support import WAIT, EchoServer, RecordingClient, echo_server
 from tests.integration.components import ProxyServer, TLSCerts
 
@@ -179,3 +181,26 @@ def test_wss_uses_https_proxy_from_the_environment(
     monkeypatch.setenv("ALL_PROXY", squid_proxy.url(credentials=False))
     with pytest.raises(ProxyError):
         connect(tls_server.url(), tls=tls_certs.client_context())
+
+
+def test_tls_in_tls_carries_concurrent_sends_and_receives_intact(
+    squid_proxy: ProxyServer, no_leaks: None, tls_server: EchoServer, tls_certs: TLSCerts
+) -> None:
+    proxy = {"origin": squid_proxy.url(tls=True), "tls": tls_certs.client_context()}
+    messages = [bytes([i % 256]) * (i * 997 % 70000) for i in range(150)]
+    received: list[str | bytes] = []
+    all_back = threading.Event()
+
+    def on_message(event: MessageEvent) -> None:
+        received.append(event.data)
+        if len(received) == len(messages) + 1:  # the greeting, then every echo
+            all_back.set()
+
+    ws = Client(tls_server.url(), proxy=proxy, tls=tls_certs.client_context(), onmessage=on_message)
+    sender = threading.Thread(target=lambda: [ws.send(m) for m in messages], name="sender")
+    sender.start()  # send() queues while CONNECTING, then writes while the reader decrypts
+    sender.join(WAIT)
+    assert all_back.wait(WAIT), f"{len(received)} of {len(messages) + 1} messages"
+    ws.close()
+    assert ws.wait_closed(WAIT)
+    assert received == ["hello", *messages]
