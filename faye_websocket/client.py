@@ -18,14 +18,15 @@ import socket
 import ssl
 import threading
 from collections import deque
+from types import TracebackType
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 from .api import Listener, WebSocketAPI
-from .connection import DEFAULT_CLOSE_TIMEOUT, DEFAULT_SEND_TIMEOUT, Connection, Side
+from .connection import CLIENT_EOF_WAIT, DEFAULT_CLOSE_TIMEOUT, DEFAULT_SEND_TIMEOUT, Connection, Side
 from .driver.base import DEFAULT_MAX_LENGTH
 from .driver.client import DEFAULT_USER_AGENT, ClientDriver
 from .driver.url import WebSocketURL
-from .errors import ConnectionClosed, HandshakeError, InvalidState, WebSocketError
+from .errors import ConnectionClosed, HandshakeError, InvalidState
 from .events import ErrorEvent, Event, MessageEvent, OpenEvent
 from .extensions.base import Extension
 from .opening import Opener
@@ -125,6 +126,7 @@ class Client(WebSocketAPI):
                 url=url,
             )
         )
+        self._close_wait = close_timeout + CLIENT_EOF_WAIT  # the longest a close can take
         self._opening_error: BaseException | None = None
         self._opened = False  # the open event has been dispatched
         # connect(): messages that arrived with the 101, before recv() could ask for them
@@ -191,6 +193,13 @@ class Client(WebSocketAPI):
     def __enter__(self) -> Client:
         return self
 
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close (1000, or 1011 if the block raised) and wait until CLOSED, at most the close timeout."""
+        super().__exit__(exc_type, exc, tb)
+        self.wait_closed(self._close_wait)
+
     def _handle_event(self, event: Event) -> None:
         if isinstance(event, OpenEvent):
             self._opened = True
@@ -228,7 +237,7 @@ class Client(WebSocketAPI):
         """The opening phase; False (after error + close events) when it failed."""
         try:
             opened = self._opener.open()
-        except (OSError, WebSocketError) as exc:
+        except Exception as exc:  # any failure must end in error + close events, not a dead thread
             self._give_up(exc)
             return False
         return self.connection.attach(opened.transport, opened.leftover)
