@@ -125,7 +125,8 @@ def test_thousands_of_connect_close_cycles_leave_fds_and_threads_where_they_star
         elapsed = time.monotonic() - started
         server.recorded.wait_for("close", cycles + 8)
         fds, threads = _settled(baseline_fds, baseline_threads, WAIT)
-    assert (fds, threads) == (baseline_fds, baseline_threads), \
+    # At most the baseline: a thread or fd left over by an earlier test may end meanwhile.
+    assert fds <= baseline_fds and threads <= baseline_threads, \
         f"after {cycles} cycles: fds {baseline_fds} -> {fds}, threads {baseline_threads} -> {threads}"
     assert elapsed < 40, f"{cycles} cycles took {elapsed:.1f}s"
     print(f"\n{cycles} connect/close cycles in {elapsed:.2f}s; fds {fds}, threads {threads}")
