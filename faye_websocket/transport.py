@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 # records' worth from the raw socket at once keeps system calls few.
 RECV_SIZE = 65536
 TLS_WRITE_CHUNK = 16384
+TLS_FLUSH_SIZE = 65536  # encrypted bytes gathered before one write to the outer transport
 
 
 @runtime_checkable
@@ -69,9 +70,11 @@ class SocketTransport:
         self.sock.settimeout(timeout)
 
     def shutdown_write(self) -> None:
-        """See Transport.shutdown_write."""
+        """See Transport.shutdown_write; a TLS socket stays readable through TLS afterwards."""
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            # SSLSocket.shutdown() drops the TLS session (recv() would then return raw records),
+            # so shut the TCP connection down through the plain socket method.
+            socket.socket.shutdown(self.sock, socket.SHUT_WR)
         except OSError:
             pass
 
@@ -98,11 +101,18 @@ class TLSInTLS:
 
     ``ssl.SSLContext.wrap_socket`` cannot wrap an SSLSocket, so this drives an ``ssl.SSLObject``
     with two memory BIOs over the outer transport. ``initial`` is data already read from the
-    outer transport that belongs to this TLS stream. Call ``handshake()`` before use.
+    outer transport that belongs to this TLS stream; ``server_side`` plays the server's part (for
+    tests and relays). Call ``handshake()`` before use.
     """
 
     def __init__(
-        self, outer: Transport, context: ssl.SSLContext, server_hostname: str | None, initial: bytes = b""
+        self,
+        outer: Transport,
+        context: ssl.SSLContext,
+        server_hostname: str | None,
+        initial: bytes = b"",
+        *,
+        server_side: bool = False,
     ) -> None:
         self.outer = outer
         self._incoming = ssl.MemoryBIO()
@@ -111,7 +121,9 @@ class TLSInTLS:
         self._flush_lock = threading.Lock()  # keeps encrypted records in order on the outer transport
         self._plain = bytearray()  # decrypted ahead by pending(), handed out first by recv()
         self._eof = False
-        self._obj = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
+        self._obj = context.wrap_bio(
+            self._incoming, self._outgoing, server_side=server_side, server_hostname=server_hostname
+        )
         if initial:
             self._incoming.write(initial)
 
@@ -194,7 +206,8 @@ class TLSInTLS:
             return len(self._plain) + self._obj.pending() + (1 if self._eof else 0)
 
     def sendall(self, data: bytes) -> None:
-        """See Transport.sendall; encrypts in record-sized pieces so memory stays bounded."""
+        """See Transport.sendall; encrypts record by record and writes the outer transport every
+        ``TLS_FLUSH_SIZE`` bytes, so memory stays bounded and small messages share one write."""
         view = memoryview(data)
         while view:
             with self._ssl_lock:
@@ -204,14 +217,29 @@ class TLSInTLS:
                     # Only a TLS 1.2 renegotiation can ask a writer to read; we do not support it.
                     raise ssl.SSLError("TLS renegotiation inside a proxy tunnel is not supported") from None
             view = view[written:]
-            self._flush()
+            if self._outgoing.pending >= TLS_FLUSH_SIZE:
+                self._flush()
+        self._flush()
 
     def settimeout(self, timeout: float | None) -> None:
         """See Transport.settimeout (applies to the outer transport)."""
         self.outer.settimeout(timeout)
 
     def shutdown_write(self) -> None:
-        """See Transport.shutdown_write."""
+        """See Transport.shutdown_write; first a TLS close_notify, so the peer sees a clean end.
+
+        TLS 1.3 (RFC 8446 section 6.1) lets us go on reading after our close_notify. Memory BIOs
+        never block, so unlike SSLSocket.unwrap() this cannot wait on a silent peer.
+        """
+        try:
+            with self._ssl_lock:
+                self._obj.unwrap()
+        except (ssl.SSLWantReadError, ssl.SSLError, ValueError):
+            pass  # the peer's close_notify has not come yet (or the session is already gone)
+        try:
+            self._flush()
+        except OSError:
+            pass
         self.outer.shutdown_write()
 
     def close(self) -> None:
