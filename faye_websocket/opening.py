@@ -74,6 +74,8 @@ class Opener:
         self.target = target
         self.proxy = proxy
         self.tls = tls
+        # Built now, so that a bad proxy "tls" option fails before any I/O.
+        self._proxy_tls = tls_settings(proxy.tls) if proxy is not None and proxy.secure else None
         self.deadline = Deadline(timeout, f"connecting to {target.host}:{target.port}")
         self._given_socket = sock
         self._lock = threading.Lock()  # guards _socket and _aborted between open() and abort()
@@ -96,8 +98,8 @@ class Opener:
         try:
             leftover, status = b"", None
             if self.proxy is not None:
-                if self.proxy.secure:
-                    transport = self._start_tls(transport, tls_settings(self.proxy.tls), self.proxy.host)
+                if self._proxy_tls is not None:
+                    transport = self._start_tls(transport, self._proxy_tls, self.proxy.host)
                 leftover, status = self._tunnel(transport, self.proxy)
             if self.target.secure:
                 settings = self.tls or tls_settings(None)

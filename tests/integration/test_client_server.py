@@ -332,3 +332,8 @@ def test_handlers_given_to_the_constructor_see_even_the_earliest_events(no_leaks
     assert closed.wait(WAIT)
     assert ws.wait_closed(WAIT)
     assert seen == ["error", "close"]
+
+
+def test_a_bad_proxy_tls_option_is_an_error_before_any_io(no_leaks: None) -> None:
+    with pytest.raises(TypeError, match="Unrecognized tls option"):
+        Client("ws://127.0.0.1:1/", proxy={"origin": "https://127.0.0.1:2", "tls": {"cafle": "x"}})
