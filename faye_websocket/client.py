@@ -97,51 +97,41 @@ class Client(WebSocketAPI):
         onerror: Listener | None = None,
         onclose: Listener | None = None,
     ) -> None:
+        # The signature is long because faye's options are all keyword arguments; the body only
+        # checks them (before any I/O), wires driver, opener and connection, and starts the thread.
         super().__init__()
         target = parse_websocket_url(url)
         tls_config = tls_settings(tls) if target.secure else _checked_tls(tls)
         proxy_config = _resolve_proxy(proxy, target, sock)
         self._driver = ClientDriver(
-            url,
-            protocols,
-            headers=headers,
-            extensions=extensions,
-            max_length=max_length,
-            origin=origin,
-            user_agent=user_agent,
-        )
+            url, protocols, headers=headers, extensions=extensions, max_length=max_length,
+            origin=origin, user_agent=user_agent,
+        )  # fmt: skip
         self._opener = Opener(target, proxy=proxy_config, tls=tls_config, timeout=connect_timeout, sock=sock)
-        self._init_connection(
-            Connection(
-                self._driver,
-                None,
-                side=Side.CLIENT,
-                on_event=self._handle_event,
-                ping=ping,
-                pong_timeout=pong_timeout,
-                close_timeout=close_timeout,
-                handshake_timeout=None,
-                send_timeout=send_timeout,
-                reader_thread=self._start_thread,
-                url=url,
-            )
-        )
+        connection = Connection(
+            self._driver, None, side=Side.CLIENT, on_event=self._handle_event, ping=ping,
+            pong_timeout=pong_timeout, close_timeout=close_timeout, handshake_timeout=None,
+            send_timeout=send_timeout, reader_thread=self._start_thread, url=url,
+        )  # fmt: skip
+        self._init_connection(connection)
         self._close_wait = close_timeout + CLIENT_EOF_WAIT  # the longest a close can take
         self._opening_error: BaseException | None = None
         self._opened = False  # the open event has been dispatched
         # connect(): messages that arrived with the 101, before recv() could ask for them
         self._early: deque[str | bytes] = deque()
         self._keep_early = False
-        handlers = {"onopen": onopen, "onmessage": onmessage, "onerror": onerror, "onclose": onclose}
-        for name, handler in handlers.items():
-            if handler is not None:
-                setattr(self, name, handler)
+        self._set_handlers(onopen=onopen, onmessage=onmessage, onerror=onerror, onclose=onclose)
         self._thread: threading.Thread | None = None
         if self._start_thread:
             self._thread = threading.Thread(
                 target=self._run_thread, name=f"faye_websocket-client {url}", daemon=True
             )
             self._thread.start()
+
+    def _set_handlers(self, **handlers: Listener | None) -> None:
+        for name, handler in handlers.items():
+            if handler is not None:
+                setattr(self, name, handler)
 
     # -- public API beyond WebSocketAPI -------------------------------------------------------
 
