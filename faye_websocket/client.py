@@ -66,6 +66,8 @@ class Client(WebSocketAPI):
 
     Threading: events are dispatched on the client's own thread (a daemon thread; ``run()`` or
     ``wait_closed()`` wait for it). ``send``, ``ping`` and ``close`` are safe from any thread.
+    ``recv()`` works too, but only queues messages from its first call on: for a client that
+    reads with ``recv()``, use ``connect()``, which reads on the caller's thread and loses none.
 
     Errors before any I/O: ValueError for a bad URL or option value, TypeError for a wrong type.
     Later failures are ``error`` then ``close`` events (``error.error`` holds the exception:
