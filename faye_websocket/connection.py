@@ -88,30 +88,42 @@ class DriverLike(Protocol):
     """The part of the driver contract (docs/internals.md) the I/O layer uses."""
 
     @property
-    def state(self) -> ReadyState: ...
+    def state(self) -> ReadyState:
+        """CONNECTING, OPEN, CLOSING or CLOSED."""
 
     @property
-    def close_event(self) -> CloseEvent | None: ...
+    def close_event(self) -> CloseEvent | None:
+        """The close event once the driver has produced it."""
 
-    def start(self) -> None: ...
+    def start(self) -> None:
+        """Queue the request head (client) or the response (server)."""
 
-    def receive_data(self, data: bytes) -> None: ...
+    def receive_data(self, data: bytes) -> None:
+        """Bytes from the peer."""
 
-    def receive_eof(self) -> None: ...
+    def receive_eof(self) -> None:
+        """The peer closed its side."""
 
-    def events_received(self) -> list[Event]: ...
+    def events_received(self) -> list[Event]:
+        """Events since the last call."""
 
-    def data_to_send(self) -> bytes: ...
+    def data_to_send(self) -> bytes:
+        """Bytes to write since the last call."""
 
-    def close_expected(self) -> bool: ...
+    def close_expected(self) -> bool:
+        """True once TCP should end."""
 
-    def send(self, data: str | bytes | bytearray | memoryview) -> bool: ...
+    def send(self, data: str | bytes | bytearray | memoryview) -> bool:
+        """Queue a message."""
 
-    def ping(self, payload: str | bytes = b"") -> bool: ...
+    def ping(self, payload: str | bytes = b"") -> bool:
+        """Queue a ping; False when impossible."""
 
-    def close(self, code: int = 1000, reason: str = "") -> bool: ...
+    def close(self, code: int = 1000, reason: str = "") -> bool:
+        """Start the closing handshake."""
 
-    def abort(self, code: int = 1006, reason: str = "") -> None: ...
+    def abort(self, code: int = 1006, reason: str = "") -> None:
+        """CLOSED now, without a handshake."""
 
 
 EventCallback = Callable[[Event], None]
@@ -159,6 +171,11 @@ class Connection:
         self._timers = _Timers(ping, pong_timeout if pong_timeout is not None else ping, close_timeout,
                                handshake_timeout)
         self._send_timeout = send_timeout
+        self._init_state()
+        if transport is not None:
+            self.attach(transport)
+
+    def _init_state(self) -> None:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
@@ -178,8 +195,6 @@ class Connection:
         self._direct: deque[str | bytes] = deque()
         self._direct_reading = False
         self._poller = select.poll()
-        if transport is not None:
-            self.attach(transport)
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -424,7 +439,8 @@ class Connection:
             self._fail(expired, None)
         elif self._timers.ping_due(now, self.driver.state):
             payload = self._timers.next_ping_payload(now)
-            self._operate(lambda: self.driver.ping(payload))
+            if self._operate(lambda: self.driver.ping(payload)):
+                self._timers.ping_sent(now)  # hixie drafts have no ping: no pong to wait for
 
     def _watchdog_fire(self) -> None:
         """Called by the watchdog thread: wake the reader if the close deadline has passed."""
@@ -658,20 +674,24 @@ class _Timers:
         self._counter = itertools.count(1)
 
     def opened_at(self, now: float) -> None:
+        """The transport is attached: arm the handshake deadline and the first ping."""
         if self.handshake_timeout is not None:
             self.handshake_deadline = now + self.handshake_timeout
         if self.ping_interval is not None:
             self.next_ping = now + self.ping_interval
 
     def closing(self, now: float) -> None:
+        """Our or the peer's close frame started the closing handshake."""
         self.close_deadline = now + self.close_timeout
 
     def received(self, now: float) -> None:
+        """Bytes arrived from the peer."""
         # Any byte from the peer proves it alive: a pong may wait behind a long message
         # (faye-websocket-node #35), so waiting for the pong itself would be a false alarm.
         self.pong_deadline = None
 
     def next_deadline(self, state: ReadyState) -> float | None:
+        """The earliest deadline that matters in ``state`` (None: no deadline)."""
         candidates: list[float | None] = [self.close_deadline if state is ReadyState.CLOSING else None]
         if state is ReadyState.CONNECTING:
             candidates.append(self.handshake_deadline)
@@ -690,15 +710,19 @@ class _Timers:
         return None
 
     def ping_due(self, now: float, state: ReadyState) -> bool:
+        """True when an automatic ping should go out now."""
         return state is ReadyState.OPEN and _passed(self.next_ping, now)
 
     def next_ping_payload(self, now: float) -> bytes:
-        # faye sends the payloads "1", "2", ... on its ping timer.
+        """Schedule the next ping and return this one's payload (faye sends "1", "2", ...)."""
         assert self.ping_interval is not None
         self.next_ping = now + self.ping_interval
+        return str(next(self._counter)).encode("ascii")
+
+    def ping_sent(self, now: float) -> None:
+        """Arm the pong deadline, unless one is already running."""
         if self.pong_timeout is not None and self.pong_deadline is None:
             self.pong_deadline = now + self.pong_timeout
-        return str(next(self._counter)).encode("ascii")
 
 
 class _MessageQueue:

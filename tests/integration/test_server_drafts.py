@@ -83,3 +83,15 @@ def test_draft_handshakes_are_refused_with_400_unless_allowed() -> None:
             assert raw.status == 400
         with RawClient(server.port, request=draft75_head()) as raw:
             assert raw.status == 400
+
+
+def test_ping_option_does_not_time_out_a_quiet_draft_peer_that_cannot_pong() -> None:
+    import time
+
+    with HTTPServerThread(allow_drafts=True, ping=0.1, pong_timeout=0.2) as server, \
+            RawClient(server.port, request=draft76_head(), trailing=KEY3) as raw:
+        assert raw.read_exact(16) == DIGEST
+        time.sleep(0.6)  # several ping intervals of silence: hixie has no ping, so nothing to miss
+        raw.send(text_frame("still open"))
+        assert raw.read_exact(len(text_frame("still open"))) == text_frame("still open")
+        assert not server.recorded.of_type("close")
