@@ -179,11 +179,13 @@ class Opener:
             self._track(tls_sock)
             tls_sock.settimeout(self.deadline.remaining("TLS handshake"))
             self._timed(tls_sock.do_handshake, "TLS handshake")
+            settings.check_peer(tls_sock.getpeercert(binary_form=True))
             return SocketTransport(tls_sock)
         # An SSLSocket cannot be wrapped again (SSL UNEXPECTED_MESSAGE): TLS inside TLS via memory BIOs.
         inner = TLSInTLS(transport, settings.context, hostname, initial)
         transport.settimeout(self.deadline.remaining("TLS handshake in the tunnel"))
         self._timed(inner.handshake, "TLS handshake in the tunnel")
+        settings.check_peer(inner.ssl_object.getpeercert(binary_form=True))
         return inner
 
     def _timed(self, step: Callable[[], None], name: str) -> None:

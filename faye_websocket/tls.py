@@ -1,12 +1,17 @@
 """Client TLS settings: an ssl.SSLContext from the ``tls=`` option, verifying by default.
 
-``tls`` may be an ``ssl.SSLContext`` (used as given: custom CA, client certificate, pinning in a
-verify callback, ...), a dict of simple options, or None. Without a context, certificates are
-verified against certifi's CA bundle and the host name is checked, as a browser would.
+``tls`` may be an ``ssl.SSLContext`` (used as given: custom CA, client certificate, ciphers,
+...), a dict of simple options, or None. Without a context, certificates are verified against
+certifi's CA bundle and the host name is checked, as a browser would. Python's ssl has no
+verify callback, so pinning is the ``fingerprint`` option: the SHA-256 of the server's
+certificate (as urllib3's ``assert_fingerprint``), checked after the handshake, in addition to
+the usual verification (combine it with ``verify=False`` to pin a self-signed certificate).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ssl
 import threading
 from dataclasses import dataclass
@@ -16,8 +21,19 @@ import certifi
 
 # The simple options, named as in ssl.wrap_socket / requests; "ca_certs" and "cafile" are aliases.
 TLS_OPTIONS = frozenset(
-    {"ca_certs", "cafile", "capath", "certfile", "keyfile", "password", "verify", "server_hostname"}
+    {
+        "ca_certs",
+        "cafile",
+        "capath",
+        "certfile",
+        "keyfile",
+        "password",
+        "verify",
+        "server_hostname",
+        "fingerprint",
+    }
 )
+SHA256_HEX_DIGITS = 64
 # RFC 6455 section 4.1 runs the handshake over HTTP/1.1; offering only it keeps ALPN servers from
 # picking h2 (RFC 7301).
 ALPN_PROTOCOLS = ["http/1.1"]
@@ -28,10 +44,31 @@ _default_context: ssl.SSLContext | None = None
 
 @dataclass(frozen=True)
 class TLSSettings:
-    """The context to wrap with and the SNI / certificate host name (None: the URL's host)."""
+    """The context to wrap with, the SNI / certificate host name (None: the URL's host), and the
+    pinned SHA-256 of the server's certificate (None: no pinning)."""
 
     context: ssl.SSLContext
     server_hostname: str | None = None
+    fingerprint: bytes | None = None
+
+    def check_peer(self, certificate: bytes | None) -> None:
+        """Raise ssl.SSLCertVerificationError unless the peer's DER certificate matches the pin."""
+        if self.fingerprint is None:
+            return
+        actual = hashlib.sha256(certificate or b"").digest()
+        if certificate is None or not hmac.compare_digest(actual, self.fingerprint):
+            expected = self.fingerprint.hex()
+            raise ssl.SSLCertVerificationError(
+                f"certificate fingerprint mismatch: expected sha256 {expected}, got {actual.hex()}"
+            )
+
+
+def parse_fingerprint(value: str) -> bytes:
+    """The 32 bytes of a SHA-256 fingerprint written in hex, with or without colons."""
+    digits = value.replace(":", "").strip().lower()
+    if len(digits) != SHA256_HEX_DIGITS:
+        raise ValueError(f"fingerprint must be a SHA-256 in hex (64 digits), got {value!r}")
+    return bytes.fromhex(digits)
 
 
 def default_context() -> ssl.SSLContext:
@@ -78,4 +115,5 @@ def tls_settings(tls: ssl.SSLContext | Mapping[str, Any] | None) -> TLSSettings:
     unknown = set(tls) - TLS_OPTIONS
     if unknown:
         raise TypeError(f"Unrecognized tls option: {', '.join(sorted(unknown))}")
-    return TLSSettings(_context_from_options(tls), tls.get("server_hostname"))
+    fingerprint = parse_fingerprint(tls["fingerprint"]) if tls.get("fingerprint") else None
+    return TLSSettings(_context_from_options(tls), tls.get("server_hostname"), fingerprint)

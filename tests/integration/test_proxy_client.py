@@ -7,7 +7,9 @@ websockets delivered it 20 s late there).
 
 from __future__ import annotations
 
+import hashlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -204,3 +206,15 @@ def test_tls_in_tls_carries_concurrent_sends_and_receives_intact(
     ws.close()
     assert ws.wait_closed(WAIT)
     assert received == ["hello", *messages]
+
+
+def test_pinned_fingerprint_is_checked_inside_the_tunnel(
+    squid_proxy: ProxyServer, no_leaks: None, tls_server: EchoServer, tls_certs: TLSCerts
+) -> None:
+    der = ssl.PEM_cert_to_DER_cert(tls_certs.server_crt.read_text())
+    pin = hashlib.sha256(der).hexdigest()
+    proxy = {"origin": squid_proxy.url(tls=True), "tls": tls_certs.client_context()}
+    with connect(tls_server.url(), proxy=proxy, tls={"verify": False, "fingerprint": pin}) as ws:
+        assert ws.recv(WAIT) == "hello"
+    with pytest.raises(ssl.SSLCertVerificationError, match="fingerprint mismatch"):
+        connect(tls_server.url(), proxy=proxy, tls={"verify": False, "fingerprint": "ab" * 32})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ssl
 
 import pytest
@@ -117,3 +118,21 @@ def test_tls_options_are_checked_before_any_io(no_leaks: None) -> None:
         Client("wss://127.0.0.1:1/", tls="yes")  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
         Client("wss://127.0.0.1:1/", tls={"cafile": "/nonexistent/ca.pem"})
+
+
+def leaf_fingerprint(tls_certs: TLSCerts) -> str:
+    der = ssl.PEM_cert_to_DER_cert(tls_certs.server_crt.read_text())
+    return ":".join(f"{byte:02X}" for byte in hashlib.sha256(der).digest())
+
+
+def test_pinned_fingerprint_accepts_only_that_certificate(no_leaks: None, tls_certs: TLSCerts) -> None:
+    pin = leaf_fingerprint(tls_certs)
+    with echo_server(tls_certs.server_context()) as server:
+        with connect(server.url(), tls={"verify": False, "fingerprint": pin}) as ws:
+            ws.send("pinned")
+            assert ws.recv(WAIT) == "pinned"
+        wrong = "00" * 32
+        with pytest.raises(ssl.SSLCertVerificationError, match="fingerprint mismatch"):
+            connect(server.url(), tls={"verify": False, "fingerprint": wrong})
+        with pytest.raises(ValueError, match="SHA-256"):
+            connect(server.url(), tls={"fingerprint": "abc"})
