@@ -53,8 +53,9 @@ class Client(WebSocketAPI):
     - ``proxy``: ``"http://user:pass@host:port"``, ``"https://..."`` (TLS to the proxy), or
       ``{"origin": ..., "headers": {...}, "tls": ...}``; None (default) reads ``http_proxy``,
       ``https_proxy``, ``all_proxy`` and ``no_proxy``; False: never a proxy.
-    - ``tls``: for wss, an ``ssl.SSLContext`` or ``{"cafile", "certfile", "keyfile", "password",
-      "verify", "server_hostname"}``; certificates are verified against certifi by default.
+    - ``tls``: for wss, an ``ssl.SSLContext`` or ``{"cafile", "capath", "certfile", "keyfile",
+      "password", "verify", "server_hostname", "fingerprint"}`` (``fingerprint``: the pinned
+      SHA-256 of the server's certificate); certificates are verified against certifi by default.
     - ``connect_timeout``: one budget in seconds for TCP, proxy, TLS and the handshake.
     - ``close_timeout``: seconds to wait for the server's close frame; ``send_timeout``: seconds a
       write may make no progress.
