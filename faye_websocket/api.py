@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from types import TracebackType
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from .connection import Connection
 from .errors import ConnectionClosed
@@ -25,6 +25,7 @@ from .events import Event, PongEvent, ReadyState
 logger = logging.getLogger("faye_websocket")
 
 Listener = Callable[[Any], object]
+_API = TypeVar("_API", bound="WebSocketAPI")
 EVENT_TYPES = ("open", "message", "error", "close", "ping", "pong")
 MAX_CLOSE_REASON = 123  # RFC 6455 section 5.5: 125-byte control payload minus the 2-byte code
 MAX_PING_PAYLOAD = 125  # RFC 6455 section 5.5
@@ -215,7 +216,7 @@ class WebSocketAPI(EventTarget):
             except ConnectionClosed:
                 return
 
-    def __enter__(self) -> WebSocketAPI:
+    def __enter__(self: _API) -> _API:
         return self
 
     def __exit__(

@@ -13,7 +13,9 @@ wsgiref, the socket under ``environ["wsgi.input"]``. Three things make the takeo
    ``StopIteration`` (it then closes the connection silently); the others find the socket shut
    down, so the response they insist on writing goes nowhere.
 
-A server that offers no socket (waitress) gets ``501 Not Implemented``.
+A server that offers no socket (waitress) gets ``501 Not Implemented``. Under gunicorn use the
+``gthread`` worker: a ``sync`` worker is killed after ``--timeout`` seconds (30 by default)
+while a WebSocket holds it.
 
 ::
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.integration.server_support import HTTPServerThread, RawClient, RawServerThread
@@ -86,8 +88,6 @@ def test_draft_handshakes_are_refused_with_400_unless_allowed() -> None:
 
 
 def test_ping_option_does_not_time_out_a_quiet_draft_peer_that_cannot_pong() -> None:
-    import time
-
     with HTTPServerThread(allow_drafts=True, ping=0.1, pong_timeout=0.2) as server, \
             RawClient(server.port, request=draft76_head(), trailing=KEY3) as raw:
         assert raw.read_exact(16) == DIGEST
