@@ -218,3 +218,11 @@ def test_pinned_fingerprint_is_checked_inside_the_tunnel(
         assert ws.recv(WAIT) == "hello"
     with pytest.raises(ssl.SSLCertVerificationError, match="fingerprint mismatch"):
         connect(tls_server.url(), proxy=proxy, tls={"verify": False, "fingerprint": "ab" * 32})
+
+
+def test_an_unreachable_origin_behind_the_proxy_is_a_proxy_error(proxy: ProxyServer, no_leaks: None) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as unused:
+        port = unused.getsockname()[1]
+    with pytest.raises(ProxyError) as caught:
+        connect(f"ws://127.0.0.1:{port}/", proxy=proxy.url())
+    assert caught.value.status is not None and caught.value.status >= 500
