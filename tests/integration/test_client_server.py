@@ -337,3 +337,20 @@ def test_handlers_given_to_the_constructor_see_even_the_earliest_events(no_leaks
 def test_a_bad_proxy_tls_option_is_an_error_before_any_io(no_leaks: None) -> None:
     with pytest.raises(TypeError, match="Unrecognized tls option"):
         Client("ws://127.0.0.1:1/", proxy={"origin": "https://127.0.0.1:2", "tls": {"cafle": "x"}})
+
+
+def test_url_is_the_one_given_and_user_agent_can_be_left_out(no_leaks: None) -> None:
+    with echo_server() as server:
+        url = server.url("/a?b=c").replace("ws://", "http://")
+        with connect(url, user_agent=None) as ws:
+            assert ws.url == url
+        assert "User-Agent" not in server.requests[0].headers
+
+
+def test_leaving_a_with_block_waits_until_the_client_is_closed(no_leaks: None) -> None:
+    with echo_server() as server:
+        with RecordingClient(server.url()) as ws:
+            assert ws.opened.wait(WAIT)
+        assert ws.ready_state is ReadyState.CLOSED
+        assert ws.types == ["open", "close"]
+        assert ws.close_event.code == 1000
