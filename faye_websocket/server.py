@@ -15,6 +15,7 @@ construction see them all.
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 from http.server import BaseHTTPRequestHandler
@@ -35,7 +36,10 @@ from .driver.server import ServerDriver, is_secure_request, is_websocket_request
 from .extensions.base import Extension
 from .transport import SocketTransport
 
+logger = logging.getLogger("faye_websocket")
+
 STATUS_FORBIDDEN = 403
+STATUS_INTERNAL_ERROR = 500
 BUFFER_READ_LIMIT = 1 << 20  # more than a BufferedReader ever holds (8 KiB by default)
 
 OriginCheck = Union[Iterable[Union[str, None]], Callable[[Union[str, None]], bool]]
@@ -143,9 +147,12 @@ class WebSocket(WebSocketAPI):
         if request is None or self._origin is None:
             return None
         origin = request.headers.get("Origin") or request.headers.get("Sec-WebSocket-Origin")
-        if self._origin(origin):
-            return None
-        return STATUS_FORBIDDEN, "Origin not allowed"
+        try:
+            allowed = self._origin(origin)
+        except Exception:
+            logger.exception("faye_websocket: the origin check raised")
+            return STATUS_INTERNAL_ERROR, "Origin check failed"
+        return None if allowed else (STATUS_FORBIDDEN, "Origin not allowed")
 
 
 def _origin_predicate(origin: OriginCheck | None) -> Callable[[str | None], bool] | None:

@@ -276,3 +276,18 @@ def test_close_timeout_holds_even_when_the_peer_keeps_sending_data() -> None:
         (close,) = server.recorded.wait_for("close")
         assert close.code == 1006
         assert time.monotonic() - started < 3
+
+
+def test_origin_callable_decides_and_one_that_raises_gives_500(caplog: pytest.LogCaptureFixture) -> None:
+    def check(origin: str | None) -> bool:
+        if origin == "https://boom.example":
+            raise RuntimeError("broken check")
+        return origin is None or origin.endswith(".good.example")
+
+    with HTTPServerThread(origin=check) as server:
+        for origin, status in [("https://a.good.example", 101), ("https://evil.example", 403),
+                               (None, 101), ("https://boom.example", 500)]:
+            extra = (("Origin", origin),) if origin else ()
+            with RawClient(server.port, extra=extra) as raw:
+                assert raw.status == status, origin
+    assert any("origin check raised" in record.getMessage() for record in caplog.records)
