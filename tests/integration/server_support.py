@@ -14,6 +14,7 @@ import base64
 import hashlib
 import os
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -105,9 +106,12 @@ class RawClient:
 
     def __init__(self, port: int, *, path: str = "/", protocols: str | None = None,
                  request: bytes | None = None, trailing: bytes = b"", read_response: bool = True,
-                 extra: tuple[tuple[str, str], ...] = (), timeout: float = WAIT) -> None:
+                 extra: tuple[tuple[str, str], ...] = (), timeout: float = WAIT,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if ssl_context is not None:
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname="localhost")
         self.buffer = bytearray()
         if request is None:
             request, self.key = handshake_request(path, protocols=protocols, extra=extra)
@@ -271,14 +275,21 @@ class _ServerThread:
 
     def __init__(self) -> None:
         self.recorded = Recorded()
+        self.scheme = "ws"
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
         return int(self.server.server_address[1])
 
-    def url(self, path: str = "/") -> str:
-        return f"ws://127.0.0.1:{self.port}{path}"
+    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
+        return f"{self.scheme}://{host}:{self.port}{path}"
+
+    def use_tls(self, context: ssl.SSLContext) -> _ServerThread:
+        """Serve TLS: the handshake runs in accept(), on the server's thread (fine for tests)."""
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.scheme = "wss"
+        return self
 
     def __enter__(self) -> _ServerThread:
         self.server.shutdown_grace = 2.0
