@@ -121,6 +121,7 @@ class TLSInTLS:
         self._flush_lock = threading.Lock()  # keeps encrypted records in order on the outer transport
         self._plain = bytearray()  # decrypted ahead by pending(), handed out first by recv()
         self._eof = False
+        self._error: OSError | None = None  # met by pending(), raised by the next recv()
         self._obj = context.wrap_bio(
             self._incoming, self._outgoing, server_side=server_side, server_hostname=server_hostname
         )
@@ -176,6 +177,8 @@ class TLSInTLS:
         """See Transport.recv; decrypts buffered ciphertext before reading the outer transport."""
         while True:
             with self._ssl_lock:
+                if self._error is not None and not self._plain:
+                    raise self._error
                 if self._plain:
                     data = bytes(self._plain[:size])
                     del self._plain[:size]
@@ -188,7 +191,19 @@ class TLSInTLS:
             self._fill()
 
     def pending(self) -> int:
-        """Decrypted bytes ready, after decrypting whatever ciphertext is already buffered."""
+        """Decrypted bytes ready, after decrypting whatever ciphertext is already buffered.
+
+        Never raises: an error met on the way counts as ready, and the next ``recv`` raises it.
+        """
+        try:
+            self._decrypt_ahead()
+        except OSError as error:  # ssl.SSLError included
+            self._error = error
+        with self._ssl_lock:
+            ready = len(self._plain) + self._obj.pending()
+            return ready + (1 if self._eof or self._error is not None else 0)
+
+    def _decrypt_ahead(self) -> None:
         outer_pending = self.outer.pending()
         if outer_pending:  # decrypted by the proxy's TLS layer: reading it cannot block
             data = self.outer.recv(outer_pending)
@@ -203,7 +218,6 @@ class TLSInTLS:
                 if not chunk:
                     break
                 self._plain += chunk
-            return len(self._plain) + self._obj.pending() + (1 if self._eof else 0)
 
     def sendall(self, data: bytes) -> None:
         """See Transport.sendall; encrypts record by record and writes the outer transport every

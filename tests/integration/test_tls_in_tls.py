@@ -135,3 +135,40 @@ def test_handshake_against_the_wrong_name_fails_inside(no_leaks: None, tls_certs
         inner.close()
         thread.join(WAIT)
         listener.close()
+
+
+def test_a_corrupt_record_is_raised_by_recv_not_by_pending(no_leaks: None, tls_certs: TLSCerts) -> None:
+    # TLS over a plain socket here, so that one read brings a good record and a corrupt one.
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(WAIT)
+    sent = threading.Event()
+
+    def server() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(WAIT)
+            inner = TLSInTLS(SocketTransport(conn), tls_certs.server_context(), None, server_side=True)
+            inner.handshake()
+            inner.sendall(b"ok")
+            conn.sendall(b"\x17\x03\x03\x00\x20" + b"\x00" * 32)  # application data failing its MAC
+            sent.set()
+            conn.recv(1)  # until the client gives up
+
+    thread = threading.Thread(target=server)
+    thread.start()
+    client = TLSInTLS(
+        SocketTransport(socket.create_connection(listener.getsockname(), timeout=WAIT)),
+        tls_certs.client_context(),
+        "localhost",
+    )
+    try:
+        client.handshake()
+        assert sent.wait(WAIT)  # on loopback both records are now in our receive buffer
+        assert client.recv(100) == b"ok"  # one read took both records into memory
+        assert client.pending() > 0  # the bad record counts as ready; pending() did not raise
+        with pytest.raises(ssl.SSLError):
+            client.recv(100)
+    finally:
+        client.close()
+        thread.join(WAIT)
+        listener.close()
