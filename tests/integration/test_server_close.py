@@ -10,6 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed as PeerClosed
 from websockets.sync.client import connect
 
+from faye_websocket.connection import _Watchdog
 from faye_websocket.errors import ConnectionClosed
 from faye_websocket.server import WebSocket
 from tests.integration.server_support import (
@@ -23,6 +24,13 @@ from tests.integration.server_support import (
     close_payload,
     echo,
 )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def watchdog_started() -> None:
+    """The process-wide close watchdog thread starts on first use and never ends: start it now,
+    so the leak checks below do not count it."""
+    _Watchdog.instance()
 
 
 def test_server_close_from_a_listener_sends_the_code_and_ends_tcp_after_the_reply() -> None:
@@ -39,7 +47,7 @@ def test_server_close_from_a_listener_sends_the_code_and_ends_tcp_after_the_repl
         assert (close.code, close.was_clean) == (4001, True)
 
 
-def test_close_from_another_thread_while_run_is_blocked_completes_the_handshake() -> None:
+def test_close_from_another_thread_while_run_is_blocked_completes_the_handshake(no_leaks: None) -> None:
     with HTTPServerThread() as server, RawClient(server.port) as raw:
         ws = server.recorded.wait_socket()
         server.recorded.wait_for("open")
@@ -53,7 +61,7 @@ def test_close_from_another_thread_while_run_is_blocked_completes_the_handshake(
         assert ws.ready_state.name == "CLOSED"
 
 
-def test_peer_that_never_answers_our_close_is_cut_off_after_close_timeout_with_1006() -> None:
+def test_peer_that_never_answers_our_close_is_cut_off_after_close_timeout_with_1006(no_leaks: None) -> None:
     with HTTPServerThread(close_timeout=0.5) as server, RawClient(server.port) as raw:
         ws = server.recorded.wait_socket()
         server.recorded.wait_for("open")
@@ -78,7 +86,7 @@ def test_close_timeout_also_applies_when_a_listener_closes_on_the_reader_thread(
         assert close.code == 1006
 
 
-def test_silent_peer_is_detected_by_ping_and_pong_timeout_with_close_1006() -> None:
+def test_silent_peer_is_detected_by_ping_and_pong_timeout_with_close_1006(no_leaks: None) -> None:
     with HTTPServerThread(ping=0.2, pong_timeout=0.3) as server, RawClient(server.port) as raw:
         server.recorded.wait_for("open")
         assert raw.read_frame().opcode == PING  # and we never answer
@@ -129,7 +137,7 @@ def test_listener_that_raises_is_logged_and_the_connection_lives_on(caplog: pyte
     assert any("ZeroDivisionError" in record.exc_text for record in caplog.records if record.exc_text)
 
 
-def test_peer_that_drops_tcp_gives_exactly_one_close_event_1006() -> None:
+def test_peer_that_drops_tcp_gives_exactly_one_close_event_1006(no_leaks: None) -> None:
     with HTTPServerThread() as server:
         raw = RawClient(server.port)
         server.recorded.wait_for("open")
@@ -140,7 +148,7 @@ def test_peer_that_drops_tcp_gives_exactly_one_close_event_1006() -> None:
         assert len(server.recorded.of_type("close")) == 1
 
 
-def test_server_shutdown_closes_live_connections_with_1001() -> None:
+def test_server_shutdown_closes_live_connections_with_1001(no_leaks: None) -> None:
     server = HTTPServerThread().__enter__()
     with connect(server.url(), open_timeout=WAIT) as client:
         server.recorded.wait_for("open")
@@ -152,7 +160,7 @@ def test_server_shutdown_closes_live_connections_with_1001() -> None:
         assert caught.value.rcvd is not None and caught.value.rcvd.code == 1001
 
 
-def test_client_that_sends_half_a_request_is_dropped_after_the_handshake_timeout() -> None:
+def test_client_that_sends_half_a_request_is_dropped_after_the_handshake_timeout(no_leaks: None) -> None:
     with RawServerThread(handshake_timeout=0.3) as server:
         raw = RawClient(server.port, request=b"GET / HTTP/1.1\r\nHost: x\r\n", read_response=False)
         started = time.monotonic()
@@ -163,7 +171,7 @@ def test_client_that_sends_half_a_request_is_dropped_after_the_handshake_timeout
         raw.close()
 
 
-def test_unmasked_client_frame_fails_the_connection_with_1002() -> None:
+def test_unmasked_client_frame_fails_the_connection_with_1002(no_leaks: None) -> None:
     with HTTPServerThread() as server, RawClient(server.port) as raw:
         raw.send_frame(TEXT, b"naked", masked=False)
         frame = raw.read_message()
@@ -198,7 +206,7 @@ def test_send_after_close_returns_false() -> None:
         assert ws.ping() is False
 
 
-def test_handler_can_loop_on_recv_without_run_and_the_loop_ends_at_close() -> None:
+def test_handler_can_loop_on_recv_without_run_and_the_loop_ends_at_close(no_leaks: None) -> None:
     received: list[str | bytes] = []
     finished = threading.Event()
 
