@@ -354,3 +354,18 @@ def test_leaving_a_with_block_waits_until_the_client_is_closed(no_leaks: None) -
         assert ws.ready_state is ReadyState.CLOSED
         assert ws.types == ["open", "close"]
         assert ws.close_event.code == 1000
+
+
+def test_fifty_concurrent_clients_each_get_their_echo_and_close(no_leaks: None) -> None:
+    with echo_server() as server:
+        clients = [RecordingClient(server.url(f"/{i}")) for i in range(50)]
+        for i, ws in enumerate(clients):
+            ws.send(f"client {i}")  # queued while CONNECTING, sent on open
+        for ws in clients:
+            assert ws.message_arrived.wait(WAIT)
+            ws.close()
+        for ws in clients:
+            ws.wait_closed_event()
+            assert ws.wait_closed(WAIT)
+    assert [ws.messages for ws in clients] == [[f"client {i}"] for i in range(50)]
+    assert all(ws.close_event.code == 1000 for ws in clients)
