@@ -76,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", help="only these case numbers, e.g. 1,5-9")
     args = parser.parse_args(argv)
     base = args.url.rstrip("/")
-    count = case_count(base)
+    try:
+        count = case_count(base)
+    except (OSError, WebSocketError) as error:
+        print(f"cannot reach the fuzzing server at {base}: {error}", file=sys.stderr)
+        return 2
     cases = parse_cases(args.cases, count)
     started = time.monotonic()
     for index, number in enumerate(cases, 1):

@@ -7,6 +7,7 @@ three URLs of Autobahn's fuzzingserver protocol (/getCaseCount, /runCase, /updat
 from __future__ import annotations
 
 import http.server
+import socket
 import subprocess
 import sys
 import threading
@@ -144,3 +145,11 @@ def test_client_example_through_an_https_proxy_to_wss(squid_proxy: ProxyServer, 
         )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[message] mic check" in done.stdout.splitlines()
+
+
+def test_autobahn_testee_without_a_fuzzing_server_exits_2_with_a_message() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as unused:
+        port = unused.getsockname()[1]
+    done = run_example("autobahn_client.py", f"ws://127.0.0.1:{port}")
+    assert done.returncode == 2
+    assert "cannot reach the fuzzing server" in done.stderr
