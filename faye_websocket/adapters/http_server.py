@@ -22,7 +22,7 @@ from __future__ import annotations
 from http.server import ThreadingHTTPServer
 
 from ..api import WebSocketAPI
-from .tracking import DEFAULT_SHUTDOWN_GRACE, ConnectionTracker
+from .tracking import DEFAULT_SHUTDOWN_GRACE, LISTEN_BACKLOG, ConnectionTracker
 
 
 class WebSocketHTTPServer(ThreadingHTTPServer):
@@ -33,6 +33,7 @@ class WebSocketHTTPServer(ThreadingHTTPServer):
     """
 
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         self.websockets = ConnectionTracker()

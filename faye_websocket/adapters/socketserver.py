@@ -23,7 +23,7 @@ import socketserver
 from typing import Any, ClassVar, Mapping, Sequence
 
 from ..server import WebSocket
-from .tracking import DEFAULT_SHUTDOWN_GRACE, ConnectionTracker
+from .tracking import DEFAULT_SHUTDOWN_GRACE, LISTEN_BACKLOG, ConnectionTracker
 
 
 class WebSocketRequestHandler(socketserver.BaseRequestHandler):
@@ -56,6 +56,7 @@ class ThreadingWebSocketServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.websockets = ConnectionTracker()

@@ -16,6 +16,9 @@ from ..api import WebSocketAPI
 
 GOING_AWAY = 1001  # RFC 6455 section 7.4.1: "a server going down"
 DEFAULT_SHUTDOWN_GRACE = 5.0  # seconds for peers to answer our close frame before we cut TCP
+# socketserver listens with a backlog of 5: a burst of clients reconnecting after a restart would
+# see SYN retries (1 s, 3 s...). 128 is the Linux default somaxconn of older kernels.
+LISTEN_BACKLOG = 128
 
 
 class ConnectionTracker:
