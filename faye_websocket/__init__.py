@@ -1,3 +1,61 @@
-"""faye_websocket: standards-compliant WebSocket server, client and EventSource for blocking Python."""
+"""faye_websocket: standards-compliant WebSocket server, client and EventSource for blocking Python.
 
-__version__ = "0.1.0"
+A port of faye-websocket (Node) for threaded, blocking Python: ``WebSocket`` takes over a request
+inside an http.server / socketserver / WSGI handler, ``Client`` and ``connect`` open client
+connections (ws, wss, through CONNECT proxies), ``EventSource`` writes Server-Sent Events and
+``EventSourceClient`` reads them. See README.md for usage.
+"""
+
+__version__ = "0.1.0"  # first, so that submodules may import it while the package initialises
+
+from . import errors
+from .adapters.wsgi_eventsource import EventSourceResponse
+from .client import Client, connect
+from .driver.eventstream import ServerSentEvent
+from .errors import (
+    ConnectionClosed,
+    ExtensionError,
+    HandshakeError,
+    InvalidPayload,
+    InvalidState,
+    MessageTooLarge,
+    ProtocolError,
+    ProxyError,
+    UnacceptableData,
+    WebSocketError,
+)
+from .events import CloseEvent, ErrorEvent, MessageEvent, OpenEvent, PingEvent, PongEvent, ReadyState
+from .eventsource import EventSource
+from .eventsource_client import EventSourceClient
+from .extensions.permessage_deflate import PermessageDeflate
+from .server import WebSocket
+
+__all__ = [
+    "Client",
+    "CloseEvent",
+    "ConnectionClosed",
+    "ErrorEvent",
+    "EventSource",
+    "EventSourceClient",
+    "EventSourceResponse",
+    "ExtensionError",
+    "HandshakeError",
+    "InvalidPayload",
+    "InvalidState",
+    "MessageEvent",
+    "MessageTooLarge",
+    "OpenEvent",
+    "PermessageDeflate",
+    "PingEvent",
+    "PongEvent",
+    "ProtocolError",
+    "ProxyError",
+    "ReadyState",
+    "ServerSentEvent",
+    "UnacceptableData",
+    "WebSocket",
+    "WebSocketError",
+    "__version__",
+    "connect",
+    "errors",
+]

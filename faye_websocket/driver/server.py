@@ -118,9 +118,8 @@ def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
         registry.add(extension)
     try:
         accepted = registry.generate_response(headers.get("Sec-WebSocket-Extensions"))
-    except ProtocolError as error:
-        message = f"Invalid Sec-WebSocket-Extensions header: {error}"
-        raise HandshakeError(message, STATUS_BAD_REQUEST) from None
+    except ProtocolError as error:  # the registry's message names the header already
+        raise HandshakeError(str(error), STATUS_BAD_REQUEST) from None
     offered = [p.strip() for p in (headers.get("Sec-WebSocket-Protocol") or "").split(",") if p.strip()]
     protocol = select_protocol(offered, options.protocols)
     fields = Headers([("Upgrade", "websocket"), ("Connection", "Upgrade"),

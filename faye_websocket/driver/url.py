@@ -58,7 +58,9 @@ def parse_url(url: str) -> WebSocketURL:
         raise ValueError(f"{url} is not a valid WebSocket URL: port out of range")
     if parts.fragment or url.endswith("#"):
         raise ValueError(f"{url} is not a valid WebSocket URL: fragments are not allowed")
-    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # The query is sent as given, even an empty one ("ws://h/?" asks for "/?").
+    has_query = bool(parts.query) or "?" in url.partition("#")[0]
+    resource = (parts.path or "/") + (f"?{parts.query}" if has_query else "")
     return WebSocketURL(
         secure=scheme == "wss",
         host=parts.hostname,
