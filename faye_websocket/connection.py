@@ -228,6 +228,8 @@ class Connection:
     def _maybe_start(self) -> None:
         # The server learns its request head before start() (from_handler) or from the bytes
         # it reads (raw socketserver path); the client starts at once.
+        if self._started:
+            return
         with self._lock:
             ready = not self._started and getattr(self.driver, "request", True) is not None
             if ready:
@@ -263,7 +265,7 @@ class Connection:
 
     def send(self, data: str | bytes | bytearray | memoryview) -> bool:
         """Send a message; blocks until written. False once closing or if the write failed."""
-        if self.state >= ReadyState.CLOSING:
+        if self._close_event is not None or self.driver.state >= ReadyState.CLOSING:
             return False
         accepted = self._operate(lambda: self.driver.send(data), block=True)
         return accepted and self._broken is None
@@ -390,22 +392,24 @@ class Connection:
             if self._close_event is None:
                 self._wait_without_transport(until)
             return
-        if transport.pending() > 0 or self._poll(until):
+        wake = _earliest(self._timers.next_deadline(self.driver.state), until)
+        # Without a deadline the read itself may block (one system call instead of two); a
+        # close() from another thread still wakes it, by shutting the socket down.
+        if wake is None or transport.pending() > 0 or self._poll(wake):
             self._read(transport)
         # Deadlines are checked after every read too: a peer that never stops sending must not
         # keep a close timeout or a ping from ever coming due.
         self._on_timers(time.monotonic())
-        self._dispatch_pending()
+        if self._events:
+            self._dispatch_pending()
 
     def _wait_without_transport(self, until: float | None) -> None:
         # A client whose transport is not attached yet (it is still connecting): nothing to read.
         delay = 0.05 if until is None else max(0.0, min(0.05, until - time.monotonic()))
         time.sleep(delay)
 
-    def _poll(self, until: float | None) -> bool:
-        now = time.monotonic()
-        wake = _earliest(self._timers.next_deadline(self.driver.state), until)
-        timeout_ms = None if wake is None else max(0, math.ceil((wake - now) * 1000))
+    def _poll(self, wake: float) -> bool:
+        timeout_ms = max(0, math.ceil((wake - time.monotonic()) * 1000))
         try:
             return bool(self._poller.poll(timeout_ms))
         except (OSError, ValueError):
@@ -419,7 +423,7 @@ class Connection:
         except OSError as error:
             self._fail(self._network_message(error), error)
             return
-        self._timers.received(time.monotonic())
+        self._timers.received()
         if data:
             self._operate(lambda: self.driver.receive_data(data))
             self._maybe_start()
@@ -434,10 +438,14 @@ class Connection:
     # -- timers -------------------------------------------------------------------------------
 
     def _on_timers(self, now: float) -> None:
-        expired = self._timers.expired(now, self.driver.state)
+        state = self.driver.state
+        deadline = self._timers.next_deadline(state)
+        if deadline is None or now < deadline:
+            return
+        expired = self._timers.expired(now, state)
         if expired is not None:
             self._fail(expired, None)
-        elif self._timers.ping_due(now, self.driver.state):
+        elif self._timers.ping_due(now, state):
             payload = self._timers.next_ping_payload(now)
             if self._operate(lambda: self.driver.ping(payload)):
                 self._timers.ping_sent(now)  # hixie drafts have no ping: no pong to wait for
@@ -459,10 +467,15 @@ class Connection:
             was_closing = self.driver.state is ReadyState.CLOSING
             result = action()
             self._collect()
-            if not was_closing and self.driver.state is ReadyState.CLOSING:
+            state = self.driver.state
+            if state is ReadyState.CLOSING and not was_closing:
                 self._timers.closing(time.monotonic())
-        self._flush(block=block or self._outbox_size > OUTBOX_SOFT_LIMIT)
-        self._after_operation()
+        # A sender always takes its turn at the write lock (so it returns once written); others
+        # write only when there is something to write.
+        if block or self._outbox:
+            self._flush(block=block or self._outbox_size > OUTBOX_SOFT_LIMIT)
+        if state is ReadyState.CLOSED:
+            self._after_operation()
         return result is not False
 
     def _collect(self) -> None:
@@ -471,7 +484,9 @@ class Connection:
         if data:
             self._outbox.append(data)
             self._outbox_size += len(data)
-        self._events.extend(self.driver.events_received())
+        events = self.driver.events_received()
+        if events:
+            self._events.extend(events)
 
     def _flush(self, *, block: bool) -> None:
         """Write the outbox unless another thread is writing (then it writes our bytes too).
@@ -684,7 +699,7 @@ class _Timers:
         """Our or the peer's close frame started the closing handshake."""
         self.close_deadline = now + self.close_timeout
 
-    def received(self, now: float) -> None:
+    def received(self) -> None:
         """Bytes arrived from the peer."""
         # Any byte from the peer proves it alive: a pong may wait behind a long message
         # (faye-websocket-node #35), so waiting for the pong itself would be a false alarm.
@@ -692,12 +707,13 @@ class _Timers:
 
     def next_deadline(self, state: ReadyState) -> float | None:
         """The earliest deadline that matters in ``state`` (None: no deadline)."""
-        candidates: list[float | None] = [self.close_deadline if state is ReadyState.CLOSING else None]
-        if state is ReadyState.CONNECTING:
-            candidates.append(self.handshake_deadline)
         if state is ReadyState.OPEN:
-            candidates += [self.next_ping, self.pong_deadline]
-        return _earliest(*candidates)
+            return None if self.next_ping is None else _earliest(self.next_ping, self.pong_deadline)
+        if state is ReadyState.CLOSING:
+            return self.close_deadline
+        if state is ReadyState.CONNECTING:
+            return self.handshake_deadline
+        return None
 
     def expired(self, now: float, state: ReadyState) -> str | None:
         """A failure message when a deadline has passed, else None."""
@@ -818,9 +834,12 @@ class _Watchdog:
                     logger.exception("faye_websocket: watchdog failed")
 
 
-def _earliest(*times: float | None) -> float | None:
-    present = [t for t in times if t is not None]
-    return min(present) if present else None
+def _earliest(first: float | None, second: float | None) -> float | None:
+    if first is None:
+        return second
+    if second is None or first < second:
+        return first
+    return second
 
 
 def _passed(deadline: float | None, now: float) -> bool:

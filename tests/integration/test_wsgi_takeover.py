@@ -127,18 +127,14 @@ def test_plain_requests_go_to_the_fallback_application(port: int) -> None:
 
 
 def test_waitress_cannot_upgrade_and_answers_501() -> None:
-    waitress = pytest.importorskip("waitress")
-    server = waitress.create_server(APP, host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=server.run, name="waitress")
-    thread.start()
-    try:
-        with RawClient(server.effective_port) as raw:
-            assert raw.status == 501
-            body = raw.read_exact(int(raw.header("Content-Length") or 0))
-            assert b"cannot upgrade" in body
-    finally:
-        server.close()
-        thread.join(WAIT)
+    pytest.importorskip("waitress")
+    port = free_port()
+    argv = [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}", "wsgi_app:application"]
+    with Process(argv, name="waitress", cwd=str(EXAMPLES), ready_ports=[("127.0.0.1", port)]), \
+            RawClient(port) as raw:
+        assert raw.status == 501
+        body = raw.read_exact(int(raw.header("Content-Length") or 0))
+        assert b"cannot upgrade" in body
 
 
 def test_wsgi_app_example_serves_echo_on_the_command_line_port() -> None:
