@@ -33,7 +33,7 @@ from .connection import (
 )
 from .driver.base import DEFAULT_MAX_LENGTH
 from .driver.http import Headers, Request
-from .driver.server import ServerDriver, is_secure_request, is_websocket_request
+from .driver.server import ServerDriver, is_websocket_request
 from .extensions.base import Extension
 from .transport import SocketTransport
 
@@ -89,8 +89,8 @@ class WebSocket(WebSocketAPI):
         secure: bool | None = None,
     ) -> None:
         super().__init__()
-        if secure is None:
-            secure = isinstance(sock, ssl.SSLSocket) or (request is not None and is_secure_request(request))
+        if secure is None:  # the driver also honours X-Forwarded-Proto and friends
+            secure = isinstance(sock, ssl.SSLSocket)
         self._origin = _origin_predicate(origin)
         self._driver = ServerDriver(request, protocols=protocols, extensions=extensions, headers=headers,
                                     max_length=max_length, allow_drafts=allow_drafts, secure=secure)
