@@ -122,3 +122,9 @@ def test_node_faye_websocket_client_the_reference_implementation_gets_its_echo()
     assert result.returncode == 0, result.output
     messages = [event for event in result.events if event["event"] == "message"]
     assert len(messages) == 3, result.output
+
+
+def test_url_is_wss_behind_a_proxy_that_says_the_client_used_tls() -> None:
+    with HTTPServerThread(lambda ws: None) as server, \
+            RawClient(server.port, path="/feed?x=1", extra=(("X-Forwarded-Proto", "https"),)):
+        assert server.recorded.wait_socket().url == "wss://127.0.0.1/feed?x=1"
