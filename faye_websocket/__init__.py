@@ -6,8 +6,6 @@ connections (ws, wss, through CONNECT proxies), ``EventSource`` writes Server-Se
 ``EventSourceClient`` reads them. See README.md for usage.
 """
 
-__version__ = "0.1.0"  # first, so that submodules may import it while the package initialises
-
 from . import errors
 from .adapters.wsgi_eventsource import EventSourceResponse
 from .client import Client, connect
@@ -29,6 +27,7 @@ from .eventsource import EventSource
 from .eventsource_client import EventSourceClient
 from .extensions.permessage_deflate import PermessageDeflate
 from .server import WebSocket
+from .version import __version__
 
 __all__ = [
     "Client",

@@ -10,11 +10,11 @@ import base64
 import platform
 from typing import Iterable, Mapping, Sequence
 
-from .. import __version__
 from ..errors import ExtensionError, HandshakeError, ProtocolError
 from ..events import ErrorEvent, ReadyState
 from ..extensions.base import Extension
 from ..extensions.negotiation import Extensions
+from ..version import __version__
 from .base import DEFAULT_MAX_LENGTH, Parser
 from .handshake import accept_value, generate_key, protocol_list
 from .http import MAX_HEAD_SIZE, Headers, Response, parse_response, serialize_head, to_headers

@@ -12,7 +12,8 @@ import re
 from typing import Iterable, Mapping, Union
 from urllib.parse import parse_qs, urlsplit
 
-from .http import Headers, Request, serialize_head, to_headers
+from . import http
+from .http import Request, serialize_head, to_headers
 
 CONTENT_TYPE = "text/event-stream"  # WHATWG HTML, section 9.2 (the MIME type of an event stream)
 DEFAULT_RETRY = 5.0  # seconds; faye-websocket-node's default ``retry`` option
@@ -27,14 +28,6 @@ FIXED_HEADERS: tuple[tuple[str, str], ...] = (
     ("Content-Type", CONTENT_TYPE),
     ("Cache-Control", "no-cache, no-store"),
     ("Connection", "close"),
-)
-# Proxies and TLS terminators mark a secure original request with one of these
-# (isSecureRequest in websocket-driver-node lib/websocket/driver/server.js).
-_SECURE_HEADERS: tuple[tuple[str, str], ...] = (
-    ("https", "on"),
-    ("x-forwarded-ssl", "on"),
-    ("x-forwarded-scheme", "https"),
-    ("x-forwarded-proto", "https"),
 )
 _LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
 
@@ -56,22 +49,12 @@ def is_event_source(request: Request) -> bool:
     return request.method.upper() == "GET" and accepts_event_stream(request.headers.get("Accept"))
 
 
-def is_secure(headers: Headers) -> bool:
-    """True when a forwarding proxy says the original request came over TLS (faye's header list)."""
-    for name, expected in _SECURE_HEADERS:
-        values = headers.tokens(name)
-        if values and values[0] == expected:
-            return True
-    return False
-
-
 def request_url(request: Request, *, secure: bool = False) -> str:
     """``http[s]://<Host header><target>``, as the original's ``url`` property.
 
     ``secure`` is whether the socket itself is TLS; forwarding headers can also make it https.
     """
-    scheme = "https" if secure or is_secure(request.headers) else "http"
-    return f"{scheme}://{request.headers.get('Host', '')}{request.target}"
+    return http.request_url(request, secure=secure, schemes=("http", "https"))
 
 
 def last_event_id(request: Request) -> str:

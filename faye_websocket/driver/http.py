@@ -33,6 +33,16 @@ REASONS = {
 }
 
 
+# Proxies and TLS terminators mark a secure original request with one of these
+# (isSecureRequest in websocket-driver-node's lib/websocket/driver/server.js).
+SECURE_FORWARDING: tuple[tuple[str, str], ...] = (
+    ("https", "on"),
+    ("x-forwarded-ssl", "on"),
+    ("x-forwarded-scheme", "https"),
+    ("x-forwarded-proto", "https"),
+)
+
+
 class HeadError(HandshakeError):
     """A malformed or oversized HTTP head; ``status`` is the answer a server should give."""
 
@@ -252,3 +262,24 @@ def error_response(status: int, message: str, headers: Iterable[tuple[str, str]]
     """A plain-text error response that closes the connection, as the original's handshake failures."""
     fields = [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close"), *headers]
     return serialize_response(status, fields, message.encode("utf-8"))
+
+
+def is_secure_request(request: Request) -> bool:
+    """True when a forwarding proxy says the original request came over TLS (the original's headers).
+
+    Only the first token counts: behind several proxies it is the one the client connected to.
+    """
+    for name, expected in SECURE_FORWARDING:
+        values = request.headers.tokens(name)
+        if values and values[0] == expected:
+            return True
+    return False
+
+
+def request_url(request: Request, *, secure: bool, schemes: tuple[str, str]) -> str:
+    """``<scheme>://<Host header><target>``: ``schemes`` is (plain, secure), e.g. ("ws", "wss").
+
+    ``secure`` is whether the socket itself is TLS; forwarding headers can also make it secure.
+    """
+    scheme = schemes[1] if secure or is_secure_request(request) else schemes[0]
+    return f"{scheme}://{request.headers.get('Host', '')}{request.target}"

@@ -28,7 +28,9 @@ from .http import (
     Headers,
     Request,
     error_response,
+    is_secure_request,  # noqa: F401 - re-exported for the I/O layer
     parse_request,
+    request_url,
     serialize_head,
     to_headers,
 )
@@ -40,8 +42,6 @@ STATUS_UPGRADE_REQUIRED = 426  # RFC 6455 section 4.4
 _HANDSHAKE_HEADERS = frozenset(
     {"upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol", "sec-websocket-extensions"}
 )
-_SECURE_FORWARDING = (("https", "on"), ("x-forwarded-ssl", "on"), ("x-forwarded-scheme", "https"),
-                      ("x-forwarded-proto", "https"))
 
 
 def is_websocket_request(request: Request) -> bool:
@@ -53,15 +53,9 @@ def is_websocket_request(request: Request) -> bool:
     )
 
 
-def is_secure_request(request: Request) -> bool:
-    """True when a TLS-terminating proxy says the client used https (the original's headers)."""
-    return any(value in request.headers.tokens(name) for name, value in _SECURE_FORWARDING)
-
-
-def request_url(request: Request, secure: bool) -> str:
+def websocket_url(request: Request, secure: bool) -> str:
     """``ws[s]://<Host header><target>``, the connection's ``url``."""
-    scheme = "wss" if secure or is_secure_request(request) else "ws"
-    return f"{scheme}://{request.headers.get('Host', '')}{request.target}"
+    return request_url(request, secure=secure, schemes=("ws", "wss"))
 
 
 class HybiServer(Hybi):
@@ -214,7 +208,7 @@ class ServerDriver:
     @property
     def url(self) -> str:
         """``ws[s]://host/path`` of the request ("" before it has been read)."""
-        return request_url(self.request, self._options.secure) if self.request else ""
+        return websocket_url(self.request, self._options.secure) if self.request else ""
 
     @property
     def close_event(self) -> CloseEvent | None:
