@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 
@@ -299,3 +300,24 @@ def test_origin_callable_decides_and_one_that_raises_gives_500(caplog: pytest.Lo
             with RawClient(server.port, extra=extra) as raw:
                 assert raw.status == status, origin
     assert any("origin check raised" in record.getMessage() for record in caplog.records)
+
+
+def test_sender_thread_stuck_on_a_peer_that_reads_nothing_times_out_and_closes_with_1006(
+        no_leaks: None) -> None:
+    gave_up = threading.Event()
+
+    def flood_from_another_thread(ws: WebSocket) -> None:
+        def flood() -> None:
+            while ws.send(b"z" * 65536):
+                pass
+            gave_up.set()
+
+        ws.on("open", lambda event: threading.Thread(target=flood, name="flood").start())
+
+    with HTTPServerThread(flood_from_another_thread, send_timeout=0.5) as server, \
+            RawClient(server.port) as raw:
+        raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+        assert gave_up.wait(10), "send() never gave up on a peer that reads nothing"
+        (close,) = server.recorded.wait_for("close")
+        assert close.code == 1006
+        assert server.recorded.of_type("error"), "the write failure is reported as an error"
