@@ -112,6 +112,10 @@ class WebSocketAPI(EventTarget):
     def _init_connection(self, connection: Connection) -> None:
         self._connection = connection
 
+    def _has_message_listener(self) -> bool:
+        """True when a message event would reach user code (``onmessage`` or a listener)."""
+        return self.onmessage is not None or bool(self._listeners.get("message"))
+
     @property
     def connection(self) -> Connection:
         """The Connection carrying this WebSocket."""

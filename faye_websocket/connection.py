@@ -140,7 +140,9 @@ class Connection:
     ``ping`` is the interval in seconds between automatic pings (None: off); a ping not followed
     by any incoming byte within ``pong_timeout`` (default: the ping interval) ends the connection
     with a close event 1006. ``handshake_timeout`` bounds the opening handshake, ``close_timeout``
-    the closing one, ``send_timeout`` each write's lack of progress.
+    the closing one, ``send_timeout`` each write's lack of progress. ``has_message_listener``
+    (from the API) says whether message events have a taker; with a reader thread, the last
+    ``RECV_QUEUE_SIZE`` messages without one are kept for a later ``recv()``.
     """
 
     def __init__(
@@ -157,6 +159,7 @@ class Connection:
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
         before_start: StartHook | None = None,
         reader_thread: bool = False,
+        has_message_listener: Callable[[], bool] | None = None,
         url: str = "",
     ) -> None:
         _check_durations(ping=ping, pong_timeout=pong_timeout, close_timeout=close_timeout,
@@ -168,6 +171,7 @@ class Connection:
         self._on_event = on_event
         self._before_start = before_start
         self._reader_thread_mode = reader_thread
+        self._has_message_listener = has_message_listener
         self._timers = _Timers(ping, pong_timeout if pong_timeout is not None else ping, close_timeout,
                                handshake_timeout)
         self._send_timeout = send_timeout
@@ -328,7 +332,9 @@ class Connection:
         """The next message; ConnectionClosed once closed, TimeoutError after ``timeout`` seconds.
 
         With a reader thread (``run()`` on another thread) it takes from a bounded queue that
-        the reader fills from the first ``recv()`` call on; otherwise it reads the socket itself.
+        the reader fills with every message once ``recv()`` has been called (waiting while it is
+        full), and before that with the last messages no listener took; otherwise it reads the
+        socket itself.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         if self._reader_thread_mode and not self._on_reader_thread():
@@ -661,12 +667,18 @@ class Connection:
                 self._queue.close()
             self._deliver(event)
 
+    def _listened(self) -> bool:
+        # A message nobody listens for would be lost: with a reader thread it waits for recv().
+        return self._has_message_listener is None or self._has_message_listener()
+
     def _deliver(self, event: Event) -> None:
         if isinstance(event, MessageEvent):
             if self._direct_reading:
                 self._direct.append(event.data)
             elif self._queue.enabled:
                 self._queue.put(event.data)
+            elif self._reader_thread_mode and not self._listened():
+                self._queue.keep(event.data)
         try:
             self._on_event(event)
         except Exception:
@@ -758,6 +770,17 @@ class _MessageQueue:
             while len(self._items) >= self._size and not (self._closed or self._no_wait):
                 self._cond.wait()
             self._items.append(item)
+            self._cond.notify_all()
+
+    def keep(self, item: str | bytes) -> None:
+        """Before any recv(): hold a message no listener took, dropping the oldest beyond the size.
+
+        Never waits, so a server that ignores incoming messages is not stalled by them.
+        """
+        with self._cond:
+            self._items.append(item)
+            if len(self._items) > self._size:
+                self._items.popleft()
             self._cond.notify_all()
 
     def stop_putting(self) -> None:

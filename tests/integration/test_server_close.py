@@ -22,6 +22,7 @@ from tests.integration.server_support import (
     HTTPServerThread,
     RawClient,
     RawServerThread,
+    client_frame,
     close_payload,
     echo,
 )
@@ -321,3 +322,26 @@ def test_sender_thread_stuck_on_a_peer_that_reads_nothing_times_out_and_closes_w
         (close,) = server.recorded.wait_for("close")
         assert close.code == 1006
         assert server.recorded.of_type("error"), "the write failure is reported as an error"
+
+
+def ignore_messages(ws: WebSocket) -> None:
+    ws.off("message")  # the recorder's listener too: nobody takes message events
+
+
+def test_recv_gets_messages_that_arrived_before_it_was_first_called_when_nobody_listens() -> None:
+    with HTTPServerThread(ignore_messages) as server, RawClient(server.port) as raw:
+        raw.send(client_frame(TEXT, b"first") + client_frame(TEXT, b"second"))
+        raw.send_frame(PING, b"sync")
+        assert raw.read_frame().payload == b"sync"  # the server has read both messages by now
+        ws = server.recorded.wait_socket()
+        assert ws.recv(timeout=WAIT) == "first"
+        assert ws.recv(timeout=WAIT) == "second"
+        raw.close_handshake()
+
+
+def test_a_reader_that_nobody_recvs_from_never_stalls_on_ignored_messages() -> None:
+    with HTTPServerThread(ignore_messages) as server, RawClient(server.port) as raw:
+        raw.send(b"".join(client_frame(TEXT, b"ignored") for _ in range(500)))
+        raw.send_frame(PING, b"still reading?")
+        assert raw.read_frame().payload == b"still reading?"
+        assert raw.close_handshake().close_code == 1000
