@@ -27,10 +27,10 @@ Locks (names and owners)
 
 Deadlines
     The reading thread computes the nearest deadline and uses it as its ``poll`` timeout, so no
-    timer thread is needed. The one case it cannot see is ``close()`` called from another thread
-    while the reader sleeps with a later (or no) deadline; for that, one process-wide watchdog
-    thread (``_Watchdog``) shuts the socket down when the close deadline passes, which wakes
-    the reader.
+    timer thread is needed (with no deadline armed it skips the poll and blocks in ``recv``).
+    The one case it cannot see is ``close()`` called from another thread while the reader sleeps
+    with a later (or no) deadline; for that, one process-wide watchdog thread (``_Watchdog``)
+    shuts the socket down when the close deadline passes, which wakes the reader.
 
 How a client plugs in (faye_websocket/client.py)
     Build ``Connection(driver, None, side=Side.CLIENT, on_event=..., reader_thread=True)`` in
@@ -42,7 +42,8 @@ How a client plugs in (faye_websocket/client.py)
     closed. ``attach`` returns False if the connection was closed meanwhile (the transport is
     closed for you). For a blocking ``connect()`` without a thread, pass
     ``reader_thread=False``, call ``attach``, then ``wait_open(timeout)``; ``recv()`` then reads
-    the socket on the caller's thread.
+    the socket on the caller's thread. Pass ``has_message_listener=api._has_message_listener``
+    so that, with a reader thread, messages nobody listens for are kept for ``recv()``.
 """
 
 from __future__ import annotations
