@@ -424,6 +424,10 @@ DEFLATE_PARAMS = {
     "6": "permessage-deflate; server_max_window_bits=15; client_max_window_bits=15",
     "7": "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
     "client_max_window_bits=9",
+    "8": "permessage-deflate; server_max_window_bits=8",
+    "9": "permessage-deflate; client_max_window_bits=8",
+    "10": "permessage-deflate; server_max_window_bits=8; client_max_window_bits=8; "
+    "server_no_context_takeover",
 }
 PAYLOADS = {
     "1": b'{"id": 1, "name": "faye", "tags": ["a", "b"]}' * 20,
