@@ -42,8 +42,13 @@ class StreamReader:
         """Wait for exactly ``n`` bytes and consume them."""
         while len(self.buffer) < n:
             yield from self._wait()
-        data = bytes(self.buffer[:n])
-        del self.buffer[:n]
+        return self._take(n, n)
+
+    def _take(self, length: int, consumed: int) -> bytes:
+        """The first ``length`` bytes as bytes (one copy, through a view), dropping ``consumed``."""
+        with memoryview(self.buffer) as view:
+            data = view[:length].tobytes()
+        del self.buffer[:consumed]
         return data
 
     def read_until(self, terminator: int, limit: int) -> Step:
@@ -59,9 +64,7 @@ class StreamReader:
             yield from self._wait()
         if end > limit:
             raise MessageTooLarge("WebSocket frame length too large")
-        data = bytes(self.buffer[:end])
-        del self.buffer[: end + 1]
-        return data
+        return self._take(end, end + 1)
 
     def read_head(self, limit: int) -> Step:
         """Consume an HTTP head up to and including its blank line; returns it without the blank line."""
@@ -77,9 +80,7 @@ class StreamReader:
         head_end, body_start = found
         if head_end > limit:
             raise HeadError("HTTP head too large", STATUS_HEADERS_TOO_LARGE)
-        head = bytes(self.buffer[:head_end])
-        del self.buffer[:body_start]
-        return head
+        return self._take(head_end, body_start)
 
     def take_all(self) -> bytes:
         """Consume and return everything buffered."""
