@@ -31,6 +31,7 @@ from .events import ErrorEvent, Event, MessageEvent, OpenEvent
 from .extensions.base import Extension
 from .opening import Opener
 from .tls import TLSSettings, tls_settings
+from .transport import for_connection
 from .urls import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
 
 DEFAULT_CONNECT_TIMEOUT = 10.0  # TCP + proxy + TLS + handshake; like websockets' open_timeout
@@ -233,7 +234,7 @@ class Client(WebSocketAPI):
         except Exception as exc:  # any failure must end in error + close events, not a dead thread
             self._give_up(exc)
             return False
-        return self.connection.attach(opened.transport, opened.leftover)
+        return self.connection.attach(for_connection(opened.transport), opened.leftover)
 
     def _give_up(self, exc: BaseException) -> None:
         if self._opening_error is None and self.connection.close_event is None:
@@ -253,7 +254,7 @@ class Client(WebSocketAPI):
         except BaseException as exc:
             self._give_up(exc)
             raise
-        if not self.connection.attach(opened.transport, opened.leftover):
+        if not self.connection.attach(for_connection(opened.transport), opened.leftover):
             raise self._closed_error()
         deadline = self._opener.deadline
         self._keep_early = True

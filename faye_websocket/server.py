@@ -16,7 +16,6 @@ construction see them all.
 from __future__ import annotations
 
 import logging
-import select
 import socket
 import ssl
 from http.server import BaseHTTPRequestHandler
@@ -35,7 +34,7 @@ from .driver.base import DEFAULT_MAX_LENGTH
 from .driver.http import Headers, Request
 from .driver.server import ServerDriver, is_websocket_request
 from .extensions.base import Extension
-from .transport import SocketTransport
+from .transport import wrap_socket
 
 logger = logging.getLogger("faye_websocket")
 
@@ -103,7 +102,7 @@ class WebSocket(WebSocketAPI):
             url=self._driver.url,
         )
         self._init_connection(connection)
-        connection.attach(server_transport(sock), body)
+        connection.attach(wrap_socket(sock), body)
 
     @staticmethod
     def is_websocket(source: BaseHTTPRequestHandler | Request | Mapping[str, Any]) -> bool:
@@ -155,55 +154,6 @@ class WebSocket(WebSocketAPI):
             logger.exception("faye_websocket: the origin check raised")
             return STATUS_INTERNAL_ERROR, "Origin check failed"
         return None if allowed else (STATUS_FORBIDDEN, "Origin not allowed")
-
-
-class PlainSocketTransport(SocketTransport):
-    """A plain TCP socket for the Connection, one system call per read and per write.
-
-    With a socket timeout, CPython polls before every recv and send; the Connection already
-    polls before it reads, so here the socket stays blocking, reads follow that poll, and writes
-    try ``send(MSG_DONTWAIT)`` first and poll for room (bounded by the send timeout) only when
-    the peer's window is full. TLS sockets keep the plain SocketTransport (SSLSocket.send takes
-    no flags).
-    """
-
-    def __init__(self, sock: socket.socket) -> None:
-        super().__init__(sock)
-        self._send_timeout: float | None = None
-        sock.settimeout(None)
-        self._writable = select.poll()
-        self._writable.register(sock.fileno(), select.POLLOUT)
-
-    def settimeout(self, timeout: float | None) -> None:
-        """The send timeout: how long a write may wait for the peer to make room."""
-        self._send_timeout = timeout
-
-    def pending(self) -> int:
-        """Always 0: a plain socket holds no decrypted bytes."""
-        return 0
-
-    def sendall(self, data: bytes) -> None:
-        """Write everything; TimeoutError when the peer takes nothing for the send timeout."""
-        view = memoryview(data)
-        while view:
-            try:
-                sent = self.sock.send(view, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                self._wait_writable()
-                continue
-            view = view[sent:]
-
-    def _wait_writable(self) -> None:
-        timeout = None if self._send_timeout is None else int(self._send_timeout * 1000)
-        if not self._writable.poll(timeout):
-            raise TimeoutError("the peer read nothing for the send timeout")
-
-
-def server_transport(sock: socket.socket) -> SocketTransport:
-    """The transport for an accepted socket: PlainSocketTransport unless it is TLS."""
-    if isinstance(sock, ssl.SSLSocket) or not hasattr(socket, "MSG_DONTWAIT"):
-        return SocketTransport(sock)
-    return PlainSocketTransport(sock)
 
 
 def _origin_predicate(origin: OriginCheck | None) -> Callable[[str | None], bool] | None:

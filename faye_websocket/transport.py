@@ -13,6 +13,7 @@ reader and the writers share one ``ssl.SSLObject``.
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 import threading
@@ -265,6 +266,58 @@ class TLSInTLS:
         return self.outer.fileno()
 
 
+class PlainSocketTransport(SocketTransport):
+    """A plain TCP socket for the Connection, one system call per read and per write.
+
+    With a socket timeout, CPython polls before every recv and send; the Connection already
+    polls before it reads, so here the socket stays blocking, reads follow that poll, and writes
+    try ``send(MSG_DONTWAIT)`` first and poll for room (bounded by the send timeout) only when
+    the peer's window is full. TLS sockets keep the plain SocketTransport (SSLSocket.send takes
+    no flags).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        self._send_timeout: float | None = None
+        sock.settimeout(None)
+        self._writable = select.poll()
+        self._writable.register(sock.fileno(), select.POLLOUT)
+
+    def settimeout(self, timeout: float | None) -> None:
+        """The send timeout: how long a write may wait for the peer to make room."""
+        self._send_timeout = timeout
+
+    def pending(self) -> int:
+        """Always 0: a plain socket holds no decrypted bytes."""
+        return 0
+
+    def sendall(self, data: bytes) -> None:
+        """Write everything; TimeoutError when the peer takes nothing for the send timeout."""
+        view = memoryview(data)
+        while view:
+            try:
+                sent = self.sock.send(view, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                self._wait_writable()
+                continue
+            view = view[sent:]
+
+    def _wait_writable(self) -> None:
+        timeout = None if self._send_timeout is None else int(self._send_timeout * 1000)
+        if not self._writable.poll(timeout):
+            raise TimeoutError("the peer read nothing for the send timeout")
+
+
 def wrap_socket(sock: socket.socket) -> SocketTransport:
-    """The Transport for a connected socket or SSLSocket (server side and direct client)."""
-    return SocketTransport(sock)
+    """The Transport for a connected socket whose opening phase is over (no more blocking reads
+    outside the Connection's poll): PlainSocketTransport for TCP, SocketTransport for TLS."""
+    if isinstance(sock, ssl.SSLSocket) or not hasattr(socket, "MSG_DONTWAIT"):
+        return SocketTransport(sock)
+    return PlainSocketTransport(sock)
+
+
+def for_connection(transport: Transport) -> Transport:
+    """``transport`` as the Connection should use it: a plain socket gets PlainSocketTransport."""
+    if type(transport) is SocketTransport:
+        return wrap_socket(transport.sock)
+    return transport
