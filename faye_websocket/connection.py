@@ -68,7 +68,7 @@ from .transport import Transport
 
 logger = logging.getLogger("faye_websocket")
 
-RECV_SIZE = 262144  # bytes per read: fewer system calls for big messages; freed after each read
+RECV_SIZE = 65536  # bytes per read; larger reads are served by mmap (3 extra system calls each)
 WRITE_CHUNK = 256 * 1024  # each sendall gets its own send timeout, so the timeout measures progress
 OUTBOX_SOFT_LIMIT = 1 << 20  # the reader stops and waits for the writer beyond this (ping floods)
 RECV_QUEUE_SIZE = 64  # messages the reader thread may hold for recv() before it stops reading
