@@ -29,7 +29,7 @@ Deadlines
     The reading thread computes the nearest deadline and uses it as its ``poll`` timeout, so no
     timer thread is needed (with no deadline armed it skips the poll and blocks in ``recv``).
     The one case it cannot see is ``close()`` called from another thread while the reader sleeps
-    with a later (or no) deadline; for that, one process-wide watchdog thread (``_Watchdog``)
+    with a later (or no) deadline; for that, one process-wide watchdog thread (``watchdog.Watchdog``)
     shuts the socket down when the close deadline passes, which wakes the reader.
 
 How a client plugs in (faye_websocket/client.py)
@@ -48,8 +48,6 @@ How a client plugs in (faye_websocket/client.py)
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import math
 import os
@@ -57,14 +55,16 @@ import select
 import socket
 import threading
 import time
-import weakref
 from collections import deque
 from enum import Enum
 from typing import Callable, Protocol
 
+from .deadlines import Deadlines, check_durations, earliest
 from .errors import ConnectionClosed, InvalidState
 from .events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
+from .message_queue import MessageQueue
 from .transport import Transport
+from .watchdog import Watchdog
 
 logger = logging.getLogger("faye_websocket")
 
@@ -163,7 +163,7 @@ class Connection:
         has_message_listener: Callable[[], bool] | None = None,
         url: str = "",
     ) -> None:
-        _check_durations(ping=ping, pong_timeout=pong_timeout, close_timeout=close_timeout,
+        check_durations(ping=ping, pong_timeout=pong_timeout, close_timeout=close_timeout,
                          handshake_timeout=handshake_timeout, send_timeout=send_timeout)
         self.driver = driver
         self.side = side
@@ -173,7 +173,7 @@ class Connection:
         self._before_start = before_start
         self._reader_thread_mode = reader_thread
         self._has_message_listener = has_message_listener
-        self._timers = _Timers(ping, pong_timeout if pong_timeout is not None else ping, close_timeout,
+        self._deadlines = Deadlines(ping, pong_timeout if pong_timeout is not None else ping, close_timeout,
                                handshake_timeout)
         self._send_timeout = send_timeout
         self._init_state()
@@ -194,7 +194,7 @@ class Connection:
         self._transport_closed = False
         self._broken: BaseException | None = None
         self._close_event: CloseEvent | None = None
-        self._queue = _MessageQueue(RECV_QUEUE_SIZE)
+        self._queue = MessageQueue(RECV_QUEUE_SIZE)
         # Messages read by a recv() caller on its own thread: one read may bring several, and the
         # ones not returned yet wait here for the next recv().
         self._direct: deque[str | bytes] = deque()
@@ -222,7 +222,7 @@ class Connection:
             return False
         transport.settimeout(self._send_timeout)
         self._poller.register(transport.fileno(), select.POLLIN)
-        self._timers.opened_at(time.monotonic())
+        self._deadlines.opened_at(time.monotonic())
         self._maybe_start()
         if initial:
             self._operate(lambda: self.driver.receive_data(initial))
@@ -301,9 +301,9 @@ class Connection:
                 self._reader_ident = None
                 self._read_lock.release()
         else:
-            deadline = self._timers.close_deadline
+            deadline = self._deadlines.close_deadline
             if deadline is not None:
-                _Watchdog.instance().schedule(deadline, self)
+                Watchdog.instance().schedule(deadline, self)
 
     def abort(self, reason: str = "") -> None:
         """End the connection now without a closing handshake (close event 1006); any thread."""
@@ -399,7 +399,7 @@ class Connection:
             if self._close_event is None:
                 self._wait_without_transport(until)
             return
-        wake = _earliest(self._timers.next_deadline(self.driver.state), until)
+        wake = earliest(self._deadlines.next_deadline(self.driver.state), until)
         # Without a deadline the read itself may block (one system call instead of two); a
         # close() from another thread still wakes it, by shutting the socket down.
         if wake is None or transport.pending() > 0 or self._poll(wake):
@@ -430,7 +430,7 @@ class Connection:
         except OSError as error:
             self._fail(self._network_message(error), error)
             return
-        self._timers.received()
+        self._deadlines.received()
         if data:
             self._operate(lambda: self.driver.receive_data(data))
             self._maybe_start()
@@ -446,20 +446,20 @@ class Connection:
 
     def _on_timers(self, now: float) -> None:
         state = self.driver.state
-        deadline = self._timers.next_deadline(state)
+        deadline = self._deadlines.next_deadline(state)
         if deadline is None or now < deadline:
             return
-        expired = self._timers.expired(now, state)
+        expired = self._deadlines.expired(now, state)
         if expired is not None:
             self._fail(expired, None)
-        elif self._timers.ping_due(now, state):
-            payload = self._timers.next_ping_payload(now)
+        elif self._deadlines.ping_due(now, state):
+            payload = self._deadlines.next_ping_payload(now)
             if self._operate(lambda: self.driver.ping(payload)):
-                self._timers.ping_sent(now)  # hixie drafts have no ping: no pong to wait for
+                self._deadlines.ping_sent(now)  # hixie drafts have no ping: no pong to wait for
 
-    def _watchdog_fire(self) -> None:
+    def watchdog_fire(self) -> None:
         """Called by the watchdog thread: wake the reader if the close deadline has passed."""
-        deadline = self._timers.close_deadline
+        deadline = self._deadlines.close_deadline
         if self._close_event is not None or deadline is None or time.monotonic() < deadline:
             return
         self._interrupt()
@@ -476,7 +476,7 @@ class Connection:
             self._collect()
             state = self.driver.state
             if state is ReadyState.CLOSING and not was_closing:
-                self._timers.closing(time.monotonic())
+                self._deadlines.closing(time.monotonic())
         # A sender always takes its turn at the write lock (so it returns once written); others
         # write only when there is something to write.
         if block or self._outbox:
@@ -684,193 +684,3 @@ class Connection:
             self._on_event(event)
         except Exception:
             logger.exception("faye_websocket: event handler failed for %s", type(event).__name__)
-
-
-class _Timers:
-    """The connection's deadlines, all in time.monotonic() seconds; None means not armed."""
-
-    def __init__(self, ping: float | None, pong_timeout: float | None, close_timeout: float,
-                 handshake_timeout: float | None) -> None:
-        self.ping_interval = ping
-        self.pong_timeout = pong_timeout
-        self.close_timeout = close_timeout
-        self.handshake_timeout = handshake_timeout
-        self.handshake_deadline: float | None = None
-        self.close_deadline: float | None = None
-        self.next_ping: float | None = None
-        self.pong_deadline: float | None = None
-        self._counter = itertools.count(1)
-
-    def opened_at(self, now: float) -> None:
-        """The transport is attached: arm the handshake deadline and the first ping."""
-        if self.handshake_timeout is not None:
-            self.handshake_deadline = now + self.handshake_timeout
-        if self.ping_interval is not None:
-            self.next_ping = now + self.ping_interval
-
-    def closing(self, now: float) -> None:
-        """Our or the peer's close frame started the closing handshake."""
-        self.close_deadline = now + self.close_timeout
-
-    def received(self) -> None:
-        """Bytes arrived from the peer."""
-        # Any byte from the peer proves it alive: a pong may wait behind a long message
-        # (faye-websocket-node #35), so waiting for the pong itself would be a false alarm.
-        self.pong_deadline = None
-
-    def next_deadline(self, state: ReadyState) -> float | None:
-        """The earliest deadline that matters in ``state`` (None: no deadline)."""
-        if state is ReadyState.OPEN:
-            return None if self.next_ping is None else _earliest(self.next_ping, self.pong_deadline)
-        if state is ReadyState.CLOSING:
-            return self.close_deadline
-        if state is ReadyState.CONNECTING:
-            return self.handshake_deadline
-        return None
-
-    def expired(self, now: float, state: ReadyState) -> str | None:
-        """A failure message when a deadline has passed, else None."""
-        if state is ReadyState.CONNECTING and _passed(self.handshake_deadline, now):
-            return "opening handshake timed out"
-        if state is ReadyState.CLOSING and _passed(self.close_deadline, now):
-            return "closing handshake timed out"
-        if state is ReadyState.OPEN and _passed(self.pong_deadline, now):
-            return "no pong within the pong timeout"
-        return None
-
-    def ping_due(self, now: float, state: ReadyState) -> bool:
-        """True when an automatic ping should go out now."""
-        return state is ReadyState.OPEN and _passed(self.next_ping, now)
-
-    def next_ping_payload(self, now: float) -> bytes:
-        """Schedule the next ping and return this one's payload (faye sends "1", "2", ...)."""
-        assert self.ping_interval is not None
-        self.next_ping = now + self.ping_interval
-        return str(next(self._counter)).encode("ascii")
-
-    def ping_sent(self, now: float) -> None:
-        """Arm the pong deadline, unless one is already running."""
-        if self.pong_timeout is not None and self.pong_deadline is None:
-            self.pong_deadline = now + self.pong_timeout
-
-
-class _MessageQueue:
-    """The bounded hand-off from a reader thread to recv() callers; enabled by the first get()."""
-
-    def __init__(self, size: int) -> None:
-        self._items: deque[str | bytes] = deque()
-        self._size = size
-        self._cond = threading.Condition()
-        self.enabled = False
-        self._closed = False
-        self._no_wait = False
-
-    def put(self, item: str | bytes) -> None:
-        """Add a message, waiting while the queue is full (the reader stops reading: backpressure)."""
-        with self._cond:
-            while len(self._items) >= self._size and not (self._closed or self._no_wait):
-                self._cond.wait()
-            self._items.append(item)
-            self._cond.notify_all()
-
-    def keep(self, item: str | bytes) -> None:
-        """Before any recv(): hold a message no listener took, dropping the oldest beyond the size.
-
-        Never waits, so a server that ignores incoming messages is not stalled by them.
-        """
-        with self._cond:
-            self._items.append(item)
-            if len(self._items) > self._size:
-                self._items.popleft()
-            self._cond.notify_all()
-
-    def stop_putting(self) -> None:
-        """The connection is ending: put() no longer waits for room."""
-        with self._cond:
-            self._no_wait = True
-            self._cond.notify_all()
-
-    def get(self, deadline: float | None, closed_error: Callable[[], Exception]) -> str | bytes:
-        """Take the next message; raises closed_error() once closed and empty, TimeoutError."""
-        with self._cond:
-            self.enabled = True
-            while not self._items:
-                if self._closed:
-                    raise closed_error()
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise TimeoutError("no message within the timeout")
-                self._cond.wait(remaining)
-            item = self._items.popleft()
-            self._cond.notify_all()
-            return item
-
-    def close(self) -> None:
-        """No more messages will come; wakes every waiter. Queued messages stay readable."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-
-class _Watchdog:
-    """One daemon thread for the whole process that wakes readers at close deadlines.
-
-    Only ``close()`` from a thread that is not reading, while another thread reads, needs it;
-    every other deadline is the reader's own poll timeout.
-    """
-
-    _instance: _Watchdog | None = None
-    _instance_lock = threading.Lock()
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, weakref.ref[Connection]]] = []
-        self._cond = threading.Condition()
-        self._sequence = itertools.count()
-        thread = threading.Thread(target=self._loop, name="faye_websocket-watchdog", daemon=True)
-        thread.start()
-
-    @classmethod
-    def instance(cls) -> _Watchdog:
-        """The process's watchdog, started on first use."""
-        with cls._instance_lock:
-            if cls._instance is None:
-                cls._instance = cls()
-            return cls._instance
-
-    def schedule(self, deadline: float, connection: Connection) -> None:
-        """Call connection._watchdog_fire() at ``deadline`` (if the connection still exists)."""
-        with self._cond:
-            heapq.heappush(self._heap, (deadline, next(self._sequence), weakref.ref(connection)))
-            self._cond.notify()
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._heap or self._heap[0][0] > time.monotonic():
-                    timeout = None if not self._heap else self._heap[0][0] - time.monotonic()
-                    self._cond.wait(timeout)
-                _, _, ref = heapq.heappop(self._heap)
-            connection = ref()
-            if connection is not None:
-                try:
-                    connection._watchdog_fire()
-                except Exception:
-                    logger.exception("faye_websocket: watchdog failed")
-
-
-def _earliest(first: float | None, second: float | None) -> float | None:
-    if first is None:
-        return second
-    if second is None or first < second:
-        return first
-    return second
-
-
-def _passed(deadline: float | None, now: float) -> bool:
-    return deadline is not None and now >= deadline
-
-
-def _check_durations(**durations: float | None) -> None:
-    for name, value in durations.items():
-        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")

@@ -11,7 +11,6 @@ import pytest
 from websockets.sync.server import ServerConnection, serve
 
 from faye_websocket.client import connect
-from faye_websocket.connection import _Watchdog
 from faye_websocket.extensions.permessage_deflate import PermessageDeflate
 from tests.integration.client_support import WAIT, RecordingClient
 from tests.integration.components import NodePeer, TLSCerts
@@ -19,11 +18,6 @@ from tests.leaks import assert_no_leaks
 
 LARGE = bytes(range(256)) * 1024  # 256 KiB: several frames' worth of TCP segments
 
-
-@pytest.fixture(autouse=True, scope="module")
-def watchdog_started() -> None:
-    """The process-wide close watchdog thread starts on first use and lives on by design."""
-    _Watchdog.instance()
 
 
 @contextmanager

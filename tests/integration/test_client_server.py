@@ -9,7 +9,6 @@ import time
 import pytest
 
 from faye_websocket.client import Client, connect
-from faye_websocket.connection import _Watchdog
 from faye_websocket.errors import ConnectionClosed, HandshakeError
 from faye_websocket.events import ReadyState
 from tests.integration.client_support import (
@@ -24,12 +23,6 @@ from tests.integration.client_support import (
     switching_protocols,
     wait_for_eof,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def watchdog_started() -> None:
-    """The process-wide close watchdog thread starts on first use and lives on by design."""
-    _Watchdog.instance()
 
 
 def test_connect_echoes_text_as_text_and_binary_as_binary(no_leaks: None) -> None:

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 import pytest
 
 from faye_websocket.client import Client, connect
-from faye_websocket.connection import _Watchdog
 from faye_websocket.errors import ProxyError
 from faye_websocket.events import MessageEvent
 from tests.integration.client_support import WAIT, EchoServer, RecordingClient, echo_server
@@ -25,11 +24,6 @@ from tests.integration.components import ProxyServer, TLSCerts
 
 FIRST_MESSAGE_BUDGET = 1.0  # seconds: the brief's bound for the first message through TLS-in-TLS
 
-
-@pytest.fixture(autouse=True, scope="module")
-def watchdog_started() -> None:
-    """The process-wide close watchdog thread starts on first use and lives on by design."""
-    _Watchdog.instance()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import pytest
 from websockets.exceptions import ConnectionClosed as PeerClosed
 from websockets.sync.client import connect
 
-from faye_websocket.connection import _Watchdog
 from faye_websocket.errors import ConnectionClosed
 from faye_websocket.server import WebSocket
 from tests.integration.server_support import (
@@ -26,13 +25,6 @@ from tests.integration.server_support import (
     close_payload,
     echo,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def watchdog_started() -> None:
-    """The process-wide close watchdog thread starts on first use and never ends: start it now,
-    so the leak checks below do not count it."""
-    _Watchdog.instance()
 
 
 def test_server_close_from_a_listener_sends_the_code_and_ends_tcp_after_the_reply() -> None:

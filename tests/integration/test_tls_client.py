@@ -9,15 +9,8 @@ import pytest
 import trustme
 
 from faye_websocket.client import Client, connect
-from faye_websocket.connection import _Watchdog
 from tests.integration.client_support import WAIT, RecordingClient, echo_server
 from tests.integration.components import TLSCerts
-
-
-@pytest.fixture(autouse=True, scope="module")
-def watchdog_started() -> None:
-    """The process-wide close watchdog thread starts on first use and lives on by design."""
-    _Watchdog.instance()
 
 
 def test_wss_with_a_context_that_trusts_the_test_ca(no_leaks: None, tls_certs: TLSCerts) -> None:
