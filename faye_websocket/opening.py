@@ -8,12 +8,13 @@ it (the socket is shut down, and ``open()`` raises ConnectionAbortedError).
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import ssl
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from .driver.proxy import ProxyHandshake
 from .driver.url import WebSocketURL
@@ -53,6 +54,41 @@ class Opened:
     transport: Transport
     leftover: bytes = b""  # bytes read after the proxy's reply: the start of the origin's stream
     proxy_status: int | None = None
+
+
+AddressInfo = list[tuple[Any, Any, int, str, Any]]
+
+
+def resolve(host: str, port: int, timeout: float | None) -> AddressInfo:
+    """getaddrinfo under a deadline; TimeoutError when the resolver does not answer in time.
+
+    getaddrinfo cannot be interrupted, so a name (not an IP literal) is looked up on a daemon
+    thread that is left to finish on its own if the deadline passes first.
+    """
+    try:
+        ipaddress.ip_address(host)
+        literal = True
+    except ValueError:
+        literal = False
+    if literal or timeout is None:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    result: list[AddressInfo | BaseException] = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            result.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except BaseException as error:  # handed to the waiting thread
+            result.append(error)
+        done.set()
+
+    threading.Thread(target=lookup, name="faye_websocket-resolve", daemon=True).start()
+    if not done.wait(timeout):
+        raise TimeoutError(f"DNS lookup of {host} timed out after {timeout:.3g} s")
+    outcome = result[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
 
 class Opener:
@@ -146,7 +182,7 @@ class Opener:
 
     def _connect_tcp(self) -> socket.socket:
         hop = self.proxy or self.target
-        infos = socket.getaddrinfo(hop.host, hop.port, type=socket.SOCK_STREAM)
+        infos = resolve(hop.host, hop.port, self.deadline.remaining("DNS lookup"))
         error: OSError = OSError(f"no address for {hop.host}")
         for family, kind, proto, _, address in infos:
             sock = socket.socket(family, kind, proto)
