@@ -120,6 +120,9 @@ class EventSource(EventTarget):
             finish()
 
         setattr(handler, "finish", finish_after_stream)  # noqa: B010 - an instance override
+        track = getattr(handler.server, "track_event_source", None)
+        if callable(track):
+            track(stream)  # WebSocketHTTPServer closes live streams when it shuts down
         return stream
 
     @staticmethod

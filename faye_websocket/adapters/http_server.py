@@ -22,7 +22,7 @@ from __future__ import annotations
 from http.server import ThreadingHTTPServer
 
 from ..api import WebSocketAPI
-from .tracking import DEFAULT_SHUTDOWN_GRACE, LISTEN_BACKLOG, ConnectionTracker
+from .tracking import DEFAULT_SHUTDOWN_GRACE, LISTEN_BACKLOG, ConnectionTracker, Stream
 
 
 class WebSocketHTTPServer(ThreadingHTTPServer):
@@ -43,7 +43,12 @@ class WebSocketHTTPServer(ThreadingHTTPServer):
         """Remember ``websocket`` until it closes (called by ``WebSocket.from_handler``)."""
         self.websockets.add(websocket)
 
+    def track_event_source(self, stream: Stream) -> None:
+        """Remember an EventSource ``stream`` until it closes (called by ``EventSource.from_handler``)."""
+        self.websockets.add(stream)
+
     def server_close(self) -> None:
-        """Close live WebSockets with 1001 (bounded by ``shutdown_grace``), then the listener."""
+        """Close live WebSockets with 1001 (bounded by ``shutdown_grace``) and event streams, then
+        the listener."""
         self.websockets.close_all(grace=self.shutdown_grace)
         super().server_close()

@@ -1,18 +1,36 @@
-"""Live-connection tracking for servers, so that a shutdown closes WebSockets instead of hanging.
+"""Live-connection tracking for servers, so that a shutdown closes connections instead of hanging.
 
 A thread-per-connection server cannot stop while its handler threads sit in ``run()``: each
-waits for its peer. ``ConnectionTracker`` remembers every live WebSocket, and ``close_all()``
-closes them with 1001 (going away), waits a bounded time for the closing handshakes, then aborts
-whatever is left, so every handler returns.
+waits for its peer. ``ConnectionTracker`` remembers every live WebSocket (and EventSource stream),
+and ``close_all()`` closes them (WebSockets with 1001, going away), waits a bounded time for the
+closing handshakes, then aborts whatever is left, so every handler returns.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Callable, Protocol, Union
 
 from ..api import WebSocketAPI
+from ..events import ReadyState
+
+
+class Stream(Protocol):
+    """A connection that is not a WebSocket but ends with a close event: an EventSource."""
+
+    @property
+    def ready_state(self) -> ReadyState:
+        """CLOSED once it has ended."""
+
+    def on(self, type: str, listener: Callable[[Any], object]) -> None:
+        """Call ``listener`` on the close event."""
+
+    def close(self) -> bool:
+        """End it now."""
+
+
+Tracked = Union[WebSocketAPI, Stream]
 
 GOING_AWAY = 1001  # RFC 6455 section 7.4.1: "a server going down"
 DEFAULT_SHUTDOWN_GRACE = 5.0  # seconds for peers to answer our close frame before we cut TCP
@@ -22,14 +40,14 @@ LISTEN_BACKLOG = 128
 
 
 class ConnectionTracker:
-    """A thread-safe set of live WebSockets; each leaves the set with its close event."""
+    """A thread-safe set of live connections; each leaves the set with its close event."""
 
     def __init__(self) -> None:
-        self._live: set[WebSocketAPI] = set()
+        self._live: set[Tracked] = set()
         self._cond = threading.Condition()
 
-    def add(self, websocket: WebSocketAPI) -> None:
-        """Track ``websocket`` until its close event (any thread)."""
+    def add(self, websocket: Tracked) -> None:
+        """Track ``websocket`` (or an EventSource) until its close event (any thread)."""
 
         def forget(_event: Any) -> None:
             with self._cond:
@@ -39,7 +57,7 @@ class ConnectionTracker:
         with self._cond:
             self._live.add(websocket)
         websocket.on("close", forget)
-        if websocket.connection.close_event is not None:
+        if websocket.ready_state is ReadyState.CLOSED:
             forget(None)
 
     def __len__(self) -> int:
@@ -54,12 +72,16 @@ class ConnectionTracker:
         with self._cond:
             live = list(self._live)
         for websocket in live:
-            websocket.connection.close(GOING_AWAY, reason)
+            if isinstance(websocket, WebSocketAPI):
+                websocket.connection.close(GOING_AWAY, reason)
+            else:
+                websocket.close()  # an event stream has no closing handshake
         deadline = time.monotonic() + grace
         with self._cond:
             while self._live and time.monotonic() < deadline:
                 self._cond.wait(deadline - time.monotonic())
             stragglers = list(self._live)
         for websocket in stragglers:
-            websocket.connection.abort("server shut down")
+            if isinstance(websocket, WebSocketAPI):
+                websocket.connection.abort("server shut down")
         return not stragglers
