@@ -116,6 +116,7 @@ class Client(WebSocketAPI):
             self._driver, None, side=Side.CLIENT, on_event=self._handle_event, ping=ping,
             pong_timeout=pong_timeout, close_timeout=close_timeout, handshake_timeout=None,
             send_timeout=send_timeout, reader_thread=self._start_thread, url=url,
+            has_message_listener=self._has_message_listener,
         )  # fmt: skip
         self._init_connection(connection)
         self._close_wait = close_timeout + CLIENT_EOF_WAIT  # the longest a close can take

@@ -362,3 +362,21 @@ def test_fifty_concurrent_clients_each_get_their_echo_and_close(no_leaks: None) 
             assert ws.wait_closed(WAIT)
     assert [ws.messages for ws in clients] == [[f"client {i}"] for i in range(50)]
     assert all(ws.close_event.code == 1000 for ws in clients)
+
+
+def test_threaded_client_keeps_messages_for_a_later_recv_when_nobody_listens(no_leaks: None) -> None:
+    """A Client (reader thread) whose user only calls recv() later still gets what arrived first."""
+    with echo_server() as server:
+        opened, ponged = threading.Event(), threading.Event()
+        client = Client(server.url("/"))
+        client.on("open", lambda event: opened.set())
+        try:
+            assert opened.wait(WAIT)
+            client.send("early")
+            # The server answers in order, so once the pong is in, the echo was read before it.
+            client.ping(b"after", ponged.set)
+            assert ponged.wait(WAIT)
+            assert client.recv(timeout=WAIT) == "early"
+        finally:
+            client.close()
+            client.wait_closed(WAIT)
