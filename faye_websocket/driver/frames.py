@@ -177,9 +177,14 @@ def parse_frame(
     refused before a single payload byte is stored (faye-websocket-node #26).
     """
     first, second = yield from read_exact(2)
-    fin, rsv1, rsv2, rsv3 = (bool(first & bit) for bit in (FIN_BIT, RSV1_BIT, RSV2_BIT, RSV3_BIT))
+    fin, rsv1, rsv2, rsv3 = (
+        bool(first & FIN_BIT),
+        bool(first & RSV1_BIT),
+        bool(first & RSV2_BIT),
+        bool(first & RSV3_BIT),
+    )
     opcode = _opcode(first & OPCODE_BITS)
-    if not rules.rsv_allowed(opcode, rsv1, rsv2, rsv3):
+    if (rsv1 or rsv2 or rsv3) and not rules.rsv_allowed(opcode, rsv1, rsv2, rsv3):
         raise ProtocolError(
             f"One or more reserved bits are on: reserved1 = {int(rsv1)}, reserved2 = {int(rsv2)}, "
             f"reserved3 = {int(rsv3)}"
@@ -198,11 +203,14 @@ def parse_frame(
     return Frame(fin, opcode, payload, rsv1, rsv2, rsv3)
 
 
+_OPCODES = {int(opcode): opcode for opcode in Opcode}  # a dict lookup is faster than Opcode(value)
+
+
 def _opcode(value: int) -> Opcode:
-    try:
-        return Opcode(value)
-    except ValueError:
-        raise ProtocolError(f"Unrecognized frame opcode: {value}") from None
+    opcode = _OPCODES.get(value)
+    if opcode is None:
+        raise ProtocolError(f"Unrecognized frame opcode: {value}")
+    return opcode
 
 
 def _check_masking(masked: bool, rules: FrameRules) -> None:

@@ -86,6 +86,10 @@ class Hybi(Driver):
     def _on_data(self, frame: Frame) -> None:
         if self._message is not None:
             raise ProtocolError("Received new data frame but previous continuous frame is unfinished")
+        if frame.fin and not self._extensions.has_sessions:
+            # The common case, a message in one frame with nothing to transform: no assembly.
+            self._emit_message(decode_text(frame.payload) if frame.opcode is Opcode.TEXT else frame.payload)
+            return
         self._message = MessageAssembler(frame, decode=not self._extensions.has_sessions)
         self._add_fragment(frame)
 
@@ -102,10 +106,9 @@ class Hybi(Driver):
             self._deliver(message)
 
     def _deliver(self, message: MessageAssembler) -> None:
-        if message.decoded:
-            data: str | bytes = message.text()
-        else:
-            data = self._incoming_payload(message)
+        self._emit_message(message.text() if message.decoded else self._incoming_payload(message))
+
+    def _emit_message(self, data: str | bytes) -> None:
         # RFC 6455 section 7.1.6 / WHATWG: once our close frame is sent, data is no longer delivered.
         if self.state is ReadyState.OPEN:
             self._emit(MessageEvent(data))
@@ -141,13 +144,14 @@ class Hybi(Driver):
         self._write(serialize_frame(frame, mask=self._mask))
 
     def _send_message(self, opcode: Opcode, payload: bytes) -> bool:
-        message = Message(opcode, payload)
-        if self._extensions.has_sessions:
-            try:
-                message = self._extensions.process_outgoing_message(message)
-            except ProtocolError as error:
-                self._fail(error)
-                return False
+        if not self._extensions.has_sessions:
+            self._write_frame(opcode, payload)
+            return True
+        try:
+            message = self._extensions.process_outgoing_message(Message(opcode, payload))
+        except ProtocolError as error:
+            self._fail(error)
+            return False
         self._write_frame(message.opcode, message.data, (message.rsv1, message.rsv2, message.rsv3))
         return True
 
