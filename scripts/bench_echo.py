@@ -22,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONNECTIONS = 50
 ROUND_TRIPS = 400  # per connection
+MANY_CONNECTIONS = 1000
+MANY_ROUND_TRIPS = 20  # per connection, with MANY_CONNECTIONS
 SMALL = 32
 LARGE = 1 << 20
 LARGE_COUNT = 20
@@ -106,8 +108,8 @@ def open_socket(port: int) -> socket.socket:
     return sock
 
 
-def small_round_trips(port: int) -> float:
-    socks = [open_socket(port) for _ in range(CONNECTIONS)]
+def small_round_trips(port: int, connections: int = CONNECTIONS, round_trips: int = ROUND_TRIPS) -> float:
+    socks = [open_socket(port) for _ in range(connections)]
     frame, echo_length = masked(b"x" * SMALL), 2 + SMALL
     selector = selectors.DefaultSelector()
     state = {}
@@ -116,7 +118,7 @@ def small_round_trips(port: int) -> float:
         sock.setblocking(False)
         sock.send(frame)
         selector.register(sock, selectors.EVENT_READ)
-        state[sock] = [ROUND_TRIPS, b""]
+        state[sock] = [round_trips, b""]
     done = 0
     while state and time.monotonic() - start_time < DEADLINE:
         for key, _ in selector.select(timeout=5):
@@ -174,8 +176,10 @@ def memory_per_connection(process: subprocess.Popen[bytes], port: int, count: in
 def measure(name: str, argv: list[str], port: int) -> dict[str, float]:
     process = start(argv, port)
     try:
+        # The 1,000-connection run goes last: the server is still ending those connections after.
         return {"round trips/s": small_round_trips(port), "1 MiB echo MiB/s": large_echo(port),
-                "KiB per connection": memory_per_connection(process, port)}
+                "KiB per connection": memory_per_connection(process, port),
+                "at 1000 conns": small_round_trips(port, MANY_CONNECTIONS, MANY_ROUND_TRIPS)}
     finally:
         process.terminate()
         process.wait(10)
@@ -194,7 +198,8 @@ def main() -> None:
     results = {name: measure(name, argv, port) for name, (argv, port) in servers.items()}
     ours = results["faye_websocket (thread per connection)"]
     print(f"echo servers: {CONNECTIONS} connections x {ROUND_TRIPS} round trips of {SMALL} bytes; "
-          f"{LARGE_COUNT} x 1 MiB; memory over 200 idle connections")
+          f"{LARGE_COUNT} x 1 MiB; memory over 200 idle connections; "
+          f"{MANY_CONNECTIONS} connections x {MANY_ROUND_TRIPS} round trips")
     for name, values in results.items():
         cells = "  ".join(f"{metric} {value:9.1f} ({value / ours[metric]:4.2f}x)" if ours[metric] else ""
                           for metric, value in values.items())
