@@ -14,11 +14,16 @@ from faye_websocket.eventsource import EventSource
 DEMO_INTERVAL = 1.0  # seconds between events, as in the original demo
 DEMO_PING = 15.0  # seconds between keep-alive comments
 DEMO_RETRY = 10.0  # seconds a browser waits before reconnecting
+_MAX_DIGITS = 18  # longest id the demo continues from; ids it writes are far shorter
 
 
 def first_number(last_event_id: str) -> int:
     """The number after the client's last event id (1 for a new client or a non-numeric id)."""
-    return int(last_event_id) + 1 if last_event_id.isdigit() else 1
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses; and a bounded length,
+    # since int() refuses more than 4300 digits. The header comes from the client, so never raise.
+    if last_event_id.isascii() and last_event_id.isdigit() and len(last_event_id) <= _MAX_DIGITS:
+        return int(last_event_id) + 1
+    return 1
 
 
 def serve_demo_stream(handler: BaseHTTPRequestHandler, *, interval: float = DEMO_INTERVAL) -> None:

@@ -58,17 +58,29 @@ def request_url(request: Request, *, secure: bool = False) -> str:
 
 
 def last_event_id(request: Request) -> str:
-    """The ``Last-Event-ID`` header, else the ``lastEventId`` query parameter, else ``""``.
+    """The ``Last-Event-ID`` header (UTF-8), else the ``lastEventId`` query parameter, else ``""``.
 
     Browsers send the header when they reconnect; polyfills that cannot set headers send the
     query parameter instead (the original read the header only).
     """
     header = request.headers.get(LAST_EVENT_ID_HEADER)
     if header is not None:
-        return header
+        return _utf8_field(header)
     query = urlsplit(request.target).query
     values = parse_qs(query, keep_blank_values=True).get(LAST_EVENT_ID_PARAM)
     return values[0] if values else ""
+
+
+def _utf8_field(value: str) -> str:
+    """A header value read as latin-1 (http.server, PEP 3333), decoded as the UTF-8 it was sent as.
+
+    Browsers send ``Last-Event-ID`` UTF-8 encoded (WHATWG HTML 9.2.4); a value that is not UTF-8
+    is kept as it was read.
+    """
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
 
 
 def response_head(headers: HeaderInput = None) -> bytes:

@@ -21,6 +21,11 @@ from .http import Response, serialize_head
 DEFAULT_EVENT_TYPE = "message"  # WHATWG HTML 9.2.6: an event without an event field
 DEFAULT_MAX_LINE_LENGTH = 1024 * 1024  # characters; a bound on memory, far above real event lines
 DEFAULT_MAX_LENGTH = 2**26 - 1  # characters of data per event; faye's max_length for messages
+# The longest reconnection time a server may set (one hour). WHATWG HTML 9.2.6 takes any run of
+# ASCII digits; without a cap a stray "retry: 99999999999" would park the reader for years (or
+# overflow the wait), and int() refuses more than 4300 digits.
+MAX_RETRY_MS = 3_600_000
+_MAX_RETRY_DIGITS = len(str(MAX_RETRY_MS))
 STATUS_OK = 200
 STATUS_NO_CONTENT = 204  # WHATWG HTML 9.2.3: the server tells the client to stop reconnecting
 _BOM = "\ufeff"
@@ -43,9 +48,10 @@ class ServerSentEvent:
 class EventStreamParser:
     """Incremental event-stream parser; feed body bytes, collect events.
 
-    ``retry`` becomes the reconnection time in milliseconds when the stream sets one (else None);
-    ``last_event_id`` is kept across events as the standard requires. Raises MessageTooLarge when
-    a line exceeds ``max_line_length`` characters or an event's data exceeds ``max_length``.
+    ``retry`` becomes the reconnection time in milliseconds when the stream sets one (else None),
+    capped at ``MAX_RETRY_MS``; ``last_event_id`` is kept across events as the standard requires.
+    Raises MessageTooLarge when a line exceeds ``max_line_length`` characters or an event's data
+    exceeds ``max_length``.
     Not thread-safe: one reader feeds it.
     """
 
@@ -93,8 +99,12 @@ class EventStreamParser:
         self._id_buffer = self.last_event_id
 
     def _split_lines(self, text: str) -> None:
+        if not text:
+            return  # nothing decoded yet: a CR that ended the previous piece still waits for its LF
         if self._after_cr and text.startswith("\n"):
             text = text[1:]  # the LF of a CRLF whose CR ended the previous piece
+        # That CR is paired (or was not followed by LF); a further LF ends a line of its own.
+        self._after_cr = False
         if not text:
             return
         start = 0
@@ -136,7 +146,8 @@ class EventStreamParser:
             if "\0" not in value:  # the standard ignores an id with NUL
                 self._id_buffer = value
         elif name == "retry" and value.isascii() and value.isdigit():
-            self.retry = int(value)
+            digits = value.lstrip("0") or "0"
+            self.retry = MAX_RETRY_MS if len(digits) > _MAX_RETRY_DIGITS else min(int(digits), MAX_RETRY_MS)
         # Any other field name is ignored (WHATWG HTML 9.2.6).
 
     def _dispatch(self) -> None:
@@ -160,7 +171,8 @@ def request_head(
         ("Cache-Control", "no-cache"),
     ]
     if last_event_id:
-        fields.append((LAST_EVENT_ID_HEADER, last_event_id))
+        # WHATWG HTML 9.2.4 sends the ID UTF-8 encoded; the head itself is written as latin-1.
+        fields.append((LAST_EVENT_ID_HEADER, last_event_id.encode("utf-8").decode("latin-1")))
     fields.extend(headers)
     return serialize_head(f"GET {target} HTTP/1.1", fields)
 
