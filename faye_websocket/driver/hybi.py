@@ -122,7 +122,10 @@ class Hybi(Driver):
         return decode_text(raw) if assembled.opcode is Opcode.TEXT else raw
 
     def _on_ping(self, frame: Frame) -> None:
-        if self.state is ReadyState.OPEN:
+        # RFC 6455 section 5.5.2: a ping MUST be answered "unless it already received a Close
+        # frame"; our own close frame (CLOSING) does not lift that duty. A received close
+        # ends parsing, so any ping seen here is answered.
+        if self.state in (ReadyState.OPEN, ReadyState.CLOSING):
             self._write_frame(Opcode.PONG, frame.payload)
         self._emit(PingEvent(frame.payload))
 

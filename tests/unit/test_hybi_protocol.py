@@ -188,7 +188,7 @@ def test_local_close_waits_for_the_peer_and_drops_data_meanwhile() -> None:
     assert not server.send("too late")
     server.receive_data(client_frame(Opcode.TEXT, b"in flight") + client_frame(Opcode.PING, b"p"))
     assert server.events_received() == [PingEvent(b"p")]
-    assert server.data_to_send() == b""
+    assert server.data_to_send() == server_frame(Opcode.PONG, b"p")  # RFC 6455 section 5.5.2
     server.receive_data(client_frame(Opcode.CLOSE, serialize_close_payload(4000, "done")))
     assert server.events_received() == [CloseEvent(4000, "done", True)]
     assert server.data_to_send() == b""
@@ -261,12 +261,13 @@ def test_ping_payload_over_125_bytes_is_a_value_error() -> None:
     assert server.data_to_send() == b"\x89\x06h\xc3\xa9llo"
 
 
-def test_pong_is_not_sent_after_our_close() -> None:
+def test_pong_is_sent_after_our_close_until_the_peer_closes() -> None:
+    # RFC 6455 section 5.5.2: a ping is answered "unless it already received a Close frame".
     server = open_server()
     server.close()
     server.data_to_send()
     server.receive_data(client_frame(Opcode.PING, b"x"))
-    assert server.data_to_send() == b""
+    assert server.data_to_send() == server_frame(Opcode.PONG, b"x")
 
 
 def test_exactly_one_close_event_after_a_failure_then_eof() -> None:
