@@ -111,12 +111,18 @@ class Driver:
         raise TypeError(f"send() takes str or bytes, not {type(data).__name__}")
 
     def text(self, message: str) -> bool:
-        """Send a text message; queued while CONNECTING; False once closing."""
-        return self._when_open(lambda: self._send_message(Opcode.TEXT, message.encode("utf-8")))
+        """Send a text message; queued while CONNECTING; False once closing.
+
+        UnicodeEncodeError for text that has no UTF-8 form (lone surrogates), at the call: a
+        queued message is encoded now, not when the handshake completes inside receive_data.
+        """
+        payload = message.encode("utf-8")
+        return self._when_open(lambda: self._send_message(Opcode.TEXT, payload))
 
     def binary(self, message: bytes) -> bool:
-        """Send a binary message; queued while CONNECTING; False once closing."""
-        return self._when_open(lambda: self._send_message(Opcode.BINARY, bytes(message)))
+        """Send a binary message; queued while CONNECTING (a copy taken now); False once closing."""
+        payload = bytes(message)
+        return self._when_open(lambda: self._send_message(Opcode.BINARY, payload))
 
     def ping(self, payload: str | bytes = b"") -> bool:
         """Send a ping (at most 125 bytes, else ValueError); False when not possible."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping
+from urllib.parse import urlsplit
 
 from ..errors import HandshakeError
 
@@ -221,11 +222,22 @@ def _parse_fields(lines: list[str]) -> Headers:
     return headers
 
 
+def http_version(version: str) -> tuple[int, int] | None:
+    """(major, minor) of ``HTTP/<digit>.<digit>`` (RFC 9112 section 2.3), or None if malformed."""
+    name, _, number = version.partition("/")
+    major, dot, minor = number.partition(".")
+    if name != "HTTP" or not dot or len(major) != 1 or len(minor) != 1:
+        return None
+    if not (major.isascii() and major.isdigit() and minor.isascii() and minor.isdigit()):
+        return None
+    return int(major), int(minor)
+
+
 def parse_request(head: bytes) -> Request:
     """Parse a request head (without its blank line); raises HeadError with status 400 or 431."""
     lines = _split_lines(head)
     parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[0] or not parts[1] or not parts[2].startswith("HTTP/"):
+    if len(parts) != 3 or not parts[0] or not parts[1] or http_version(parts[2]) is None:
         raise HeadError(f"Invalid HTTP request line: {lines[0]!r}", STATUS_BAD_REQUEST)
     method, target, version = parts
     return Request(method, target, _parse_fields(lines[1:]), version)
@@ -280,6 +292,17 @@ def request_url(request: Request, *, secure: bool, schemes: tuple[str, str]) -> 
     """``<scheme>://<Host header><target>``: ``schemes`` is (plain, secure), e.g. ("ws", "wss").
 
     ``secure`` is whether the socket itself is TLS; forwarding headers can also make it secure.
+    A request target in absolute-form (``GET http://host/path``) names the authority itself:
+    RFC 9112 section 3.2.2 has the server use it and ignore Host.
     """
     scheme = schemes[1] if secure or is_secure_request(request) else schemes[0]
-    return f"{scheme}://{request.headers.get('Host', '')}{request.target}"
+    authority, target = request.headers.get("Host", "") or "", request.target
+    if not target.startswith("/") and "://" in target:
+        try:
+            parts = urlsplit(target)
+        except ValueError:
+            parts = None
+        if parts is not None and parts.scheme and parts.netloc:
+            authority = parts.netloc.rpartition("@")[2]  # never repeat credentials in the url
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return f"{scheme}://{authority}{target}"

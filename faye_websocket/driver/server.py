@@ -9,16 +9,16 @@ a plain-text HTTP error and a close event, never an exception out of the I/O lay
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
-from ..errors import HandshakeError, ProtocolError
+from ..errors import ExtensionError, HandshakeError, ProtocolError
 from ..events import CloseEvent, Event, ReadyState
 from ..extensions.base import Extension
 from ..extensions.negotiation import Extensions
-from .base import DEFAULT_MAX_LENGTH, Driver
+from .base import DEFAULT_MAX_LENGTH, Driver, to_payload
 from .draft75 import Draft75Server
 from .draft76 import Draft76Server, draft76_key_number
-from .frames import CloseCode
+from .frames import MAX_CONTROL_PAYLOAD, CloseCode
 from .handshake import accept_value, is_valid_key, protocol_list, select_protocol
 from .http import (
     MAX_HEAD_SIZE,
@@ -28,6 +28,7 @@ from .http import (
     Headers,
     Request,
     error_response,
+    http_version,
     is_secure_request,  # noqa: F401 - re-exported for the I/O layer
     parse_request,
     request_url,
@@ -38,6 +39,7 @@ from .hybi import Hybi
 
 SUPPORTED_VERSIONS = ("13", "8", "7")  # hybi-13 is RFC 6455; 07 and 08 frame identically
 STATUS_UPGRADE_REQUIRED = 426  # RFC 6455 section 4.4
+STATUS_INTERNAL_ERROR = 500  # one of our own extensions failed: not the client's fault
 # Headers the handshake writes itself; a user's extra header of the same name is dropped.
 _HANDSHAKE_HEADERS = frozenset(
     {"upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol", "sec-websocket-extensions"}
@@ -95,6 +97,14 @@ class _Options:
 
 def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
     headers = request.headers
+    # RFC 6455 section 4.2.1: "An HTTP/1.1 or higher GET request" (item 1) with "A |Host|
+    # header field" (item 2); anything else MUST get an error such as 400.
+    version_number = http_version(request.version)
+    if version_number is None or version_number < (1, 1):
+        raise HandshakeError(f"WebSocket handshakes need HTTP/1.1 or later, not {request.version}",
+                             STATUS_BAD_REQUEST)
+    if not headers.get("Host"):
+        raise HandshakeError("Missing required header: Host", STATUS_BAD_REQUEST)
     version = headers.get("Sec-WebSocket-Version")
     if version not in SUPPORTED_VERSIONS:
         raise HandshakeError(f"Unsupported WebSocket version: {version}", STATUS_UPGRADE_REQUIRED,
@@ -112,6 +122,8 @@ def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
         registry.add(extension)
     try:
         accepted = registry.generate_response(headers.get("Sec-WebSocket-Extensions"))
+    except ExtensionError as error:  # an extension raised: the message names it
+        raise HandshakeError(str(error), STATUS_INTERNAL_ERROR) from None
     except ProtocolError as error:  # the registry's message names the header already
         raise HandshakeError(str(error), STATUS_BAD_REQUEST) from None
     offered = [p.strip() for p in (headers.get("Sec-WebSocket-Protocol") or "").split(",") if p.strip()]
@@ -185,6 +197,9 @@ class ServerDriver:
         self._inner: Driver | None = None
         self._head = HeadBuffer(MAX_HEAD_SIZE)
         self._early = bytearray()
+        # Sends made before the protocol driver exists (the raw path hands the WebSocket out
+        # before the head is read); replayed on it once start() has created it, in order.
+        self._pending: list[Callable[[Driver], bool]] = []
 
     @property
     def _current(self) -> Driver:
@@ -228,6 +243,9 @@ class ServerDriver:
             return
         self._inner = inner
         inner.start()
+        pending, self._pending = self._pending, []
+        for operation in pending:
+            operation(inner)
         if self._early:
             early, self._early = bytes(self._early), bytearray()
             inner.receive_data(early)
@@ -236,6 +254,7 @@ class ServerDriver:
         """Answer with an HTTP error instead of upgrading; an error event and a close event follow."""
         if self._inner is not None or self._pre.state is ReadyState.CLOSED:
             return
+        self._pending.clear()
         self._pre._write(error_response(status, message, headers))
         self._pre._fail(HandshakeError(message, status, dict(headers)))
 
@@ -283,23 +302,46 @@ class ServerDriver:
 
     def send(self, data: str | bytes | bytearray | memoryview) -> bool:
         """Send a text or binary message (see Driver.send)."""
-        return self._current.send(data)
+        if self._inner is not None:  # the common case, without the detour through _forward
+            return self._inner.send(data)
+        if isinstance(data, str):
+            return self.text(data)
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            return self.binary(bytes(data))
+        raise TypeError(f"send() takes str or bytes, not {type(data).__name__}")
 
     def text(self, message: str) -> bool:
-        """Send a text message."""
-        return self._current.text(message)
+        """Send a text message; before start() it waits for the protocol driver (see Driver.text)."""
+        if self._inner is None:
+            message.encode("utf-8")  # refuse text without a UTF-8 form now, as Driver.text does
+        return self._forward(lambda driver: driver.text(message))
 
     def binary(self, message: bytes) -> bool:
-        """Send a binary message."""
-        return self._current.binary(message)
+        """Send a binary message; before start() it waits for the protocol driver."""
+        payload = bytes(message)
+        return self._forward(lambda driver: driver.binary(payload))
 
     def ping(self, payload: str | bytes = b"") -> bool:
-        """Send a ping; False on drafts or when closing."""
-        return self._current.ping(payload)
+        """Send a ping; False on drafts or when closing; ValueError over 125 bytes."""
+        data = to_payload(payload)
+        if len(data) > MAX_CONTROL_PAYLOAD:
+            raise ValueError("a ping payload is at most 125 bytes (RFC 6455 section 5.5)")
+        return self._forward(lambda driver: driver.ping(data))
+
+    def _forward(self, operation: Callable[[Driver], bool]) -> bool:
+        if self._inner is not None:
+            return operation(self._inner)
+        if self._pre.state is not ReadyState.CONNECTING:
+            return False
+        self._pending.append(operation)
+        return True
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bool:
-        """Start the closing handshake (see Driver.close)."""
-        return self._current.close(code, reason)
+        """Start the closing handshake (see Driver.close); before start() it aborts at once."""
+        closing = self._current.close(code, reason)
+        if self._inner is None and self._pre.state is ReadyState.CLOSED:
+            self._pending.clear()  # closed before the upgrade: nothing queued will be sent
+        return closing
 
     def abort(self, code: int = CloseCode.ABNORMAL_CLOSURE, reason: str = "") -> None:
         """Give up on the connection now (see Driver.abort)."""

@@ -12,11 +12,11 @@ buffers becomes an ordered fold. Not thread-safe: the driver calls it under its 
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 from ..driver.frames import Opcode
 from ..errors import ExtensionError, InvalidState, ProtocolError
-from .base import ClientSession, Extension, Message, Params, Session
+from .base import ClientSession, Extension, Message, Params, ServerSession, Session
 from .header import ExtensionHeaderError, is_token, parse_header, serialize_params
 
 EXTENSION_TYPE = "permessage"  # the only type websocket-extensions defines
@@ -31,6 +31,7 @@ UNACCEPTABLE_PARAMS = "Server sent unacceptable extension parameters: {params}"
 DUPLICATE_NAME = 'An extension with name "{name}" is already registered'
 
 _RSV_BITS = (1, 2, 3)
+T = TypeVar("T")
 
 
 def _rsv_bits(ext: Extension) -> tuple[int, ...]:
@@ -141,7 +142,7 @@ class Extensions:
         if any(other is ext for other, _ in accepted):
             raise ExtensionError(f'Server sent two extension responses for "{name}"')
         self._reserve(ext)
-        if session.activate(params) is not True:
+        if _call(ext, session.activate, params) is not True:
             raise ExtensionError(UNACCEPTABLE_PARAMS.format(params=serialize_params(name, params)))
         return ext, session
 
@@ -166,7 +167,8 @@ class Extensions:
         Extensions are considered in registration order; each gets every offer made under its
         name and may decline them all. One whose RSV bits an accepted extension already uses is
         skipped. Raises ExtensionHeaderError (a ProtocolError: the driver answers 400) for a
-        malformed or oversized header.
+        malformed or oversized header, ExtensionError (the driver answers 500) when an extension
+        raises or answers with parameters that cannot be serialized.
         """
         self._negotiated = True
         offers = parse_header(header_value)
@@ -175,12 +177,12 @@ class Extensions:
             own = [params for name, params in offers if name == ext.name]
             if not own or any(bit in self._rsv_owner for bit in _rsv_bits(ext)):
                 continue
-            session = ext.create_server_session(own)
+            session = _call(ext, ext.create_server_session, own)
             if session is None:
                 continue
             self._reserve(ext)
             self._active.append((ext, session))
-            answers.append(serialize_params(ext.name, session.generate_response()))
+            answers.append(_call(ext, _response_of, ext, session))
         return ", ".join(answers) if answers else None
 
     def valid_frame_rsv(self, opcode: int, rsv1: bool, rsv2: bool, rsv3: bool) -> bool:
@@ -244,6 +246,24 @@ def _as_offers(session: ClientSession) -> list[Params]:
     if isinstance(offer, dict):
         return [offer]
     return list(offer)
+
+
+def _call(ext: Extension, step: Callable[..., T], *args: object) -> T:
+    """Call an extension's negotiation code; what it raises becomes ExtensionError (1010).
+
+    Extensions may be the user's own code: an exception must fail this one connection (the
+    I/O layer expects events out of the driver, never exceptions), naming the extension.
+    """
+    try:
+        return step(*args)
+    except ProtocolError:
+        raise
+    except Exception as error:
+        raise ExtensionError(f"{ext.name}: {error}") from error
+
+
+def _response_of(ext: Extension, session: ServerSession) -> str:
+    return serialize_params(ext.name, session.generate_response())
 
 
 def _run(ext: Extension, step: Callable[..., Message], *args: object) -> Message:
