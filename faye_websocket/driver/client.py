@@ -17,7 +17,7 @@ from ..extensions.negotiation import Extensions
 from ..version import __version__
 from .base import DEFAULT_MAX_LENGTH, Parser
 from .handshake import accept_value, generate_key, protocol_list
-from .http import MAX_HEAD_SIZE, Headers, Response, parse_response, serialize_head, to_headers
+from .http import MAX_HEAD_SIZE, Headers, Response, check_header, parse_response, serialize_head, to_headers
 from .hybi import Hybi
 from .url import WebSocketURL, parse_url
 
@@ -53,6 +53,8 @@ class ClientDriver(Hybi):
         self._registry = registry
         self._protocols = protocol_list(protocols)
         self._extra = to_headers(headers)
+        if origin is not None:
+            check_header("Origin", origin)  # a ValueError now, not when start() writes the head
         self._origin = origin
         self._user_agent = user_agent
         self._key = generate_key()

@@ -116,11 +116,23 @@ class Headers:
 
 
 def check_header(name: str, value: str) -> None:
-    """Raise ValueError for a name that is not an HTTP token or a value with CR, LF or NUL."""
+    """Raise ValueError for a name that is not an HTTP token or a value with CR, LF or NUL.
+
+    A value must also be latin-1 (RFC 9110 section 5.5: field values are octets, and heads are
+    written as latin-1): anything beyond would fail only when the head is written.
+    """
     if not name or any(ord(c) > 127 or ord(c) not in _TOKEN_CHARS for c in name):
         raise ValueError(f"invalid header name: {name!r}")
-    if any(c in value for c in _FORBIDDEN_VALUE_CHARS):
+    if any(c in value for c in _FORBIDDEN_VALUE_CHARS) or not _is_latin1(value):
         raise ValueError(f"invalid header value for {name}: {value!r}")
+
+
+def _is_latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def to_headers(values: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> Headers:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 DEFAULT_PORTS = {"ws": 80, "wss": 443}
 FIRST_PRINTABLE = 0x20
@@ -60,13 +60,34 @@ def parse_url(url: str) -> WebSocketURL:
         raise ValueError(f"{url} is not a valid WebSocket URL: fragments are not allowed")
     # The query is sent as given, even an empty one ("ws://h/?" asks for "/?").
     has_query = bool(parts.query) or "?" in url.partition("#")[0]
-    resource = (parts.path or "/") + (f"?{parts.query}" if has_query else "")
+    resource = _ascii_resource((parts.path or "/") + (f"?{parts.query}" if has_query else ""))
     return WebSocketURL(
         secure=scheme == "wss",
-        host=parts.hostname,
+        host=_ascii_host(parts.hostname, url),
         port=port if port is not None else DEFAULT_PORTS[scheme],
         resource=resource,
         username=unquote(parts.username) if parts.username is not None else None,
         password=unquote(parts.password) if parts.password is not None else None,
         explicit_port=port is not None,
     )
+
+
+def _ascii_host(host: str, url: str) -> str:
+    """An internationalised host name as its IDNA A-label form (what DNS and Host carry)."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError as error:
+        raise ValueError(f"{url} is not a valid WebSocket URL: host name: {error}") from None
+
+
+def _ascii_resource(resource: str) -> str:
+    """Path and query with non-ASCII characters percent-encoded as UTF-8 (RFC 3987 section 3.1).
+
+    RFC 6455 section 3 makes a ws URI an RFC 3986 URI; an IRI's other characters, and escapes
+    already present, are kept as written.
+    """
+    if resource.isascii():
+        return resource
+    return "".join(char if char.isascii() else quote(char, safe="") for char in resource)

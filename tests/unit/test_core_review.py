@@ -271,3 +271,49 @@ def test_socketserver_handler_send_in_setup_websocket_reaches_the_client() -> No
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+# -- what the handshakes write is bytes of RFC 3986 / RFC 9110 ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "request_line", "host"),
+    [
+        ("ws://bücher.example/ü?q=é", b"GET /%C3%BC?q=%C3%A9 HTTP/1.1", b"Host: xn--bcher-kva.example"),
+        ("ws://例え.jp:8080/パス", b"GET /%E3%83%91%E3%82%B9 HTTP/1.1", b"Host: xn--r8jz45g.jp:8080"),
+        ("ws://h/a%20b?x=%C3%A9", b"GET /a%20b?x=%C3%A9 HTTP/1.1", b"Host: h"),
+    ],
+)
+def test_an_iri_is_sent_as_a_uri(url: str, request_line: bytes, host: bytes) -> None:
+    # RFC 6455 section 3: a ws URI is an RFC 3986 URI, ASCII only. Non-ASCII paths went out as
+    # raw latin-1 bytes, and a host or path beyond latin-1 raised UnicodeEncodeError in start().
+    client = ClientDriver(url)
+    client.start()
+    lines = client.data_to_send().split(b"\r\n")
+    assert lines[0] == request_line
+    assert lines[1] == host
+    assert client.url == url
+
+
+def test_a_host_that_idna_refuses_is_a_value_error_at_construction() -> None:
+    with pytest.raises(ValueError):
+        ClientDriver("ws://ü" + "a" * 70 + ".example/")
+
+
+@pytest.mark.parametrize("value", ["€uro", "\u2028"])
+def test_header_values_beyond_latin1_are_refused_when_given(value: str) -> None:
+    # They cannot be written in a head: the server used to raise UnicodeEncodeError from
+    # start() on its reading thread, the client from start().
+    with pytest.raises(ValueError):
+        ServerDriver(None, headers={"X-Currency": value})
+    with pytest.raises(ValueError):
+        ClientDriver("ws://example.com/", headers={"X-Currency": value})
+    with pytest.raises(ValueError):
+        ClientDriver("ws://example.com/", origin="http://" + value)
+
+
+def test_latin1_header_values_are_still_written_as_latin1() -> None:
+    server = ServerDriver(None, headers={"X-Name": "café"})
+    server.receive_data(request_bytes())
+    server.start()
+    assert b"X-Name: caf\xe9\r\n" in server.data_to_send()
