@@ -8,6 +8,8 @@ import secrets
 from typing import Iterable, Sequence
 
 ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
+# RFC 7230 section 3.2.6: tchar, the characters of a token
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 KEY_BYTES = 16  # RFC 6455 section 4.1: "a randomly selected 16-byte value ... base64-encoded"
 
 
@@ -33,14 +35,19 @@ def is_valid_key(key: str | None) -> bool:
 
 
 def protocol_list(protocols: str | Iterable[str] | None) -> list[str]:
-    """Subprotocols from a list, a comma-separated string (as the original allowed), or None."""
+    """Subprotocols from a list, a comma-separated string (as the original allowed), or None.
+
+    ValueError for a name that is not a token: RFC 6455 section 4.1 item 10 allows U+0021 to
+    U+007E without separators, and anything else would break the header it is written in.
+    """
     if protocols is None:
         return []
     if isinstance(protocols, str):
-        return [p.strip() for p in protocols.split(",") if p.strip()]
-    result = [str(p) for p in protocols]
+        result = [p.strip() for p in protocols.split(",") if p.strip()]
+    else:
+        result = [str(p) for p in protocols]
     for name in result:
-        if not name or "," in name or any(c.isspace() for c in name):
+        if not name or any(c not in _TOKEN_CHARS for c in name):
             raise ValueError(f"invalid subprotocol name: {name!r}")
     return result
 

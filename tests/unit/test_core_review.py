@@ -317,3 +317,17 @@ def test_latin1_header_values_are_still_written_as_latin1() -> None:
     server.receive_data(request_bytes())
     server.start()
     assert b"X-Name: caf\xe9\r\n" in server.data_to_send()
+
+
+@pytest.mark.parametrize("protocols", [["a;b"], ["caf\xe9"], ["x\u20ac"], "a b, c", ['"q"'], ["a/b"]])
+def test_subprotocol_names_must_be_tokens(protocols: object) -> None:
+    # RFC 6455 section 4.1 item 10: characters U+0021 to U+007E, no separators (a token).
+    with pytest.raises(ValueError):
+        ClientDriver("ws://example.com/", protocols)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        ServerDriver(None, protocols=protocols)  # type: ignore[arg-type]
+
+
+def test_subprotocol_tokens_in_either_form_are_accepted() -> None:
+    client = ClientDriver("ws://example.com/", "chat, v2.irc-x")
+    assert b"Sec-WebSocket-Protocol: chat, v2.irc-x\r\n" in client.request_head()
