@@ -260,7 +260,8 @@ def parse_response(head: bytes) -> Response:
     lines = _split_lines(head)
     version, _, rest = lines[0].partition(" ")
     code, _, reason = rest.partition(" ")
-    if not version.startswith("HTTP/") or len(code) != 3 or not code.isdigit():
+    # isascii: str.isdigit() is also true for "²", which int() then refuses with a ValueError
+    if not version.startswith("HTTP/") or len(code) != 3 or not (code.isascii() and code.isdigit()):
         raise HeadError(f"Invalid HTTP status line: {lines[0]!r}", None)
     return Response(int(code), reason, _parse_fields(lines[1:]), version)
 

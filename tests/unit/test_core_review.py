@@ -331,3 +331,15 @@ def test_subprotocol_names_must_be_tokens(protocols: object) -> None:
 def test_subprotocol_tokens_in_either_form_are_accepted() -> None:
     client = ClientDriver("ws://example.com/", "chat, v2.irc-x")
     assert b"Sec-WebSocket-Protocol: chat, v2.irc-x\r\n" in client.request_head()
+
+
+@pytest.mark.parametrize("code", [b"1\xb21", b"\xb9\xb2\xb3", b"10\xbd"])
+def test_a_status_code_of_non_ascii_digits_fails_the_handshake_cleanly(code: bytes) -> None:
+    # "²".isdigit() is True but int("²") raises: the ValueError escaped receive_data.
+    client = ClientDriver("ws://example.com/")
+    client.start()
+    client.data_to_send()
+    client.receive_data(b"HTTP/1.1 " + code + b" Switching Protocols\r\n\r\n")
+    events = client.events_received()
+    assert [type(e) for e in events] == [ErrorEvent, CloseEvent]
+    assert client.handshake_error is not None
