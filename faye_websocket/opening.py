@@ -219,7 +219,7 @@ class Opener:
             return SocketTransport(tls_sock)
         # An SSLSocket cannot be wrapped again (SSL UNEXPECTED_MESSAGE): TLS inside TLS via memory BIOs.
         inner = TLSInTLS(transport, settings.context, hostname, initial)
-        transport.settimeout(self.deadline.remaining("TLS handshake in the tunnel"))
+        inner.settimeout(self.deadline.remaining("TLS handshake in the tunnel"))  # the whole handshake
         self._timed(inner.handshake, "TLS handshake in the tunnel")
         settings.check_peer(inner.ssl_object.getpeercert(binary_form=True))
         return inner

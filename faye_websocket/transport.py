@@ -17,6 +17,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from typing import Protocol, runtime_checkable
 
 # One TLS record carries at most 16 KiB of plaintext (RFC 8446 section 5.1); reading a few
@@ -123,6 +124,7 @@ class TLSInTLS:
         self._plain = bytearray()  # decrypted ahead by pending(), handed out first by recv()
         self._eof = False
         self._error: OSError | None = None  # met by pending(), raised by the next recv()
+        self._timeout: float | None = None  # for one whole recv() or handshake(), as SSLSocket's
         self._obj = context.wrap_bio(
             self._incoming, self._outgoing, server_side=server_side, server_hostname=server_hostname
         )
@@ -135,17 +137,38 @@ class TLSInTLS:
         return self._obj
 
     def handshake(self) -> None:
-        """Run the TLS handshake over the outer transport; raises ssl.SSLError, OSError, TimeoutError."""
+        """Run the TLS handshake over the outer transport; raises ssl.SSLError, OSError, TimeoutError.
+
+        The timeout (``settimeout``) bounds the whole handshake, as SSLSocket.do_handshake's does:
+        a peer trickling its records a byte at a time must not stretch it without end.
+        """
+        deadline = self._call_deadline()
         while True:
             try:
                 with self._ssl_lock:
                     self._obj.do_handshake()
             except ssl.SSLWantReadError:
                 self._flush()
+                if deadline is not None:
+                    # Nobody else uses the outer transport before the handshake is done, so
+                    # its timeout can shrink to what is left of ours.
+                    self.outer.settimeout(self._time_left(deadline))
                 self._fill()
                 continue
             self._flush()
+            if deadline is not None:
+                self.outer.settimeout(self._timeout)
             return
+
+    def _call_deadline(self) -> float | None:
+        return None if self._timeout is None else time.monotonic() + self._timeout
+
+    @staticmethod
+    def _time_left(deadline: float) -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the TLS peer sent only part of a record within the timeout")
+        return left
 
     def _flush(self) -> None:
         with self._flush_lock:
@@ -175,7 +198,14 @@ class TLSInTLS:
             return b""
 
     def recv(self, size: int) -> bytes:
-        """See Transport.recv; decrypts buffered ciphertext before reading the outer transport."""
+        """See Transport.recv; decrypts buffered ciphertext before reading the outer transport.
+
+        The timeout bounds the whole call, as SSLSocket.recv's does, not each read of the outer
+        transport: a record trickling in byte by byte raises TimeoutError (one outer read past
+        the deadline at most; writers share the outer timeout, so it is not shrunk here).
+        """
+        deadline = self._call_deadline()
+        filled = False
         while True:
             with self._ssl_lock:
                 if self._error is not None and not self._plain:
@@ -189,7 +219,10 @@ class TLSInTLS:
                 self._flush()
             if result is not None:
                 return result
+            if filled and deadline is not None:
+                self._time_left(deadline)
             self._fill()
+            filled = True
 
     def pending(self) -> int:
         """Decrypted bytes ready, after decrypting whatever ciphertext is already buffered.
@@ -237,7 +270,8 @@ class TLSInTLS:
         self._flush()
 
     def settimeout(self, timeout: float | None) -> None:
-        """See Transport.settimeout (applies to the outer transport)."""
+        """See Transport.settimeout: bounds each whole recv / handshake, and each outer write."""
+        self._timeout = timeout
         self.outer.settimeout(timeout)
 
     def shutdown_write(self) -> None:
