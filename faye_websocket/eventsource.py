@@ -27,7 +27,7 @@ from .eventsource_watcher import WATCHER
 
 RequestSource = Union[Request, BaseHTTPRequestHandler, Mapping[str, Any]]
 _DRAIN_SIZE = 4096  # bytes read at a time from a client that should send nothing
-_STALLED_PINGS = 3  # ping intervals a single write may block before the client counts as gone
+STALLED_PINGS = 3  # ping intervals a single write may block before the client counts as gone
 
 
 def ping_interval(ping: float | None) -> float | None:
@@ -166,7 +166,7 @@ class EventSource(EventTarget):
                 return False
             self._state = ReadyState.CLOSED
         WATCHER.remove(self)
-        _shutdown(self._sock)  # wakes a writer blocked in sendall
+        shutdown_tcp(self._sock)  # wakes a writer blocked in sendall
         with self._write_lock:
             self._sock.close()
             if self._watch is not self._sock:
@@ -213,7 +213,7 @@ class EventSource(EventTarget):
         """Ping unless a write is in progress or the socket is full; close a stalled client."""
         assert self._ping is not None
         started = self._writing_since
-        if started is not None and now - started > _STALLED_PINGS * self._ping:
+        if started is not None and now - started > STALLED_PINGS * self._ping:
             self.close()  # the client takes nothing: a write has blocked for several intervals
             return None
         if not self._write_lock.acquire(blocking=False):
@@ -268,9 +268,15 @@ def _set_nodelay(sock: socket.socket) -> None:
         pass
 
 
-def _shutdown(sock: socket.socket) -> None:
+def shutdown_tcp(sock: socket.socket) -> None:
+    """Shut the TCP connection down in both directions, waking threads blocked on it; never raises.
+
+    Through the plain socket method even for TLS: ``SSLSocket.shutdown`` drops the TLS object
+    first, so a writer between two turns of its ``sendall`` loop would send the rest of its data
+    in the clear before the TCP shutdown lands.
+    """
     try:
-        sock.shutdown(socket.SHUT_RDWR)
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
     except OSError:
         pass  # already closed or reset by the client
 

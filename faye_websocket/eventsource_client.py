@@ -15,6 +15,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from typing import Any, Callable, Iterator, Mapping, Union
 from urllib.parse import urljoin
 
@@ -46,6 +47,7 @@ DEFAULT_READ_TIMEOUT = 60.0  # seconds of silence before the stream counts as dr
 _RECV_SIZE = 65536
 MAX_REDIRECTS = 5  # redirects followed per connection (fetch allows 20; a stream needs few)
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})  # fetch follows these for EventSource
+SWITCHING_PROTOCOLS = 101  # the one 1xx status that is final; refused like any other non-200
 
 
 class EventSourceClient:
@@ -252,12 +254,27 @@ class EventSourceClient:
         )
 
     def _read_head(self, transport: Transport, data: bytes) -> tuple[Response, bytes]:
+        """The final response head and the body bytes after it, within ``connect_timeout``.
+
+        A deadline for the whole head, not for each read, so a server that trickles bytes cannot
+        hold the reader; 1xx interim responses (103 Early Hints, 100 Continue) are skipped, as
+        RFC 9110 section 15.2 requires of every client.
+        """
+        deadline = time.monotonic() + self._connect_timeout
         buffer = HeadBuffer()
         while True:
             found = buffer.feed(data)
             if found is not None:
-                head, rest = found
-                return parse_response(head), rest
+                head, data = found
+                response = parse_response(head)
+                if not _is_interim(response.status):
+                    return response, data
+                buffer = HeadBuffer()
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no response head within {self._connect_timeout} s")
+            transport.settimeout(remaining)
             data = transport.recv(_RECV_SIZE)
             if not data:
                 raise ConnectionResetError("connection closed before the response head")
@@ -285,6 +302,11 @@ class EventSourceClient:
                 listener(event)
             except Exception:
                 logger.exception("EventSourceClient %s listener failed", type)
+
+
+def _is_interim(status: int) -> bool:
+    """1xx responses other than 101 precede the final response (RFC 9110 section 15.2)."""
+    return 100 <= status < 200 and status != SWITCHING_PROTOCOLS
 
 
 def _parse_http_url(url: str) -> WebSocketURL:

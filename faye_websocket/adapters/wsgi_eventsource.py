@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Mapping
 from ..api import EventTarget
 from ..driver import eventsource as wire
 from ..events import CloseEvent, ReadyState
-from ..eventsource import peer_gone, ping_interval, request_from, watch_view
+from ..eventsource import STALLED_PINGS, peer_gone, ping_interval, request_from, shutdown_tcp, watch_view
 from ..eventsource_watcher import WATCHER
 
 StartResponse = Callable[..., Any]
@@ -36,6 +36,8 @@ class EventSourceResponse(EventTarget):
     ``Connection``, which WSGI servers own) plus ``headers``. ``retry``, ``ping``, ``url`` and
     ``last_event_id`` are as in ``EventSource``. ``send`` may be called from any thread and blocks
     while ``queue_size`` events wait to be written; iteration belongs to the server's thread.
+    With pings on, a server that takes nothing for three ping intervals while events wait (its
+    write to a client that reads nothing is blocked) closes the stream, as ``EventSource`` does.
     """
 
     def __init__(
@@ -57,11 +59,13 @@ class EventSourceResponse(EventTarget):
         self.url: str = wire.request_url(request)
         self.last_event_id: str = wire.last_event_id(request)
         self._queue: deque[bytes] = deque([first] if first else [])
+        self._taken_at = time.monotonic()  # when the server last took a block (guarded below)
         self._size = queue_size
         self._condition = threading.Condition()  # owner: this object; guards _queue and _state
         self._state = ReadyState.OPEN
         start_response("200 OK", wire.wsgi_headers(headers))
         client = _client_socket(environ)
+        self._client = client
         self._watch = watch_view(client) if client is not None else None
         self._watch_owned = self._watch is not client  # a plain view of a TLS socket is ours
         if self._watch is not None:
@@ -75,7 +79,9 @@ class EventSourceResponse(EventTarget):
     def send(self, message: str, *, event: str | None = None, id: str | int | None = None) -> bool:
         """Queue one event for the server to write; False once closed.
 
-        Waits while the queue is full. Raises TypeError/ValueError as ``format_event`` does.
+        Waits while the queue is full; with pings on, a queue that stays full for three ping
+        intervals while the server takes nothing closes the stream and returns False. Raises
+        TypeError/ValueError as ``format_event`` does.
         """
         return self._put(wire.format_event(message, event=event, id=id))
 
@@ -86,12 +92,37 @@ class EventSourceResponse(EventTarget):
     def _put(self, data: bytes) -> bool:
         with self._condition:
             while self._state is ReadyState.OPEN and len(self._queue) >= self._size:
-                self._condition.wait()
-            if self._state is not ReadyState.OPEN:
-                return False
-            self._queue.append(data)
-            self._condition.notify_all()
-            return True
+                remaining = self._until_stalled()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._condition.wait(remaining)
+            else:
+                if self._state is not ReadyState.OPEN:
+                    return False
+                self._queue.append(data)
+                self._condition.notify_all()
+                return True
+        self._stalled()
+        return False
+
+    def _until_stalled(self) -> float | None:
+        """Seconds until a server that takes nothing counts as stuck (None: never, pings off)."""
+        if self._ping is None:
+            return None
+        return self._taken_at + STALLED_PINGS * self._ping - time.monotonic()
+
+    def _stalled(self) -> None:
+        """The server's write has been blocked for several ping intervals: the client reads nothing.
+
+        Close the stream (so senders get False) and, where the server's socket is known, shut the
+        connection down, which wakes the server's blocked write; without it (wsgiref) the server's
+        thread stays in its write until the client goes.
+        """
+        with self._condition:
+            self._queue.clear()  # nothing queued can reach this client; free the memory now
+        self.close()
+        if self._client is not None:
+            shutdown_tcp(self._client)
 
     def __iter__(self) -> Iterator[bytes]:
         return self
@@ -108,6 +139,7 @@ class EventSourceResponse(EventTarget):
             if not self._queue:
                 raise StopIteration
             data = self._queue.popleft()
+            self._taken_at = time.monotonic()
             self._condition.notify_all()
             return data
 
