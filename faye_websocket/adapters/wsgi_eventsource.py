@@ -60,6 +60,7 @@ class EventSourceResponse(EventTarget):
         self.last_event_id: str = wire.last_event_id(request)
         self._queue: deque[bytes] = deque([first] if first else [])
         self._taken_at = time.monotonic()  # when the server last took a block (guarded below)
+        self._started = False  # whether the server has asked for a block yet
         self._size = queue_size
         self._condition = threading.Condition()  # owner: this object; guards _queue and _state
         self._state = ReadyState.OPEN
@@ -128,8 +129,18 @@ class EventSourceResponse(EventTarget):
         return self
 
     def __next__(self) -> bytes:
-        """The next block for the server: an event, a ping when idle, StopIteration after close."""
+        """The next block for the server: an event, a ping when idle, StopIteration after close.
+
+        The very first block is a comment when nothing is queued yet (``retry=None``), so that the
+        server sends the head at once.
+        """
         with self._condition:
+            if not self._started:
+                self._started = True
+                if not self._queue and self._state is ReadyState.OPEN:
+                    # The server sends the head with the first non-empty block (PEP 3333): with no
+                    # retry field and no event yet, a comment lets the client see the stream open.
+                    return wire.PING_COMMENT
             deadline = time.monotonic() + self._ping if self._ping else None
             while not self._queue and self._state is ReadyState.OPEN:
                 remaining = None if deadline is None else deadline - time.monotonic()

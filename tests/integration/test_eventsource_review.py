@@ -387,3 +387,34 @@ def test_close_wakes_a_send_blocked_on_a_tls_client_that_reads_nothing(tls_certs
             assert results == [False]
         finally:
             client.close()
+
+
+@pytest.mark.parametrize("server", [werkzeug_server, wsgiref_server], ids=["werkzeug", "wsgiref"])
+def test_wsgi_stream_without_retry_sends_its_head_at_once(server: Any) -> None:
+    # WSGI servers send the head with the first non-empty block (PEP 3333). Without a retry field
+    # and before any event, a browser would not see "open", and our reader's head deadline
+    # (connect_timeout) would run out on a quiet stream.
+    streams: list[EventSourceResponse] = []
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> EventSourceResponse:
+        es = EventSourceResponse(environ, start_response, ping=None, retry=None)
+        streams.append(es)
+        return es
+
+    with server(application) as port:
+        client = EventSourceClient(f"http://127.0.0.1:{port}/", connect_timeout=1.0, reconnect=False)
+        opened = threading.Event()
+        client.onopen = lambda event: opened.set()
+        reader, events, errors = read_in_thread(client)
+        try:
+            assert opened.wait(3), errors
+            assert wait_for(lambda: bool(streams))
+            streams[0].send("later")
+            assert wait_for(lambda: bool(events))
+        finally:
+            client.close()
+            reader.join(5)
+            for es in streams:
+                es.close()
+    assert [e.data for e in events] == ["later"]
+    assert not errors
