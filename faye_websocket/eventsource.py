@@ -70,6 +70,10 @@ class EventSource(EventTarget):
     ``last_event_id`` describe the request. Every method is safe from any thread. Raises
     ValueError for a bad option or custom header.
 
+    Behind nginx with its default ``proxy_buffering on``, events wait in nginx's buffer until it
+    fills; pass ``headers={"X-Accel-Buffering": "no"}`` (or turn buffering off for the location).
+    The head is faye's, byte for byte, so that header is not sent unless asked for.
+
     Listeners: ``on("close", fn)``, ``once``, ``off`` and ``onclose`` (``api.EventTarget``); the
     close event (``CloseEvent`` with code None, as the original's) runs on the thread that closed
     the stream: the caller of ``close()``/``send()``, or the shared watcher thread.
