@@ -27,7 +27,7 @@ from .driver.base import DEFAULT_MAX_LENGTH
 from .driver.client import DEFAULT_USER_AGENT, ClientDriver
 from .driver.url import WebSocketURL
 from .errors import ConnectionClosed, HandshakeError, InvalidState
-from .events import ErrorEvent, Event, MessageEvent, OpenEvent
+from .events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent
 from .extensions.base import Extension
 from .opening import Opener
 from .tls import TLSSettings, tls_settings
@@ -122,6 +122,7 @@ class Client(WebSocketAPI):
         self._close_wait = close_timeout + CLIENT_EOF_WAIT  # the longest a close can take
         self._opening_error: BaseException | None = None
         self._opened = False  # the open event has been dispatched
+        self._close_requested = False  # close() was called (a close before open is then ours)
         # connect(): messages that arrived with the 101, before recv() could ask for them
         self._early: deque[str | bytes] = deque()
         self._keep_early = False
@@ -163,6 +164,7 @@ class Client(WebSocketAPI):
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """As WebSocketAPI.close; while still connecting it also stops the opening at once."""
+        self._close_requested = True
         super().close(code, reason)
         self._opener.abort()
 
@@ -202,6 +204,13 @@ class Client(WebSocketAPI):
             self._opening_error = event.error  # a network error during the handshake
         elif isinstance(event, MessageEvent) and self._keep_early:
             self._early.append(event.data)
+        elif isinstance(event, CloseEvent) and not self._opened and not self._close_requested:
+            if self._opening_error is None and self._driver.handshake_error is None:
+                # The server hung up before its handshake response was complete (an EOF, not a
+                # network error): a failed opening, which connect() reports as HandshakeError.
+                self._opening_error = HandshakeError(
+                    f"{self.url}: the server closed the connection before its handshake response"
+                )
         super()._handle_event(event)
 
     # -- the client's thread ------------------------------------------------------------------

@@ -14,8 +14,18 @@ from collections.abc import Iterator
 import pytest
 
 from faye_websocket.client import connect
+from faye_websocket.errors import HandshakeError
 from faye_websocket.transport import TLSInTLS
-from tests.integration.client_support import raw_server
+from tests.integration.client_support import (
+    WAIT,
+    RecordingClient,
+    frame,
+    raw_server,
+    read_request,
+    serve_until_close,
+    switching_protocols,
+    wait_for_eof,
+)
 from tests.integration.components import ProxyServer, TLSCerts
 from tests.integration.test_tls_in_tls import nested_tls_pair
 
@@ -96,3 +106,68 @@ def test_tls_in_tls_recv_timeout_bounds_a_record_that_trickles_in(
             assert time.monotonic() - started < 1.5
         finally:
             stop.set()
+
+
+def _burst_then_close(conn: socket.socket) -> None:
+    """Answer the handshake with 200 messages and a close frame in one write, then close."""
+    request, _ = read_request(conn)
+    burst = b"".join(frame(1, b"m%d" % i) for i in range(BURST))
+    conn.sendall(switching_protocols(request) + burst + frame(8, b"\x03\xe8done"))
+    serve_until_close(conn)
+
+
+BURST = 200
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_a_burst_behind_the_101_through_squid_tls_listener_arrives_whole_and_in_order(
+    squid_proxy: ProxyServer, no_leaks: None, tls_certs: TLSCerts, host: str
+) -> None:
+    # TLS inside TLS: the 101, 200 frames and a close frame come in one read of the outer layer.
+    proxy = {"origin": squid_proxy.url(tls=True), "tls": tls_certs.client_context()}
+    url_host = f"[{host}]" if ":" in host else host
+    with raw_server(_burst_then_close, tls=tls_certs.server_context(), host=host) as port:
+        ws = connect(f"wss://{url_host}:{port}/", proxy=proxy, tls=tls_certs.client_context())
+        started = time.monotonic()
+        messages = list(ws)
+        assert time.monotonic() - started < 1.0  # nothing waited on a socket with data in memory
+        assert messages == [f"m{i}" for i in range(BURST)]
+        close_event = ws.connection.close_event
+        assert close_event is not None and (close_event.code, close_event.reason) == (1000, "done")
+        threaded = RecordingClient(
+            f"wss://{url_host}:{port}/", proxy=proxy, tls=tls_certs.client_context()
+        )
+        close = threaded.wait_closed_event()
+        assert threaded.wait_closed(WAIT)
+        assert threaded.messages == messages and close.code == 1000
+
+
+def test_a_server_that_closes_before_its_101_is_a_handshake_error(no_leaks: None) -> None:
+    # connect() documents HandshakeError / OSError / TimeoutError for a failed opening; a server
+    # that reads the request and hangs up used to surface as ConnectionClosed(1006) instead.
+    def handler(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 101 Switching")  # half a status line, then EOF
+
+    with raw_server(handler) as port:
+        with pytest.raises(HandshakeError, match="closed the connection") as caught:
+            connect(f"ws://127.0.0.1:{port}/")
+        assert caught.value.status is None
+        ws = RecordingClient(f"ws://127.0.0.1:{port}/")
+        close = ws.wait_closed_event()
+        assert ws.wait_closed(WAIT)
+        assert close.code == 1006 and "open" not in ws.types
+        assert isinstance(ws.error, HandshakeError)
+
+
+def test_close_while_connecting_is_not_reported_as_the_servers_doing(no_leaks: None) -> None:
+    def handler(conn: socket.socket) -> None:
+        read_request(conn)
+        wait_for_eof(conn)
+
+    with raw_server(handler) as port:
+        ws = RecordingClient(f"ws://127.0.0.1:{port}/")
+        ws.close()
+        ws.wait_closed_event()
+        assert ws.wait_closed(WAIT)
+        assert not isinstance(ws.error, HandshakeError)
