@@ -204,14 +204,21 @@ class Client(WebSocketAPI):
             self._opening_error = event.error  # a network error during the handshake
         elif isinstance(event, MessageEvent) and self._keep_early:
             self._early.append(event.data)
-        elif isinstance(event, CloseEvent) and not self._opened and not self._close_requested:
-            if self._opening_error is None and self._driver.handshake_error is None:
-                # The server hung up before its handshake response was complete (an EOF, not a
-                # network error): a failed opening, which connect() reports as HandshakeError.
-                self._opening_error = HandshakeError(
-                    f"{self.url}: the server closed the connection before its handshake response"
-                )
+        elif isinstance(event, CloseEvent) and self._server_hung_up_while_opening():
+            # An EOF before the handshake response was complete (not a network error): a failed
+            # opening, which connect() reports as HandshakeError.
+            self._opening_error = HandshakeError(
+                f"{self.url}: the server closed the connection before its handshake response"
+            )
         super()._handle_event(event)
+
+    def _server_hung_up_while_opening(self) -> bool:
+        return not (
+            self._opened
+            or self._close_requested
+            or self._opening_error is not None
+            or self._driver.handshake_error is not None
+        )
 
     # -- the client's thread ------------------------------------------------------------------
 

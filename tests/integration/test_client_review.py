@@ -134,9 +134,7 @@ def test_a_burst_behind_the_101_through_squid_tls_listener_arrives_whole_and_in_
         assert messages == [f"m{i}" for i in range(BURST)]
         close_event = ws.connection.close_event
         assert close_event is not None and (close_event.code, close_event.reason) == (1000, "done")
-        threaded = RecordingClient(
-            f"wss://{url_host}:{port}/", proxy=proxy, tls=tls_certs.client_context()
-        )
+        threaded = RecordingClient(f"wss://{url_host}:{port}/", proxy=proxy, tls=tls_certs.client_context())
         close = threaded.wait_closed_event()
         assert threaded.wait_closed(WAIT)
         assert threaded.messages == messages and close.code == 1000
