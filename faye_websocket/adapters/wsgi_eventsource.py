@@ -59,8 +59,9 @@ class EventSourceResponse(EventTarget):
         self.url: str = wire.request_url(request)
         self.last_event_id: str = wire.last_event_id(request)
         self._queue: deque[bytes] = deque([first] if first else [])
-        self._taken_at = time.monotonic()  # when the server last took a block (guarded below)
-        self._started = False  # whether the server has asked for a block yet
+        # When the server last took a block; None until it starts iterating (the application may
+        # queue events before it returns the response, which is not a stalled client).
+        self._taken_at: float | None = None
         self._size = queue_size
         self._condition = threading.Condition()  # owner: this object; guards _queue and _state
         self._state = ReadyState.OPEN
@@ -107,8 +108,8 @@ class EventSourceResponse(EventTarget):
         return False
 
     def _until_stalled(self) -> float | None:
-        """Seconds until a server that takes nothing counts as stuck (None: never, pings off)."""
-        if self._ping is None:
+        """Seconds until a server that takes nothing counts as stuck (None: not yet, or pings off)."""
+        if self._ping is None or self._taken_at is None:
             return None
         return self._taken_at + STALLED_PINGS * self._ping - time.monotonic()
 
@@ -135,8 +136,8 @@ class EventSourceResponse(EventTarget):
         server sends the head at once.
         """
         with self._condition:
-            if not self._started:
-                self._started = True
+            if self._taken_at is None:
+                self._taken_at = time.monotonic()
                 if not self._queue and self._state is ReadyState.OPEN:
                     # The server sends the head with the first non-empty block (PEP 3333): with no
                     # retry field and no event yet, a comment lets the client see the stream open.

@@ -418,3 +418,19 @@ def test_wsgi_stream_without_retry_sends_its_head_at_once(server: Any) -> None:
                 es.close()
     assert [e.data for e in events] == ["later"]
     assert not errors
+
+
+def test_wsgi_events_queued_before_the_server_iterates_do_not_count_as_a_stall() -> None:
+    environ = {"REQUEST_METHOD": "GET", "HTTP_ACCEPT": "text/event-stream", "HTTP_HOST": "h"}
+    es = EventSourceResponse(environ, lambda status, headers: None, ping=0.05, retry=None, queue_size=1)
+    assert es.send("first")
+    results: list[bool] = []
+    sender = threading.Thread(target=lambda: results.append(es.send("second")))
+    sender.start()
+    sender.join(0.5)  # ten ping intervals: the application has not returned the response yet
+    assert sender.is_alive() and es.ready_state is ReadyState.OPEN
+    assert next(es) == b"data: first\r\n\r\n"  # the server starts iterating
+    sender.join(2)
+    assert results == [True]
+    assert next(es) == b"data: second\r\n\r\n"
+    assert es.close()
