@@ -18,6 +18,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Mapping, Union
+from urllib.parse import quote
 
 from .api import EventTarget
 from .driver import eventsource as wire
@@ -53,12 +54,25 @@ def _request_from_environ(environ: Mapping[str, Any]) -> Request:
     for key, value in environ.items():
         if key.startswith("HTTP_"):
             headers.add(key[5:].replace("_", "-").title(), str(value))
-    target = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")) or "/"
+    target = _quote_path(str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))) or "/"
     if environ.get("QUERY_STRING"):
         target += "?" + str(environ["QUERY_STRING"])
     if environ.get("wsgi.url_scheme") == "https":
         headers.set("Https", "on")  # lets request_url() see the scheme the server terminated
     return Request(str(environ.get("REQUEST_METHOD", "GET")), target, headers)
+
+
+def _quote_path(path: str) -> str:
+    """The WSGI path percent-encoded again, as the client sent it (PEP 3333's URL reconstruction).
+
+    PATH_INFO is decoded, with the path's bytes as latin-1 characters; RFC 3986 pchar
+    delimiters stay as they are.
+    """
+    try:
+        raw = path.encode("latin-1")
+    except UnicodeEncodeError:  # a server that did not follow PEP 3333
+        raw = path.encode("utf-8", "surrogateescape")
+    return quote(raw, safe="/:@!$&'()*+,;=~")
 
 
 class EventSource(EventTarget):

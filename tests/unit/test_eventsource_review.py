@@ -95,3 +95,18 @@ def test_demo_first_number_never_raises(value: str) -> None:
 
 def test_demo_first_number_continues_from_a_number() -> None:
     assert load_demo().first_number("41") == 42
+
+
+def test_wsgi_url_is_the_request_target_as_sent_not_the_decoded_path() -> None:
+    # PEP 3333: PATH_INFO is percent-decoded and carries the path's bytes as latin-1 characters;
+    # the socket form's url uses the raw target, so the WSGI form must quote it back.
+    from faye_websocket.eventsource import request_from
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "/app",
+        "PATH_INFO": "/a b/" + "\u00e9".encode().decode("latin-1") + "/x%2Fy",
+        "QUERY_STRING": "q=%20&r=1",
+        "HTTP_HOST": "h:81",
+    }
+    assert wire.request_url(request_from(environ)) == "http://h:81/app/a%20b/%C3%A9/x%252Fy?q=%20&r=1"
