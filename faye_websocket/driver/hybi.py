@@ -176,4 +176,9 @@ class Hybi(Driver):
 
     def _closed(self) -> None:
         self._message = None
-        self._extensions.close()
+        try:
+            self._extensions.close()
+        except Exception:  # a user's extension failing to clean up
+            # The close event is already out; raising now would escape receive_data/close/abort
+            # and lose it. Every session has been asked to close (Extensions.close goes on).
+            pass

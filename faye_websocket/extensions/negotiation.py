@@ -156,10 +156,10 @@ class Extensions:
 
     def _close_unaccepted(self) -> None:
         active = {id(session) for _, session in self._active}
-        for _, session in self._offered.values():
+        offered, self._offered = self._offered, {}
+        for ext, session in offered.values():
             if id(session) not in active:
-                session.close()
-        self._offered = {}
+                _call(ext, session.close)
 
     def generate_response(self, header_value: str | None) -> str | None:
         """Server: pick sessions for the client's offers; return the answer header (or None).

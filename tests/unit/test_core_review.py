@@ -343,3 +343,41 @@ def test_a_status_code_of_non_ascii_digits_fails_the_handshake_cleanly(code: byt
     events = client.events_received()
     assert [type(e) for e in events] == [ErrorEvent, CloseEvent]
     assert client.handshake_error is not None
+
+
+class _CloseRaisingSession(_RaisingSession):
+    def activate(self, params: Params) -> bool:
+        return True
+
+    def generate_response(self) -> Params:
+        return {}
+
+    def close(self) -> None:
+        raise RuntimeError("close failed")
+
+
+class _CloseRaisingExtension(_RaisingExtension):
+    name = "x-close-raising"
+
+    def create_client_session(self) -> _RaisingSession:
+        return _CloseRaisingSession(self.where)
+
+    def create_server_session(self, offers: Sequence[Params]) -> _RaisingSession:
+        return _CloseRaisingSession(self.where)
+
+
+def test_an_extension_whose_close_raises_does_not_turn_the_close_into_an_exception() -> None:
+    server = open_server("Sec-WebSocket-Extensions: x-close-raising", extensions=[_CloseRaisingExtension("")])
+    server.receive_data(client_frame(Opcode.CLOSE, serialize_close_payload(1000, "")))
+    assert server.events_received() == [CloseEvent(1000, "", True)]
+    assert server.close_expected()
+
+
+def test_an_unaccepted_client_extension_whose_close_raises_fails_the_handshake_cleanly() -> None:
+    client = ClientDriver("ws://example.com/", extensions=[_CloseRaisingExtension("")])
+    client.start()
+    client.data_to_send()
+    client.receive_data(response_for(client))
+    events = client.events_received()
+    assert [type(e) for e in events] == [ErrorEvent, CloseEvent]
+    assert isinstance(events[1], CloseEvent) and events[1].code == 1010
