@@ -59,21 +59,22 @@ class Opened:
 AddressInfo = list[tuple[Any, Any, int, str, Any]]
 
 
-def resolve(host: str, port: int, timeout: float | None) -> AddressInfo:
+def resolve(host: str, port: int, timeout: float | None, wake: threading.Event | None = None) -> AddressInfo:
     """getaddrinfo under a deadline; TimeoutError when the resolver does not answer in time.
 
     getaddrinfo cannot be interrupted, so a name (not an IP literal) is looked up on a daemon
-    thread that is left to finish on its own if the deadline passes first.
+    thread that is left to finish on its own if the deadline passes first, or if another thread
+    sets ``wake`` (an abort: ConnectionAbortedError).
     """
     try:
         ipaddress.ip_address(host)
         literal = True
     except ValueError:
         literal = False
-    if literal or timeout is None:
+    if literal or (timeout is None and wake is None):
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     result: list[AddressInfo | BaseException] = []
-    done = threading.Event()
+    done = wake or threading.Event()
 
     def lookup() -> None:
         try:
@@ -85,6 +86,8 @@ def resolve(host: str, port: int, timeout: float | None) -> AddressInfo:
     threading.Thread(target=lookup, name="faye_websocket-resolve", daemon=True).start()
     if not done.wait(timeout):
         raise TimeoutError(f"DNS lookup of {host} timed out after {timeout:.3g} s")
+    if not result:
+        raise ConnectionAbortedError(f"DNS lookup of {host} aborted")
     outcome = result[0]
     if isinstance(outcome, BaseException):
         raise outcome
@@ -118,6 +121,7 @@ class Opener:
         self._socket: socket.socket | None = None
         self._aborted = False
         self._done = False  # open() returned or raised: abort() must not touch the socket any more
+        self._wake = threading.Event()  # set by abort(): ends a wait for the DNS lookup
 
     def open(self) -> Opened:
         """Run every step; raises OSError, TimeoutError, ssl.SSLError or ProxyError (socket closed)."""
@@ -160,6 +164,7 @@ class Opener:
                 return
             self._aborted = True
             sock = self._socket
+        self._wake.set()
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -182,7 +187,7 @@ class Opener:
 
     def _connect_tcp(self) -> socket.socket:
         hop = self.proxy or self.target
-        infos = resolve(hop.host, hop.port, self.deadline.remaining("DNS lookup"))
+        infos = resolve(hop.host, hop.port, self.deadline.remaining("DNS lookup"), self._wake)
         error: OSError = OSError(f"no address for {hop.host}")
         for family, kind, proto, _, address in infos:
             sock = socket.socket(family, kind, proto)
