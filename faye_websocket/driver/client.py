@@ -85,10 +85,17 @@ class ClientDriver(Hybi):
         return serialize_head(f"GET {target.resource} HTTP/1.1", fields)
 
     def start(self) -> None:
-        """Queue the request head (once)."""
+        """Queue the request head (once); an extension failing to make its offer fails the
+        connection (error and close events, 1010) without writing anything.
+        """
         if not self._started and self.state is ReadyState.CONNECTING:
             self._started = True
-            self._write(self.request_head())
+            try:
+                head = self.request_head()
+            except ExtensionError as error:
+                self._fail(error)
+                return
+            self._write(head)
 
     def _parse(self) -> Parser:
         head = yield from self._reader.read_head(MAX_HEAD_SIZE)

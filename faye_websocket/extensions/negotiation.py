@@ -100,16 +100,17 @@ class Extensions:
         """Client: create a session per extension and return the ``Sec-WebSocket-Extensions`` value.
 
         An extension whose ``create_client_session`` returns None, or whose session offers
-        nothing, is left out. Returns None when nothing is offered.
+        nothing, is left out. Returns None when nothing is offered. ExtensionError (1010) when
+        an extension raises or offers parameters that cannot be serialized.
         """
         self._negotiated = True
         pieces: list[str] = []
         for ext in self._in_order:
-            session = ext.create_client_session()
+            session = _call(ext, ext.create_client_session)
             if session is None:
                 continue
             self._offered[ext.name] = (ext, session)
-            pieces.extend(serialize_params(ext.name, params) for params in _as_offers(session))
+            pieces.extend(_call(ext, _offers_of, ext, session))
         return ", ".join(pieces) if pieces else None
 
     def activate(self, header_value: str | None) -> None:
@@ -237,6 +238,10 @@ class Extensions:
                 failure = failure or error
         if failure is not None:
             raise failure
+
+
+def _offers_of(ext: Extension, session: ClientSession) -> list[str]:
+    return [serialize_params(ext.name, params) for params in _as_offers(session)]
 
 
 def _as_offers(session: ClientSession) -> list[Params]:

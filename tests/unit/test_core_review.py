@@ -381,3 +381,27 @@ def test_an_unaccepted_client_extension_whose_close_raises_fails_the_handshake_c
     events = client.events_received()
     assert [type(e) for e in events] == [ErrorEvent, CloseEvent]
     assert isinstance(events[1], CloseEvent) and events[1].code == 1010
+
+
+class _OfferRaisingExtension(_RaisingExtension):
+    name = "x-offer-raising"
+
+    def create_client_session(self) -> _RaisingSession:
+        if self.where == "create":
+            raise RuntimeError("create failed")
+        session = _RaisingSession(self.where)
+        session.generate_offer = lambda: {"bad key": 1}  # type: ignore[method-assign]
+        return session
+
+
+@pytest.mark.parametrize("where", ["create", "offer"])
+def test_a_client_extension_raising_while_offering_fails_the_connection_at_start(where: str) -> None:
+    # start() runs on the client's connection thread: an exception there is no event at all.
+    client = ClientDriver("ws://example.com/", extensions=[_OfferRaisingExtension(where)])
+    client.start()
+    assert client.data_to_send() == b""
+    events = client.events_received()
+    assert [type(e) for e in events] == [ErrorEvent, CloseEvent]
+    assert isinstance(events[1], CloseEvent) and events[1].code == 1010
+    assert client.handshake_error is not None and "x-offer-raising" in str(client.handshake_error)
+    assert client.close_expected()
