@@ -110,3 +110,57 @@ def test_wsgi_url_is_the_request_target_as_sent_not_the_decoded_path() -> None:
         "HTTP_HOST": "h:81",
     }
     assert wire.request_url(request_from(environ)) == "http://h:81/app/a%20b/%C3%A9/x%252Fy?q=%20&r=1"
+
+
+def reference_events(stream: bytes) -> list[ServerSentEvent]:
+    """WHATWG HTML 9.2.6 read literally, on the whole stream at once (no pieces, no bounds)."""
+    text = stream.decode("utf-8", "replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines, line, i = [], "", 0
+    while i < len(text):
+        char = text[i]
+        if char in "\r\n":
+            lines.append(line)
+            line = ""
+            if char == "\r" and text[i + 1 : i + 2] == "\n":
+                i += 1
+        else:
+            line += char
+        i += 1
+    events, data, kind, id_buffer, last_id = [], "", "", "", ""
+    for line in lines:  # the unterminated last line (and event) is never processed
+        if line == "":
+            last_id = id_buffer
+            if data:
+                events.append(ServerSentEvent(kind or "message", data[:-1], last_id))
+            data, kind = "", ""
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            kind = value
+        elif name == "data":
+            data += value + "\n"
+        elif name == "id" and "\0" not in value:
+            id_buffer = value
+    return events
+
+
+ALPHABET = [b"\r", b"\n", b"\r\n", b":", b" ", b"data", b"event", b"id", b"retry", b"x", b"\xc3\xa9",
+            b"\xe2\x82", b"\xac", b"\xef\xbb\xbf", b"\0", b"5"]
+
+
+def test_random_streams_fed_in_random_pieces_match_a_literal_reading_of_the_standard() -> None:
+    import random
+
+    rng = random.Random(20261130)
+    for _ in range(3000):
+        stream = b"".join(rng.choice(ALPHABET) for _ in range(rng.randrange(1, 40)))
+        # Few pieces or many: a piece of its own for a lone "\n" is where line-end bugs hide.
+        count = rng.choice([rng.randrange(1, 8), len(stream) + 1])
+        cuts = sorted(rng.sample(range(len(stream) + 1), k=min(len(stream) + 1, count)))
+        pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])]
+        assert feed_pieces(pieces) == reference_events(stream), (stream, pieces)
