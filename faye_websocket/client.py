@@ -14,6 +14,7 @@ thread, and listeners run on whichever thread reads (``recv()``, ``close()``, or
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import ssl
 import threading
@@ -200,8 +201,12 @@ class Client(WebSocketAPI):
     def _handle_event(self, event: Event) -> None:
         if isinstance(event, OpenEvent):
             self._opened = True
-        elif isinstance(event, ErrorEvent) and not self._opened and self._opening_error is None:
-            self._opening_error = event.error  # a network error during the handshake
+        elif isinstance(event, ErrorEvent) and not self._opened:
+            if self._opening_error is None:
+                self._opening_error = event.error  # a network error during the handshake
+            elif event.error is None:
+                # _give_up's abort() carries only the message; the event carries the exception too.
+                event = dataclasses.replace(event, error=self._opening_error)
         elif isinstance(event, MessageEvent) and self._keep_early:
             self._early.append(event.data)
         elif isinstance(event, CloseEvent) and self._server_hung_up_while_opening():

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .driver.proxy import ProxyHandshake
+from .driver.proxy import ProxyHandshake, authority
 from .driver.url import WebSocketURL
 from .tls import TLSSettings, tls_settings
 from .transport import SocketTransport, TLSInTLS, Transport
@@ -139,11 +139,13 @@ class Opener:
             leftover, status = b"", None
             if self.proxy is not None:
                 if self._proxy_tls is not None:
-                    transport = self._start_tls(transport, self._proxy_tls, self.proxy.host)
+                    where = f"proxy {authority(self.proxy.host, self.proxy.port)}"
+                    transport = self._start_tls(transport, self._proxy_tls, self.proxy.host, where)
                 leftover, status = self._tunnel(transport, self.proxy)
             if self.target.secure:
                 settings = self.tls or tls_settings(None)
-                transport = self._start_tls(transport, settings, self.target.host, leftover)
+                where = f"origin {authority(self.target.host, self.target.port)}"
+                transport = self._start_tls(transport, settings, self.target.host, where, leftover)
                 leftover = b""
             transport.settimeout(None)
             return Opened(transport, leftover, status)
@@ -206,7 +208,17 @@ class Opener:
         raise error
 
     def _start_tls(
-        self, transport: Transport, settings: TLSSettings, host: str, initial: bytes = b""
+        self, transport: Transport, settings: TLSSettings, host: str, where: str, initial: bytes = b""
+    ) -> Transport:
+        """TLS to the proxy or the origin (``where`` names it in certificate errors)."""
+        try:
+            return self._tls_handshake(transport, settings, host, initial)
+        except ssl.SSLCertVerificationError as exc:
+            # Through an https proxy two certificates are checked; say whose was refused.
+            raise _presented_by(exc, where) from exc
+
+    def _tls_handshake(
+        self, transport: Transport, settings: TLSSettings, host: str, initial: bytes
     ) -> Transport:
         hostname = settings.server_hostname or host
         if (
@@ -263,3 +275,12 @@ class Opener:
         except TimeoutError as exc:
             raise self.deadline.expired(name) from exc
         return data
+
+
+def _presented_by(error: ssl.SSLCertVerificationError, where: str) -> ssl.SSLCertVerificationError:
+    """``error`` with the hop whose certificate failed named in its message; same attributes."""
+    named = ssl.SSLCertVerificationError(f"{error}; certificate presented by the {where}")
+    for attribute in ("verify_code", "verify_message", "reason", "library"):
+        if hasattr(error, attribute):
+            setattr(named, attribute, getattr(error, attribute))
+    return named

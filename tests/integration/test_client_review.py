@@ -7,6 +7,7 @@ with real sockets on loopback, the real squid / tinyproxy fixtures and trustme c
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -14,11 +15,13 @@ from collections.abc import Iterator
 import pytest
 
 from faye_websocket.client import connect
-from faye_websocket.errors import HandshakeError
+from faye_websocket.errors import HandshakeError, ProxyError
+from faye_websocket.events import ErrorEvent
 from faye_websocket.transport import TLSInTLS
 from tests.integration.client_support import (
     WAIT,
     RecordingClient,
+    echo_server,
     frame,
     raw_server,
     read_request,
@@ -227,3 +230,52 @@ def test_close_during_a_stalled_dns_lookup_ends_the_client_thread_at_once(
         assert ws.types == ["close"]
     finally:
         release.set()  # the lookup's thread then ends; no_leaks waits for it
+
+
+def _refusing_proxy(conn: socket.socket) -> None:
+    read_request(conn)
+    conn.sendall(b"HTTP/1.1 403 Forbidden\r\nX-Reason: policy\r\nContent-Length: 0\r\n\r\n")
+    wait_for_eof(conn)
+
+
+def test_the_error_event_of_a_failed_opening_carries_the_exception(no_leaks: None) -> None:
+    # Client's docstring: "error.error holds the exception"; opening failures dispatched an
+    # ErrorEvent whose error was None (only Client.error had it).
+    refused_port = socket.create_server(("127.0.0.1", 0))
+    refused_url = f"ws://127.0.0.1:{refused_port.getsockname()[1]}/"
+    refused_port.close()  # nothing listens there now: ECONNREFUSED
+    with raw_server(_refusing_proxy) as proxy_port:
+        cases = [
+            (refused_url, {}, ConnectionRefusedError),
+            ("ws://127.0.0.1:9/", {"proxy": f"http://127.0.0.1:{proxy_port}"}, ProxyError),
+        ]
+        for url, options, kind in cases:
+            ws = RecordingClient(url, **options)
+            ws.wait_closed_event()
+            assert ws.wait_closed(WAIT)
+            assert ws.types == ["error", "close"]
+            error_event = ws.events[0]
+            assert isinstance(error_event, ErrorEvent)
+            assert isinstance(error_event.error, kind), error_event
+            assert error_event.error is ws.error
+
+
+@pytest.mark.parametrize("hop", ["proxy", "origin"])
+def test_a_certificate_failure_names_the_hop_that_presented_it(
+    squid_proxy: ProxyServer, no_leaks: None, tls_certs: TLSCerts, hop: str
+) -> None:
+    # Through squid's TLS listener two certificates are checked; "certificate verify failed"
+    # alone does not say whether the proxy's or the origin's was refused.
+    trusted, untrusted = tls_certs.client_context(), ssl.create_default_context()
+    proxy_tls, origin_tls = (untrusted, trusted) if hop == "proxy" else (trusted, untrusted)
+    proxy = {"origin": squid_proxy.url(tls=True), "tls": proxy_tls}
+    with echo_server(tls_certs.server_context()) as server:
+        where = f"{squid_proxy.host}:{squid_proxy.tls_port}" if hop == "proxy" else f"127.0.0.1:{server.port}"
+        with pytest.raises(ssl.SSLCertVerificationError, match="certificate verify failed") as caught:
+            connect(server.url(), proxy=proxy, tls=origin_tls)
+        assert f"{hop} {where}" in str(caught.value)
+        assert caught.value.verify_code != 0
+        ws = RecordingClient(server.url(), proxy=proxy, tls=origin_tls)
+        ws.wait_closed_event()
+        assert ws.wait_closed(WAIT)
+        assert f"{hop} {where}" in ws.events[0].message  # type: ignore[union-attr]
