@@ -217,6 +217,21 @@ def _split_lines(head: bytes) -> list[str]:
     return [line.rstrip("\r") for line in text.split("\n")]
 
 
+def _unfold(lines: list[str]) -> list[str]:
+    """Join obs-fold continuation lines to the field they continue, with one SP each.
+
+    RFC 9112 section 5.2: a user agent MUST do this for a response; a continuation before any
+    field is left for _parse_fields to refuse.
+    """
+    unfolded: list[str] = []
+    for line in lines:
+        if line[:1] in (" ", "\t") and unfolded:
+            unfolded[-1] = unfolded[-1].rstrip(" \t") + " " + line.strip(" \t")
+        else:
+            unfolded.append(line)
+    return unfolded
+
+
 def _parse_fields(lines: list[str]) -> Headers:
     if len(lines) > MAX_HEADER_COUNT:
         raise HeadError("Too many HTTP header fields", STATUS_HEADERS_TOO_LARGE)
@@ -263,7 +278,7 @@ def parse_response(head: bytes) -> Response:
     # isascii: str.isdigit() is also true for "²", which int() then refuses with a ValueError
     if not version.startswith("HTTP/") or len(code) != 3 or not (code.isascii() and code.isdigit()):
         raise HeadError(f"Invalid HTTP status line: {lines[0]!r}", None)
-    return Response(int(code), reason, _parse_fields(lines[1:]), version)
+    return Response(int(code), reason, _parse_fields(_unfold(lines[1:])), version)
 
 
 def serialize_head(start_line: str, headers: Iterable[tuple[str, str]]) -> bytes:

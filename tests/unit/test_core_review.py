@@ -405,3 +405,29 @@ def test_a_client_extension_raising_while_offering_fails_the_connection_at_start
     assert isinstance(events[1], CloseEvent) and events[1].code == 1010
     assert client.handshake_error is not None and "x-offer-raising" in str(client.handshake_error)
     assert client.close_expected()
+
+
+def test_a_101_with_obs_fold_is_unfolded_not_refused() -> None:
+    # RFC 9112 section 5.2: a user agent receiving obs-fold in a response MUST replace it with
+    # SP before interpreting the value (only servers may refuse it in requests, with 400).
+    client = ClientDriver("ws://example.com/", ["chat"])
+    client.start()
+    client.data_to_send()
+    folded = b"Connection: keep-alive,\r\n \t Upgrade\r\n"
+    head = response_for(client).replace(b"Connection: Upgrade\r\n", folded)
+    client.receive_data(head)
+    assert client.events_received() == [OpenEvent()]
+    assert client.headers["Connection"] == "keep-alive, Upgrade"
+
+
+def test_obs_fold_on_the_first_response_field_fails_the_handshake() -> None:
+    client = ClientDriver("ws://example.com/")
+    client.start()
+    client.data_to_send()
+    client.receive_data(b"HTTP/1.1 101 Switching Protocols\r\n Upgrade: websocket\r\n\r\n")
+    assert [type(e) for e in client.events_received()] == [ErrorEvent, CloseEvent]
+
+
+def test_obs_fold_in_a_request_is_still_refused_with_400() -> None:
+    data, _ = rejected(request_bytes("X-Long: a", " b"))
+    assert data.startswith(b"HTTP/1.1 400 ")
