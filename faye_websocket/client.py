@@ -14,13 +14,14 @@ thread, and listeners run on whichever thread reads (``recv()``, ``close()``, or
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import socket
 import ssl
 import threading
 from collections import deque
 from types import TracebackType
-from typing import Any, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 from .api import Listener, WebSocketAPI
 from .connection import CLIENT_EOF_WAIT, DEFAULT_CLOSE_TIMEOUT, DEFAULT_SEND_TIMEOUT, Connection, Side
@@ -124,6 +125,9 @@ class Client(WebSocketAPI):
         self._opening_error: BaseException | None = None
         self._opened = False  # the open event has been dispatched
         self._close_requested = False  # close() was called (a close before open is then ours)
+        self._closed = threading.Event()  # set once the close event has been dispatched
+        self._readers: set[int] = set()  # threads in recv() / run() of a connect()ed client
+        self._readers_lock = threading.Lock()
         # connect(): messages that arrived with the 101, before recv() could ask for them
         self._early: deque[str | bytes] = deque()
         self._keep_early = False
@@ -161,7 +165,8 @@ class Client(WebSocketAPI):
         """As WebSocketAPI.recv; after connect() it first returns messages that came with the 101."""
         if self._early:
             return self._early.popleft()
-        return super().recv(timeout)
+        with self._reading():
+            return super().recv(timeout)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """As WebSocketAPI.close; while still connecting it also stops the opening at once."""
@@ -176,17 +181,43 @@ class Client(WebSocketAPI):
         loop on the calling thread (listeners run on it).
         """
         if self._thread is None:
-            super().run()
+            with self._reading():
+                super().run()
             return
         if self._thread is not threading.current_thread():
             self._thread.join()
 
     def wait_closed(self, timeout: float | None = None) -> bool:
-        """Wait up to ``timeout`` seconds for the client's thread to finish; True once CLOSED."""
+        """Wait up to ``timeout`` seconds for the client's thread to finish; True once CLOSED.
+
+        A ``connect()``ed client has no thread: this waits for the close event while another
+        thread reads (``recv()``, iteration, ``run()``); with nobody reading it cannot come, so
+        this returns at once (``close()`` itself reads until CLOSED when nobody else does).
+        """
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
             return not self._thread.is_alive()
+        if self._thread is None and self.connection.close_event is None:
+            with self._readers_lock:
+                # A listener on the reading thread must not wait for its own thread.
+                others_read = bool(self._readers - {threading.get_ident()})
+            if others_read:
+                self._closed.wait(timeout)
         return self.connection.close_event is not None
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Marks the calling thread as reading this connect()ed client (for wait_closed)."""
+        ident = threading.get_ident()
+        with self._readers_lock:
+            nested = ident in self._readers
+            self._readers.add(ident)
+        try:
+            yield
+        finally:
+            if not nested:
+                with self._readers_lock:
+                    self._readers.discard(ident)
 
     def __enter__(self) -> Client:
         return self
@@ -215,7 +246,11 @@ class Client(WebSocketAPI):
             self._opening_error = HandshakeError(
                 f"{self.url}: the server closed the connection before its handshake response"
             )
-        super()._handle_event(event)
+        try:
+            super()._handle_event(event)
+        finally:
+            if isinstance(event, CloseEvent):
+                self._closed.set()
 
     def _server_hung_up_while_opening(self) -> bool:
         return not (
