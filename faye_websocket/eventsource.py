@@ -258,10 +258,19 @@ def peer_gone(view: socket.socket) -> bool:
     """Read what is waiting on ``view`` without blocking; True at EOF or on a reset.
 
     An event-stream client sends nothing after its request, so whatever arrives is dropped.
+    A socket with a timeout (a handler class's ``timeout``) makes CPython poll before ``recv``
+    despite MSG_DONTWAIT, so readiness is checked first with a zero-timeout poll.
     """
+    fd = view.fileno()
+    if fd < 0:
+        return True  # closed by the stream's close() before the watcher dropped it
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    if not poller.poll(0):
+        return False
     try:
         return not view.recv(_DRAIN_SIZE, socket.MSG_DONTWAIT)
-    except (BlockingIOError, InterruptedError):
+    except (BlockingIOError, InterruptedError, TimeoutError):
         return False
     except OSError:
         return True

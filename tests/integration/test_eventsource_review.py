@@ -434,3 +434,24 @@ def test_wsgi_events_queued_before_the_server_iterates_do_not_count_as_a_stall()
     assert results == [True]
     assert next(es) == b"data: second\r\n\r\n"
     assert es.close()
+
+
+def test_peer_gone_on_a_socket_with_a_timeout_neither_blocks_nor_reports_a_live_peer_gone() -> None:
+    # A handler class with ``timeout`` set gives the connection a socket timeout, under which
+    # CPython's recv() polls first even with MSG_DONTWAIT; a watcher woken without data (a stale
+    # readiness) would block for the timeout and then read socket.timeout as "the client left".
+    from faye_websocket.eventsource import peer_gone
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.settimeout(2.0)
+        started = time.monotonic()
+        assert peer_gone(ours) is False
+        assert time.monotonic() - started < 0.5
+        theirs.sendall(b"stray")
+        assert peer_gone(ours) is False  # bytes are drained, the peer is still there
+        theirs.shutdown(socket.SHUT_WR)
+        assert peer_gone(ours) is True
+    closed = socket.socket()
+    closed.close()
+    assert peer_gone(closed) is True  # a view closed under the watcher never raises
