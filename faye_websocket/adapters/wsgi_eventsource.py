@@ -122,8 +122,9 @@ class EventSourceResponse(EventTarget):
         """
         with self._condition:
             self._queue.clear()  # nothing queued can reach this client; free the memory now
-        self.close()
-        if self._client is not None:
+        # Only if this call closed it: a response closed meanwhile may have ended normally, and
+        # the server may already be reading the client's next request on that connection.
+        if self.close() and self._client is not None:
             shutdown_tcp(self._client)
 
     def __iter__(self) -> Iterator[bytes]:
