@@ -80,6 +80,11 @@ def scripted_server(script: Script) -> Iterator[tuple[int, list[bytes]]]:
 STOP = threading.Event()
 
 
+@pytest.fixture(autouse=True)
+def _no_leaks(no_leaks: None) -> None:
+    """Every test here leaves no thread or descriptor behind (tests/conftest.py)."""
+
+
 Reading = tuple[threading.Thread, list[ServerSentEvent], list[BaseException]]
 
 
