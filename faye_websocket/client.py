@@ -19,6 +19,7 @@ import dataclasses
 import socket
 import ssl
 import threading
+import time
 from collections import deque
 from types import TracebackType
 from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
@@ -31,11 +32,12 @@ from .driver.url import WebSocketURL
 from .errors import ConnectionClosed, HandshakeError, InvalidState
 from .events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent
 from .extensions.base import Extension
-from .opening import Opener
+from .opening import Opened, Opener
 from .tls import TLSSettings, tls_settings
-from .transport import for_connection
+from .transport import Transport, for_connection
 from .urls import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
 
+MIN_HANDSHAKE_READ_TIMEOUT = 0.001  # seconds; a socket timeout of 0 would mean non-blocking
 DEFAULT_CONNECT_TIMEOUT = 10.0  # TCP + proxy + TLS + handshake; like websockets' open_timeout
 ProxyOption = str | Mapping[str, Any] | bool | None
 TLSOption = ssl.SSLContext | Mapping[str, Any] | None
@@ -125,6 +127,9 @@ class Client(WebSocketAPI):
         self._opening_error: BaseException | None = None
         self._opened = False  # the open event has been dispatched
         self._close_requested = False  # close() was called (a close before open is then ours)
+        self._send_timeout = send_timeout
+        self._handshake_transport: Transport | None = None  # its timeout is the connect budget
+        self._handshake_lock = threading.Lock()
         self._closed = threading.Event()  # set once the close event has been dispatched
         self._readers: set[int] = set()  # threads in recv() / run() of a connect()ed client
         self._readers_lock = threading.Lock()
@@ -231,7 +236,11 @@ class Client(WebSocketAPI):
 
     def _handle_event(self, event: Event) -> None:
         if isinstance(event, OpenEvent):
-            self._opened = True
+            with self._handshake_lock:
+                self._opened = True
+                if self._handshake_transport is not None:
+                    self._handshake_transport.settimeout(self._send_timeout)  # see _attach
+                    self._handshake_transport = None
         elif isinstance(event, ErrorEvent) and not self._opened:
             if self._opening_error is None:
                 self._opening_error = event.error  # a network error during the handshake
@@ -291,7 +300,27 @@ class Client(WebSocketAPI):
         except Exception as exc:  # any failure must end in error + close events, not a dead thread
             self._give_up(exc)
             return False
-        return self.connection.attach(for_connection(opened.transport), opened.leftover)
+        return self._attach(opened)
+
+    def _attach(self, opened: Opened) -> bool:
+        """Hand the transport to the connection; its reads wait no longer than the connect budget.
+
+        A TLS read blocks until a whole record has come, for the transport's timeout (the send
+        timeout once attached): a server that sends half a record of its 101 must not hold the
+        handshake past connect_timeout. The send timeout comes back with the open event.
+        """
+        transport = for_connection(opened.transport)
+        if not self.connection.attach(transport, opened.leftover):
+            return False
+        at = self._opener.deadline.at
+        # Never 0 (non-blocking) nor negative: an expired budget is wait_open's to report.
+        left = None if at is None else max(at - time.monotonic(), MIN_HANDSHAKE_READ_TIMEOUT)
+        if left is not None and (self._send_timeout is None or left < self._send_timeout):
+            with self._handshake_lock:
+                if not self._opened:
+                    transport.settimeout(left)
+                    self._handshake_transport = transport
+        return True
 
     def _give_up(self, exc: BaseException) -> None:
         if self._opening_error is None and self.connection.close_event is None:
@@ -311,7 +340,7 @@ class Client(WebSocketAPI):
         except BaseException as exc:
             self._give_up(exc)
             raise
-        if not self.connection.attach(for_connection(opened.transport), opened.leftover):
+        if not self._attach(opened):
             raise self._closed_error()
         deadline = self._opener.deadline
         self._keep_early = True

@@ -10,14 +10,15 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from faye_websocket.client import connect
+from faye_websocket.driver.http import HeadBuffer
 from faye_websocket.errors import HandshakeError, ProxyError
 from faye_websocket.events import ErrorEvent
-from faye_websocket.transport import TLSInTLS
+from faye_websocket.transport import SocketTransport, TLSInTLS
 from tests.integration.client_support import (
     WAIT,
     RecordingClient,
@@ -307,3 +308,43 @@ def test_wait_closed_on_a_connected_client_waits_for_the_thread_that_reads(no_le
         finally:
             reader.join(WAIT)
         assert received == []
+
+
+def _tls_then_half_a_record(context: ssl.SSLContext) -> Callable[[socket.socket], None]:
+    """A wss server that reads the request, then sends only the first bytes of its 101's record."""
+
+    def handler(conn: socket.socket) -> None:
+        tls = TLSInTLS(SocketTransport(conn), context, None, server_side=True)
+        tls.handshake()
+        buffer = HeadBuffer()
+        while buffer.feed(tls.recv(65536)) is None:
+            pass
+        tls.ssl_object.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+        conn.sendall(tls._outgoing.read()[:10])  # half a TLS record, and then nothing
+        wait_for_eof(conn)
+
+    return handler
+
+
+@pytest.mark.parametrize("route", ["direct", "squid-tls"])
+def test_half_a_tls_record_of_the_101_times_out_within_connect_timeout(
+    squid_proxy: ProxyServer, no_leaks: None, tls_certs: TLSCerts, route: str
+) -> None:
+    # The TLS read waiting for the rest of the record used the send timeout (30 s by default),
+    # not what was left of connect_timeout.
+    proxy = (
+        {"origin": squid_proxy.url(tls=True), "tls": tls_certs.client_context()}
+        if route != "direct"
+        else False
+    )
+    with raw_server(_tls_then_half_a_record(tls_certs.server_context())) as port:
+        url = f"wss://127.0.0.1:{port}/"
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="opening handshake"):
+            connect(url, proxy=proxy, tls=tls_certs.client_context(), connect_timeout=0.5)
+        assert time.monotonic() - started < 2.0
+        ws = RecordingClient(url, proxy=proxy, tls=tls_certs.client_context(), connect_timeout=0.5)
+        close = ws.wait_closed_event()
+        assert ws.wait_closed(WAIT)
+        assert close.code == 1006 and isinstance(ws.error, TimeoutError)
+        assert time.monotonic() - started < 4.0
