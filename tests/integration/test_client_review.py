@@ -348,3 +348,33 @@ def test_half_a_tls_record_of_the_101_times_out_within_connect_timeout(
         assert ws.wait_closed(WAIT)
         assert close.code == 1006 and isinstance(ws.error, TimeoutError)
         assert time.monotonic() - started < 4.0
+
+
+def test_tls_in_tls_to_python_websockets_carries_large_messages_both_ways_and_closes_cleanly(
+    squid_proxy: ProxyServer, no_leaks: None, tls_certs: TLSCerts
+) -> None:
+    # Where a user meets TLS inside TLS: a wss server (python websockets) behind squid's TLS
+    # listener. Messages near websockets' 1 MiB limit, sent from two threads while the echoes
+    # stream back, then the closing handshake.
+    from tests.integration.test_client_peers import websockets_echo
+
+    big = bytes(range(256)) * 3600  # 900 KiB
+    proxy = {"origin": squid_proxy.url(tls=True), "tls": tls_certs.client_context()}
+    with websockets_echo(tls_certs) as url:
+        ws = RecordingClient(url, proxy=proxy, tls=tls_certs.client_context(), max_length=2**23)
+        assert ws.opened.wait(WAIT), ws.types
+        senders = [threading.Thread(target=lambda: [ws.send(big) for _ in range(2)]) for _ in range(2)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(WAIT * 4)
+        deadline = time.monotonic() + WAIT * 4
+        while len(ws.messages) < 4:
+            assert time.monotonic() < deadline, ws.types
+            ws.message_arrived.wait(0.1)
+            ws.message_arrived.clear()
+        ws.close(1000, "done")
+        close = ws.wait_closed_event()
+        assert ws.wait_closed(WAIT)
+    assert ws.messages == [big] * 4
+    assert (close.code, close.was_clean) == (1000, True)
