@@ -77,13 +77,14 @@ def resolve_static(root: Path, target: str) -> tuple[int, Path | None]:
         return 403, None
     try:
         candidate = (root / relative).resolve()
+        if candidate.is_dir():  # its index is checked like any other path (it may be a symlink)
+            candidate = (candidate / INDEX).resolve()
+        if candidate != root and root not in candidate.parents:
+            return 403, None
+        # pathlib swallows only some errors: ENAMETOOLONG (a 300-byte name) would escape
+        if not candidate.is_file():
+            return 404, None
     except (OSError, RuntimeError):
-        return 404, None
-    if candidate != root and root not in candidate.parents:
-        return 403, None
-    if candidate.is_dir():
-        candidate = candidate / INDEX
-    if not candidate.is_file():
         return 404, None
     return 200, candidate
 
