@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from .connection import Connection
 from .errors import ConnectionClosed
-from .events import Event, PongEvent, ReadyState
+from .events import CloseEvent, Event, PongEvent, ReadyState
 
 logger = logging.getLogger("faye_websocket")
 
@@ -241,6 +241,9 @@ class WebSocketAPI(EventTarget):
                     callback()
                 except Exception:
                     logger.exception("faye_websocket: ping callback %r raised", callback)
+        elif isinstance(event, CloseEvent):
+            with self._ping_lock:
+                self._ping_callbacks.clear()  # no pong can come now: let the callbacks go
         self.dispatch_event(event)
 
 

@@ -64,13 +64,16 @@ from .errors import ConnectionClosed, InvalidState
 from .events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
 from .message_queue import MessageQueue
 from .transport import Transport
-from .watchdog import Watchdog
+from .watchdog import Watchdog, WatchdogEntry
 
 logger = logging.getLogger("faye_websocket")
 
 RECV_SIZE = 65536  # bytes per read; larger reads are served by mmap (3 extra system calls each)
 WRITE_CHUNK = 256 * 1024  # each sendall gets its own send timeout, so the timeout measures progress
-OUTBOX_SOFT_LIMIT = 1 << 20  # the reader stops and waits for the writer beyond this (ping floods)
+# The reader stops and waits for the writer once this many bytes of its own replies (pongs, close
+# echoes) are queued behind another thread's write (a peer that floods pings and reads nothing).
+# Other threads' messages do not count: each of those threads waits for its own write.
+OUTBOX_SOFT_LIMIT = 1 << 20
 RECV_QUEUE_SIZE = 64  # messages the reader thread may hold for recv() before it stops reading
 CLIENT_EOF_WAIT = 2.0  # RFC 6455 section 7.1.1: the client waits for the server to close TCP first
 DEFAULT_CLOSE_TIMEOUT = 30.0  # faye's API.CLOSE_TIMEOUT (30 000 ms)
@@ -185,8 +188,10 @@ class Connection:
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
         self._reader_ident: int | None = None
-        self._outbox: deque[bytes] = deque()
+        # (bytes, queued without waiting for the write: the reader's and close()'s replies)
+        self._outbox: deque[tuple[bytes, bool]] = deque()
         self._outbox_size = 0
+        self._reply_size = 0  # the part of _outbox_size queued without waiting
         self._in_flight = 0
         self._events: deque[Event] = deque()
         self._started = False
@@ -194,6 +199,8 @@ class Connection:
         self._transport_closed = False
         self._broken: BaseException | None = None
         self._close_event: CloseEvent | None = None
+        self._closer_reading = False  # close() reads on a thread that is not the reader (under _lock)
+        self._watchdog_entry: WatchdogEntry | None = None  # our close deadline at the watchdog (under _lock)
         self._queue = MessageQueue(RECV_QUEUE_SIZE)
         # Messages read by a recv() caller on its own thread: one read may bring several, and the
         # ones not returned yet wait here for the next recv().
@@ -280,18 +287,27 @@ class Connection:
         accepted = self._operate(lambda: self.driver.ping(payload), block=True)
         return accepted and self._broken is None
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = 1000, reason: str = "", *, wait: bool = True) -> None:
         """Start the closing handshake; never waits for a stuck writer.
 
         On the reading thread, or while another thread reads, this returns at once: the close
         event comes later (the peer's answer, or ``close_timeout``). When nobody reads (a
         ``recv()``-style user), this thread reads until the connection is closed, at most
-        ``close_timeout`` seconds, so that the close event is dispatched before it returns.
+        ``close_timeout`` seconds, so that the close event is dispatched before it returns;
+        a ``run()`` started meanwhile on another thread waits for it. With ``wait=False`` it
+        never reads (a server shutting down many connections): whoever reads next dispatches
+        the close event, and the socket is shut down at the close deadline in any case.
         """
         self._operate(lambda: self.driver.close(code, reason))
+        # Messages are no longer delivered once closing (RFC 6455 section 7.1.6): a reader
+        # waiting for room in the recv() queue, which nobody may empty now, must read on.
+        self._queue.stop_putting()
         if self._on_reader_thread():
             return
-        if self._read_lock.acquire(blocking=False):
+        with self._lock:
+            reading = wait and self._read_lock.acquire(blocking=False)
+            self._closer_reading = reading
+        if reading:
             try:
                 self._reader_ident = threading.get_ident()
                 self._dispatch_pending()
@@ -299,11 +315,25 @@ class Connection:
                     self._pump(None)
             finally:
                 self._reader_ident = None
-                self._read_lock.release()
+                with self._lock:
+                    self._closer_reading = False
+                    self._read_lock.release()
         else:
-            deadline = self._deadlines.close_deadline
-            if deadline is not None:
-                Watchdog.instance().schedule(deadline, self)
+            self._arm_watchdog()
+
+    def _arm_watchdog(self) -> None:
+        # Once per connection: a repeated close() must not add entries to the watchdog's heap.
+        deadline = self._deadlines.close_deadline
+        with self._lock:
+            if deadline is None or self._watchdog_entry is not None or self._close_event is not None:
+                return
+            self._watchdog_entry = Watchdog.instance().schedule(deadline, self)
+
+    def _disarm_watchdog(self) -> None:
+        with self._lock:
+            entry, self._watchdog_entry = self._watchdog_entry, None
+        if entry is not None:
+            Watchdog.instance().cancel(entry)
 
     def abort(self, reason: str = "") -> None:
         """End the connection now without a closing handshake (close event 1006); any thread."""
@@ -314,13 +344,25 @@ class Connection:
     def run(self) -> None:
         """The reader loop: read, dispatch, until the close event; on the caller's thread.
 
-        Raises InvalidState if another thread is already reading this connection.
+        Raises InvalidState if another ``run()`` (or a client's handshake) is already reading
+        this connection. A ``close()`` reading on another thread is waited for (it ends within
+        ``close_timeout``), and a ``recv()`` reading on another thread hands the socket over
+        after its next read, so ``run()`` may be started on a thread while another calls recv().
         """
-        if not self._read_lock.acquire(blocking=False):
-            raise InvalidState("another thread is already reading this connection")
+        if self._on_reader_thread():
+            raise InvalidState("run() cannot be called from a listener on the reading thread")
+        with self._lock:
+            acquired = self._read_lock.acquire(blocking=False)
+            wait = not acquired and (self._closer_reading or self._direct_reading)
+            if acquired or wait:
+                # Set with the lock, so a recv() that finds the lock taken knows it is run()'s.
+                self._reader_thread_mode = True
+        if not acquired:
+            if not wait:
+                raise InvalidState("another thread is already reading this connection")
+            self._read_lock.acquire()
         try:
             self._reader_ident = threading.get_ident()
-            self._reader_thread_mode = True
             self._dispatch_pending()
             while self._close_event is None:
                 self._pump(None)
@@ -338,31 +380,65 @@ class Connection:
         socket itself.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self._reader_thread_mode and not self._on_reader_thread():
-            return self._queue.get(deadline, self._closed_error)
         if self._on_reader_thread():
             raise InvalidState("recv() cannot be called from a listener on the reading thread")
-        if not self._read_lock.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
-            raise TimeoutError("another thread is reading")
-        try:
-            return self._recv_direct(deadline)
-        finally:
-            self._direct_reading = False
-            self._reader_ident = None
-            self._read_lock.release()
+        if self._direct:  # read by an earlier recv() that then handed the socket over to run()
+            try:
+                return self._direct.popleft()
+            except IndexError:
+                pass  # another recv() took it
+        if self._acquire_for_recv(deadline):
+            try:
+                message = self._recv_direct(deadline)
+            finally:
+                with self._lock:
+                    self._direct_reading = False
+                    self._reader_ident = None
+                    self._read_lock.release()
+            if message is not None:
+                return message
+        return self._queue.get(deadline, self._closed_error)
 
-    def _recv_direct(self, deadline: float | None) -> str | bytes:
-        self._reader_ident = threading.get_ident()
-        self._direct_reading = True
+    def _acquire_for_recv(self, deadline: float | None) -> bool:
+        """Take the read lock to read on this thread; False if run() reads (use the queue).
+
+        Another thread may read for a while (a recv() or close() there): wait for it, up to the
+        deadline (TimeoutError).
+        """
+        while True:
+            with self._lock:
+                if self._reader_thread_mode:
+                    return False
+                if self._read_lock.acquire(blocking=False):
+                    self._direct_reading = True
+                    self._reader_ident = threading.get_ident()
+                    return True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError("another thread is reading")
+            if not self._read_lock.acquire(timeout=-1 if remaining is None else remaining):
+                raise TimeoutError("another thread is reading")
+            self._read_lock.release()  # free now: take it again, with the checks above
+
+    def _recv_direct(self, deadline: float | None) -> str | bytes | None:
+        """Read on this thread until a message; None once run() has started elsewhere."""
         self._dispatch_pending()
+        pumped = False
         while True:
             if self._direct:
                 return self._direct.popleft()
             if self._close_event is not None:
                 raise self._closed_error()
-            if deadline is not None and time.monotonic() >= deadline:
+            if self._reader_thread_mode:
+                # run() waits for the socket: from now on messages go to the queue.
+                self._queue.enabled = True
+                return None
+            # Read at least once, so that recv(timeout=0) returns a message already waiting in
+            # the socket (the poll then does not block).
+            if pumped and deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError("no message within the timeout")
             self._pump(deadline)
+            pumped = True
 
     def wait_open(self, timeout: float | None = None) -> bool:
         """Read (on this thread) until the connection is OPEN or closed; True if OPEN.
@@ -473,24 +549,26 @@ class Connection:
                 return False
             was_closing = self.driver.state is ReadyState.CLOSING
             result = action()
-            self._collect()
+            self._collect(reply=not block)
             state = self.driver.state
             if state is ReadyState.CLOSING and not was_closing:
                 self._deadlines.closing(time.monotonic())
         # A sender always takes its turn at the write lock (so it returns once written); others
         # write only when there is something to write.
         if block or self._outbox:
-            self._flush(block=block or self._outbox_size > OUTBOX_SOFT_LIMIT)
+            self._flush(block=block or self._reply_size > OUTBOX_SOFT_LIMIT)
         if state is ReadyState.CLOSED:
             self._after_operation()
         return result is not False
 
-    def _collect(self) -> None:
+    def _collect(self, *, reply: bool) -> None:
         # Called with _lock held: move the driver's output into the outbox and event list.
         data = self.driver.data_to_send()
         if data:
-            self._outbox.append(data)
+            self._outbox.append((data, reply))
             self._outbox_size += len(data)
+            if reply:
+                self._reply_size += len(data)
         events = self.driver.events_received()
         if events:
             self._events.extend(events)
@@ -522,8 +600,10 @@ class Connection:
             with self._lock:
                 if not self._outbox or self._ended:
                     return None
-                data = self._outbox.popleft()
+                data, reply = self._outbox.popleft()
                 self._outbox_size -= len(data)
+                if reply:
+                    self._reply_size -= len(data)
                 self._in_flight = len(data)
             try:
                 view = memoryview(data)
@@ -540,7 +620,7 @@ class Connection:
             if self._broken is None:
                 self._broken = error
             self._outbox.clear()
-            self._outbox_size = 0
+            self._outbox_size = self._reply_size = 0
         if self._read_lock.locked() and not self._on_reader_thread():
             self._interrupt()  # the reader wakes, sees _broken and reports the failure
         else:
@@ -666,6 +746,7 @@ class Connection:
                 self._finish_if_closed()
                 self._close_event = event
                 self._queue.close()
+                self._disarm_watchdog()
             self._deliver(event)
 
     def _listened(self) -> bool:

@@ -45,9 +45,14 @@ class ConnectionTracker:
     def __init__(self) -> None:
         self._live: set[Tracked] = set()
         self._cond = threading.Condition()
+        self._closing = False  # close_all() has begun: connections tracked from now on are closed
 
     def add(self, websocket: Tracked) -> None:
-        """Track ``websocket`` (or an EventSource) until its close event (any thread)."""
+        """Track ``websocket`` (or an EventSource) until its close event (any thread).
+
+        Once ``close_all()`` has begun (a handshake that finished while the server shut down),
+        the connection is closed at once instead, so that it does not outlive the server.
+        """
 
         def forget(_event: Any) -> None:
             with self._cond:
@@ -56,9 +61,12 @@ class ConnectionTracker:
 
         with self._cond:
             self._live.add(websocket)
+            closing = self._closing
         websocket.on("close", forget)
         if websocket.ready_state is ReadyState.CLOSED:
             forget(None)
+        elif closing:
+            _close(websocket, "server shutting down")
 
     def __len__(self) -> int:
         with self._cond:
@@ -70,12 +78,10 @@ class ConnectionTracker:
         Returns True if every connection finished its closing handshake within ``grace``.
         """
         with self._cond:
+            self._closing = True
             live = list(self._live)
         for websocket in live:
-            if isinstance(websocket, WebSocketAPI):
-                websocket.connection.close(GOING_AWAY, reason)
-            else:
-                websocket.close()  # an event stream has no closing handshake
+            _close(websocket, reason)
         deadline = time.monotonic() + grace
         with self._cond:
             while self._live and time.monotonic() < deadline:
@@ -85,3 +91,12 @@ class ConnectionTracker:
             if isinstance(websocket, WebSocketAPI):
                 websocket.connection.abort("server shut down")
         return not stragglers
+
+
+def _close(connection: Tracked, reason: str) -> None:
+    if isinstance(connection, WebSocketAPI):
+        # wait=False: a WebSocket whose handler has not started reading must not make this
+        # thread read it (for up to close_timeout, one connection after another).
+        connection.connection.close(GOING_AWAY, reason, wait=False)
+    else:
+        connection.close()  # an event stream has no closing handshake
