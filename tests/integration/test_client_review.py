@@ -6,6 +6,7 @@ with real sockets on loopback, the real squid / tinyproxy fixtures and trustme c
 
 from __future__ import annotations
 
+import base64
 import socket
 import ssl
 import threading
@@ -378,3 +379,23 @@ def test_tls_in_tls_to_python_websockets_carries_large_messages_both_ways_and_cl
         assert ws.wait_closed(WAIT)
     assert ws.messages == [big] * 4
     assert (close.code, close.was_clean) == (1000, True)
+
+
+def test_percent_encoded_userinfo_reaches_proxy_and_origin_decoded_with_ipv6_targets(no_leaks: None) -> None:
+    seen: list[tuple[str, str | None, str | None]] = []
+
+    def proxy_then_origin(conn: socket.socket) -> None:
+        connect_request, _ = read_request(conn)
+        seen.append((connect_request.target, connect_request.headers.get("Proxy-Authorization"), None))
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        request, _ = read_request(conn)  # the "origin" is this same connection
+        seen.append((request.target, request.headers.get("Authorization"), request.headers.get("Host")))
+        conn.sendall(switching_protocols(request) + frame(8, b"\x03\xe8"))
+        serve_until_close(conn)
+
+    with raw_server(proxy_then_origin) as port:
+        proxy = f"http://pr%2Fx:s%23e%40@127.0.0.1:{port}"
+        with connect("ws://us%40er:p%3As%20s@[::1]:8080/x", proxy=proxy) as ws:
+            assert list(ws) == []
+    assert seen[0][:2] == ("[::1]:8080", "Basic " + base64.b64encode(b"pr/x:s#e@").decode())
+    assert seen[1] == ("/x", "Basic " + base64.b64encode(b"us@er:p:s s").decode(), "[::1]:8080")
