@@ -399,3 +399,32 @@ def test_percent_encoded_userinfo_reaches_proxy_and_origin_decoded_with_ipv6_tar
             assert list(ws) == []
     assert seen[0][:2] == ("[::1]:8080", "Basic " + base64.b64encode(b"pr/x:s#e@").decode())
     assert seen[1] == ("/x", "Basic " + base64.b64encode(b"us@er:p:s s").decode(), "[::1]:8080")
+
+
+def test_close_during_a_stalled_tcp_connect_ends_the_client_thread_at_once(no_leaks: None) -> None:
+    # A listener whose accept queue is full drops further SYNs (Linux), so the next connect()
+    # blocks in SYN_SENT: the stand-in for an unanswering host on a loopback-only machine.
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    fillers: list[socket.socket] = []
+    try:
+        port = listener.getsockname()[1]
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            fillers.append(filler)
+            try:
+                filler.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+        ws = RecordingClient(f"ws://127.0.0.1:{port}/", connect_timeout=30)
+        assert not ws.wait_closed(0.3)  # still connecting
+        started = time.monotonic()
+        ws.close()
+        ws.wait_closed_event()
+        assert ws.wait_closed(WAIT)
+        assert time.monotonic() - started < 1.0
+        assert ws.types == ["close"]
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
