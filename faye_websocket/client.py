@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import socket
 import ssl
 import threading
@@ -108,6 +109,7 @@ class Client(WebSocketAPI):
         # The signature is long because faye's options are all keyword arguments; the body only
         # checks them (before any I/O), wires driver, opener and connection, and starts the thread.
         super().__init__()
+        _check_connect_timeout(connect_timeout)
         target = parse_websocket_url(url)
         tls_config = tls_settings(tls) if target.secure else _checked_tls(tls)
         proxy_config = _resolve_proxy(proxy, target, sock)
@@ -390,6 +392,14 @@ def _failure_message(url: str, exc: BaseException) -> str:
     if isinstance(exc, HandshakeError):
         return str(exc)
     return f"Network error: {url}: {exc or type(exc).__name__}"
+
+
+def _check_connect_timeout(timeout: float | None) -> None:
+    """ValueError unless ``timeout`` is None or a finite positive number of seconds."""
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
+        raise ValueError(f"connect_timeout must be a positive number of seconds or None, got {timeout!r}")
 
 
 def _checked_tls(tls: TLSOption) -> TLSSettings | None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from faye_websocket.client import connect
+from faye_websocket.client import Client, connect
 from faye_websocket.driver.http import HeadBuffer
 from faye_websocket.errors import HandshakeError, ProxyError
 from faye_websocket.events import ErrorEvent
@@ -428,3 +428,12 @@ def test_close_during_a_stalled_tcp_connect_ends_the_client_thread_at_once(no_le
         for filler in fillers:
             filler.close()
         listener.close()
+
+
+@pytest.mark.parametrize("value", [-1, 0, float("nan"), float("inf"), True])
+def test_a_bad_connect_timeout_is_a_value_error_before_any_io(no_leaks: None, value: float) -> None:
+    # It was taken as given: 0 or -1 timed out at once, nan and inf failed later with odd errors.
+    with pytest.raises(ValueError, match="connect_timeout"):
+        Client("ws://127.0.0.1:9/", connect_timeout=value)
+    with pytest.raises(ValueError, match="connect_timeout"):
+        connect("ws://127.0.0.1:9/", connect_timeout=value)
