@@ -577,28 +577,38 @@ class Connection:
         """Write the outbox unless another thread is writing (then it writes our bytes too).
 
         With ``block`` the caller waits for the write lock at least once, so a sender returns
-        only after its bytes (and everything queued before them) have been written.
+        only after its bytes (and everything queued before them) have been written. Without it
+        (the reader, close()) only replies are written: a message another thread queued is left
+        at the head of the outbox for that thread, which is on its way to the write lock, so
+        the reader never ends up blocked writing someone else's megabytes instead of reading.
         """
+        everything = block
         while self._transport is not None:
             if not self._write_lock.acquire(blocking=block):
                 return
             try:
-                error = self._drain_outbox()
+                error = self._drain_outbox(everything=everything)
             finally:
                 self._write_lock.release()
             if error is not None:
                 self._write_failed(error)
                 return
-            if not self._outbox:
-                return
+            with self._lock:
+                if not self._has_writable(everything):
+                    return
             block = False
 
-    def _drain_outbox(self) -> OSError | None:
-        """Write queued bytes until the outbox is empty; the write lock is held."""
+    def _has_writable(self, everything: bool) -> bool:
+        # Called with _lock held: is there something at the head of the outbox for this writer?
+        return bool(self._outbox) and (everything or self._outbox[0][1])
+
+    def _drain_outbox(self, *, everything: bool) -> OSError | None:
+        """Write queued bytes until the outbox is empty (or, unless ``everything``, until the
+        next item is another thread's message); the write lock is held."""
         transport = self._transport
         while transport is not None:
             with self._lock:
-                if not self._outbox or self._ended:
+                if self._ended or not self._has_writable(everything):
                     return None
                 data, reply = self._outbox.popleft()
                 self._outbox_size -= len(data)
