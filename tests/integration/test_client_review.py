@@ -31,7 +31,7 @@ from tests.integration.client_support import (
     switching_protocols,
     wait_for_eof,
 )
-from tests.integration.components import ProxyServer, TLSCerts
+from tests.integration.components import NodePeer, ProxyServer, TLSCerts
 from tests.integration.test_tls_in_tls import nested_tls_pair
 
 # A TLS record header announcing a 16000-byte handshake record; its body then trickles in.
@@ -437,3 +437,26 @@ def test_a_bad_connect_timeout_is_a_value_error_before_any_io(no_leaks: None, va
         Client("ws://127.0.0.1:9/", connect_timeout=value)
     with pytest.raises(ValueError, match="connect_timeout"):
         connect("ws://127.0.0.1:9/", connect_timeout=value)
+
+
+@pytest.mark.parametrize("route", ["squid-tls", "tinyproxy"])
+def test_node_ws_over_wss_through_a_proxy_echoes_a_pipelined_burst_in_order(
+    squid_proxy: ProxyServer,
+    tinyproxy_proxy: ProxyServer,
+    no_leaks: None,
+    node_peer_server: Callable[..., NodePeer],
+    tls_certs: TLSCerts,
+    route: str,
+) -> None:
+    peer = node_peer_server("ws_echo_server", tls=True)
+    if route == "squid-tls":
+        proxy: object = {"origin": squid_proxy.url(tls=True), "tls": tls_certs.client_context()}
+    else:
+        proxy = tinyproxy_proxy.url()
+    with connect(peer.url(scheme="wss", host="localhost"), proxy=proxy, tls=tls_certs.client_context()) as ws:
+        for i in range(300):
+            ws.send(f"m{i}" if i % 3 else bytes([i % 256]) * (i * 97))
+        echoes = [ws.recv(WAIT) for _ in range(300)]
+    assert echoes == [f"m{i}" if i % 3 else bytes([i % 256]) * (i * 97) for i in range(300)]
+    close = ws.connection.close_event
+    assert close is not None and (close.code, close.was_clean) == (1000, True)
