@@ -165,7 +165,9 @@ class WebSocketAPI(EventTarget):
 
     def ping(self, message: str | bytes = b"", callback: Callable[[], object] | None = None) -> bool:
         """Send a ping; ``callback()`` runs (on the reading thread) when a pong with the same payload
-        arrives. Returns False when pings are impossible (hixie drafts, closing). Any thread.
+        arrives, or a pong answering a later ping (RFC 6455 section 5.5.3 lets a peer answer only
+        the most recent one). Callbacks still waiting when the connection closes are dropped.
+        Returns False when pings are impossible (hixie drafts, closing). Any thread.
 
         ValueError for a payload over 125 bytes.
         """
@@ -181,6 +183,8 @@ class WebSocketAPI(EventTarget):
                 callbacks = self._ping_callbacks.get(payload, [])
                 if callback in callbacks:
                     callbacks.remove(callback)
+                if not callbacks:
+                    self._ping_callbacks.pop(payload, None)
         return sent
 
     def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
@@ -231,11 +235,27 @@ class WebSocketAPI(EventTarget):
 
     # -- events -------------------------------------------------------------------------------
 
+    def _answered_callbacks(self, payload: bytes) -> list[Callable[[], object]]:
+        """Callbacks a pong with ``payload`` answers: its ping's and every earlier ping's.
+
+        Called with _ping_lock held. A peer may pong only the most recent of several pings
+        (RFC 6455 section 5.5.3), so the earlier ones are answered too; without this their
+        callbacks would wait forever. The dict keeps pings in the order they were first sent.
+        """
+        if payload not in self._ping_callbacks:
+            return []  # an unsolicited pong (section 5.5.3) answers nothing
+        answered: list[Callable[[], object]] = []
+        for sent in list(self._ping_callbacks):
+            answered.extend(self._ping_callbacks.pop(sent))
+            if sent == payload:
+                break
+        return answered
+
     def _handle_event(self, event: Event) -> None:
         """The Connection's on_event: run ping callbacks for a pong, then dispatch."""
         if isinstance(event, PongEvent):
             with self._ping_lock:
-                callbacks = self._ping_callbacks.pop(event.data, [])
+                callbacks = self._answered_callbacks(event.data)
             for callback in callbacks:
                 try:
                     callback()

@@ -22,6 +22,7 @@ from faye_websocket.server import WebSocket
 from faye_websocket.watchdog import Watchdog
 from tests.integration.server_support import (
     CLOSE,
+    PONG,
     TEXT,
     WAIT,
     HTTPServerThread,
@@ -401,6 +402,36 @@ def test_ping_callbacks_are_released_when_the_connection_closes(no_leaks: None) 
         gc.collect()
         assert refs and refs[0]() is None, "the ping callback outlived the connection"
         assert ws is not None
+
+
+def test_a_pong_for_the_latest_ping_also_answers_the_earlier_ones(no_leaks: None) -> None:
+    # RFC 6455 section 5.5.3: a peer that gets several pings may answer only the most recent.
+    # The earlier pings' callbacks used to wait (and be kept) forever.
+    answered: list[str] = []
+    done = threading.Event()
+
+    def three_pings(ws: WebSocket) -> None:
+        def on_open(event: Any) -> None:
+            ws.ping(b"first", lambda: answered.append("first"))
+            ws.ping(b"second", lambda: answered.append("second"))
+            ws.ping(b"third", lambda: (answered.append("third"), done.set()))
+
+        ws.on("open", on_open)
+
+    with HTTPServerThread(three_pings) as server, RawClient(server.port) as raw:
+        ws = server.recorded.wait_socket()
+        payloads = [raw.read_frame().payload for _ in range(3)]
+        assert payloads == [b"first", b"second", b"third"]
+        raw.send_frame(PONG, b"unsolicited")  # answers nothing
+        raw.send_frame(PONG, b"second")
+        deadline = time.monotonic() + WAIT
+        while answered != ["first", "second"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert answered == ["first", "second"]
+        raw.send_frame(PONG, b"third")
+        assert done.wait(WAIT)
+        assert answered == ["first", "second", "third"] and not ws._ping_callbacks
+        raw.close_handshake()
 
 
 # -- the demo's static files -------------------------------------------------------------------
