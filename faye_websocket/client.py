@@ -241,7 +241,7 @@ class Client(WebSocketAPI):
             with self._handshake_lock:
                 self._opened = True
                 if self._handshake_transport is not None:
-                    self._handshake_transport.settimeout(self._send_timeout)  # see _attach
+                    _set_timeout(self._handshake_transport, self._send_timeout)  # see _attach
                     self._handshake_transport = None
         elif isinstance(event, ErrorEvent) and not self._opened:
             if self._opening_error is None:
@@ -320,8 +320,8 @@ class Client(WebSocketAPI):
         if left is not None and (self._send_timeout is None or left < self._send_timeout):
             with self._handshake_lock:
                 if not self._opened:
-                    transport.settimeout(left)
                     self._handshake_transport = transport
+                    _set_timeout(transport, left)
         return True
 
     def _give_up(self, exc: BaseException) -> None:
@@ -392,6 +392,15 @@ def _failure_message(url: str, exc: BaseException) -> str:
     if isinstance(exc, HandshakeError):
         return str(exc)
     return f"Network error: {url}: {exc or type(exc).__name__}"
+
+
+def _set_timeout(transport: Transport, timeout: float | None) -> None:
+    # The connection may already have failed and closed the transport (a TLS alert in reply to
+    # the request): the timeout no longer matters then, and the failure is reported as such.
+    try:
+        transport.settimeout(timeout)
+    except OSError:
+        pass
 
 
 def _check_connect_timeout(timeout: float | None) -> None:

@@ -14,7 +14,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from .driver.proxy import ProxyHandshake, authority
 from .driver.url import WebSocketURL
@@ -189,8 +189,19 @@ class Opener:
 
     def _connect_tcp(self) -> socket.socket:
         hop = self.proxy or self.target
-        infos = resolve(hop.host, hop.port, self.deadline.remaining("DNS lookup"), self._wake)
-        error: OSError = OSError(f"no address for {hop.host}")
+        where = f"{'proxy' if self.proxy else 'origin'} {authority(hop.host, hop.port)}"
+        try:
+            return self._connect_hop(hop.host, hop.port)
+        except (TimeoutError, ConnectionAbortedError):
+            raise  # their messages already say what ran out or who stopped it
+        except OSError as exc:
+            # With a proxy (perhaps from the environment) "Connection refused" under the origin's
+            # URL points at the wrong machine; name the host this was about.
+            raise _naming(exc, where) from exc
+
+    def _connect_hop(self, host: str, port: int) -> socket.socket:
+        infos = resolve(host, port, self.deadline.remaining("DNS lookup"), self._wake)
+        error: OSError = OSError(f"no address for {host}")
         for family, kind, proto, _, address in infos:
             sock = socket.socket(family, kind, proto)
             self._track(sock)
@@ -215,7 +226,11 @@ class Opener:
             return self._tls_handshake(transport, settings, host, initial)
         except ssl.SSLCertVerificationError as exc:
             # Through an https proxy two certificates are checked; say whose was refused.
-            raise _presented_by(exc, where) from exc
+            raise _naming(exc, f"certificate presented by the {where}") from exc
+        except ssl.SSLError as exc:
+            if self._aborted:
+                raise
+            raise _naming(exc, f"TLS with the {where}") from exc
 
     def _tls_handshake(
         self, transport: Transport, settings: TLSSettings, host: str, initial: bytes
@@ -277,9 +292,18 @@ class Opener:
         return data
 
 
-def _presented_by(error: ssl.SSLCertVerificationError, where: str) -> ssl.SSLCertVerificationError:
-    """``error`` with the hop whose certificate failed named in its message; same attributes."""
-    named = ssl.SSLCertVerificationError(f"{error}; certificate presented by the {where}")
+_ErrorType = TypeVar("_ErrorType", bound=OSError)
+
+
+def _naming(error: _ErrorType, where: str) -> _ErrorType:
+    """``error`` again (same type, errno and attributes), its message ending with ``where``."""
+    try:
+        if isinstance(error, ssl.SSLError) or error.errno is None:
+            named = type(error)(f"{error}; {where}")
+        else:
+            named = type(error)(error.errno, f"{error.strerror} ({where})")
+    except TypeError:  # a subclass with a constructor of its own: keep it as it was
+        return error
     for attribute in ("verify_code", "verify_message", "reason", "library"):
         if hasattr(error, attribute):
             setattr(named, attribute, getattr(error, attribute))

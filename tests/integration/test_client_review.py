@@ -7,6 +7,7 @@ with real sockets on loopback, the real squid / tinyproxy fixtures and trustme c
 from __future__ import annotations
 
 import base64
+import errno
 import socket
 import ssl
 import threading
@@ -460,3 +461,30 @@ def test_node_ws_over_wss_through_a_proxy_echoes_a_pipelined_burst_in_order(
     assert echoes == [f"m{i}" if i % 3 else bytes([i % 256]) * (i * 97) for i in range(300)]
     close = ws.connection.close_event
     assert close is not None and (close.code, close.was_clean) == (1000, True)
+
+
+def test_network_errors_name_the_hop_they_concern(no_leaks: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With a proxy from the environment, "[Errno 111] Connection refused" under the origin's URL
+    # sends users looking at the wrong machine; "Name or service not known" names no name at all.
+    with socket.create_server(("127.0.0.1", 0)) as unused:
+        dead = unused.getsockname()[1]
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{dead}")
+    with pytest.raises(ConnectionRefusedError, match=f"proxy 127.0.0.1:{dead}") as refused:
+        connect("ws://127.0.0.1:9/")
+    assert refused.value.errno == errno.ECONNREFUSED
+    ws = RecordingClient("ws://127.0.0.1:9/")
+    ws.wait_closed_event()
+    assert ws.wait_closed(WAIT)
+    assert f"proxy 127.0.0.1:{dead}" in ws.events[0].message  # type: ignore[union-attr]
+    monkeypatch.delenv("http_proxy")
+    with pytest.raises(ConnectionRefusedError, match=f"origin 127.0.0.1:{dead}"):
+        connect(f"ws://127.0.0.1:{dead}/")
+    with pytest.raises(socket.gaierror, match="nosuch.invalid"):
+        connect("ws://nosuch.invalid/", connect_timeout=WAIT)
+
+
+def test_a_tls_failure_with_the_proxy_names_the_proxy(squid_proxy: ProxyServer, no_leaks: None) -> None:
+    # An https:// proxy URL for a proxy port that speaks plain HTTP: the TLS error must say it
+    # concerns the proxy, not the origin.
+    with pytest.raises(ssl.SSLError, match=f"proxy {squid_proxy.host}:{squid_proxy.port}"):
+        connect("ws://127.0.0.1:9/", proxy=f"https://{squid_proxy.host}:{squid_proxy.port}")
