@@ -199,7 +199,8 @@ class Connection:
         self._transport_closed = False
         self._broken: BaseException | None = None
         self._close_event: CloseEvent | None = None
-        self._closer_reading = False  # close() reads on a thread that is not the reader (under _lock)
+        # close() (or the end of an abort) reads on a thread that is not the reader (under _lock)
+        self._closer_reading = False
         self._watchdog_entry: WatchdogEntry | None = None  # our close deadline at the watchdog (under _lock)
         self._queue = MessageQueue(RECV_QUEUE_SIZE)
         # Messages read by a recv() caller on its own thread: one read may bring several, and the
@@ -306,7 +307,8 @@ class Connection:
             return
         with self._lock:
             reading = wait and self._read_lock.acquire(blocking=False)
-            self._closer_reading = reading
+            if reading:
+                self._closer_reading = True
         if reading:
             try:
                 self._reader_ident = threading.get_ident()
@@ -644,13 +646,19 @@ class Connection:
         """
         if self._on_reader_thread() or self.driver.state is not ReadyState.CLOSED:
             return
-        if self._read_lock.acquire(blocking=False):
+        with self._lock:
+            acquired = self._read_lock.acquire(blocking=False)
+            if acquired:
+                self._closer_reading = True  # a run() starting now waits for this (bounded) finish
+        if acquired:
             try:
                 self._reader_ident = threading.get_ident()
                 self._finish_if_closed()
             finally:
                 self._reader_ident = None
-                self._read_lock.release()
+                with self._lock:
+                    self._closer_reading = False
+                    self._read_lock.release()
         else:
             self._interrupt()  # e.g. close() while CONNECTING: the reader must notice now
 
