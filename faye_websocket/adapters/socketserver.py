@@ -37,13 +37,22 @@ class WebSocketRequestHandler(socketserver.BaseRequestHandler):
     websocket_options: ClassVar[Mapping[str, Any]] = {}
 
     def handle(self) -> None:
-        """Build the WebSocket (the head is read by its driver), call setup_websocket, run."""
+        """Build the WebSocket (the head is read by its driver), call setup_websocket, run.
+
+        If setup_websocket raises, the WebSocket is failed (its close event is dispatched, so
+        the server forgets it) and the exception goes on to the server's handle_error.
+        """
         websocket = WebSocket(None, self.request, b"", self.protocols, **dict(self.websocket_options))
         self.websocket = websocket
         track = getattr(self.server, "track_websocket", None)
         if callable(track):
             track(websocket)
-        self.setup_websocket(websocket)
+        try:
+            self.setup_websocket(websocket)
+        except BaseException:
+            websocket.connection.abort("setup_websocket raised")
+            websocket.run()  # dispatches the close event; returns at once
+            raise
         websocket.run()
 
     def setup_websocket(self, websocket: WebSocket) -> None:

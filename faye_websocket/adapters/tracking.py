@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from typing import Any, Callable, Protocol, Union
 
 from ..api import WebSocketAPI
@@ -43,7 +44,9 @@ class ConnectionTracker:
     """A thread-safe set of live connections; each leaves the set with its close event."""
 
     def __init__(self) -> None:
-        self._live: set[Tracked] = set()
+        # Weak: a connection whose handler failed before run() never dispatches its close
+        # event; once nothing else refers to it, it must not stay here for the server's life.
+        self._live: weakref.WeakSet[Tracked] = weakref.WeakSet()
         self._cond = threading.Condition()
         self._closing = False  # close_all() has begun: connections tracked from now on are closed
 

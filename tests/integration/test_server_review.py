@@ -434,6 +434,26 @@ def test_a_pong_for_the_latest_ping_also_answers_the_earlier_ones(no_leaks: None
         raw.close_handshake()
 
 
+def test_handlers_that_raise_after_the_upgrade_leave_nothing_in_the_servers_tracker(no_leaks: None) -> None:
+    # A handler that fails between from_handler() (or setup_websocket) and run() never
+    # dispatches a close event; the server's tracker used to keep such WebSockets forever.
+    class Broken(Exception):
+        pass
+
+    def fail(ws: WebSocket) -> None:
+        raise Broken("the application failed")
+
+    for server_class in (HTTPServerThread, RawServerThread):
+        with server_class(fail) as server:
+            server.server.handle_error = lambda request, address: None  # expected failures
+            for _ in range(5):
+                with RawClient(server.port, read_response=False) as raw:
+                    raw.read_until_eof()
+            server.recorded.sockets.clear()
+            gc.collect()
+            assert len(server.server.websockets) == 0, server_class.__name__
+
+
 # -- the demo's static files -------------------------------------------------------------------
 
 
