@@ -20,7 +20,7 @@ from types import FrameType
 from typing import Any
 
 from .adapters.http_server import WebSocketHTTPServer
-from .errors import WebSocketError
+from .errors import ConnectionClosed, WebSocketError
 from .server import WebSocket
 
 DEFAULT_PORT = 8000
@@ -85,8 +85,16 @@ def connect_and_talk(url: str, protocols: list[str], messages: list[str]) -> int
         if messages:
             for message in messages:
                 client.send(message)
-            for _ in messages:
-                print(show(client.recv(timeout=REPLY_TIMEOUT)), flush=True)
+            try:
+                for _ in messages:
+                    print(show(client.recv(timeout=REPLY_TIMEOUT)), flush=True)
+            except ConnectionClosed as closed:
+                print(f"connection closed before every reply came: {closed.code} {closed.reason}",
+                      file=sys.stderr)
+                return 1
+            except TimeoutError:
+                print(f"no reply within {REPLY_TIMEOUT:g} s", file=sys.stderr)
+                return 1
             return 0
         arrived = threading.Event()
         printer = threading.Thread(target=_print_all, args=(client, arrived), name="printer", daemon=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -452,6 +454,19 @@ def test_handlers_that_raise_after_the_upgrade_leave_nothing_in_the_servers_trac
             server.recorded.sockets.clear()
             gc.collect()
             assert len(server.server.websockets) == 0, server_class.__name__
+
+
+def test_connect_command_reports_a_server_that_closes_instead_of_replying(no_leaks: None) -> None:
+    # `python -m faye_websocket connect URL MESSAGE` against a server that closes at once: a
+    # one-line error and status 1, not a ConnectionClosed traceback.
+    def close_at_once(ws: WebSocket) -> None:
+        ws.on("message", lambda event: ws.close(4000, "no replies here"))
+
+    with HTTPServerThread(close_at_once) as server:
+        done = subprocess.run([sys.executable, "-m", "faye_websocket", "connect", server.url(), "hello"],
+                              capture_output=True, text=True, timeout=20, cwd=EXAMPLES.parent)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr and "4000" in done.stderr, done.stderr
 
 
 # -- the demo's static files -------------------------------------------------------------------
