@@ -113,8 +113,9 @@ class Opener:
         self.target = target
         self.proxy = proxy
         self.tls = tls
-        # Built now, so that a bad proxy "tls" option fails before any I/O.
+        # Built now, so that a bad proxy "tls" option or header fails before any I/O.
         self._proxy_tls = tls_settings(proxy.tls) if proxy is not None and proxy.secure else None
+        self._proxy_handshake = None if proxy is None else _proxy_handshake(target, proxy)
         self.deadline = Deadline(timeout, f"connecting to {target.host}:{target.port}")
         self._given_socket = sock
         self._lock = threading.Lock()  # guards _socket and _aborted between open() and abort()
@@ -137,11 +138,11 @@ class Opener:
         transport: Transport = SocketTransport(sock)
         try:
             leftover, status = b"", None
-            if self.proxy is not None:
+            if self.proxy is not None and self._proxy_handshake is not None:
                 if self._proxy_tls is not None:
                     where = f"proxy {authority(self.proxy.host, self.proxy.port)}"
                     transport = self._start_tls(transport, self._proxy_tls, self.proxy.host, where)
-                leftover, status = self._tunnel(transport, self.proxy)
+                leftover, status = self._tunnel(transport, self._proxy_handshake)
             if self.target.secure:
                 settings = self.tls or tls_settings(None)
                 where = f"origin {authority(self.target.host, self.target.port)}"
@@ -262,14 +263,7 @@ class Opener:
         except TimeoutError as exc:
             raise self.deadline.expired(name) from exc
 
-    def _tunnel(self, transport: Transport, proxy: ProxyConfig) -> tuple[bytes, int | None]:
-        handshake = ProxyHandshake(
-            self.target.host,
-            self.target.port,
-            username=proxy.username,
-            password=proxy.password,
-            headers=proxy.headers,
-        )
+    def _tunnel(self, transport: Transport, handshake: ProxyHandshake) -> tuple[bytes, int | None]:
         transport.settimeout(self.deadline.remaining("proxy CONNECT"))
         transport.sendall(handshake.request())
         while True:
@@ -290,6 +284,15 @@ class Opener:
         except TimeoutError as exc:
             raise self.deadline.expired(name) from exc
         return data
+
+
+def _proxy_handshake(target: WebSocketURL, proxy: ProxyConfig) -> ProxyHandshake:
+    """The CONNECT exchange for ``target``; ValueError for a header that would break its head."""
+    handshake = ProxyHandshake(
+        target.host, target.port, username=proxy.username, password=proxy.password, headers=proxy.headers
+    )
+    handshake.request()  # serialising checks every field name and value
+    return handshake
 
 
 _ErrorType = TypeVar("_ErrorType", bound=OSError)

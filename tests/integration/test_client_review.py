@@ -488,3 +488,21 @@ def test_a_tls_failure_with_the_proxy_names_the_proxy(squid_proxy: ProxyServer, 
     # concerns the proxy, not the origin.
     with pytest.raises(ssl.SSLError, match=f"proxy {squid_proxy.host}:{squid_proxy.port}"):
         connect("ws://127.0.0.1:9/", proxy=f"https://{squid_proxy.host}:{squid_proxy.port}")
+
+
+@pytest.mark.parametrize("headers", [{"X-Token": "a\r\nInjected: 1"}, {"Bad Name": "v"}])
+def test_bad_proxy_headers_are_a_value_error_before_any_io(no_leaks: None, headers: dict[str, str]) -> None:
+    # Request headers are checked in the constructor; proxy headers were checked only after the
+    # TCP connection to the proxy was open (an error event, not the documented ValueError).
+    accepted = threading.Event()
+
+    def record(conn: socket.socket) -> None:
+        accepted.set()
+
+    with raw_server(record) as port:
+        proxy = {"origin": f"http://127.0.0.1:{port}", "headers": headers}
+        with pytest.raises(ValueError):
+            Client("ws://127.0.0.1:9/", proxy=proxy)
+        with pytest.raises(ValueError):
+            connect("ws://127.0.0.1:9/", proxy=proxy)
+    assert not accepted.is_set()
