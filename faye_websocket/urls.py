@@ -45,22 +45,37 @@ class ProxyConfig:
     tls: Any = field(default=None, compare=False)
 
 
+def redacted(url: str) -> str:
+    """``url`` with the password of its userinfo replaced by ``***``, for messages and logs.
+
+    Proxy URLs carry credentials, and these messages end up in logs (an unusable proxy from
+    the environment is logged, not raised).
+    """
+    scheme, sep, rest = url.partition("://") if "://" in url else ("", "", url)
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    userinfo, at, host = rest[:end].rpartition("@")  # the authority ends where urlsplit's does
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}{rest[end:]}"
+
+
 def _split(url: str) -> SplitResult:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - urlsplit checks the port lazily; ValueError when not a number
     except ValueError as exc:
-        raise ValueError(f"{INVALID_PROXY.format(url=url)}: {exc}") from None
+        raise ValueError(f"{INVALID_PROXY.format(url=redacted(url))}: {exc}") from None
     return parts
 
 
 def _host_and_port(parts: SplitResult, url: str, default_port: int) -> tuple[str, int]:
     host = parts.hostname
     if not host:
-        raise ValueError(f"{INVALID_PROXY.format(url=url)}: no host")
+        raise ValueError(f"{INVALID_PROXY.format(url=redacted(url))}: no host")
     port = parts.port if parts.port is not None else default_port
     if not 0 < port < 65536:
-        raise ValueError(f"{INVALID_PROXY.format(url=url)}: port out of range")
+        raise ValueError(f"{INVALID_PROXY.format(url=redacted(url))}: port out of range")
     return host, port
 
 
@@ -102,7 +117,9 @@ def _parse_proxy_origin(origin: str, headers: tuple[tuple[str, str], ...], tls: 
     parts = _split(text)
     scheme = parts.scheme.lower()
     if scheme not in PROXY_SCHEMES:
-        raise ValueError(f"unsupported proxy {origin!r}: only http:// and https:// proxies are supported")
+        raise ValueError(
+            f"unsupported proxy {redacted(origin)!r}: only http:// and https:// proxies are supported"
+        )
     host, port = _host_and_port(parts, origin, DEFAULT_PORTS[scheme])
     username, password = _credentials(parts)
     return ProxyConfig(origin, host, port, scheme == "https", username, password, headers, tls)

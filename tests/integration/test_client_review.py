@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import logging
 import socket
 import ssl
 import threading
@@ -21,6 +22,7 @@ from faye_websocket.driver.http import HeadBuffer
 from faye_websocket.errors import HandshakeError, ProxyError
 from faye_websocket.events import ErrorEvent
 from faye_websocket.transport import SocketTransport, TLSInTLS
+from faye_websocket.urls import parse_proxy, parse_websocket_url, proxy_from_environment
 from tests.integration.client_support import (
     WAIT,
     RecordingClient,
@@ -506,3 +508,19 @@ def test_bad_proxy_headers_are_a_value_error_before_any_io(no_leaks: None, heade
         with pytest.raises(ValueError):
             connect("ws://127.0.0.1:9/", proxy=proxy)
     assert not accepted.is_set()
+
+
+@pytest.mark.parametrize(
+    "value", ["socks5://user:s3cret@proxy.example:1080", "http://user:s3cret@proxy.example:99999"]
+)
+def test_an_unusable_proxy_in_the_environment_is_logged_without_its_password(
+    no_leaks: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    monkeypatch.setenv("http_proxy", value)
+    with caplog.at_level(logging.WARNING, logger="faye_websocket"):
+        assert proxy_from_environment(parse_websocket_url("ws://127.0.0.1:9/")) is None
+    assert "ignoring proxy" in caplog.text and "proxy.example" in caplog.text
+    assert "s3cret" not in caplog.text
+    with pytest.raises(ValueError) as caught:
+        parse_proxy(value)
+    assert "s3cret" not in str(caught.value)
