@@ -192,7 +192,7 @@ class Opener:
         hop = self.proxy or self.target
         where = f"{'proxy' if self.proxy else 'origin'} {authority(hop.host, hop.port)}"
         try:
-            return self._connect_hop(hop.host, hop.port)
+            return self._connect_hop(hop.host, hop.port, f"TCP connect to the {where}")
         except (TimeoutError, ConnectionAbortedError):
             raise  # their messages already say what ran out or who stopped it
         except OSError as exc:
@@ -200,20 +200,20 @@ class Opener:
             # URL points at the wrong machine; name the host this was about.
             raise _naming(exc, where) from exc
 
-    def _connect_hop(self, host: str, port: int) -> socket.socket:
+    def _connect_hop(self, host: str, port: int, step: str) -> socket.socket:
         infos = resolve(host, port, self.deadline.remaining("DNS lookup"), self._wake)
         error: OSError = OSError(f"no address for {host}")
         for family, kind, proto, _, address in infos:
             sock = socket.socket(family, kind, proto)
             self._track(sock)
             try:
-                sock.settimeout(self.deadline.remaining("TCP connect"))
+                sock.settimeout(self.deadline.remaining(step))
                 sock.connect(address)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # frames are small: no Nagle
                 return sock
             except TimeoutError as exc:
                 sock.close()
-                raise self.deadline.expired("TCP connect") from exc
+                raise self.deadline.expired(step) from exc
             except OSError as exc:
                 sock.close()
                 error = exc

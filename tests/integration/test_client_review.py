@@ -14,6 +14,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -404,9 +405,13 @@ def test_percent_encoded_userinfo_reaches_proxy_and_origin_decoded_with_ipv6_tar
     assert seen[1] == ("/x", "Basic " + base64.b64encode(b"us@er:p:s s").decode(), "[::1]:8080")
 
 
-def test_close_during_a_stalled_tcp_connect_ends_the_client_thread_at_once(no_leaks: None) -> None:
-    # A listener whose accept queue is full drops further SYNs (Linux), so the next connect()
-    # blocks in SYN_SENT: the stand-in for an unanswering host on a loopback-only machine.
+@contextmanager
+def unanswering_port() -> Iterator[int]:
+    """A port whose SYNs go unanswered: the stand-in for a dead host on a loopback-only machine.
+
+    A listener whose accept queue is full drops further SYNs (Linux), so the next connect()
+    blocks in SYN_SENT.
+    """
     listener = socket.create_server(("127.0.0.1", 0), backlog=0)
     fillers: list[socket.socket] = []
     try:
@@ -419,6 +424,15 @@ def test_close_during_a_stalled_tcp_connect_ends_the_client_thread_at_once(no_le
                 filler.connect(("127.0.0.1", port))
             except BlockingIOError:
                 pass
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+def test_close_during_a_stalled_tcp_connect_ends_the_client_thread_at_once(no_leaks: None) -> None:
+    with unanswering_port() as port:
         ws = RecordingClient(f"ws://127.0.0.1:{port}/", connect_timeout=30)
         assert not ws.wait_closed(0.3)  # still connecting
         started = time.monotonic()
@@ -427,10 +441,14 @@ def test_close_during_a_stalled_tcp_connect_ends_the_client_thread_at_once(no_le
         assert ws.wait_closed(WAIT)
         assert time.monotonic() - started < 1.0
         assert ws.types == ["close"]
-    finally:
-        for filler in fillers:
-            filler.close()
-        listener.close()
+
+
+def test_a_tcp_connect_timeout_names_the_proxy_it_was_waiting_for(no_leaks: None) -> None:
+    with unanswering_port() as port:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match=f"TCP connect to the proxy 127.0.0.1:{port}"):
+            connect("ws://127.0.0.1:9/", proxy=f"http://127.0.0.1:{port}", connect_timeout=0.3)
+        assert time.monotonic() - started < 2.0
 
 
 @pytest.mark.parametrize("value", [-1, 0, float("nan"), float("inf"), True])
