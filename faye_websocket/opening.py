@@ -300,11 +300,17 @@ _ErrorType = TypeVar("_ErrorType", bound=OSError)
 
 def _naming(error: _ErrorType, where: str) -> _ErrorType:
     """``error`` again (same type, errno and attributes), its message ending with ``where``."""
+    args: tuple[Any, ...]
+    if isinstance(error, ssl.SSLError):
+        # SSLError prints its strerror alone; built from one argument it would print a tuple.
+        text = error.strerror or (error.args[0] if len(error.args) == 1 else str(error))
+        args = (error.errno, f"{text}; {where}")
+    elif error.errno is None:
+        args = (f"{error} ({where})",)
+    else:
+        args = (error.errno, f"{error.strerror} ({where})")
     try:
-        if isinstance(error, ssl.SSLError) or error.errno is None:
-            named = type(error)(f"{error}; {where}")
-        else:
-            named = type(error)(error.errno, f"{error.strerror} ({where})")
+        named = type(error)(*args)
     except TypeError:  # a subclass with a constructor of its own: keep it as it was
         return error
     for attribute in ("verify_code", "verify_message", "reason", "library"):

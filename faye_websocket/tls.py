@@ -58,8 +58,9 @@ class TLSSettings:
         actual = hashlib.sha256(certificate or b"").digest()
         if certificate is None or not hmac.compare_digest(actual, self.fingerprint):
             expected = self.fingerprint.hex()
+            # (errno, message): an SSLError built from the message alone prints as a tuple.
             raise ssl.SSLCertVerificationError(
-                f"certificate fingerprint mismatch: expected sha256 {expected}, got {actual.hex()}"
+                None, f"certificate fingerprint mismatch: expected sha256 {expected}, got {actual.hex()}"
             )
 
 

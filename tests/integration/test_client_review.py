@@ -542,3 +542,17 @@ def test_an_unusable_proxy_in_the_environment_is_logged_without_its_password(
     with pytest.raises(ValueError) as caught:
         parse_proxy(value)
     assert "s3cret" not in str(caught.value)
+
+
+def test_tls_errors_read_as_plain_messages(no_leaks: None, tls_certs: TLSCerts) -> None:
+    # An ssl.SSLError made from one argument prints as a tuple: "('certificate fingerprint ...',)".
+    with echo_server(tls_certs.server_context()) as server:
+        pin = {"cafile": str(tls_certs.ca_pem), "fingerprint": "00" * 32}
+        with pytest.raises(ssl.SSLCertVerificationError) as pinned:
+            connect(server.url(), tls=pin)
+        assert str(pinned.value).startswith("certificate fingerprint mismatch"), str(pinned.value)
+        wrong_name = {"cafile": str(tls_certs.ca_pem), "server_hostname": "wrong.example"}
+        with pytest.raises(ssl.SSLCertVerificationError) as mismatch:
+            connect(server.url(), tls=wrong_name)
+        assert str(mismatch.value).startswith("[SSL: CERTIFICATE_VERIFY_FAILED]"), str(mismatch.value)
+        assert str(mismatch.value).endswith(f"certificate presented by the origin 127.0.0.1:{server.port}")
