@@ -17,6 +17,8 @@ from .http import HeadBuffer, HeadError, Headers, parse_response, serialize_head
 
 # RFC 9110 section 9.3.6: any 2xx answer to CONNECT means the tunnel is established.
 _SUCCESS = range(200, 300)
+# 1xx but 101: informational, the final reply follows (a 101 cannot answer CONNECT: an error).
+_INTERIM = frozenset(range(100, 200)) - {101}
 CONNECT_FAILED = "Can't establish a connection to the server at {target}"  # the original's error text
 
 
@@ -76,11 +78,16 @@ class ProxyHandshake:
         if self.complete:
             return True
         try:
-            found = self._buffer.feed(data)
-            if found is None:
-                return False
-            head, self.leftover = found
-            response = parse_response(head)
+            while True:
+                found = self._buffer.feed(data)
+                if found is None:
+                    return False
+                head, self.leftover = found
+                response = parse_response(head)
+                if response.status not in _INTERIM:
+                    break
+                # RFC 9110 section 15.2: interim 1xx replies come before the final one; skip them.
+                data, self.leftover = self.leftover, b""
         except HeadError as exc:
             self.complete = True
             self.error = ProxyError(f"Invalid response from the proxy: {exc}", None)
