@@ -151,7 +151,7 @@ def test_two_of_our_peers_sending_big_messages_from_several_threads_do_not_deadl
     # reading while other threads' frames wait for the write lock; it used to stop once they
     # queued over 1 MiB, so both readers stopped, both writers stalled and both sides failed
     # with 1006 at send_timeout.
-    size, per_thread, threads = 2 << 20, 4, 3
+    size, per_thread, threads = 1 << 20, 4, 3
     total = per_thread * threads
     server_got: list[int] = []
     server_sent: list[bool] = []
@@ -176,8 +176,8 @@ def test_two_of_our_peers_sending_big_messages_from_several_threads_do_not_deadl
 
     client_got: list[int] = []
     client_all_in = threading.Event()
-    with HTTPServerThread(blast, send_timeout=5) as server:
-        client = Client(server.url(), send_timeout=5)
+    with HTTPServerThread(blast, send_timeout=8) as server:
+        client = Client(server.url(), send_timeout=8)
         opened = threading.Event()
         closed: list[Any] = []
         client.onopen = lambda event: opened.set()
@@ -201,8 +201,8 @@ def test_two_of_our_peers_sending_big_messages_from_several_threads_do_not_deadl
             thread.start()
         for thread in senders:
             thread.join(WAIT * 4)
-        assert all_in.wait(WAIT * 2), (closed, len(server_got), len(client_got))
-        assert client_all_in.wait(WAIT * 2), (closed, len(server_got), len(client_got))
+        assert all_in.wait(WAIT * 3), (closed, len(server_got), len(client_got))
+        assert client_all_in.wait(WAIT * 3), (closed, len(server_got), len(client_got))
         assert client_sent == [True] * total and server_sent == [True] * total
         client.close()
         client.run()
