@@ -571,3 +571,28 @@ def test_interim_1xx_replies_to_connect_are_skipped(split: int | None) -> None:
     refused = ProxyHandshake("example.com", 443)
     assert refused.receive_data(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 407 Auth\r\n\r\n")
     assert refused.error is not None and refused.error.status == 407
+
+
+def test_a_proxy_reply_head_too_large_is_a_proxy_error_and_bytes_after_the_head_are_the_tunnel(
+    no_leaks: None,
+) -> None:
+    def huge(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\n" + b"X-Padding: " + b"p" * 70000 + b"\r\n\r\n")
+        wait_for_eof(conn)
+
+    def eager(conn: socket.socket) -> None:
+        # The origin's whole answer arrives in the same write as the proxy's 200.
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        request, _ = read_request(conn)
+        conn.sendall(
+            switching_protocols(request) + frame(1, b"one") + frame(1, b"two") + frame(8, b"\x03\xe8")
+        )
+        serve_until_close(conn)
+
+    with raw_server(huge) as port:
+        with pytest.raises(ProxyError, match="too large"):
+            connect("ws://127.0.0.1:9/", proxy=f"http://127.0.0.1:{port}")
+    with raw_server(eager) as port, connect("ws://127.0.0.1:9/", proxy=f"http://127.0.0.1:{port}") as ws:
+        assert list(ws) == ["one", "two"]
