@@ -591,8 +591,7 @@ def test_a_proxy_reply_head_too_large_is_a_proxy_error_and_bytes_after_the_head_
         )
         serve_until_close(conn)
 
-    with raw_server(huge) as port:
-        with pytest.raises(ProxyError, match="too large"):
-            connect("ws://127.0.0.1:9/", proxy=f"http://127.0.0.1:{port}")
+    with raw_server(huge) as port, pytest.raises(ProxyError, match="too large"):
+        connect("ws://127.0.0.1:9/", proxy=f"http://127.0.0.1:{port}")
     with raw_server(eager) as port, connect("ws://127.0.0.1:9/", proxy=f"http://127.0.0.1:{port}") as ws:
         assert list(ws) == ["one", "two"]
