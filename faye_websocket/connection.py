@@ -223,10 +223,10 @@ class Connection:
                 raise InvalidState("the connection already has a transport")
             self._transport = transport
             closed = self.driver.state is ReadyState.CLOSED
+            if closed:  # marked before the close, so no other thread duplicates the descriptor
+                self._ended = self._transport_closed = True
         if closed:
             transport.close()
-            with self._lock:
-                self._ended = self._transport_closed = True
             return False
         transport.settimeout(self._send_timeout)
         self._poller.register(transport.fileno(), select.POLLIN)
@@ -719,8 +719,9 @@ class Connection:
             reader_elsewhere = self._read_lock.locked() and not self._on_reader_thread()
             if not reader_elsewhere:
                 self._transport_closed = True
+            dup = _dup_socket(transport) if first else None
         if first:
-            self._shutdown(transport)
+            _shutdown(dup)
             self._queue.stop_putting()
         if reader_elsewhere:
             return
@@ -732,24 +733,9 @@ class Connection:
         with self._lock:
             if self._ended or self._transport is None:
                 return
-            transport = self._transport
-        self._shutdown(transport)
+            dup = _dup_socket(self._transport)
+        _shutdown(dup)
         self._queue.stop_putting()
-
-    @staticmethod
-    def _shutdown(transport: Transport) -> None:
-        # shutdown() acts on the TCP connection, not on one descriptor: a dup reaches it even
-        # when the transport wraps TLS, and it wakes any thread blocked in poll, recv or send.
-        try:
-            dup = socket.socket(fileno=os.dup(transport.fileno()))
-        except OSError:
-            return
-        try:
-            dup.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        finally:
-            dup.close()
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -783,3 +769,28 @@ class Connection:
             self._on_event(event)
         except Exception:
             logger.exception("faye_websocket: event handler failed for %s", type(event).__name__)
+
+
+def _dup_socket(transport: Transport) -> socket.socket | None:
+    """A duplicate of the transport's socket; call with the connection's _lock held.
+
+    Under the lock the descriptor cannot be closed (``_transport_closed`` is set under it before
+    the close), so the duplicate never refers to a socket the process has reused the number for.
+    """
+    try:
+        return socket.socket(fileno=os.dup(transport.fileno()))
+    except OSError:
+        return None
+
+
+def _shutdown(dup: socket.socket | None) -> None:
+    # shutdown() acts on the TCP connection, not on one descriptor: a dup reaches it even
+    # when the transport wraps TLS, and it wakes any thread blocked in poll, recv or send.
+    if dup is None:
+        return
+    try:
+        dup.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        dup.close()
