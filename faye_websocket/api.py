@@ -202,7 +202,9 @@ class WebSocketAPI(EventTarget):
         """The reader loop on the calling thread: dispatch events until the connection is CLOSED.
 
         Returns after the close event has been dispatched and the socket closed. InvalidState if
-        another thread is already reading.
+        another ``run()`` is already reading; a ``close()`` or ``recv()`` reading on another
+        thread is waited for (recv() hands the socket over after its next read, and messages
+        then reach it through run()'s queue).
         """
         self.connection.run()
 
