@@ -324,10 +324,20 @@ class Client(WebSocketAPI):
                     _set_timeout(transport, left)
         return True
 
-    def _give_up(self, exc: BaseException) -> None:
+    def _give_up(self, exc: BaseException, *, dispatch: bool = False) -> None:
+        """Fail the opening with ``exc``: error then close events (1006).
+
+        ``dispatch``: connect() has no thread that would dispatch them, so its caller's thread
+        does, before it raises (every path dispatches exactly one close event).
+        """
         if self._opening_error is None and self.connection.close_event is None:
             self._opening_error = exc
         self.connection.abort(_failure_message(self.url, exc))
+        if dispatch:
+            try:
+                self.connection.run()  # nothing left to read: dispatches what abort() queued
+            except InvalidState:
+                pass  # a close() on another thread is reading until CLOSED and dispatches them
 
     # -- connect() ----------------------------------------------------------------------------
 
@@ -340,7 +350,7 @@ class Client(WebSocketAPI):
         try:
             opened = self._opener.open()
         except BaseException as exc:
-            self._give_up(exc)
+            self._give_up(exc, dispatch=True)
             raise
         if not self._attach(opened):
             raise self._closed_error()
@@ -350,7 +360,7 @@ class Client(WebSocketAPI):
             self.connection.wait_open(deadline.remaining("opening handshake"))
         except TimeoutError as exc:
             error = deadline.expired("opening handshake") if deadline.at is not None else exc
-            self._give_up(error)
+            self._give_up(error, dispatch=True)
             raise error from None
         finally:
             self._keep_early = False

@@ -595,3 +595,38 @@ def test_a_proxy_reply_head_too_large_is_a_proxy_error_and_bytes_after_the_head_
         connect("ws://127.0.0.1:9/", proxy=f"http://127.0.0.1:{port}")
     with raw_server(eager) as port, connect("ws://127.0.0.1:9/", proxy=f"http://127.0.0.1:{port}") as ws:
         assert list(ws) == ["one", "two"]
+
+
+def test_a_failed_connect_dispatches_error_then_close_to_the_handlers_it_was_given(no_leaks: None) -> None:
+    # "Exactly one close event is dispatched on every path": connect()'s opening failures
+    # (before the handshake, or a handshake that timed out) dispatched nothing to onerror/onclose.
+    with socket.create_server(("127.0.0.1", 0)) as unused:
+        refused = f"ws://127.0.0.1:{unused.getsockname()[1]}/"
+
+    def silent(conn: socket.socket) -> None:
+        read_request(conn)
+        wait_for_eof(conn)
+
+    def forbidden(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        wait_for_eof(conn)
+
+    with (
+        raw_server(silent) as silent_port,
+        raw_server(_refusing_proxy) as proxy_port,
+        raw_server(forbidden) as port,
+    ):
+        cases: list[tuple[str, dict[str, object], type[BaseException]]] = [
+            (refused, {}, ConnectionRefusedError),
+            ("ws://127.0.0.1:9/", {"proxy": f"http://127.0.0.1:{proxy_port}"}, ProxyError),
+            (f"ws://127.0.0.1:{silent_port}/", {"connect_timeout": 0.3}, TimeoutError),
+            (f"ws://127.0.0.1:{port}/", {}, HandshakeError),
+        ]
+        for url, options, kind in cases:
+            seen: list[object] = []
+            handlers = {"onerror": seen.append, "onclose": seen.append, "onopen": seen.append}
+            with pytest.raises(kind) as caught:
+                connect(url, **options, **handlers)  # type: ignore[arg-type]
+            assert [type(event).__name__ for event in seen] == ["ErrorEvent", "CloseEvent"], (url, seen)
+            assert seen[0].error is caught.value  # type: ignore[attr-defined]
