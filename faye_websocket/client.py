@@ -381,10 +381,12 @@ def connect(url: str, protocols: str | Sequence[str] | None = None, **options: A
     """Open a WebSocket connection on the calling thread; returns the Client once OPEN.
 
     Takes Client's options. Raises ValueError/TypeError for bad arguments, HandshakeError
-    (``status``, ``headers``) when the server refuses, ProxyError when the proxy does, OSError
-    (ssl.SSLError included) for network and certificate failures, TimeoutError after
-    ``connect_timeout``; the socket is closed in every case. No thread is started: ``recv()``
-    and iteration read on the caller's thread. Use it as a context manager to close at the end.
+    (``status``, ``headers``) when the server refuses (``status`` None when it hung up before
+    answering), ProxyError when the proxy does, OSError (ssl.SSLError included) for network and
+    certificate failures (naming the proxy or origin concerned), TimeoutError after
+    ``connect_timeout``; the socket is closed in every case, and handlers given as options have
+    seen error then close. No thread is started: ``recv()`` and iteration read on the caller's
+    thread. Use it as a context manager to close at the end.
     """
     client = _BlockingClient(url, protocols, **options)
     client._open_here()
