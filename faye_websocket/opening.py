@@ -224,7 +224,7 @@ class Opener:
     ) -> Transport:
         """TLS to the proxy or the origin (``where`` names it in certificate errors)."""
         try:
-            return self._tls_handshake(transport, settings, host, initial)
+            return self._tls_handshake(transport, settings, host, where, initial)
         except ssl.SSLCertVerificationError as exc:
             # Through an https proxy two certificates are checked; say whose was refused.
             raise _naming(exc, f"certificate presented by the {where}") from exc
@@ -234,7 +234,7 @@ class Opener:
             raise _naming(exc, f"TLS with the {where}") from exc
 
     def _tls_handshake(
-        self, transport: Transport, settings: TLSSettings, host: str, initial: bytes
+        self, transport: Transport, settings: TLSSettings, host: str, where: str, initial: bytes
     ) -> Transport:
         hostname = settings.server_hostname or host
         if (
@@ -246,14 +246,16 @@ class Opener:
                 transport.sock, server_hostname=hostname, do_handshake_on_connect=False
             )
             self._track(tls_sock)
-            tls_sock.settimeout(self.deadline.remaining("TLS handshake"))
-            self._timed(tls_sock.do_handshake, "TLS handshake")
+            step = f"TLS handshake with the {where}"
+            tls_sock.settimeout(self.deadline.remaining(step))
+            self._timed(tls_sock.do_handshake, step)
             settings.check_peer(tls_sock.getpeercert(binary_form=True))
             return SocketTransport(tls_sock)
         # An SSLSocket cannot be wrapped again (SSL UNEXPECTED_MESSAGE): TLS inside TLS via memory BIOs.
         inner = TLSInTLS(transport, settings.context, hostname, initial)
-        inner.settimeout(self.deadline.remaining("TLS handshake in the tunnel"))  # the whole handshake
-        self._timed(inner.handshake, "TLS handshake in the tunnel")
+        step = f"TLS handshake with the {where} in the tunnel"
+        inner.settimeout(self.deadline.remaining(step))  # bounds the whole handshake
+        self._timed(inner.handshake, step)
         settings.check_peer(inner.ssl_object.getpeercert(binary_form=True))
         return inner
 
