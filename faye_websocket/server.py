@@ -38,6 +38,7 @@ from .transport import wrap_socket
 
 logger = logging.getLogger("faye_websocket")
 
+STATUS_BAD_REQUEST = 400
 STATUS_FORBIDDEN = 403
 STATUS_INTERNAL_ERROR = 500
 BUFFER_READ_LIMIT = 1 << 20  # more than a BufferedReader ever holds (8 KiB by default)
@@ -145,6 +146,10 @@ class WebSocket(WebSocketAPI):
         # Runs once the request head is known, on the reading thread, before the 101 is written.
         request = self._driver.request
         self.connection.url = self._driver.url
+        if request is not None and _has_body(request):
+            # RFC 9110 section 7.8: the new protocol starts after the whole request message, so
+            # the content is not frames; like python websockets, refuse rather than skip it.
+            return STATUS_BAD_REQUEST, "Unsupported request body"
         if request is None or self._origin is None:
             return None
         origin = request.headers.get("Origin") or request.headers.get("Sec-WebSocket-Origin")
@@ -154,6 +159,13 @@ class WebSocket(WebSocketAPI):
             logger.exception("faye_websocket: the origin check raised")
             return STATUS_INTERNAL_ERROR, "Origin check failed"
         return None if allowed else (STATUS_FORBIDDEN, "Origin not allowed")
+
+
+def _has_body(request: Request) -> bool:
+    """True when the upgrade request carries content (a Content-Length other than 0, or chunks)."""
+    if request.headers.get("Transfer-Encoding") is not None:
+        return True
+    return any(value.strip() not in ("", "0") for value in request.headers.get_all("Content-Length"))
 
 
 def _origin_predicate(origin: OriginCheck | None) -> Callable[[str | None], bool] | None:
