@@ -139,10 +139,10 @@ class Opener:
         try:
             leftover, status = b"", None
             if self.proxy is not None and self._proxy_handshake is not None:
+                where = f"proxy {authority(self.proxy.host, self.proxy.port)}"
                 if self._proxy_tls is not None:
-                    where = f"proxy {authority(self.proxy.host, self.proxy.port)}"
                     transport = self._start_tls(transport, self._proxy_tls, self.proxy.host, where)
-                leftover, status = self._tunnel(transport, self._proxy_handshake)
+                leftover, status = self._tunnel(transport, self._proxy_handshake, where)
             if self.target.secure:
                 settings = self.tls or tls_settings(None)
                 where = f"origin {authority(self.target.host, self.target.port)}"
@@ -265,7 +265,19 @@ class Opener:
         except TimeoutError as exc:
             raise self.deadline.expired(name) from exc
 
-    def _tunnel(self, transport: Transport, handshake: ProxyHandshake) -> tuple[bytes, int | None]:
+    def _tunnel(
+        self, transport: Transport, handshake: ProxyHandshake, where: str
+    ) -> tuple[bytes, int | None]:
+        try:
+            return self._exchange(transport, handshake)
+        except (TimeoutError, ConnectionAbortedError):
+            raise
+        except OSError as exc:
+            if self._aborted:
+                raise
+            raise _naming(exc, f"CONNECT to the {where}") from exc
+
+    def _exchange(self, transport: Transport, handshake: ProxyHandshake) -> tuple[bytes, int | None]:
         transport.settimeout(self.deadline.remaining("proxy CONNECT"))
         transport.sendall(handshake.request())
         while True:

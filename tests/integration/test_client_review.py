@@ -11,6 +11,7 @@ import errno
 import logging
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -632,3 +633,14 @@ def test_a_failed_connect_dispatches_error_then_close_to_the_handlers_it_was_giv
                 connect(url, **options, **handlers)  # type: ignore[arg-type]
             assert [type(event).__name__ for event in seen] == ["ErrorEvent", "CloseEvent"], (url, seen)
             assert seen[0].error is caught.value  # type: ignore[attr-defined]
+
+
+def test_a_proxy_that_resets_the_connection_is_named(no_leaks: None) -> None:
+    def reset(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST on close
+
+    with raw_server(reset) as port:
+        named = f"CONNECT to the proxy 127.0.0.1:{port}"
+        with pytest.raises(ConnectionResetError, match=named):
+            connect("ws://127.0.0.1:9/", proxy=f"http://127.0.0.1:{port}")
