@@ -178,7 +178,8 @@ def _split_entry(entry: str) -> tuple[str, int | None]:
         host, _, port = entry.partition(":")
     else:
         host, port = entry, ""
-    return host, int(port) if port.isdigit() else None
+    # isascii: str.isdigit() is also true for "²", which int() refuses with a ValueError
+    return host, int(port) if port.isascii() and port.isdigit() else None
 
 
 def bypasses_proxy(host: str, port: int, no_proxy: str) -> bool:

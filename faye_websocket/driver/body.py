@@ -44,7 +44,8 @@ class BodyDecoder:
         if "chunked" in headers.tokens("Transfer-Encoding"):
             return cls(chunked=True)
         length = headers.get("Content-Length")
-        if length is not None and length.strip().isdigit():
+        # isascii: str.isdigit() is also true for "²", which int() then refuses with a ValueError
+        if length is not None and length.strip().isascii() and length.strip().isdigit():
             return cls(length=int(length.strip()))
         return cls()
 

@@ -164,3 +164,11 @@ def test_random_streams_fed_in_random_pieces_match_a_literal_reading_of_the_stan
         cuts = sorted(rng.sample(range(len(stream) + 1), k=min(len(stream) + 1, count)))
         pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])]
         assert feed_pieces(pieces) == reference_events(stream), (stream, pieces)
+
+
+def test_a_content_length_of_non_ascii_digits_reads_until_eof_not_a_crash() -> None:
+    from faye_websocket.driver.body import BodyDecoder
+    from faye_websocket.driver.http import Headers
+
+    decoder = BodyDecoder.for_response(Headers([("Content-Length", "\u00b2")]))
+    assert not decoder.done

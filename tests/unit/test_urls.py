@@ -154,3 +154,9 @@ def test_no_proxy_exempts_matching_hosts() -> None:
 )
 def test_no_proxy_entries(host: str, port: int, no_proxy: str, bypass: bool) -> None:
     assert bypasses_proxy(host, port, no_proxy) is bypass
+
+
+def test_a_no_proxy_port_of_non_ascii_digits_is_ignored_not_a_crash() -> None:
+    from faye_websocket.urls import bypasses_proxy
+
+    assert bypasses_proxy("example.com", 80, "example.com:\u00b2") is True
