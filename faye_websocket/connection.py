@@ -384,11 +384,10 @@ class Connection:
         deadline = None if timeout is None else time.monotonic() + timeout
         if self._on_reader_thread():
             raise InvalidState("recv() cannot be called from a listener on the reading thread")
-        if self._direct:  # read by an earlier recv() that then handed the socket over to run()
-            try:
-                return self._direct.popleft()
-            except IndexError:
-                pass  # another recv() took it
+        if self._reader_thread_mode:
+            early = self._pop_direct()  # read by a recv() that then handed the socket to run()
+            if early is not None:
+                return early
         if self._acquire_for_recv(deadline):
             try:
                 message = self._recv_direct(deadline)
@@ -427,8 +426,9 @@ class Connection:
         self._dispatch_pending()
         pumped = False
         while True:
-            if self._direct:
-                return self._direct.popleft()
+            message = self._pop_direct()
+            if message is not None:
+                return message
             if self._close_event is not None:
                 raise self._closed_error()
             if self._reader_thread_mode:
@@ -441,6 +441,13 @@ class Connection:
                 raise TimeoutError("no message within the timeout")
             self._pump(deadline)
             pumped = True
+
+    def _pop_direct(self) -> str | bytes | None:
+        # Another recv() may take the last one between a check and the pop: pop, never check.
+        try:
+            return self._direct.popleft()
+        except IndexError:
+            return None
 
     def wait_open(self, timeout: float | None = None) -> bool:
         """Read (on this thread) until the connection is OPEN or closed; True if OPEN.

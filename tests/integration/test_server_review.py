@@ -143,6 +143,33 @@ def test_recv_already_reading_hands_the_socket_over_to_run_and_loses_nothing(no_
     assert got == ["one", "two", "three"] and run_outcome == ["returned"]
 
 
+def test_two_threads_calling_recv_get_every_message_once_and_then_connection_closed(no_leaks: None) -> None:
+    got: list[str | bytes] = []
+    errors: list[BaseException] = []
+
+    def two_receivers(ws: WebSocket) -> None:
+        def receive() -> None:
+            try:
+                for message in ws:  # recv() until ConnectionClosed
+                    got.append(message)
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=receive) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT * 2)
+
+    with HTTPServerThread(two_receivers) as server, RawClient(server.port) as raw:
+        for burst in range(20):
+            raw.send(b"".join(client_frame(TEXT, b"%d" % (burst * 10 + n)) for n in range(10)))
+        raw.close_handshake()
+        server.recorded.wait_for("close")
+    assert not errors
+    assert sorted(int(message) for message in got) == list(range(200))
+
+
 # -- writers and the reader ----------------------------------------------------------------------
 
 
@@ -435,7 +462,11 @@ def test_a_pong_for_the_latest_ping_also_answers_the_earlier_ones(no_leaks: None
         def on_open(event: Any) -> None:
             ws.ping(b"first", lambda: answered.append("first"))
             ws.ping(b"second", lambda: answered.append("second"))
-            ws.ping(b"third", lambda: (answered.append("third"), done.set()))
+            def third() -> None:
+                answered.append("third")
+                done.set()
+
+            ws.ping(b"third", third)
 
         ws.on("open", on_open)
 
