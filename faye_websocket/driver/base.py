@@ -7,7 +7,7 @@ Subclasses supply the parser (a generator over a ``StreamReader``) and the wire 
 
 from __future__ import annotations
 
-from typing import Callable, Generator
+from typing import Callable, Generator, Protocol
 
 from ..errors import HandshakeError, ProtocolError
 from ..events import CloseEvent, ErrorEvent, Event, OpenEvent, ReadyState
@@ -36,6 +36,23 @@ def to_payload(message: str | bytes | bytearray | memoryview) -> bytes:
     if isinstance(message, (bytes, bytearray, memoryview)):
         return bytes(message)
     raise TypeError(f"expected str or bytes, got {type(message).__name__}")
+
+
+class TextAndBinary(Protocol):
+    """Anything with the two sending operations ``send_by_type`` chooses between."""
+
+    def text(self, message: str) -> bool: ...
+
+    def binary(self, message: bytes) -> bool: ...
+
+
+def send_by_type(target: TextAndBinary, data: str | bytes | bytearray | memoryview) -> bool:
+    """``target.text`` for str, ``target.binary`` for bytes-like data; TypeError for anything else."""
+    if isinstance(data, str):
+        return target.text(data)
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return target.binary(bytes(data))
+    raise TypeError(f"send() takes str or bytes, not {type(data).__name__}")
 
 
 class Driver:
@@ -104,11 +121,7 @@ class Driver:
 
     def send(self, data: str | bytes | bytearray | memoryview) -> bool:
         """Send text (str) or binary (bytes-like) data; TypeError for anything else."""
-        if isinstance(data, str):
-            return self.text(data)
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            return self.binary(bytes(data))
-        raise TypeError(f"send() takes str or bytes, not {type(data).__name__}")
+        return send_by_type(self, data)
 
     def text(self, message: str) -> bool:
         """Send a text message; queued while CONNECTING; False once closing.

@@ -15,7 +15,7 @@ from ..errors import ExtensionError, HandshakeError, ProtocolError
 from ..events import CloseEvent, Event, ReadyState
 from ..extensions.base import Extension
 from ..extensions.negotiation import Extensions
-from .base import DEFAULT_MAX_LENGTH, Driver, to_payload
+from .base import DEFAULT_MAX_LENGTH, Driver, send_by_type, to_payload
 from .draft75 import Draft75Server
 from .draft76 import Draft76Server, draft76_key_number
 from .frames import MAX_CONTROL_PAYLOAD, CloseCode
@@ -304,11 +304,7 @@ class ServerDriver:
         """Send a text or binary message (see Driver.send)."""
         if self._inner is not None:  # the common case, without the detour through _forward
             return self._inner.send(data)
-        if isinstance(data, str):
-            return self.text(data)
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            return self.binary(bytes(data))
-        raise TypeError(f"send() takes str or bytes, not {type(data).__name__}")
+        return send_by_type(self, data)
 
     def text(self, message: str) -> bool:
         """Send a text message; before start() it waits for the protocol driver (see Driver.text)."""
