@@ -368,8 +368,8 @@ def test_threaded_client_keeps_messages_for_a_later_recv_when_nobody_listens(no_
     """A Client (reader thread) whose user only calls recv() later still gets what arrived first."""
     with echo_server() as server:
         opened, ponged = threading.Event(), threading.Event()
-        client = Client(server.url("/"))
-        client.on("open", lambda event: opened.set())
+        # Handlers given to the constructor see even the earliest events (on() after it may not).
+        client = Client(server.url("/"), onopen=lambda event: opened.set())
         try:
             assert opened.wait(WAIT)
             client.send("early")
