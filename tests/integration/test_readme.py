@@ -295,3 +295,56 @@ def test_eventsource_client_block_reconnects_with_last_event_id(no_leaks: None, 
         run_block(block("eventsource_client", port=port), output)
     assert output.getvalue().splitlines() == ["message one 1", "note two 2", "refused 204"]
     assert _EventStream.reconnections == ["2"]
+
+
+def test_websocket_http_server_close_ends_the_server_blocks_live_connections(
+    no_leaks: None, output: Output
+) -> None:
+    """The README: WebSocketHTTPServer's server_close() closes live WebSockets with 1001 and ends
+    live event streams instead of hanging."""
+    namespace = run_block(block("server_side"), output)
+    handler = type("Handler", (Quiet, namespace["Handler"]), {})
+    server = WebSocketHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="readme-server"
+    )
+    thread.start()
+    port = server.server_address[1]
+    closed = threading.Event()
+    codes: list[int] = []
+
+    def on_close(event: Any) -> None:
+        codes.append(event.code)
+        closed.set()
+
+    opened = threading.Event()
+    client = Client(f"ws://127.0.0.1:{port}/", ["irc"], onopen=lambda event: opened.set(), onclose=on_close)
+    events = EventSourceClient(f"http://127.0.0.1:{port}/", reconnect=False, read_timeout=WAIT)
+    received: list[str] = []
+    first = threading.Event()
+
+    def read() -> None:
+        for event in events:
+            received.append(event.data)
+            first.set()
+
+    reader = threading.Thread(target=read, name="readme-events")
+    reader.start()
+    try:
+        assert first.wait(WAIT), "no event from the stream"
+        assert opened.wait(WAIT), "the client did not open"
+        server.shutdown()
+        server.server_close()
+        thread.join(WAIT)
+        assert not thread.is_alive()
+        assert closed.wait(WAIT), "the client saw no close event"
+        assert codes == [1001]
+        output.wait_for("close 1001")
+        reader.join(WAIT)
+        assert not reader.is_alive(), "the event stream did not end"
+        assert received[0] == "tick 0"
+    finally:
+        events.close()
+        client.close()
+        client.wait_closed(WAIT)
+        reader.join(WAIT)
