@@ -97,6 +97,14 @@ class Output(io.StringIO):
             return self.getvalue()
 
 
+@pytest.fixture(autouse=True)
+def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The blocks' clients read proxies from the environment: the local servers are reached directly."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 @pytest.fixture
 def output() -> Output:
     """Where the blocks' ``print`` writes (also from listener threads)."""
