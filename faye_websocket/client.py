@@ -160,8 +160,19 @@ class Client(WebSocketAPI):
 
     @property
     def headers(self) -> dict[str, str]:
-        """The handshake response's headers: lower-case names, repeated fields joined with ", "."""
+        """The handshake response's headers: lower-case names, repeated fields joined with ", ".
+
+        Joined Set-Cookie fields cannot be split again (an Expires date holds a comma): read
+        those from ``raw_headers``.
+        """
         return self._driver.headers.to_dict()
+
+    @property
+    def raw_headers(self) -> list[tuple[str, str]]:
+        """The handshake response's header fields as received: names as sent, in order, one pair
+        per field line. RFC 9110 section 5.3: Set-Cookie lines cannot be combined into one value.
+        """
+        return list(self._driver.headers)
 
     @property
     def error(self) -> BaseException | None:

@@ -107,6 +107,8 @@ class EventSourceClient:
         self.onerror: Listener | None = None
         self.status_code: int | None = None
         self.headers: dict[str, str] = {}
+        # The same fields one per line as received: Set-Cookie lines cannot be joined (RFC 9110 5.3)
+        self.raw_headers: list[tuple[str, str]] = []
 
     @property
     def ready_state(self) -> ReadyState:
@@ -222,6 +224,7 @@ class EventSourceClient:
             raise
         self.status_code = response.status
         self.headers = response.headers.to_dict()
+        self.raw_headers = list(response.headers)
         return transport, response, leftover
 
     def _release(self, transport: Transport) -> None:

@@ -21,7 +21,7 @@ class WebSocketURL:
     resource: str  # path and query, as sent in the request line
     username: str | None = None
     password: str | None = None
-    explicit_port: bool = False
+    explicit_port: bool = False  # the URL names a port that is not the scheme's default
 
     @property
     def host_header(self) -> str:
@@ -68,7 +68,9 @@ def parse_url(url: str) -> WebSocketURL:
         resource=resource,
         username=unquote(parts.username) if parts.username is not None else None,
         password=unquote(parts.password) if parts.password is not None else None,
-        explicit_port=port is not None,
+        # RFC 6455 section 4.1 item 4: the port goes in Host only "when not using the default
+        # port"; ws://h:80 asks for "Host: h", as browsers (WHATWG URL) send it.
+        explicit_port=port is not None and port != DEFAULT_PORTS[scheme],
     )
 
 
