@@ -29,6 +29,7 @@ from .driver.eventstream import (
     request_head,
 )
 from .driver.http import HeadBuffer, Response, parse_response, to_headers
+from .driver.proxy import basic_credentials
 from .driver.url import WebSocketURL
 from .errors import HandshakeError
 from .events import ErrorEvent, OpenEvent, ReadyState
@@ -48,6 +49,10 @@ _RECV_SIZE = 65536
 MAX_REDIRECTS = 5  # redirects followed per connection (fetch allows 20; a stream needs few)
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})  # fetch follows these for EventSource
 SWITCHING_PROTOCOLS = 101  # the one 1xx status that is final; refused like any other non-200
+# Request fields a redirect to another origin must not carry: fetch's HTTP-redirect fetch deletes
+# Authorization when the origin changes; urllib3 and requests also drop Cookie and
+# Proxy-Authorization. Otherwise any server could collect the user's secrets with a 302.
+CREDENTIAL_FIELDS = frozenset({"authorization", "cookie", "proxy-authorization"})
 
 
 class EventSourceClient:
@@ -60,6 +65,10 @@ class EventSourceClient:
     the server sends ``retry:``), ``reconnect`` (False: a dropped connection ends the iteration),
     ``connect_timeout``, ``read_timeout`` (None: wait forever), and the bounds ``max_line_length``
     and ``max_length`` (characters per line and per event's data).
+
+    Credentials in the URL (``http://user:pass@host/``) go out as Basic ``Authorization``, as the
+    WebSocket client sends them; a redirect to another origin drops them, and the ``headers``
+    Authorization, Cookie and Proxy-Authorization, as fetch does.
 
     Nothing happens until it is iterated or ``run()``; ``close()`` is safe from any thread.
     Raises ValueError for a URL that is not http(s), TypeError for a bad ``tls`` or ``proxy``.
@@ -195,7 +204,7 @@ class EventSourceClient:
         """Connect (following redirects), check the response; returns the transport and body bytes."""
         target = self._target
         for _ in range(MAX_REDIRECTS + 1):
-            transport, response, leftover = self._exchange(target)
+            transport, response, leftover = self._exchange(target, _origin(target) == _origin(self._target))
             location = response.headers.get("Location")
             if response.status not in REDIRECT_STATUSES or not location:
                 break
@@ -212,12 +221,12 @@ class EventSourceClient:
         self._dispatch("open", OpenEvent())
         return transport, leftover
 
-    def _exchange(self, target: WebSocketURL) -> tuple[Transport, Response, bytes]:
+    def _exchange(self, target: WebSocketURL, same_origin: bool) -> tuple[Transport, Response, bytes]:
         """Connect to ``target``, send the GET and read the response head."""
         transport, leftover = self._connect(target)
         try:
             transport.settimeout(self._connect_timeout)
-            transport.sendall(self._request(target))
+            transport.sendall(self._request(target, same_origin))
             response, leftover = self._read_head(transport, leftover)
         except BaseException:
             self._release(transport)
@@ -251,9 +260,16 @@ class EventSourceClient:
                 _wake(opened.transport)
         return opened.transport, opened.leftover
 
-    def _request(self, target: WebSocketURL) -> bytes:
+    def _request(self, target: WebSocketURL, same_origin: bool) -> bytes:
+        headers = self._headers
+        if not same_origin:  # a redirect left the URL's origin: keep the user's secrets home
+            headers = [(name, value) for name, value in headers if name.lower() not in CREDENTIAL_FIELDS]
+        # The URL's own userinfo, or the first URL's on a redirect within its origin.
+        owner = target if target.username is not None or not same_origin else self._target
+        if owner.username is not None and not any(name.lower() == "authorization" for name, _ in headers):
+            headers = [("Authorization", basic_credentials(owner.username, owner.password or "")), *headers]
         return request_head(
-            target.host_header, target.resource, last_event_id=self.last_event_id, headers=self._headers
+            target.host_header, target.resource, last_event_id=self.last_event_id, headers=headers
         )
 
     def _read_head(self, transport: Transport, data: bytes) -> tuple[Response, bytes]:
@@ -305,6 +321,11 @@ class EventSourceClient:
                 listener(event)
             except Exception:
                 logger.exception("EventSourceClient %s listener failed", type)
+
+
+def _origin(target: WebSocketURL) -> tuple[bool, str, int]:
+    """The URL's origin (RFC 6454): scheme, host and port."""
+    return target.secure, target.host.lower(), target.port
 
 
 def _is_interim(status: int) -> bool:

@@ -10,9 +10,11 @@ server pinging, and its EventSource read through nginx. Every wait is bounded; p
 
 from __future__ import annotations
 
+import base64
 import gc
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +35,7 @@ from faye_websocket.errors import ConnectionClosed, HandshakeError
 from faye_websocket.events import Event
 from faye_websocket.eventsource_client import EventSourceClient
 from faye_websocket.extensions import PermessageDeflate
+from tests.integration.client_support import raw_server, read_request
 from tests.integration.components import (
     Process,
     ReverseProxy,
@@ -446,3 +449,61 @@ def test_host_names_the_port_only_when_it_is_not_the_schemes_default(url: str, h
     # RFC 6455 section 4.1 item 4; what browsers send, and what virtual hosts match on.
     head = ClientDriver(url).request_head().decode("latin-1")
     assert f"\r\nHost: {host}\r\n" in head
+
+
+# -- EventSource redirects and credentials ------------------------------------------------------
+
+
+def _stream_or_redirect(location: str | None, seen: list[dict[str, str]]) -> Callable[[socket.socket], None]:
+    """A raw HTTP handler: records the request's fields, then redirects or sends one event and ends."""
+
+    def handle(conn: socket.socket) -> None:
+        request, _ = read_request(conn)
+        seen.append({name.lower(): value for name, value in request.headers})
+        if location is not None:
+            conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode())
+        else:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 14\r\n\r\n"
+                         b"data: hello\n\n\n")  # fmt: skip
+
+    return handle
+
+
+def _first_event(url: str, **options: Any) -> str:
+    reader = EventSourceClient(url, reconnect=False, connect_timeout=WAIT, read_timeout=WAIT, **options)
+    try:
+        return next(iter(reader)).data
+    finally:
+        reader.close()
+
+
+SECRETS = {"Authorization": "Bearer secret", "Cookie": "session=abc", "X-Trace": "kept"}
+
+
+def test_event_source_redirected_to_another_origin_drops_credentials(no_leaks: None) -> None:
+    # fetch's HTTP-redirect fetch deletes Authorization when the redirect leaves the origin
+    # (urllib3 and requests also drop Cookie): another host must not receive the user's secrets.
+    origin_seen: list[dict[str, str]] = []
+    other_seen: list[dict[str, str]] = []
+    with raw_server(_stream_or_redirect(None, other_seen)) as other:
+        target = f"http://127.0.0.1:{other}/events"
+        with raw_server(_stream_or_redirect(target, origin_seen)) as origin:
+            assert _first_event(f"http://127.0.0.1:{origin}/start", headers=SECRETS) == "hello"
+    assert origin_seen[0]["authorization"] == "Bearer secret" and origin_seen[0]["cookie"] == "session=abc"
+    assert "authorization" not in other_seen[0] and "cookie" not in other_seen[0]
+    assert other_seen[0]["x-trace"] == "kept"
+
+
+def test_event_source_redirected_within_its_origin_keeps_credentials(no_leaks: None) -> None:
+    seen: list[dict[str, str]] = []
+    handlers = iter([_stream_or_redirect("/events", seen), _stream_or_redirect(None, seen)])
+    with raw_server(lambda conn: next(handlers)(conn)) as port:
+        assert _first_event(f"http://127.0.0.1:{port}/start", headers=SECRETS) == "hello"
+    assert [fields.get("authorization") for fields in seen] == ["Bearer secret", "Bearer secret"]
+
+
+def test_event_source_sends_url_credentials_as_basic_auth_like_the_websocket_client(no_leaks: None) -> None:
+    seen: list[dict[str, str]] = []
+    with raw_server(_stream_or_redirect(None, seen)) as port:
+        assert _first_event(f"http://us%40er:p%3Ass@127.0.0.1:{port}/events") == "hello"
+    assert seen[0]["authorization"] == "Basic " + base64.b64encode(b"us@er:p:ss").decode()
