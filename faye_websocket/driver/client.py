@@ -100,6 +100,11 @@ class ClientDriver(Hybi):
     def _parse(self) -> Parser:
         head = yield from self._reader.read_head(MAX_HEAD_SIZE)
         response = parse_response(head)
+        while _is_interim(response.status):
+            # RFC 9110 section 15.2: a client parses any 1xx (100 Continue, a CDN's 103 Early
+            # Hints) before the final response, expected or not; for an upgrade that is the 101.
+            head = yield from self._reader.read_head(MAX_HEAD_SIZE)
+            response = parse_response(head)
         self.status_code = response.status
         self.headers = response.headers
         self._validate(response)
@@ -132,3 +137,8 @@ class ClientDriver(Hybi):
         code = error.code if isinstance(error, (ExtensionError, ProtocolError)) else 1002
         self._emit(ErrorEvent(message, self.handshake_error))
         self._finish(code, message, clean=False)
+
+
+def _is_interim(status: int) -> bool:
+    """1xx responses other than 101 come before the final response (RFC 9110 section 15.2)."""
+    return 100 <= status < 200 and status != SWITCHING_PROTOCOLS

@@ -35,7 +35,13 @@ from faye_websocket.errors import ConnectionClosed, HandshakeError
 from faye_websocket.events import Event
 from faye_websocket.eventsource_client import EventSourceClient
 from faye_websocket.extensions import PermessageDeflate
-from tests.integration.client_support import raw_server, read_request
+from tests.integration.client_support import (
+    frame,
+    raw_server,
+    read_request,
+    serve_until_close,
+    switching_protocols,
+)
 from tests.integration.components import (
     Process,
     ReverseProxy,
@@ -507,3 +513,27 @@ def test_event_source_sends_url_credentials_as_basic_auth_like_the_websocket_cli
     with raw_server(_stream_or_redirect(None, seen)) as port:
         assert _first_event(f"http://us%40er:p%3Ass@127.0.0.1:{port}/events") == "hello"
     assert seen[0]["authorization"] == "Basic " + base64.b64encode(b"us@er:p:ss").decode()
+
+
+# -- interim responses --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("piecewise", [False, True])
+def test_interim_1xx_responses_before_the_101_are_skipped(no_leaks: None, piecewise: bool) -> None:
+    # RFC 9110 section 15.2: "A client MUST be able to parse one or more 1xx responses received
+    # prior to a final response, even if the client does not expect one" (a CDN's 103 Early Hints);
+    # for an upgrade the 101 is that final response.
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </app.js>; rel=preload\r\n\r\n"
+
+    def handle(conn: socket.socket) -> None:
+        request, _ = read_request(conn)
+        data = interim + switching_protocols(request) + frame(1, b"after hints")
+        for start in range(0, len(data), 7 if piecewise else len(data)):
+            conn.sendall(data[start : start + (7 if piecewise else len(data))])
+            if piecewise:
+                time.sleep(0.001)
+        serve_until_close(conn)
+
+    with raw_server(handle) as port, connect(f"ws://127.0.0.1:{port}/") as client:
+        assert client.status_code == 101
+        assert client.recv(timeout=WAIT) == "after hints"
