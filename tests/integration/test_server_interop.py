@@ -201,15 +201,16 @@ def test_websockets_client_max_size_closes_our_server_with_1009(no_leaks: None) 
 
 
 @pytest.mark.component
+@pytest.mark.parametrize("server_kind", list(SERVERS))
 @pytest.mark.parametrize("scheme", ["ws", "wss"])
 @pytest.mark.parametrize("proxy_kind", ["nginx", "haproxy"])
 def test_behind_a_reverse_proxy_node_ws_and_websockets(
     tmp_path: Path, tls_certs: TLSCerts, nginx_proxy: Callable[[int], ReverseProxy],
-    haproxy_proxy: Callable[[int], ReverseProxy], proxy_kind: str, scheme: str,
+    haproxy_proxy: Callable[[int], ReverseProxy], proxy_kind: str, scheme: str, server_kind: str,
 ) -> None:
     start = nginx_proxy if proxy_kind == "nginx" else haproxy_proxy
     # ping: our pings and the peers' pongs must cross the proxy while the client sits idle
-    with RawServerThread(echo_deflate, extensions=[PermessageDeflate()], ping=0.2) as server:
+    with SERVERS[server_kind](echo_deflate, extensions=[PermessageDeflate()], ping=0.2) as server:
         proxy = start(server.port)
         url = proxy.url("/chat?room=1", scheme)
         certs = tls_certs if scheme == "wss" else None
