@@ -14,8 +14,9 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -351,3 +352,31 @@ def test_wsgi_takeover_with_node_ws_deflate(tmp_path: Path, wsgi_server: Callabl
         result = run_ws_client(tmp_path, f"ws://127.0.0.1:{port}/echo", pmd=pmd, code=4003, reason="wsgi")
     assert result["extension"].startswith("permessage-deflate"), result
     assert_clean_echo(result, 4003, "wsgi")
+
+
+@pytest.mark.component
+@pytest.mark.parametrize("server_kind", list(SERVERS))
+@pytest.mark.parametrize("proxy_kind", ["nginx", "haproxy"])
+def test_server_shutdown_reaches_clients_behind_a_proxy_as_1001(
+    nginx_proxy: Callable[[int], ReverseProxy], haproxy_proxy: Callable[[int], ReverseProxy],
+    proxy_kind: str, server_kind: str,
+) -> None:
+    start = nginx_proxy if proxy_kind == "nginx" else haproxy_proxy
+    server = SERVERS[server_kind]()
+    with server:  # stops the server if the test fails early; a second __exit__ is a no-op
+        proxy = start(server.port)
+        with ExitStack() as clients:
+            peers = [clients.enter_context(connect(proxy.url("/", "ws"), open_timeout=DEADLINE,
+                                                   close_timeout=DEADLINE)) for _ in range(3)]
+            for peer in peers:
+                peer.send("x")
+                assert peer.recv(timeout=DEADLINE) == "x"
+            started = time.monotonic()
+            server.__exit__(None, None, None)  # shutdown() and server_close(): 1001 to everyone
+            # the closing handshakes completed through the proxy: no wait for shutdown_grace
+            assert time.monotonic() - started < server.server.shutdown_grace
+            for peer in peers:
+                with pytest.raises(ConnectionClosed) as raised:
+                    peer.recv(timeout=DEADLINE)
+                assert raised.value.rcvd is not None and raised.value.rcvd.code == 1001
+    assert [event.code for event in server.recorded.of_type("close")] == [1001] * 3
