@@ -16,7 +16,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Callable, Iterator, Mapping, Union
+from typing import Any, Callable, Generator, Iterator, Mapping, Union
 from urllib.parse import urljoin
 
 from .driver.body import BodyDecoder
@@ -69,6 +69,9 @@ class EventSourceClient:
     Credentials in the URL (``http://user:pass@host/``) go out as Basic ``Authorization``, as the
     WebSocket client sends them; a redirect to another origin drops them, and the ``headers``
     Authorization, Cookie and Proxy-Authorization, as fetch does.
+
+    As a browser's, it dispatches an ``error`` event before every reconnection: the network
+    error's, or one saying the stream ended when the server closed it cleanly.
 
     Nothing happens until it is iterated or ``run()``; ``close()`` is safe from any thread.
     Raises ValueError for a URL that is not http(s), TypeError for a bad ``tls`` or ``proxy``.
@@ -167,15 +170,20 @@ class EventSourceClient:
         """Yield events as they arrive, reconnecting as a browser does; ends after ``close()``."""
         try:
             while not self._stop.is_set():
-                yield from self._one_connection()
+                ended = yield from self._one_connection()
                 if self._stop.is_set() or not self._reconnect:
                     break
                 self._state = ReadyState.CONNECTING
+                if ended:
+                    # WHATWG HTML 9.2.3 "reestablish the connection": CONNECTING, then an error
+                    # event, also after a clean end (network errors have dispatched theirs).
+                    self._dispatch("error", ErrorEvent(f"EventSource stream ended: {self.url}: reconnecting"))
                 self._stop.wait(self.retry)
         finally:
             self._state = ReadyState.CLOSED
 
-    def _one_connection(self) -> Iterator[ServerSentEvent]:
+    def _one_connection(self) -> Generator[ServerSentEvent, None, bool]:
+        """Yield one connection's events; True when the stream ended without an error event."""
         try:
             transport, leftover = self._open()
         except HandshakeError as error:
@@ -183,11 +191,13 @@ class EventSourceClient:
             raise
         except OSError as error:
             self._network_error(error)
-            return
+            return False
         try:
             yield from self._read_events(transport, leftover)
+            return True
         except OSError as error:
             self._network_error(error)
+            return False
         finally:
             with self._link_lock:
                 self._transport = None

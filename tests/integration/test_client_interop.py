@@ -537,3 +537,39 @@ def test_interim_1xx_responses_before_the_101_are_skipped(no_leaks: None, piecew
     with raw_server(handle) as port, connect(f"ws://127.0.0.1:{port}/") as client:
         assert client.status_code == 101
         assert client.recv(timeout=WAIT) == "after hints"
+
+
+def test_event_source_fires_error_before_reconnecting_after_the_stream_ended(no_leaks: None) -> None:
+    # WHATWG HTML 9.2.3 "reestablish the connection": readyState becomes CONNECTING and an event
+    # named error is fired, also when the server ended the response cleanly (a browser's
+    # onerror is how a page learns it was disconnected).
+    served = iter(range(1, 3))
+
+    def handle(conn: socket.socket) -> None:
+        read_request(conn)
+        body = f"retry: 20\ndata: event {next(served)}\n\n".encode()
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: {len(body)}\r\n\r\n"
+        conn.sendall(head.encode() + body)
+
+    seen: list[tuple[str, Any]] = []
+    with raw_server(handle) as port:
+        reader = EventSourceClient(f"http://127.0.0.1:{port}/", connect_timeout=WAIT, read_timeout=WAIT)
+        reader.onopen = lambda event: seen.append(("open", reader.ready_state.name))
+        reader.onerror = lambda event: seen.append(("error", reader.ready_state.name))
+        watchdog = threading.Timer(WAIT, reader.close)
+        watchdog.start()
+        try:
+            for event in reader:
+                seen.append(("message", event.data))
+                if event.data == "event 2":
+                    reader.close()
+        finally:
+            watchdog.cancel()
+            watchdog.join(WAIT)
+    assert seen == [
+        ("open", "OPEN"),
+        ("message", "event 1"),
+        ("error", "CONNECTING"),
+        ("open", "OPEN"),
+        ("message", "event 2"),
+    ]
