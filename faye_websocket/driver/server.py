@@ -169,6 +169,10 @@ def build_driver(request: Request, options: _Options, url: str) -> Driver:
     headers = request.headers
     if "Sec-WebSocket-Version" in headers or "Sec-WebSocket-Key" in headers:
         return _hybi_driver(request, options, url)
+    if "websocket" not in headers.tokens("Upgrade"):
+        # A plain HTTP request to a WebSocket-only endpoint (RFC 9110 section 15.5.22).
+        raise HandshakeError("This endpoint speaks WebSocket only", STATUS_UPGRADE_REQUIRED,
+                             {"Upgrade": "websocket", "Connection": "Upgrade"})
     return _draft_driver(request, options, url)
 
 

@@ -160,3 +160,10 @@ def test_forwarded_https_makes_the_url_wss() -> None:
     driver = server_for(request_bytes("X-Forwarded-Proto: https"))
     assert driver.url == "wss://example.com/chat?room=1"
     assert server_for(request_bytes(), secure=True).url.startswith("wss://")
+
+
+def test_a_plain_http_request_gets_426_naming_websocket_not_a_draft_message() -> None:
+    driver = server_for(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    status, headers, body = answer(driver)
+    assert status == 426 and headers["upgrade"] == "websocket"
+    assert b"WebSocket only" in body and b"draft" not in body
