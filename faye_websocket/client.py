@@ -50,7 +50,8 @@ class Client(WebSocketAPI):
 
     Options (keyword-only; any other name is a TypeError):
 
-    - ``headers``: extra request headers; ``origin``: an ``Origin`` header (none by default);
+    - ``headers``: extra request headers (one named like a standard field, such as ``Host`` for a
+      virtual host reached by address, takes its place); ``origin``: an ``Origin`` header (none by default);
       ``user_agent``: the ``User-Agent`` (None: no header).
     - ``extensions``: extension objects, e.g. ``[PermessageDeflate()]``, offered in order.
     - ``max_length``: largest incoming message in bytes; larger ones close with 1009.

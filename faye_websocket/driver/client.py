@@ -77,8 +77,7 @@ class ClientDriver(Hybi):
             fields.add("Origin", self._origin)
         if self._user_agent and "User-Agent" not in self._extra:
             fields.add("User-Agent", self._user_agent)
-        for name, value in self._extra:
-            fields.add(name, value)
+        fields = Headers(with_user_fields(fields, self._extra))
         offer = self._registry.generate_offer()
         if offer:
             fields.add("Sec-WebSocket-Extensions", offer)
@@ -142,3 +141,25 @@ class ClientDriver(Hybi):
 def _is_interim(status: int) -> bool:
     """1xx responses other than 101 come before the final response (RFC 9110 section 15.2)."""
     return 100 <= status < 200 and status != SWITCHING_PROTOCOLS
+
+
+def with_user_fields(
+    standard: Iterable[tuple[str, str]], user: Iterable[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """``standard`` fields with the ``user``'s: a user field named like a standard one takes its
+    place (Host for a virtual host reached by address), the others follow in order.
+
+    Never two Host lines: RFC 9112 section 3.2 has servers answer those with 400 (nginx does).
+    """
+    fields = list(standard)
+    names = {name.lower() for name, _ in fields}
+    replaced: set[str] = set()
+    for name, value in user:
+        key = name.lower()
+        if key in names and key not in replaced:
+            replaced.add(key)
+            index = next(i for i, (n, _) in enumerate(fields) if n.lower() == key)
+            fields[index] = (name, value)
+        else:
+            fields.append((name, value))
+    return fields

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from ..errors import HandshakeError, MessageTooLarge
+from .client import with_user_fields
 from .eventsource import CONTENT_TYPE, LAST_EVENT_ID_HEADER
 from .http import Response, serialize_head
 
@@ -163,7 +164,8 @@ def request_head(
 ) -> bytes:
     """The GET request a browser's EventSource sends, with ``Last-Event-ID`` when there is one.
 
-    ``host`` is the Host header value (with the port when it is not the scheme's default).
+    ``host`` is the Host header value (with the port when it is not the scheme's default);
+    ``headers`` named like a field of ours (Host, Accept) take its place.
     """
     fields = [
         ("Host", host),
@@ -173,8 +175,7 @@ def request_head(
     if last_event_id:
         # WHATWG HTML 9.2.4 sends the ID UTF-8 encoded; the head itself is written as latin-1.
         fields.append((LAST_EVENT_ID_HEADER, last_event_id.encode("utf-8").decode("latin-1")))
-    fields.extend(headers)
-    return serialize_head(f"GET {target} HTTP/1.1", fields)
+    return serialize_head(f"GET {target} HTTP/1.1", with_user_fields(fields, headers))
 
 
 def check_response(response: Response) -> HandshakeError | None:

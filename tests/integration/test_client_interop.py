@@ -31,6 +31,7 @@ from websockets.typing import Subprotocol
 
 from faye_websocket.client import Client, connect
 from faye_websocket.driver.client import ClientDriver
+from faye_websocket.driver.eventstream import request_head
 from faye_websocket.errors import ConnectionClosed, HandshakeError
 from faye_websocket.events import Event
 from faye_websocket.eventsource_client import EventSourceClient
@@ -573,3 +574,37 @@ def test_event_source_fires_error_before_reconnecting_after_the_stream_ended(no_
         ("open", "OPEN"),
         ("message", "event 2"),
     ]
+
+
+# -- user headers named like the standard ones --------------------------------------------------
+
+
+def test_a_host_header_given_by_the_user_replaces_ours_through_nginx(
+    no_leaks: None, nginx_proxy: Callable[[int], ReverseProxy], faye_server: int
+) -> None:
+    # Connecting by address to a virtual host: two Host lines get nginx's 400 ("client sent
+    # duplicate host header"), as RFC 9112 section 3.2 requires of any server.
+    proxy = nginx_proxy(faye_server)
+    with connect(proxy.url("/", scheme="ws"), ["chat"], headers={"Host": "chat.example"}) as client:
+        _echo(client, "virtual host")
+    reader = EventSourceClient(
+        proxy.url("/events"), headers={"Host": "chat.example", "Accept": "text/event-stream"},
+        connect_timeout=WAIT, read_timeout=WAIT,
+    )  # fmt: skip
+    try:
+        assert next(iter(reader)).data == "tick 1"
+    finally:
+        reader.close()
+
+
+def test_user_headers_replace_the_standard_fields_of_the_same_name() -> None:
+    head = ClientDriver(
+        "ws://127.0.0.1:8080/",
+        headers={"host": "chat.example", "Origin": "https://a.example"},
+        origin="https://b.example",
+    ).request_head().decode("latin-1")  # fmt: skip
+    assert head.count("\r\nHost: ") + head.count("\r\nhost: ") == 1 and "\r\nhost: chat.example\r\n" in head
+    assert head.count("Origin: ") == 1 and "\r\nOrigin: https://a.example\r\n" in head
+    stream_head = request_head("127.0.0.1:8080", "/", headers=[("Host", "chat.example"), ("Accept", "*/*")])
+    assert stream_head.count(b"\r\nHost: ") == 1 and b"\r\nHost: chat.example\r\n" in stream_head
+    assert stream_head.count(b"\r\nAccept: ") == 1
