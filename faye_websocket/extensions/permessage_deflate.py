@@ -12,6 +12,7 @@ created lazily, so an idle connection holds none.
 from __future__ import annotations
 
 import zlib
+from collections import deque
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -186,6 +187,12 @@ class _DeflateSession:
         self.parameters: DeflateParameters | None = None
         self._compressor: zlib._Compress | None = None
         self._decompressor: zlib._Decompress | None = None
+        # The latest inflated messages (references, no copies), enough to fill the peer's window:
+        # a peer that ends a message with a BFINAL block ends the zlib stream, yet under context
+        # takeover its next message may still refer back into that window (RFC 7692 section
+        # 7.2.3.4), so the next decompressor starts with this history as its dictionary.
+        self._history: deque[bytes] = deque()
+        self._history_size = 0
         self._closed = False
 
     def process_outgoing_message(self, message: Message) -> Message:
@@ -217,7 +224,7 @@ class _DeflateSession:
             return message
         if self._closed:
             raise ExtensionError(CLOSED)
-        decompressor = self._decompressor or self._new_decompressor(agreed)
+        decompressor = self._decompressor or self._new_decompressor(agreed, self._window_history(agreed))
         self._decompressor = None  # on any error below the stream state is unusable
         budget = max(max_length, 0) + 1  # zlib reads a limit of 0 as "unlimited"
         try:
@@ -231,15 +238,31 @@ class _DeflateSession:
             raise ProtocolError(f"{INVALID_DATA}: {error}") from error
         if len(data) > max_length:
             raise MessageTooLarge(TOO_LARGE.format(limit=max_length))
-        if agreed.peer_context_takeover and not decompressor.eof:
-            self._decompressor = decompressor  # a BFINAL block ends the stream: start afresh
+        if agreed.peer_context_takeover:
+            self._remember(data, agreed)
+            if not decompressor.eof:  # after a BFINAL block a new stream starts from the history
+                self._decompressor = decompressor
         return Message(message.opcode, data, False, message.rsv2, message.rsv3)
+
+    def _remember(self, data: bytes, agreed: DeflateParameters) -> None:
+        window = 1 << max(agreed.peer_window_bits, ZLIB_MIN_WINDOW_BITS)
+        self._history.append(data)
+        self._history_size += len(data)
+        while self._history and self._history_size - len(self._history[0]) >= window:
+            self._history_size -= len(self._history.popleft())
+
+    def _window_history(self, agreed: DeflateParameters) -> bytes:
+        if not self._history:
+            return b""
+        window = 1 << max(agreed.peer_window_bits, ZLIB_MIN_WINDOW_BITS)
+        return b"".join(self._history)[-window:]
 
     def close(self) -> None:
         """Release the zlib objects; later compressed messages raise ExtensionError."""
         self._closed = True
         self._compressor = None
         self._decompressor = None
+        self._history.clear()
 
     def _agreed(self) -> DeflateParameters:
         if self.parameters is None:
@@ -251,8 +274,9 @@ class _DeflateSession:
         options = self._options
         return zlib.compressobj(options.level, zlib.DEFLATED, -bits, options.mem_level, options.strategy)
 
-    def _new_decompressor(self, agreed: DeflateParameters) -> zlib._Decompress:
-        return zlib.decompressobj(-max(agreed.peer_window_bits, ZLIB_MIN_WINDOW_BITS))
+    def _new_decompressor(self, agreed: DeflateParameters, history: bytes = b"") -> zlib._Decompress:
+        bits = -max(agreed.peer_window_bits, ZLIB_MIN_WINDOW_BITS)
+        return zlib.decompressobj(bits, zdict=history) if history else zlib.decompressobj(bits)
 
 
 class DeflateClientSession(_DeflateSession):

@@ -194,7 +194,7 @@ def test_a_zip_bomb_raises_message_too_large_without_inflating_past_max_length()
         def __getattr__(self, name: str) -> Any:
             return getattr(self.inner, name)
 
-    session._new_decompressor = lambda agreed: Spy(real_new(agreed))  # type: ignore[attr-defined]
+    session._new_decompressor = lambda agreed, *history: Spy(real_new(agreed, *history))  # type: ignore[attr-defined]
     tracemalloc.start()
     try:
         with pytest.raises(MessageTooLarge):

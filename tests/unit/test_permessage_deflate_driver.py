@@ -180,3 +180,18 @@ def test_client_requiring_server_no_context_takeover_refuses_an_answer_without_i
     driver.data_to_send()
     driver.receive_data(response_for(driver, "Sec-WebSocket-Extensions: permessage-deflate"))
     assert close_of(driver.events_received()).code == 1010
+
+
+def test_a_message_after_a_bfinal_block_may_refer_back_into_the_shared_window() -> None:
+    """RFC 7692 section 7.2.3.4: a peer may end a message with BFINAL=1 instead of an empty stored
+    block. Under context takeover the LZ77 window still spans the earlier messages, so the next
+    message may copy from them even though the first zlib stream has ended."""
+    first = zlib.compressobj(9, zlib.DEFLATED, -15)
+    one = first.compress(b"Hello, shared window!") + first.flush(zlib.Z_FINISH)  # BFINAL
+    second = zlib.compressobj(9, zlib.DEFLATED, -15, zdict=b"Hello, shared window!")
+    two = second.compress(b"Hello, shared window!") + second.flush(zlib.Z_SYNC_FLUSH)
+    assert two.endswith(b"\x00\x00\xff\xff") and len(two) - 4 < 10  # a back-reference, not literals
+    server = deflating_server()
+    frames = client_frame(Opcode.TEXT, one, rsv1=True) + client_frame(Opcode.TEXT, two[:-4], rsv1=True)
+    server.receive_data(frames)
+    assert server.events_received() == [MessageEvent("Hello, shared window!")] * 2
