@@ -19,15 +19,12 @@ from __future__ import annotations
 import argparse
 import mimetypes
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -35,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(HERE.parent))
 
-from faye_websocket.adapters.http_server import WebSocketHTTPServer  # noqa: E402
+from faye_websocket.adapters.http_server import WebSocketHTTPServer, serve_until_signalled  # noqa: E402
 from faye_websocket.server import WebSocket  # noqa: E402
 
 PROTOCOLS = ["irc", "xmpp"]  # as in the original's examples/server.js
@@ -219,16 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         scheme = "https" if options.tls else "http"
         host, port = server.server_address[:2]
         print(f"Listening on {scheme}://{host}:{port}/", flush=True)
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            threading.Thread(target=server.shutdown, daemon=True).start()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        try:
-            server.serve_forever()
-        finally:
-            server.server_close()
+        serve_until_signalled(server)
 
 
 if __name__ == "__main__":

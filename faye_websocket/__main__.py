@@ -11,15 +11,13 @@ otherwise it sends each line of standard input and closes at end of input.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
-from types import FrameType
 from typing import Any
 
-from .adapters.http_server import WebSocketHTTPServer
+from .adapters.http_server import WebSocketHTTPServer, serve_until_signalled
 from .errors import ConnectionClosed, WebSocketError
 from .server import WebSocket
 
@@ -53,16 +51,7 @@ def serve(host: str, port: int) -> None:
     server = WebSocketHTTPServer((host, port), EchoHandler)
     bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
     print(f"Listening on ws://{bound_host}:{bound_port}/", flush=True)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    serve_until_signalled(server)
 
 
 def show(message: str | bytes) -> str:

@@ -19,7 +19,11 @@ closes every live WebSocket with 1001 (going away) before closing the listening 
 
 from __future__ import annotations
 
+import signal
+import socketserver
+import threading
 from http.server import ThreadingHTTPServer
+from types import FrameType
 
 from ..api import WebSocketAPI
 from .tracking import DEFAULT_SHUTDOWN_GRACE, LISTEN_BACKLOG, ConnectionTracker, Stream
@@ -52,3 +56,22 @@ class WebSocketHTTPServer(ThreadingHTTPServer):
         the listener."""
         self.websockets.close_all(grace=self.shutdown_grace)
         super().server_close()
+
+
+def serve_until_signalled(server: socketserver.BaseServer) -> None:
+    """Serve on the calling (main) thread until SIGINT or SIGTERM, then ``server_close()``.
+
+    The signal handler only starts ``shutdown()`` on a helper thread: called on the thread inside
+    ``serve_forever()`` it would wait for itself. With a ``WebSocketHTTPServer`` the close then
+    ends live WebSockets with 1001 and live event streams.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
