@@ -19,9 +19,8 @@ from tests.integration.components import (
     ReverseProxy,
     TLSCerts,
     make_tls_certs,
-    run_haproxy,
-    run_nginx,
     run_node_server,
+    run_reverse_proxy,
     run_squid,
     run_tinyproxy,
 )
@@ -60,20 +59,27 @@ def tinyproxy_noauth_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield proxy
 
 
+def _reverse_proxies(
+    kind: str, tmp_path: Path, tls_certs: TLSCerts
+) -> Iterator[Callable[[int], ReverseProxy]]:
+    """A factory fixture's body: each call starts ``kind`` before a backend port; all stop at the end."""
+    with ExitStack() as stack:
+        count = iter(range(1_000_000))
+
+        def start(backend_port: int) -> ReverseProxy:
+            workdir = tmp_path / f"{kind}-{next(count)}"
+            return stack.enter_context(run_reverse_proxy(kind, workdir, backend_port, tls_certs))
+
+        yield start
+
+
 @pytest.fixture
 def nginx_proxy(tmp_path: Path, tls_certs: TLSCerts) -> Iterator[Callable[[int], ReverseProxy]]:
     """Factory: nginx_proxy(backend_port) starts nginx in front of 127.0.0.1:backend_port.
 
     Stopped at the end of the test. The ReverseProxy has port (http) and tls_port (https).
     """
-    with ExitStack() as stack:
-        count = iter(range(1_000_000))
-
-        def start(backend_port: int) -> ReverseProxy:
-            workdir = tmp_path / f"nginx-{next(count)}"
-            return stack.enter_context(run_nginx(workdir, backend_port, tls_certs))
-
-        yield start
+    yield from _reverse_proxies("nginx", tmp_path, tls_certs)
 
 
 @pytest.fixture
@@ -82,14 +88,7 @@ def haproxy_proxy(tmp_path: Path, tls_certs: TLSCerts) -> Iterator[Callable[[int
 
     Stopped at the end of the test. The ReverseProxy has port (http) and tls_port (https).
     """
-    with ExitStack() as stack:
-        count = iter(range(1_000_000))
-
-        def start(backend_port: int) -> ReverseProxy:
-            workdir = tmp_path / f"haproxy-{next(count)}"
-            return stack.enter_context(run_haproxy(workdir, backend_port, tls_certs))
-
-        yield start
+    yield from _reverse_proxies("haproxy", tmp_path, tls_certs)
 
 
 @pytest.fixture

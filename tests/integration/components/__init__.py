@@ -65,7 +65,7 @@ from .process import (
     wait_for_port,
 )
 from .proxies import PROXY_PASSWORD, PROXY_USER, ProxyServer, run_squid, run_tinyproxy
-from .reverse_proxies import ReverseProxy, run_haproxy, run_nginx
+from .reverse_proxies import ReverseProxy, run_haproxy, run_nginx, run_reverse_proxy
 
 __all__ = [
     "PROXY_PASSWORD",
@@ -90,6 +90,7 @@ __all__ = [
     "run_chromium",
     "run_haproxy",
     "run_nginx",
+    "run_reverse_proxy",
     "run_node_client",
     "run_node_server",
     "run_squid",

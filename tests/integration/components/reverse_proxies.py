@@ -129,10 +129,13 @@ def _start(kind: str, workdir: Path, backend_port: int, certs: TLSCerts) -> Reve
     raise AssertionError("unreachable")
 
 
+ProxyRun = contextlib.AbstractContextManager[ReverseProxy]
+
+
 @contextlib.contextmanager
-def run_nginx(workdir: Path, backend_port: int, certs: TLSCerts) -> Iterator[ReverseProxy]:
-    """Run nginx in front of 127.0.0.1:`backend_port` (it sends `Connection: upgrade`, Host without port)."""
-    proxy = _start("nginx", workdir, backend_port, certs)
+def run_reverse_proxy(kind: str, workdir: Path, backend_port: int, certs: TLSCerts) -> Iterator[ReverseProxy]:
+    """Run nginx or haproxy (``kind``) in front of 127.0.0.1:`backend_port`; stopped on exit."""
+    proxy = _start(kind, workdir, backend_port, certs)
     assert proxy.process is not None
     try:
         yield proxy
@@ -140,12 +143,11 @@ def run_nginx(workdir: Path, backend_port: int, certs: TLSCerts) -> Iterator[Rev
         proxy.process.stop()
 
 
-@contextlib.contextmanager
-def run_haproxy(workdir: Path, backend_port: int, certs: TLSCerts) -> Iterator[ReverseProxy]:
-    """Run haproxy in front of 127.0.0.1:`backend_port` (it lowercases every header name)."""
-    proxy = _start("haproxy", workdir, backend_port, certs)
-    assert proxy.process is not None
-    try:
-        yield proxy
-    finally:
-        proxy.process.stop()
+def run_nginx(workdir: Path, backend_port: int, certs: TLSCerts) -> ProxyRun:
+    """nginx in front of the backend (it sends `Connection: upgrade`, Host without port)."""
+    return run_reverse_proxy("nginx", workdir, backend_port, certs)
+
+
+def run_haproxy(workdir: Path, backend_port: int, certs: TLSCerts) -> ProxyRun:
+    """haproxy in front of the backend (it lowercases every header name)."""
+    return run_reverse_proxy("haproxy", workdir, backend_port, certs)
