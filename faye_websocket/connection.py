@@ -48,6 +48,7 @@ How a client plugs in (faye_websocket/client.py)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -57,7 +58,7 @@ import threading
 import time
 from collections import deque
 from enum import Enum
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 from .deadlines import Deadlines, check_durations, earliest
 from .errors import ConnectionClosed, InvalidState
@@ -305,23 +306,35 @@ class Connection:
         self._queue.stop_putting()
         if self._on_reader_thread():
             return
-        with self._lock:
-            reading = wait and self._read_lock.acquire(blocking=False)
+        with self._reading_to_close(wait) as reading:
             if reading:
-                self._closer_reading = True
-        if reading:
-            try:
-                self._reader_ident = threading.get_ident()
                 self._dispatch_pending()
                 while self._close_event is None and self.driver.state is not ReadyState.OPEN:
                     self._pump(None)
-            finally:
-                self._reader_ident = None
-                with self._lock:
-                    self._closer_reading = False
-                    self._read_lock.release()
-        else:
+        if not reading:
             self._arm_watchdog()
+
+    @contextlib.contextmanager
+    def _reading_to_close(self, wanted: bool = True) -> Iterator[bool]:
+        """Become the reading thread to finish a close, if nobody reads; yields whether we did.
+
+        A run() starting meanwhile on another thread waits for this (bounded) finish.
+        """
+        with self._lock:
+            acquired = wanted and self._read_lock.acquire(blocking=False)
+            if acquired:
+                self._closer_reading = True
+        if not acquired:
+            yield False
+            return
+        try:
+            self._reader_ident = threading.get_ident()
+            yield True
+        finally:
+            self._reader_ident = None
+            with self._lock:
+                self._closer_reading = False
+                self._read_lock.release()
 
     def _arm_watchdog(self) -> None:
         # Once per connection: a repeated close() must not add entries to the watchdog's heap.
@@ -653,20 +666,10 @@ class Connection:
         """
         if self._on_reader_thread() or self.driver.state is not ReadyState.CLOSED:
             return
-        with self._lock:
-            acquired = self._read_lock.acquire(blocking=False)
-            if acquired:
-                self._closer_reading = True  # a run() starting now waits for this (bounded) finish
-        if acquired:
-            try:
-                self._reader_ident = threading.get_ident()
+        with self._reading_to_close() as reading:
+            if reading:
                 self._finish_if_closed()
-            finally:
-                self._reader_ident = None
-                with self._lock:
-                    self._closer_reading = False
-                    self._read_lock.release()
-        else:
+        if not reading:
             self._interrupt()  # e.g. close() while CONNECTING: the reader must notice now
 
     # -- ending ---------------------------------------------------------------------------
