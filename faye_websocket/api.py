@@ -18,7 +18,7 @@ import threading
 from types import TracebackType
 from typing import Any, Callable, Iterator, TypeVar
 
-from .connection import Connection
+from .connection.connection import Connection
 from .errors import ConnectionClosed
 from .events import CloseEvent, Event, PongEvent, ReadyState
 

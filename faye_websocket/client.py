@@ -26,17 +26,23 @@ from types import TracebackType
 from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 from .api import Listener, WebSocketAPI
-from .connection import CLIENT_EOF_WAIT, DEFAULT_CLOSE_TIMEOUT, DEFAULT_SEND_TIMEOUT, Connection, Side
+from .connection.connection import (
+    CLIENT_EOF_WAIT,
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_SEND_TIMEOUT,
+    Connection,
+    Side,
+)
 from .driver.base import DEFAULT_MAX_LENGTH
 from .driver.client import DEFAULT_USER_AGENT, ClientDriver
 from .driver.url import WebSocketURL
 from .errors import ConnectionClosed, HandshakeError, InvalidState
 from .events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent
 from .extensions.base import Extension
-from .opening import Opened, Opener
-from .tls import TLSSettings, tls_settings
-from .transport import Transport, for_connection
-from .urls import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
+from .net.dial import Opened, Opener
+from .net.proxies import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
+from .net.tls import TLSSettings, tls_settings
+from .net.transport import Transport, for_connection
 
 MIN_HANDSHAKE_READ_TIMEOUT = 0.001  # seconds; a socket timeout of 0 would mean non-blocking
 DEFAULT_CONNECT_TIMEOUT = 10.0  # TCP + proxy + TLS + handshake; like websockets' open_timeout

@@ -1,7 +1,7 @@
 """The blocking I/O loop of one WebSocket connection: read, feed the driver, write, dispatch.
 
 A ``Connection`` owns a sans-I/O driver (``faye_websocket.driver``) and a ``Transport``
-(``faye_websocket.transport``). It moves bytes between them, keeps the deadlines the protocol
+(``faye_websocket.net.transport``). It moves bytes between them, keeps the deadlines the protocol
 needs (opening handshake, closing handshake, ping interval and pong timeout), and hands every
 event to one callback, ``on_event``, which the public API (``api.py``) turns into listener calls.
 
@@ -60,11 +60,11 @@ from collections import deque
 from enum import Enum
 from typing import Callable, Iterator, Protocol
 
-from .deadlines import Deadlines, check_durations, earliest
-from .errors import ConnectionClosed, InvalidState
-from .events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
-from .message_queue import MessageQueue
-from .transport import Transport
+from ..errors import ConnectionClosed, InvalidState
+from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
+from ..net.transport import Transport
+from .recv_queue import MessageQueue
+from .timers import Deadlines, check_durations, earliest
 from .watchdog import Watchdog, WatchdogEntry
 
 logger = logging.getLogger("faye_websocket")

@@ -20,11 +20,11 @@ from types import TracebackType
 from typing import Any, Mapping, Union
 from urllib.parse import quote
 
-from .api import EventTarget
-from .driver import eventsource as wire
-from .driver.http import Headers, Request
-from .events import CloseEvent, ReadyState
-from .eventsource_watcher import WATCHER
+from ..api import EventTarget
+from ..driver.http import Headers, Request
+from ..events import CloseEvent, ReadyState
+from . import wire
+from .watcher import WATCHER
 
 RequestSource = Union[Request, BaseHTTPRequestHandler, Mapping[str, Any]]
 _DRAIN_SIZE = 4096  # bytes read at a time from a client that should send nothing

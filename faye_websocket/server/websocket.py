@@ -22,19 +22,19 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 from urllib.parse import quote
 
-from .api import WebSocketAPI
-from .connection import (
+from ..api import WebSocketAPI
+from ..connection.connection import (
     DEFAULT_CLOSE_TIMEOUT,
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_SEND_TIMEOUT,
     Connection,
     Side,
 )
-from .driver.base import DEFAULT_MAX_LENGTH
-from .driver.http import Headers, Request
-from .driver.server import ServerDriver, is_websocket_request
-from .extensions.base import Extension
-from .transport import wrap_socket
+from ..driver.base import DEFAULT_MAX_LENGTH
+from ..driver.http import Headers, Request
+from ..driver.server import ServerDriver, is_websocket_request
+from ..extensions.base import Extension
+from ..net.transport import wrap_socket
 
 logger = logging.getLogger("faye_websocket")
 
@@ -120,7 +120,7 @@ class WebSocket(WebSocketAPI):
         handler is left so that http.server writes nothing more on the socket once ``do_GET``
         returns. ``do_GET`` must not return while the connection is in use: call ``run()`` (or
         loop on ``recv()``) there. If the handler's server has ``track_websocket(ws)`` (see
-        ``faye_websocket.adapters.http_server``), the WebSocket is registered with it so that
+        ``faye_websocket.server.http_server``), the WebSocket is registered with it so that
         the server's shutdown closes it with 1001.
         """
         request = _as_request(handler)

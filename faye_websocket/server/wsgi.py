@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..driver.http import Request
 from ..errors import HandshakeError
 from ..events import ReadyState
-from ..server import WebSocket, request_from_environ, take_buffered
+from .websocket import WebSocket, request_from_environ, take_buffered
 
 logger = logging.getLogger("faye_websocket")
 StartResponse = Callable[..., Any]

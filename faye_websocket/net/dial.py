@@ -16,11 +16,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-from .driver.proxy import ProxyHandshake, authority
-from .driver.url import WebSocketURL
+from ..driver.proxy import ProxyHandshake, authority
+from ..driver.url import WebSocketURL
+from .proxies import ProxyConfig
 from .tls import TLSSettings, tls_settings
 from .transport import SocketTransport, TLSInTLS, Transport
-from .urls import ProxyConfig
 
 PROXY_READ_SIZE = 4096  # a CONNECT reply head is a few hundred bytes
 

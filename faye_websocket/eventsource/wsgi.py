@@ -18,10 +18,10 @@ from collections import deque
 from typing import Any, Callable, Iterator, Mapping
 
 from ..api import EventTarget
-from ..driver import eventsource as wire
 from ..events import CloseEvent, ReadyState
-from ..eventsource import STALLED_PINGS, peer_gone, ping_interval, request_from, shutdown_tcp, watch_view
-from ..eventsource_watcher import WATCHER
+from . import wire
+from .watcher import WATCHER
+from .writer import STALLED_PINGS, peer_gone, ping_interval, request_from, shutdown_tcp, watch_view
 
 StartResponse = Callable[..., Any]
 DEFAULT_QUEUE_SIZE = 64  # events; a full queue makes send() wait for the client, as a socket would

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 
-from .events import ReadyState
+from ..events import ReadyState
 
 
 class Deadlines:
