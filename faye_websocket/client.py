@@ -43,6 +43,7 @@ from .net.dial import Opened, Opener
 from .net.proxies import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
 from .net.tls import TLSSettings, tls_settings
 from .net.transport import Transport, for_connection
+from .rfc6455 import CloseCode
 
 MIN_HANDSHAKE_READ_TIMEOUT = 0.001  # seconds; a socket timeout of 0 would mean non-blocking
 DEFAULT_CONNECT_TIMEOUT = 10.0  # TCP + proxy + TLS + handshake; like websockets' open_timeout
@@ -193,7 +194,7 @@ class Client(WebSocketAPI):
         with self._reading():
             return super().recv(timeout)
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """As WebSocketAPI.close; while still connecting it also stops the opening at once."""
         self._close_requested = True
         super().close(code, reason)

@@ -63,6 +63,7 @@ from typing import Callable, Iterator, Protocol
 from ..errors import ConnectionClosed, InvalidState
 from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
 from ..net.transport import Transport
+from ..rfc6455 import CloseCode
 from .recv_queue import MessageQueue
 from .timers import Deadlines, check_durations, earliest
 from .watchdog import Watchdog, WatchdogEntry
@@ -124,7 +125,7 @@ class DriverLike(Protocol):
     def ping(self, payload: str | bytes = b"") -> bool:
         """Queue a ping; False when impossible."""
 
-    def close(self, code: int = 1000, reason: str = "") -> bool:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bool:
         """Start the closing handshake."""
 
     def abort(self, code: int = 1006, reason: str = "") -> None:
@@ -289,7 +290,7 @@ class Connection:
         accepted = self._operate(lambda: self.driver.ping(payload), block=True)
         return accepted and self._broken is None
 
-    def close(self, code: int = 1000, reason: str = "", *, wait: bool = True) -> None:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "", *, wait: bool = True) -> None:
         """Start the closing handshake; never waits for a stuck writer.
 
         On the reading thread, or while another thread reads, this returns at once: the close
