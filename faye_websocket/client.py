@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import socket
 import ssl
 import threading
@@ -39,6 +38,7 @@ from .driver.url import WebSocketURL
 from .errors import ConnectionClosed, HandshakeError, InvalidState
 from .events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent
 from .extensions.base import Extension
+from .net.deadline import check_durations
 from .net.dial import Opened, Opener
 from .net.proxies import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
 from .net.tls import TLSSettings, tls_settings
@@ -117,7 +117,7 @@ class Client(WebSocketAPI):
         # The signature is long because faye's options are all keyword arguments; the body only
         # checks them (before any I/O), wires driver, opener and connection, and starts the thread.
         super().__init__()
-        _check_connect_timeout(connect_timeout)
+        check_durations(connect_timeout=connect_timeout)
         target = parse_websocket_url(url)
         tls_config = tls_settings(tls) if target.secure else _checked_tls(tls)
         proxy_config = _resolve_proxy(proxy, target, sock)
@@ -432,14 +432,6 @@ def _set_timeout(transport: Transport, timeout: float | None) -> None:
         transport.settimeout(timeout)
     except OSError:
         pass
-
-
-def _check_connect_timeout(timeout: float | None) -> None:
-    """ValueError unless ``timeout`` is None or a finite positive number of seconds."""
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
-        raise ValueError(f"connect_timeout must be a positive number of seconds or None, got {timeout!r}")
 
 
 def _checked_tls(tls: TLSOption) -> TLSSettings | None:

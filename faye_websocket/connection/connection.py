@@ -62,10 +62,11 @@ from typing import Callable, Iterator, Protocol
 
 from ..errors import ConnectionClosed, InvalidState
 from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
+from ..net.deadline import check_durations
 from ..net.transport import Transport
 from ..rfc6455 import CloseCode
 from .recv_queue import MessageQueue
-from .timers import Deadlines, check_durations, earliest
+from .timers import Deadlines, earliest
 from .watchdog import Watchdog, WatchdogEntry
 
 logger = logging.getLogger("faye_websocket")

@@ -37,7 +37,8 @@ from ..driver.http import Request
 from ..errors import HandshakeError
 from ..events import ReadyState
 from ..rfc6455 import CloseCode
-from .websocket import WebSocket, request_from_environ, take_buffered
+from .takeover import environ_is_secure, request_from_environ, take_buffered
+from .websocket import WebSocket
 
 logger = logging.getLogger("faye_websocket")
 StartResponse = Callable[..., Any]
@@ -91,7 +92,7 @@ def from_environ(
     sock, kind = find_socket(environ)
     body = buffered_input(environ, sock, kind)
     request: Request = request_from_environ(environ)
-    if environ.get("wsgi.url_scheme") == "https":
+    if environ_is_secure(environ):
         options.setdefault("secure", True)
     return WebSocket(request, sock, body, protocols, **options)
 
