@@ -22,9 +22,10 @@ import pytest
 from faye_websocket.client import Client, connect
 from faye_websocket.driver.http import HeadBuffer
 from faye_websocket.driver.proxy import ProxyHandshake
+from faye_websocket.driver.url import parse_url
 from faye_websocket.errors import HandshakeError, ProxyError
 from faye_websocket.events import ErrorEvent
-from faye_websocket.net.proxies import parse_proxy, parse_websocket_url, proxy_from_environment
+from faye_websocket.net.proxies import parse_proxy, proxy_from_environment
 from faye_websocket.net.transport import SocketTransport, TLSInTLS
 from tests.integration.client_support import (
     WAIT,
@@ -540,7 +541,7 @@ def test_an_unusable_proxy_in_the_environment_is_logged_without_its_password(
 ) -> None:
     monkeypatch.setenv("http_proxy", value)
     with caplog.at_level(logging.WARNING, logger="faye_websocket"):
-        assert proxy_from_environment(parse_websocket_url("ws://127.0.0.1:9/")) is None
+        assert proxy_from_environment(parse_url("ws://127.0.0.1:9/")) is None
     assert "ignoring proxy" in caplog.text and "proxy.example" in caplog.text
     assert "s3cret" not in caplog.text
     with pytest.raises(ValueError) as caught:
