@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "faye_websocket"
+from tests.paths import PACKAGE
+
 CORE_DIRS = ("driver", "extensions")
 FORBIDDEN = frozenset(
     {"socket", "ssl", "select", "selectors", "threading", "socketserver", "http.server", "time"}
@@ -133,7 +134,7 @@ def package_imports(source: str, module: str) -> list[tuple[int, str]]:
             if node.level - 1 > len(parts):
                 continue
             prefix = ".".join([*base, *([node.module] if node.module else [])])
-            found += [(node.lineno, f"{prefix}.{alias.name}" if prefix else alias.name) for alias in node.names]
+            found += [(node.lineno, f"{prefix}.{a.name}" if prefix else a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("faye_websocket."):
             found.append((node.lineno, node.module.removeprefix("faye_websocket.")))
         elif isinstance(node, ast.Import):
