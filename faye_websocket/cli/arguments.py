@@ -118,7 +118,8 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{connect,serve}",
                                      parser_class=OneLineParser)
-    _add_connect(commands.add_parser("connect", help="connect to a WebSocket server", description=CONNECT_HELP))
+    _add_connect(commands.add_parser("connect", help="connect to a WebSocket server",
+                                     description=CONNECT_HELP))
     _add_serve(commands.add_parser("serve", help="run a WebSocket echo server", description=SERVE_HELP))
     return parser
 

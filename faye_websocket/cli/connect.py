@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import logging
 import os
 import select
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..client import Client, connect
@@ -39,9 +40,12 @@ SHOWN_BINARY_BYTES = 64  # bytes of a binary message shown in hex
 NORMAL_CLOSE_CODES = frozenset({1000, 1001, 1005})
 NO_PROXY = "none"
 
+logger = logging.getLogger("faye_websocket.cli")
+
 
 def run_connect(options: argparse.Namespace) -> int:
     """The ``connect`` command; returns the exit status. Runs on the main thread."""
+    logger.debug("connecting to %s", options.url)
     try:
         client = connect(options.url, options.protocol or None, **client_options(options))
     except (OSError, WebSocketError) as error:  # first: ssl's certificate error is a ValueError too
@@ -53,6 +57,8 @@ def run_connect(options: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"{PROG} connect: interrupted", file=sys.stderr)
         return EXIT_FAILURE
+    logger.debug("open: HTTP %s, subprotocol %r, extensions %r", client.status_code, client.protocol,
+                 client.headers.get("sec-websocket-extensions", ""))
     messages = [*options.messages, *options.execute]
     return Conversation(client, interactive=_is_terminal()).run(messages, options.wait)
 
@@ -166,10 +172,12 @@ class Conversation:
         deadline = time.monotonic() + REPLY_TIMEOUT
         with self._changed:
             while not self._ended.is_set() and time.monotonic() < deadline:
-                seen = self.received
-                if not self._changed.wait_for(lambda: self.received != seen or self._ended.is_set(),
-                                              QUIET_BEFORE_CLOSE):
+                if not self._changed.wait_for(self._news_since(self.received), QUIET_BEFORE_CLOSE):
                     return
+
+    def _news_since(self, seen: int) -> Callable[[], bool]:
+        """A predicate: a message arrived after the first ``seen``, or the connection ended."""
+        return lambda: self.received != seen or self._ended.is_set()
 
     def _close(self) -> None:
         if not self._ended.is_set():
@@ -217,9 +225,10 @@ class Conversation:
         if not self.we_closed or not normal or self.interactive:
             who = "you" if self.we_closed else "the server"
             if event.code == 1006:  # RFC 6455 section 7.1.5: no close frame was received
-                print(f"{PROG} connect: connection lost (1006) {event.reason}".rstrip(), file=sys.stderr)
+                line = f"connection lost (1006) {event.reason}"
             else:
-                print(f"{PROG} connect: closed by {who}: {event.code} {event.reason}".rstrip(), file=sys.stderr)
+                line = f"closed by {who}: {event.code} {event.reason}"
+            print(f"{PROG} connect: {line}".rstrip(), file=sys.stderr)
         return EXIT_OK if normal else EXIT_FAILURE
 
 

@@ -62,6 +62,12 @@ class ServeServer(WebSocketHTTPServer):
         super().handle_error(request, client_address)
 
 
+class ServeServer6(ServeServer):
+    """The echo server on an IPv6 address."""
+
+    address_family = socket.AF_INET6
+
+
 class EchoHandler(BaseHTTPRequestHandler):
     """Sorts TLS from plain connections, then upgrades GET requests to an echoing WebSocket."""
 
@@ -159,9 +165,7 @@ def run_serve(options: argparse.Namespace) -> int:
         except (OSError, ValueError) as error:
             print(f"{PROG} serve: error: cannot load --tls {' '.join(options.tls)}: {error}", file=sys.stderr)
             return EXIT_USAGE
-    server_class = ServeServer
-    if ":" in options.host:  # an IPv6 literal
-        server_class = type("ServeServer6", (ServeServer,), {"address_family": socket.AF_INET6})
+    server_class = ServeServer6 if ":" in options.host else ServeServer  # ":": an IPv6 literal
     try:
         server = server_class((options.host, options.port), EchoHandler)
     except OSError as error:
@@ -170,8 +174,8 @@ def run_serve(options: argparse.Namespace) -> int:
     server.tls_context = context
     server.origins = options.origin
     server.allow_drafts = options.allow_drafts
-    host, port = server.server_address[:2]
-    shown_host = f"[{host}]" if ":" in str(host) else host
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    shown_host = f"[{host}]" if ":" in host else host
     print(f"Listening on {'wss' if context else 'ws'}://{shown_host}:{port}/", flush=True)
     serve_until_signalled(server)
     return EXIT_OK

@@ -25,7 +25,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import pytest
 
 from faye_websocket import Client, EventSourceClient, PermessageDeflate, connect
-from faye_websocket.__main__ import EchoHandler
+from faye_websocket.cli.serve import EchoHandler, ServeServer
 from faye_websocket.server.http_server import WebSocketHTTPServer
 from faye_websocket.server.socketserver import ThreadingWebSocketServer
 from tests.integration.components import ProxyServer
@@ -262,7 +262,7 @@ class _QuietEcho(Quiet, EchoHandler):
 def test_client_block_through_a_real_proxy(
     no_leaks: None, output: Output, tinyproxy_proxy: ProxyServer
 ) -> None:
-    with serving(WebSocketHTTPServer(("127.0.0.1", 0), _QuietEcho)) as port:
+    with serving(ServeServer(("127.0.0.1", 0), _QuietEcho)) as port:
         namespace = run_block(block("client", port=port, proxy=tinyproxy_proxy.url()), output)
         printed = output.wait_for("message Hello, world!")
         # the connect() block printed: the echo, the 101's status and headers
