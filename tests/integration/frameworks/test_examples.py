@@ -1,0 +1,86 @@
+"""The chat examples keep their contract under a production server and their dev server:
+``/`` serves the page; every text message sent to ``/chat/<room>`` reaches every client in that
+room, the sender included, unchanged, and no client of another room."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from faye_websocket import connect
+from tests.integration.components import free_port
+from tests.integration.frameworks.support import (
+    EXAMPLES,
+    WAIT,
+    Server,
+    flask_argv,
+    gunicorn_argv,
+    require_module,
+    running,
+)
+
+CHATS = ["flask_gunicorn", "flask_dev", "django_gunicorn", "django_runserver"]
+
+
+@contextlib.contextmanager
+def chat_server(kind: str) -> Iterator[Server]:
+    framework = kind.split("_", 1)[0]
+    require_module(framework)
+    port = free_port()
+    if kind == "flask_gunicorn":
+        argv = flask_argv("gunicorn_gthread", port, EXAMPLES, "flask_chat")
+    elif kind == "flask_dev":
+        argv = [sys.executable, str(EXAMPLES / "flask_chat.py"), str(port)]
+    elif kind == "django_gunicorn":
+        argv = gunicorn_argv("gthread", port, EXAMPLES / "django_chat", "chat_site.wsgi")
+    else:
+        argv = [sys.executable, str(EXAMPLES / "django_chat" / "manage.py"), "runserver", "--noreload",
+                f"127.0.0.1:{port}"]
+    with running(f"chat-{kind}", argv, port) as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=CHATS)
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    with chat_server(request.param) as running_server:
+        yield running_server
+
+
+def test_the_page_is_served_at_the_root(server: Server) -> None:
+    status, headers, body = server.get("/")
+    assert status == 200
+    assert headers["content-type"].startswith("text/html")
+    assert b"/chat/" in body
+
+
+def test_a_message_reaches_everyone_in_its_room_and_nobody_else(server: Server) -> None:
+    # Each client's own first message comes back only once its view has joined the room, so the
+    # clients enter one after the other and every one of them is in before the real messages.
+    with connect(server.url("/chat/lobby", "ws"), connect_timeout=WAIT) as first:
+        first.send("first in")
+        assert first.recv(timeout=WAIT) == "first in"
+        with connect(server.url("/chat/lobby", "ws"), connect_timeout=WAIT) as second:
+            second.send("second in")
+            assert [first.recv(timeout=WAIT), second.recv(timeout=WAIT)] == ["second in"] * 2
+            with connect(server.url("/chat/attic", "ws"), connect_timeout=WAIT) as elsewhere:
+                elsewhere.send("attic in")
+                assert elsewhere.recv(timeout=WAIT) == "attic in"
+                first.send("héllo, ✓ lobby")
+                assert first.recv(timeout=WAIT) == "héllo, ✓ lobby"
+                assert second.recv(timeout=WAIT) == "héllo, ✓ lobby"
+                elsewhere.send("attic only")
+                assert elsewhere.recv(timeout=WAIT) == "attic only"  # nothing from the lobby came first
+
+
+def test_a_client_that_leaves_is_no_longer_sent_to(server: Server) -> None:
+    with connect(server.url("/chat/hall", "ws"), connect_timeout=WAIT) as staying:
+        staying.send("staying in")
+        assert staying.recv(timeout=WAIT) == "staying in"
+        with connect(server.url("/chat/hall", "ws"), connect_timeout=WAIT) as leaving:
+            leaving.send("bye")
+            assert staying.recv(timeout=WAIT) == "bye"
+        staying.send("still here")
+        assert staying.recv(timeout=WAIT) == "still here"
