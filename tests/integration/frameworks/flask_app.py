@@ -7,7 +7,8 @@
 Routes: ``/`` (readiness), ``/login/<name>`` (puts the name in the session), WebSockets at
 ``/echo/<room>`` (replies ``room|hook|text``), ``/private/<room>`` (the session checked by a
 ``before_request`` hook), ``/guarded/<room>`` (checked by a route decorator), ``/closing/<room>``
-(the server closes after the first message), the event stream ``/events/<int:count>``, and
+(the server closes after the first message), ``/by-hand/<room>`` (``from_environ`` in a
+plain view that returns an ordinary response), the event stream ``/events/<int:count>``, and
 ``/stats`` (how many streams and sockets have ended, as JSON).
 """
 
@@ -22,6 +23,7 @@ from flask import Flask, abort, g, jsonify, request, session
 
 from faye_websocket import EventSource, WebSocket
 from faye_websocket.frameworks.flask import event_stream_route, websocket_route
+from faye_websocket.server.wsgi import from_environ
 
 app = Flask(__name__)
 app.secret_key = "framework tests only"
@@ -96,6 +98,16 @@ def closing(ws: WebSocket, room: str) -> None:
     ws.on("close", _count("sockets"))
     ws.recv(timeout=10)
     ws.close(1000, f"closed {room}")
+
+
+@app.route("/by-hand/<room>", websocket=True)
+def by_hand(room: str) -> str:
+    """The takeover by hand, in a plain view that then returns an ordinary response."""
+    ws = from_environ(request.environ)
+    ws.on("close", _count("sockets"))
+    ws.on("message", lambda event: ws.send(f"{room}: {event.data}"))
+    ws.run()
+    return "the server writes this nowhere"
 
 
 @event_stream_route(app, "/events/<int:count>", retry=2, ping=1)

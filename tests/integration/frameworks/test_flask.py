@@ -9,7 +9,7 @@ import pytest
 
 from tests.integration.frameworks.cases import FrameworkCases
 from tests.integration.frameworks.support import FLASK_SERVERS, Server, flask_server
-from tests.integration.server_support import TEXT, RawClient
+from tests.integration.server_support import TEXT, RawClient, client_frame
 
 
 @pytest.fixture(scope="module", params=FLASK_SERVERS)
@@ -41,3 +41,12 @@ class TestFlask(FrameworkCases):
     def test_a_plain_request_to_a_websocket_route_gets_400_from_werkzeug(self, server: Server) -> None:
         status, _, _ = server.get("/echo/lobby")
         assert status == 400
+
+    def test_a_plain_view_may_take_over_by_hand_and_return_a_response(self, server: Server) -> None:
+        """``from_environ`` in an ordinary view, which then returns a string: the server's response
+        goes nowhere (nothing follows the close) and its log stays clean (gunicorn used to log
+        'Bad file descriptor' with a traceback)."""
+        with RawClient(server.port, path="/by-hand/den", trailing=client_frame(TEXT, b"first")) as raw:
+            assert raw.status == 101, raw.head
+            assert raw.read_message().payload == b"den: first"
+            raw.close_handshake()
