@@ -162,15 +162,23 @@ def run_session(websocket: WebSocket, on_connect: Callable[[WebSocket], object])
     """Run ``on_connect(websocket)``, then the reader loop until the connection is CLOSED.
 
     On the request's thread. An exception from ``on_connect`` is logged and fails the
-    connection with 1011 (the 101 is out: an HTTP 500 is no longer possible).
+    connection with 1011 (the 101 is out: an HTTP 500 is no longer possible). A worker being
+    stopped on this thread (gunicorn's sync worker raises SystemExit here once ``--timeout``
+    has passed) closes it with 1001 before the exception goes on.
     """
     try:
-        on_connect(websocket)
-    except Exception:
-        logger.exception("faye_websocket: the WebSocket handler raised")
-        websocket.connection.close(CloseCode.INTERNAL_ERROR, "")
-    if websocket.ready_state is not ReadyState.CLOSED:
-        websocket.run()
+        try:
+            on_connect(websocket)
+        except Exception:
+            logger.exception("faye_websocket: the WebSocket handler raised")
+            websocket.connection.close(CloseCode.INTERNAL_ERROR, "")
+        if websocket.ready_state is not ReadyState.CLOSED:
+            websocket.run()
+    except BaseException:
+        # RFC 6455 section 7.4.1: 1001, the server is going away. Without waiting for the answer:
+        # the process is on its way out.
+        websocket.connection.close(CloseCode.GOING_AWAY, "", wait=False)
+        raise
 
 
 def websocket_app(
