@@ -6,7 +6,8 @@
 
 Routes: ``/`` (readiness), ``/login/<name>`` (puts the name in the session), WebSockets at
 ``/echo/<room>`` (replies ``room|hook|text``), ``/private/<room>`` (the session checked by a
-``before_request`` hook), ``/guarded/<room>`` (checked by a route decorator), ``/closing/<room>``
+``before_request`` hook), ``/guarded/<room>`` (checked by a route decorator;
+plain requests get a page), ``/closing/<room>``
 (the server closes after the first message), ``/by-hand/<room>`` (``from_environ`` in a
 plain view that returns an ordinary response), the event stream ``/events/<int:count>``, and
 ``/stats`` (how many streams and sockets have ended, as JSON).
@@ -91,6 +92,12 @@ def private(ws: WebSocket, room: str) -> None:
 def guarded(ws: WebSocket, room: str) -> None:
     ws.on("close", _count("sockets"))
     ws.send(f"welcome {session['user']} to {room}")
+
+
+@app.get("/guarded/<room>")
+def guarded_page(room: str) -> str:
+    """A page at the same URL as a WebSocket route: werkzeug routes plain requests here."""
+    return f"the page of {room}"
 
 
 @websocket_route(app, "/closing/<room>")

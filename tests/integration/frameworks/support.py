@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.components import Process, free_port, require
+from tests.paths import REPO_ROOT
 
 HERE = Path(__file__).resolve().parent
 DJANGO_SITE = HERE / "django_site"
-EXAMPLES = HERE.parents[2] / "examples"
+EXAMPLES = REPO_ROOT / "examples"
 START_TIMEOUT = 60.0  # seconds; importing Django or Flask takes seconds on a loaded 2-core machine
 WAIT = 10.0  # seconds any one step of a test may take
 # What must never appear in a server's log after our tests (case-insensitive): errors,
@@ -108,14 +109,15 @@ def gunicorn_argv(worker: str, port: int, chdir: Path, app: str) -> list[str]:
 
 @contextlib.contextmanager
 def running(name: str, argv: Sequence[str], port: int, *, cwd: Path | None = None,
-            env: dict[str, str] | None = None, check_log: bool = True) -> Iterator[Server]:
-    """Start ``argv``, wait until it answers ``/``, yield it; stop it and check its whole log."""
+            env: dict[str, str] | None = None, check_log: bool = True,
+            ready_path: str = "/") -> Iterator[Server]:
+    """Start ``argv``, wait until it answers ``ready_path``, yield it; stop it and check its log."""
     process = Process(argv, name=name, cwd=str(cwd) if cwd else None,
                       env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
                       ready_ports=[("127.0.0.1", port)], ready_timeout=START_TIMEOUT)
     with process:
         server = Server(name, port, process)
-        wait_until_answering(server)
+        wait_until_answering(server, ready_path)
         yield server
     if check_log:
         assert_clean_log(name, process.output())

@@ -42,6 +42,9 @@ class TestFlask(FrameworkCases):
         status, _, _ = server.get("/echo/lobby")
         assert status == 400
 
+    def test_an_ordinary_route_may_serve_a_page_at_a_websocket_url(self, server: Server) -> None:
+        assert server.get("/guarded/den")[::2] == (200, b"the page of den")
+
     def test_a_plain_view_may_take_over_by_hand_and_return_a_response(self, server: Server) -> None:
         """``from_environ`` in an ordinary view, which then returns a string: the server's response
         goes nowhere (nothing follows the close) and its log stays clean (gunicorn used to log

@@ -5,7 +5,7 @@ import os
 SECRET_KEY = "framework tests only"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-ROOT_URLCONF = "testsite.urls"
+ROOT_URLCONF = os.environ.get("FAYE_DJANGO_URLCONF", "testsite.urls")  # README test: its own
 USE_TZ = True
 INSTALLED_APPS = [
     "django.contrib.auth",
