@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import functools
 import sys
-import threading
 from typing import Any, Callable
 
+from ended import counter, counts
 from flask import Flask, abort, g, jsonify, request, session
 
 from faye_websocket import EventSource, WebSocket
@@ -29,16 +29,7 @@ from faye_websocket.server.wsgi import from_environ
 app = Flask(__name__)
 app.secret_key = "framework tests only"
 PRIVATE_PREFIX = "/private/"
-_ended = {"streams": 0, "sockets": 0}
-_ended_lock = threading.Lock()
 
-
-def _count(kind: str) -> Callable[[Any], None]:
-    def ended(event: Any) -> None:
-        with _ended_lock:
-            _ended[kind] += 1
-
-    return ended
 
 
 @app.before_request
@@ -71,26 +62,25 @@ def login(name: str) -> str:
 
 @app.get("/stats")
 def stats() -> Any:
-    with _ended_lock:
-        return jsonify(_ended)
+    return jsonify(counts())
 
 
 @websocket_route(app, "/echo/<room>")
 def echo(ws: WebSocket, room: str) -> None:
-    ws.on("close", _count("sockets"))
+    ws.on("close", counter("sockets"))
     for message in ws:
         ws.send(f"{room}|{g.hook}|{message}" if isinstance(message, str) else message)
 
 
 @websocket_route(app, "/private/<room>")
 def private(ws: WebSocket, room: str) -> None:
-    ws.on("close", _count("sockets"))
+    ws.on("close", counter("sockets"))
     ws.on("message", lambda event: ws.send(f"{session['user']}@{room}: {event.data}"))
 
 
 @websocket_route(app, "/guarded/<room>", decorators=[user_required])
 def guarded(ws: WebSocket, room: str) -> None:
-    ws.on("close", _count("sockets"))
+    ws.on("close", counter("sockets"))
     ws.send(f"welcome {session['user']} to {room}")
 
 
@@ -102,7 +92,7 @@ def guarded_page(room: str) -> str:
 
 @websocket_route(app, "/closing/<room>")
 def closing(ws: WebSocket, room: str) -> None:
-    ws.on("close", _count("sockets"))
+    ws.on("close", counter("sockets"))
     ws.recv(timeout=10)
     ws.close(1000, f"closed {room}")
 
@@ -111,7 +101,7 @@ def closing(ws: WebSocket, room: str) -> None:
 def by_hand(room: str) -> str:
     """The takeover by hand, in a plain view that then returns an ordinary response."""
     ws = from_environ(request.environ)
-    ws.on("close", _count("sockets"))
+    ws.on("close", counter("sockets"))
     ws.on("message", lambda event: ws.send(f"{room}: {event.data}"))
     ws.run()
     return "the server writes this nowhere"
@@ -119,7 +109,7 @@ def by_hand(room: str) -> str:
 
 @event_stream_route(app, "/events/<int:count>", retry=2, ping=1)
 def events(es: EventSource, count: int) -> None:
-    es.on("close", _count("streams"))
+    es.on("close", counter("streams"))
     for n in range(count):
         es.send(f"{g.hook} {n}", id=n)
     # returning leaves the stream open until the client goes

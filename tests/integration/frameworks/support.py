@@ -112,8 +112,7 @@ def running(name: str, argv: Sequence[str], port: int, *, cwd: Path | None = Non
             env: dict[str, str] | None = None, check_log: bool = True,
             ready_path: str = "/") -> Iterator[Server]:
     """Start ``argv``, wait until it answers ``ready_path``, yield it; stop it and check its log."""
-    process = Process(argv, name=name, cwd=str(cwd) if cwd else None,
-                      env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    process = Process(argv, name=name, cwd=str(cwd) if cwd else None, env=environment(env),
                       ready_ports=[("127.0.0.1", port)], ready_timeout=START_TIMEOUT)
     with process:
         server = Server(name, port, process)
@@ -121,6 +120,13 @@ def running(name: str, argv: Sequence[str], port: int, *, cwd: Path | None = Non
         yield server
     if check_log:
         assert_clean_log(name, process.output())
+
+
+def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A test server's environment: unbuffered output, this folder on PYTHONPATH (the apps import
+    ``ended``) before whatever it held, and ``extra``."""
+    path = os.pathsep.join(entry for entry in (str(HERE), os.environ.get("PYTHONPATH", "")) if entry)
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, **(extra or {})}
 
 
 def flask_argv(kind: str, port: int, app_dir: Path = HERE, module: str = "flask_app") -> list[str]:
@@ -149,7 +155,7 @@ def flask_server(kind: str) -> Iterator[Server]:
 def migrate(site: Path, env: dict[str, str]) -> None:
     """Create the site's SQLite tables (auth, sessions) once, before any server starts."""
     process = Process([sys.executable, "manage.py", "migrate", "-v", "0"], name="django-migrate",
-                      cwd=str(site), env={**os.environ, **env})
+                      cwd=str(site), env=environment(env))
     with process:
         deadline = time.monotonic() + START_TIMEOUT
         while process.poll() is None:

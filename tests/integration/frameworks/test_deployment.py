@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import sys
@@ -20,6 +19,7 @@ import pytest
 
 from faye_websocket import ConnectionClosed, connect
 from tests.integration.components import Process, free_port, require_executable
+from tests.integration.components.reverse_proxies import nginx_config
 from tests.integration.frameworks.cases import read_event_stream_head, read_until
 from tests.integration.frameworks.support import HERE, WAIT, Server, flask_server, require_module, running
 from tests.integration.server_support import RawClient
@@ -73,26 +73,10 @@ def test_a_sync_worker_timeout_closes_the_websocket_with_1001() -> None:
 
 def render_nginx(directory: Path, port: int, backend: int) -> Path:
     """The page's nginx block, listening on ``port`` in front of ``backend``, in a test nginx.conf."""
-    # Started as root, nginx would run its workers as nobody, who cannot enter pytest's 0700 dirs.
-    user = "user root;\n" if os.geteuid() == 0 else ""
     block = config_block("nginx").replace("listen 80;", f"listen 127.0.0.1:{port};")
-    block = block.replace(APP_ADDRESS, f"127.0.0.1:{backend}")
     (directory / "tmp").mkdir()
     conf = directory / "nginx.conf"
-    conf.write_text(f"""daemon off;
-{user}worker_processes 1;
-pid {directory}/nginx.pid;
-error_log {directory}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log {directory}/access.log;
-    client_body_temp_path {directory}/tmp/body;
-    proxy_temp_path {directory}/tmp/proxy;
-    fastcgi_temp_path {directory}/tmp/fastcgi;
-    uwsgi_temp_path {directory}/tmp/uwsgi;
-    scgi_temp_path {directory}/tmp/scgi;
-{block}}}
-""")
+    conf.write_text(nginx_config(directory, block.replace(APP_ADDRESS, f"127.0.0.1:{backend}")))
     return conf
 
 

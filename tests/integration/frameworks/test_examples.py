@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from faye_websocket import connect
+from faye_websocket import Client, connect
 from tests.integration.components import free_port
 from tests.integration.frameworks.support import (
     EXAMPLES,
@@ -56,31 +56,33 @@ def test_the_page_is_served_at_the_root(server: Server) -> None:
     assert b"/chat/" in body
 
 
+@contextlib.contextmanager
+def member(server: Server, room: str, others: tuple[Client, ...] = ()) -> Iterator[Client]:
+    """A client in ``room``, once its own first message has come back to it (and to ``others``,
+    the room's members so far): the view has joined the room by then."""
+    with connect(server.url(f"/chat/{room}", "ws"), connect_timeout=WAIT) as client:
+        greeting = f"{len(others) + 1} in {room}"
+        client.send(greeting)
+        assert [peer.recv(timeout=WAIT) for peer in (*others, client)] == [greeting] * (len(others) + 1)
+        yield client
+
+
 def test_a_message_reaches_everyone_in_its_room_and_nobody_else(server: Server) -> None:
-    # Each client's own first message comes back only once its view has joined the room, so the
-    # clients enter one after the other and every one of them is in before the real messages.
-    with connect(server.url("/chat/lobby", "ws"), connect_timeout=WAIT) as first:
-        first.send("first in")
-        assert first.recv(timeout=WAIT) == "first in"
-        with connect(server.url("/chat/lobby", "ws"), connect_timeout=WAIT) as second:
-            second.send("second in")
-            assert [first.recv(timeout=WAIT), second.recv(timeout=WAIT)] == ["second in"] * 2
-            with connect(server.url("/chat/attic", "ws"), connect_timeout=WAIT) as elsewhere:
-                elsewhere.send("attic in")
-                assert elsewhere.recv(timeout=WAIT) == "attic in"
-                first.send("héllo, ✓ lobby")
-                assert first.recv(timeout=WAIT) == "héllo, ✓ lobby"
-                assert second.recv(timeout=WAIT) == "héllo, ✓ lobby"
-                elsewhere.send("attic only")
-                assert elsewhere.recv(timeout=WAIT) == "attic only"  # nothing from the lobby came first
+    with (
+        member(server, "lobby") as first,
+        member(server, "lobby", (first,)) as second,
+        member(server, "attic") as elsewhere,
+    ):
+        first.send("héllo, ✓ lobby")
+        assert first.recv(timeout=WAIT) == "héllo, ✓ lobby"
+        assert second.recv(timeout=WAIT) == "héllo, ✓ lobby"
+        elsewhere.send("attic only")
+        assert elsewhere.recv(timeout=WAIT) == "attic only"  # nothing from the lobby came first
 
 
 def test_a_client_that_leaves_is_no_longer_sent_to(server: Server) -> None:
-    with connect(server.url("/chat/hall", "ws"), connect_timeout=WAIT) as staying:
-        staying.send("staying in")
-        assert staying.recv(timeout=WAIT) == "staying in"
-        with connect(server.url("/chat/hall", "ws"), connect_timeout=WAIT) as leaving:
-            leaving.send("bye")
-            assert staying.recv(timeout=WAIT) == "bye"
+    with member(server, "hall") as staying:
+        with member(server, "hall", (staying,)):
+            pass
         staying.send("still here")
         assert staying.recv(timeout=WAIT) == "still here"

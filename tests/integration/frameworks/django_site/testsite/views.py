@@ -10,26 +10,15 @@ stream ``/events/<int:count>``; ``/stats`` (how many streams and sockets have en
 from __future__ import annotations
 
 import functools
-import threading
 from typing import Any, Callable
 
 from django.contrib.auth import login
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from ended import counter, counts
 
 from faye_websocket import EventSource, WebSocket
 from faye_websocket.frameworks.django import event_stream_view, websocket_view
-
-_ended = {"streams": 0, "sockets": 0}
-_ended_lock = threading.Lock()
-
-
-def _count(kind: str) -> Callable[[Any], None]:
-    def ended(event: Any) -> None:
-        with _ended_lock:
-            _ended[kind] += 1
-
-    return ended
 
 
 class TagMiddleware:
@@ -73,13 +62,12 @@ def login_as(request: HttpRequest, name: str) -> HttpResponse:
 
 
 def stats(request: HttpRequest) -> HttpResponse:
-    with _ended_lock:
-        return JsonResponse(_ended)
+    return JsonResponse(counts())
 
 
 @websocket_view
 def echo(request: HttpRequest, ws: WebSocket, room: str) -> None:
-    ws.on("close", _count("sockets"))
+    ws.on("close", counter("sockets"))
     for message in ws:
         ws.send(f"{room}|{request.tag}|{message}" if isinstance(message, str) else message)  # type: ignore[attr-defined]
 
@@ -87,21 +75,21 @@ def echo(request: HttpRequest, ws: WebSocket, room: str) -> None:
 @user_required
 @websocket_view(protocols=["chat", "superchat"])
 def private(request: HttpRequest, ws: WebSocket, room: str) -> None:
-    ws.on("close", _count("sockets"))
+    ws.on("close", counter("sockets"))
     greeting = request.session["greeting"]
     ws.on("message", lambda event: ws.send(f"{request.user.username}@{room}: {event.data} ({greeting})"))
 
 
 @websocket_view
 def closing(request: HttpRequest, ws: WebSocket, room: str) -> None:
-    ws.on("close", _count("sockets"))
+    ws.on("close", counter("sockets"))
     ws.recv(timeout=10)
     ws.close(1000, f"closed {room}")
 
 
 @event_stream_view(retry=2, ping=1)
 def events(request: HttpRequest, es: EventSource, count: int) -> None:
-    es.on("close", _count("streams"))
+    es.on("close", counter("streams"))
     for n in range(count):
         es.send(f"{request.tag} {n}", id=n)  # type: ignore[attr-defined]
     # returning leaves the stream open until the client goes
