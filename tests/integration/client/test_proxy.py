@@ -36,17 +36,6 @@ FIRST_MESSAGE_BUDGET = 1.0  # seconds: the brief's bound for the first message t
 
 
 @pytest.fixture
-def proxies(squid_proxy: ProxyServer, tinyproxy_proxy: ProxyServer) -> dict[str, ProxyServer]:
-    """Both session proxies, started before a test's leak baseline is taken."""
-    return {"squid": squid_proxy, "tinyproxy": tinyproxy_proxy}
-
-
-@pytest.fixture(params=["squid", "tinyproxy"])
-def proxy(request: pytest.FixtureRequest, proxies: dict[str, ProxyServer]) -> ProxyServer:
-    return proxies[request.param]
-
-
-@pytest.fixture
 def plain_server() -> Iterator[EchoServer]:
     with echo_server(greeting="hello") as server:
         yield server
