@@ -68,8 +68,12 @@ class ServeServer6(ServeServer):
     address_family = socket.AF_INET6
 
 
-class EchoHandler(BaseHTTPRequestHandler):
-    """Sorts TLS from plain connections, then upgrades GET requests to an echoing WebSocket."""
+class SortingHandler(BaseHTTPRequestHandler):
+    """An http.server handler for a ``ServeServer``: sorts TLS from plain connections before
+    http.server reads, and writes the access log (``log_upgrade`` adds WebSocket upgrades to it).
+
+    Subclass it and define ``do_GET`` (the demo server, examples/server.py, does).
+    """
 
     server: ServeServer
     refused = False  # set by setup() when the connection spoke the wrong protocol for the port
@@ -121,17 +125,11 @@ class EchoHandler(BaseHTTPRequestHandler):
         if isinstance(self.request, ssl.SSLSocket):
             self.request.close()
 
-    def do_GET(self) -> None:
-        """Echo every message until the client closes; 426 for anything but an upgrade."""
-        if not WebSocket.is_websocket(self):
-            self.send_error(STATUS_UPGRADE_REQUIRED, "Upgrade Required", "This server speaks WebSocket only")
-            return
-        ws = WebSocket.from_handler(self, PROTOCOLS, extensions=[PermessageDeflate()],
-                                    origin=self.server.origins, allow_drafts=self.server.allow_drafts)
+    def log_upgrade(self, ws: WebSocket) -> None:
+        """Log this request once ``ws`` has answered it: 101 when it opens, else the HTTP status
+        it was refused with (400, 403, 426...). Attach before ``run()``."""
         ws.on("open", lambda event: self.log_request(SWITCHING_PROTOCOLS))
         ws.on("error", self._log_refusal)
-        ws.on("message", lambda event: ws.send(event.data))
-        ws.run()
 
     def _log_refusal(self, event: ErrorEvent) -> None:
         if isinstance(event.error, HandshakeError):  # the library answered with an HTTP error
@@ -145,6 +143,21 @@ class EchoHandler(BaseHTTPRequestHandler):
         """Errors, except send_error's "code N" line: its log_request line already has the status."""
         if not format.startswith("code %d"):
             self.log_message(format, *args)
+
+
+class EchoHandler(SortingHandler):
+    """Upgrades GET requests to a WebSocket that echoes every message; 426 for anything else."""
+
+    def do_GET(self) -> None:
+        """Echo every message until the client closes; 426 for anything but an upgrade."""
+        if not WebSocket.is_websocket(self):
+            self.send_error(STATUS_UPGRADE_REQUIRED, "Upgrade Required", "This server speaks WebSocket only")
+            return
+        ws = WebSocket.from_handler(self, PROTOCOLS, extensions=[PermessageDeflate()],
+                                    origin=self.server.origins, allow_drafts=self.server.allow_drafts)
+        self.log_upgrade(ws)
+        ws.on("message", lambda event: ws.send(event.data))
+        ws.run()
 
 
 def _answer_plain(sock: socket.socket) -> None:
