@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -71,3 +73,16 @@ def wait_for_log(process: Process, text: str, timeout: float = RUN_TIMEOUT) -> s
             return found[0]
         assert time.monotonic() < deadline, f"no line with {text!r} in:\n{process.output()}"
         time.sleep(LOG_POLL_INTERVAL)
+
+
+def start_tls_handshake(port: int, timeout: float = RUN_TIMEOUT) -> None:
+    """Send a TLS ClientHello to 127.0.0.1:``port`` as an https:// client would; the server of
+    a plain port hangs up, which is the expected end."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        try:
+            context.wrap_socket(sock, server_hostname="localhost").close()
+        except (ssl.SSLError, OSError):
+            pass

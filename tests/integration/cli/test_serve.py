@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import http.client
-import socket
-import ssl
 
 from websockets.exceptions import ConnectionClosed as PeerClosed
 from websockets.sync.client import connect
 
-from tests.integration.cli.cli_support import log_lines, serving, wait_for_log
+from tests.integration.cli.cli_support import log_lines, serving, start_tls_handshake, wait_for_log
 from tests.integration.server.test_drafts import DIGEST, KEY3, draft76_head
 from tests.integration.server_support import WAIT, RawClient, handshake_request
 
@@ -91,15 +89,8 @@ def test_plain_http_on_the_tls_port_gets_a_plain_400_and_one_clear_log_line(tls_
 
 
 def test_tls_on_the_plain_port_is_one_clear_log_line_without_the_client_hello() -> None:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
     with serving() as (port, process):
-        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock:
-            try:
-                context.wrap_socket(sock, server_hostname="localhost").close()
-            except (ssl.SSLError, OSError):
-                pass  # the server hangs up: expected
+        start_tls_handshake(port)
         line = wait_for_log(process, "TLS handshake")
         output = process.output()
     assert "--tls CERT KEY" in line and "ws://" in line

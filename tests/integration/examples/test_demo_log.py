@@ -4,12 +4,10 @@ one clear line (no ClientHello bytes) when a client speaks TLS to the plain port
 from __future__ import annotations
 
 import http.client
-import socket
-import ssl
 
 from websockets.sync.client import connect
 
-from tests.integration.cli.cli_support import wait_for_log
+from tests.integration.cli.cli_support import start_tls_handshake, wait_for_log
 from tests.integration.examples.test_demo_server import demo
 from tests.integration.server_support import WAIT, RawClient
 
@@ -28,15 +26,8 @@ def test_websocket_upgrades_and_refusals_are_logged_with_their_status() -> None:
 
 
 def test_tls_to_the_plain_demo_is_one_clear_line() -> None:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
     with demo() as (port, process):
-        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock:
-            try:
-                context.wrap_socket(sock, server_hostname="localhost").close()
-            except (ssl.SSLError, OSError):
-                pass  # the server hangs up: expected
+        start_tls_handshake(port)
         assert "--tls" in wait_for_log(process, "TLS handshake on this plain port")
         assert "\\x16" not in process.output() and "Bad request" not in process.output()
 
