@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import socket
 import ssl
 import threading
@@ -26,17 +25,25 @@ from types import TracebackType
 from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 from .api import Listener, WebSocketAPI
-from .connection import CLIENT_EOF_WAIT, DEFAULT_CLOSE_TIMEOUT, DEFAULT_SEND_TIMEOUT, Connection, Side
+from .connection.connection import (
+    CLIENT_EOF_WAIT,
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_SEND_TIMEOUT,
+    Connection,
+    Side,
+)
 from .driver.base import DEFAULT_MAX_LENGTH
 from .driver.client import DEFAULT_USER_AGENT, ClientDriver
 from .driver.url import WebSocketURL
 from .errors import ConnectionClosed, HandshakeError, InvalidState
 from .events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent
 from .extensions.base import Extension
-from .opening import Opened, Opener
-from .tls import TLSSettings, tls_settings
-from .transport import Transport, for_connection
-from .urls import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
+from .net.deadline import check_durations
+from .net.dial import Opened, Opener
+from .net.proxies import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
+from .net.tls import TLSSettings, tls_settings
+from .net.transport import Transport, for_connection
+from .rfc6455 import CloseCode
 
 MIN_HANDSHAKE_READ_TIMEOUT = 0.001  # seconds; a socket timeout of 0 would mean non-blocking
 DEFAULT_CONNECT_TIMEOUT = 10.0  # TCP + proxy + TLS + handshake; like websockets' open_timeout
@@ -110,7 +117,7 @@ class Client(WebSocketAPI):
         # The signature is long because faye's options are all keyword arguments; the body only
         # checks them (before any I/O), wires driver, opener and connection, and starts the thread.
         super().__init__()
-        _check_connect_timeout(connect_timeout)
+        check_durations(connect_timeout=connect_timeout)
         target = parse_websocket_url(url)
         tls_config = tls_settings(tls) if target.secure else _checked_tls(tls)
         proxy_config = _resolve_proxy(proxy, target, sock)
@@ -187,7 +194,7 @@ class Client(WebSocketAPI):
         with self._reading():
             return super().recv(timeout)
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """As WebSocketAPI.close; while still connecting it also stops the opening at once."""
         self._close_requested = True
         super().close(code, reason)
@@ -425,14 +432,6 @@ def _set_timeout(transport: Transport, timeout: float | None) -> None:
         transport.settimeout(timeout)
     except OSError:
         pass
-
-
-def _check_connect_timeout(timeout: float | None) -> None:
-    """ValueError unless ``timeout`` is None or a finite positive number of seconds."""
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
-        raise ValueError(f"connect_timeout must be a positive number of seconds or None, got {timeout!r}")
 
 
 def _checked_tls(tls: TLSOption) -> TLSSettings | None:

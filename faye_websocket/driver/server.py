@@ -15,10 +15,10 @@ from ..errors import ExtensionError, HandshakeError, ProtocolError
 from ..events import CloseEvent, Event, ReadyState
 from ..extensions.base import Extension
 from ..extensions.negotiation import Extensions
+from ..rfc6455 import CloseCode, check_ping_payload
 from .base import DEFAULT_MAX_LENGTH, Driver, send_by_type, to_payload
 from .draft75 import Draft75Server
 from .draft76 import Draft76Server, draft76_key_number
-from .frames import MAX_CONTROL_PAYLOAD, CloseCode
 from .handshake import accept_value, is_valid_key, protocol_list, select_protocol
 from .http import (
     MAX_HEAD_SIZE,
@@ -323,9 +323,7 @@ class ServerDriver:
 
     def ping(self, payload: str | bytes = b"") -> bool:
         """Send a ping; False on drafts or when closing; ValueError over 125 bytes."""
-        data = to_payload(payload)
-        if len(data) > MAX_CONTROL_PAYLOAD:
-            raise ValueError("a ping payload is at most 125 bytes (RFC 6455 section 5.5)")
+        data = check_ping_payload(to_payload(payload))
         return self._forward(lambda driver: driver.ping(data))
 
     def _forward(self, operation: Callable[[Driver], bool]) -> bool:

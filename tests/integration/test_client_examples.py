@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from faye_websocket.events import MessageEvent
-from faye_websocket.server import WebSocket
+from faye_websocket.server.websocket import WebSocket
 from tests.integration.client_support import WAIT, echo_server
 from tests.integration.components import ProxyServer, TLSCerts
 

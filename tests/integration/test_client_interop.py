@@ -31,10 +31,10 @@ from websockets.typing import Subprotocol
 
 from faye_websocket.client import Client, connect
 from faye_websocket.driver.client import ClientDriver
-from faye_websocket.driver.eventstream import request_head
 from faye_websocket.errors import ConnectionClosed, HandshakeError
 from faye_websocket.events import Event
-from faye_websocket.eventsource_client import EventSourceClient
+from faye_websocket.eventsource.client import EventSourceClient
+from faye_websocket.eventsource.parser import request_head
 from faye_websocket.extensions import PermessageDeflate
 from tests.integration.client_support import (
     frame,

@@ -24,8 +24,8 @@ from faye_websocket.driver.http import HeadBuffer
 from faye_websocket.driver.proxy import ProxyHandshake
 from faye_websocket.errors import HandshakeError, ProxyError
 from faye_websocket.events import ErrorEvent
-from faye_websocket.transport import SocketTransport, TLSInTLS
-from faye_websocket.urls import parse_proxy, parse_websocket_url, proxy_from_environment
+from faye_websocket.net.proxies import parse_proxy, parse_websocket_url, proxy_from_environment
+from faye_websocket.net.transport import SocketTransport, TLSInTLS
 from tests.integration.client_support import (
     WAIT,
     RecordingClient,

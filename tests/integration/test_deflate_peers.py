@@ -22,11 +22,11 @@ from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFact
 from websockets.sync.client import connect as websockets_connect
 from websockets.sync.server import serve as websockets_serve
 
-from faye_websocket.adapters.http_server import WebSocketHTTPServer
 from faye_websocket.client import connect
 from faye_websocket.driver.base import DEFAULT_MAX_LENGTH
 from faye_websocket.extensions import PermessageDeflate
-from faye_websocket.server import WebSocket
+from faye_websocket.server.http_server import WebSocketHTTPServer
+from faye_websocket.server.websocket import WebSocket
 from tests.integration.components import ResultCollector, run_chromium, run_node_client
 
 DEADLINE = 10.0  # seconds; every wait in this module is bounded by it

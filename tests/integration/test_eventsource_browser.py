@@ -8,7 +8,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from faye_websocket.eventsource import EventSource
+from faye_websocket.eventsource.writer import EventSource
 from tests.integration.components import ResultCollector, ReverseProxy, run_chromium
 from tests.integration.eventsource_support import serving
 from tests.integration.test_eventsource_demo import load_demo

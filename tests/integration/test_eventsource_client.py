@@ -10,11 +10,11 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from faye_websocket.driver.eventstream import ServerSentEvent
 from faye_websocket.errors import HandshakeError, MessageTooLarge
 from faye_websocket.events import ErrorEvent, OpenEvent, ReadyState
-from faye_websocket.eventsource import EventSource
-from faye_websocket.eventsource_client import EventSourceClient
+from faye_websocket.eventsource.client import EventSourceClient
+from faye_websocket.eventsource.parser import ServerSentEvent
+from faye_websocket.eventsource.writer import EventSource
 from tests.integration.components import TLSCerts, assert_no_leaks
 from tests.integration.eventsource_support import StreamFunction, serving, take
 

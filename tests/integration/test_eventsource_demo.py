@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
 
-from faye_websocket.eventsource_client import EventSourceClient
+from faye_websocket.eventsource.client import EventSourceClient
 from tests.integration.components import assert_no_leaks
 from tests.integration.eventsource_support import open_stream, read_until, serving, take
 

@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from faye_websocket.driver.eventstream import ServerSentEvent
-from faye_websocket.eventsource import EventSource
-from faye_websocket.eventsource_client import EventSourceClient
+from faye_websocket.eventsource.client import EventSourceClient
+from faye_websocket.eventsource.parser import ServerSentEvent
+from faye_websocket.eventsource.writer import EventSource
 from tests.integration.components import NodePeer, ReverseProxy
 from tests.integration.eventsource_support import open_stream, read_to_eof, serving, take
 

@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from faye_websocket.errors import ProxyError
-from faye_websocket.eventsource import EventSource
-from faye_websocket.eventsource_client import EventSourceClient
+from faye_websocket.eventsource.client import EventSourceClient
+from faye_websocket.eventsource.writer import EventSource
 from tests.integration.components import ProxyServer, TLSCerts
 from tests.integration.eventsource_support import serving, take
 

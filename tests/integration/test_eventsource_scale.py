@@ -9,8 +9,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
 from faye_websocket.events import CloseEvent
-from faye_websocket.eventsource import EventSource
-from faye_websocket.eventsource_watcher import WATCHER
+from faye_websocket.eventsource.watcher import WATCHER
+from faye_websocket.eventsource.writer import EventSource
 from tests.integration.components import assert_no_leaks, thread_count
 from tests.integration.eventsource_support import open_stream, read_to_eof, read_until, serving
 

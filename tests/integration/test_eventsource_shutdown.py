@@ -8,7 +8,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 
 from faye_websocket import EventSource
-from faye_websocket.adapters.http_server import WebSocketHTTPServer
+from faye_websocket.server.http_server import WebSocketHTTPServer
 
 WAIT = 5.0
 

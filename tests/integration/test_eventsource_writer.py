@@ -11,11 +11,11 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from faye_websocket.driver.eventstream import EventStreamParser
 from faye_websocket.driver.http import HeadBuffer, parse_request
 from faye_websocket.events import CloseEvent, ReadyState
-from faye_websocket.eventsource import EventSource
-from faye_websocket.eventsource_watcher import WATCHER
+from faye_websocket.eventsource.parser import EventStreamParser
+from faye_websocket.eventsource.watcher import WATCHER
+from faye_websocket.eventsource.writer import EventSource
 from tests.integration.components import TLSCerts, assert_no_leaks
 from tests.integration.eventsource_support import open_stream, read_to_eof, read_until, serving
 

@@ -19,9 +19,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
-from faye_websocket.adapters.wsgi_eventsource import EventSourceResponse
-from faye_websocket.eventsource import EventSource
-from faye_websocket.eventsource_client import EventSourceClient
+from faye_websocket.eventsource.client import EventSourceClient
+from faye_websocket.eventsource.writer import EventSource
+from faye_websocket.eventsource.wsgi import EventSourceResponse
 from tests.integration.components import Process, TLSCerts, free_port, require
 from tests.integration.eventsource_support import open_stream, read_to_eof, read_until, take
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from faye_websocket import connect
-from faye_websocket.opening import resolve
+from faye_websocket.net.dial import resolve
 
 
 def test_ip_literals_and_names_resolve() -> None:

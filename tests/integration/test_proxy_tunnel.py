@@ -17,10 +17,10 @@ from contextlib import contextmanager
 import pytest
 
 from faye_websocket.errors import ProxyError
-from faye_websocket.opening import Opener
-from faye_websocket.tls import tls_settings
-from faye_websocket.transport import Transport
-from faye_websocket.urls import parse_proxy, parse_websocket_url, proxy_from_environment
+from faye_websocket.net.dial import Opener
+from faye_websocket.net.proxies import parse_proxy, parse_websocket_url, proxy_from_environment
+from faye_websocket.net.tls import tls_settings
+from faye_websocket.net.transport import Transport
 from tests.integration.components import ProxyServer, TLSCerts
 
 GREETING = b"hello from the origin\n"

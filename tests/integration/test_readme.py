@@ -27,8 +27,8 @@ import pytest
 
 from faye_websocket import Client, EventSourceClient, PermessageDeflate, connect
 from faye_websocket.__main__ import EchoHandler
-from faye_websocket.adapters.http_server import WebSocketHTTPServer
-from faye_websocket.adapters.socketserver import ThreadingWebSocketServer
+from faye_websocket.server.http_server import WebSocketHTTPServer
+from faye_websocket.server.socketserver import ThreadingWebSocketServer
 from tests.integration.components import ProxyServer
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from faye_websocket.driver.http import Headers, Request
-from faye_websocket.server import WebSocket
+from faye_websocket.server.websocket import WebSocket
 from tests.integration.components import run_node_client
 from tests.integration.server_support import (
     TEXT,

@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed as PeerClosed
 from websockets.sync.client import connect
 
 from faye_websocket.errors import ConnectionClosed
-from faye_websocket.server import WebSocket
+from faye_websocket.server.websocket import WebSocket
 from tests.integration.server_support import (
     CLOSE,
     PING,

@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from faye_websocket.extensions import PermessageDeflate
-from faye_websocket.server import WebSocket
+from faye_websocket.server.websocket import WebSocket
 from tests.integration.components import (
     Process,
     ResultCollector,

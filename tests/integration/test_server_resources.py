@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from faye_websocket.server import WebSocket
+from faye_websocket.server.websocket import WebSocket
 from tests.integration.components import open_fd_count, thread_count
 from tests.integration.server_support import (
     CLOSE,

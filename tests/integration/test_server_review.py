@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from faye_websocket import Client
+from faye_websocket.connection.watchdog import Watchdog
 from faye_websocket.events import CloseEvent
-from faye_websocket.server import WebSocket
-from faye_websocket.watchdog import Watchdog
+from faye_websocket.server.websocket import WebSocket
 from tests.integration.server_support import (
     CLOSE,
     PONG,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from faye_websocket.server import WebSocket
+from faye_websocket.server.websocket import WebSocket
 from tests.integration.server_support import (
     BINARY,
     CLOSE,

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from faye_websocket.transport import SocketTransport, TLSInTLS, Transport
+from faye_websocket.net.transport import SocketTransport, TLSInTLS, Transport
 from tests.integration.components import TLSCerts
 
 WAIT = 5.0

@@ -20,8 +20,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 from websockets.sync.client import connect
 
-from faye_websocket.adapters.wsgi import websocket_app
-from faye_websocket.server import WebSocket
+from faye_websocket.server.websocket import WebSocket
+from faye_websocket.server.wsgi import websocket_app
 from tests.integration.components import Process, free_port
 from tests.integration.server_support import BINARY, TEXT, WAIT, RawClient, client_frame
 

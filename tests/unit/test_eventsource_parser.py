@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from faye_websocket.driver import eventsource as wire
-from faye_websocket.driver.body import BodyDecoder
-from faye_websocket.driver.eventstream import (
+from faye_websocket.driver.http import Headers, Response
+from faye_websocket.errors import HandshakeError, MessageTooLarge, ProtocolError
+from faye_websocket.eventsource import wire
+from faye_websocket.eventsource.body import BodyDecoder
+from faye_websocket.eventsource.parser import (
     EventStreamParser,
     ServerSentEvent,
     check_response,
     request_head,
 )
-from faye_websocket.driver.http import Headers, Response
-from faye_websocket.errors import HandshakeError, MessageTooLarge, ProtocolError
 
 
 def parse_whole(stream: bytes, **options: object) -> tuple[list[ServerSentEvent], EventStreamParser]:

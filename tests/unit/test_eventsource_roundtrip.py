@@ -7,8 +7,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from faye_websocket.driver import eventsource as wire
-from faye_websocket.driver.eventstream import EventStreamParser, ServerSentEvent
+from faye_websocket.eventsource import wire
+from faye_websocket.eventsource.parser import EventStreamParser, ServerSentEvent
 
 # Field values may hold anything but line breaks; ids not NUL either (the writer refuses them).
 field_text = st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=12)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from faye_websocket.driver import eventsource as wire
 from faye_websocket.driver.http import Headers, Request
+from faye_websocket.eventsource import wire
 
 
 def make_request(target: str = "/stream", method: str = "GET", **headers: str) -> Request:

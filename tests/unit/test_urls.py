@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from faye_websocket.urls import bypasses_proxy, parse_proxy, parse_websocket_url, proxy_from_environment
+from faye_websocket.net.proxies import (
+    bypasses_proxy,
+    parse_proxy,
+    parse_websocket_url,
+    proxy_from_environment,
+)
 
 
 @pytest.mark.parametrize(
@@ -157,6 +162,6 @@ def test_no_proxy_entries(host: str, port: int, no_proxy: str, bypass: bool) -> 
 
 
 def test_a_no_proxy_port_of_non_ascii_digits_is_ignored_not_a_crash() -> None:
-    from faye_websocket.urls import bypasses_proxy
+    from faye_websocket.net.proxies import bypasses_proxy
 
     assert bypasses_proxy("example.com", 80, "example.com:\u00b2") is True

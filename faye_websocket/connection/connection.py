@@ -1,7 +1,7 @@
 """The blocking I/O loop of one WebSocket connection: read, feed the driver, write, dispatch.
 
 A ``Connection`` owns a sans-I/O driver (``faye_websocket.driver``) and a ``Transport``
-(``faye_websocket.transport``). It moves bytes between them, keeps the deadlines the protocol
+(``faye_websocket.net.transport``). It moves bytes between them, keeps the deadlines the protocol
 needs (opening handshake, closing handshake, ping interval and pong timeout), and hands every
 event to one callback, ``on_event``, which the public API (``api.py``) turns into listener calls.
 
@@ -60,11 +60,13 @@ from collections import deque
 from enum import Enum
 from typing import Callable, Iterator, Protocol
 
-from .deadlines import Deadlines, check_durations, earliest
-from .errors import ConnectionClosed, InvalidState
-from .events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
-from .message_queue import MessageQueue
-from .transport import Transport
+from ..errors import ConnectionClosed, InvalidState
+from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
+from ..net.deadline import check_durations
+from ..net.transport import Transport
+from ..rfc6455 import CloseCode
+from .recv_queue import MessageQueue
+from .timers import Deadlines, earliest
 from .watchdog import Watchdog, WatchdogEntry
 
 logger = logging.getLogger("faye_websocket")
@@ -124,7 +126,7 @@ class DriverLike(Protocol):
     def ping(self, payload: str | bytes = b"") -> bool:
         """Queue a ping; False when impossible."""
 
-    def close(self, code: int = 1000, reason: str = "") -> bool:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bool:
         """Start the closing handshake."""
 
     def abort(self, code: int = 1006, reason: str = "") -> None:
@@ -289,7 +291,7 @@ class Connection:
         accepted = self._operate(lambda: self.driver.ping(payload), block=True)
         return accepted and self._broken is None
 
-    def close(self, code: int = 1000, reason: str = "", *, wait: bool = True) -> None:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "", *, wait: bool = True) -> None:
         """Start the closing handshake; never waits for a stuck writer.
 
         On the reading thread, or while another thread reads, this returns at once: the close

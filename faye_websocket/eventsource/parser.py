@@ -1,6 +1,6 @@
 """Reading an event stream: the WHATWG parser, the client's request head and response check.
 
-This is the sans-I/O half of ``faye_websocket.eventsource_client``: bytes of the response body go
+This is the sans-I/O half of ``faye_websocket.eventsource.client``: bytes of the response body go
 in (any split), ``ServerSentEvent`` records come out. It follows the HTML standard, section 9.2.6
 "Interpreting an event stream": UTF-8 decoding with replacement, one BOM skipped at the start,
 lines ended by CRLF, LF or CR, comments, the ``event``, ``data``, ``id`` and ``retry`` fields, and
@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
+from ..driver.client import with_user_fields
+from ..driver.http import Response, serialize_head
 from ..errors import HandshakeError, MessageTooLarge
-from .client import with_user_fields
-from .eventsource import CONTENT_TYPE, LAST_EVENT_ID_HEADER
-from .http import Response, serialize_head
+from .wire import CONTENT_TYPE, LAST_EVENT_ID_HEADER
 
 DEFAULT_EVENT_TYPE = "message"  # WHATWG HTML 9.2.6: an event without an event field
 DEFAULT_MAX_LINE_LENGTH = 1024 * 1024  # characters; a bound on memory, far above real event lines

@@ -20,28 +20,27 @@ import socket
 import ssl
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Iterable, Mapping, Sequence, Union
-from urllib.parse import quote
 
-from .api import WebSocketAPI
-from .connection import (
+from ..api import WebSocketAPI
+from ..connection.connection import (
     DEFAULT_CLOSE_TIMEOUT,
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_SEND_TIMEOUT,
     Connection,
     Side,
 )
-from .driver.base import DEFAULT_MAX_LENGTH
-from .driver.http import Headers, Request
-from .driver.server import ServerDriver, is_websocket_request
-from .extensions.base import Extension
-from .transport import wrap_socket
+from ..driver.base import DEFAULT_MAX_LENGTH
+from ..driver.http import Request
+from ..driver.server import ServerDriver, is_websocket_request
+from ..extensions.base import Extension
+from ..net.transport import wrap_socket
+from .takeover import request_from, set_nodelay, take_buffered
 
 logger = logging.getLogger("faye_websocket")
 
 STATUS_BAD_REQUEST = 400
 STATUS_FORBIDDEN = 403
 STATUS_INTERNAL_ERROR = 500
-BUFFER_READ_LIMIT = 1 << 20  # more than a BufferedReader ever holds (8 KiB by default)
 
 OriginCheck = Union[Iterable[Union[str, None]], Callable[[Union[str, None]], bool]]
 HeaderSource = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
@@ -94,7 +93,7 @@ class WebSocket(WebSocketAPI):
         self._origin = _origin_predicate(origin)
         self._driver = ServerDriver(request, protocols=protocols, extensions=extensions, headers=headers,
                                     max_length=max_length, allow_drafts=allow_drafts, secure=secure)
-        _set_nodelay(sock)
+        set_nodelay(sock)
         connection = Connection(
             self._driver, None, side=Side.SERVER, on_event=self._handle_event, ping=ping,
             pong_timeout=pong_timeout, close_timeout=close_timeout,
@@ -108,7 +107,7 @@ class WebSocket(WebSocketAPI):
     @staticmethod
     def is_websocket(source: BaseHTTPRequestHandler | Request | Mapping[str, Any]) -> bool:
         """True if ``source`` (a handler, a parsed Request or a WSGI environ) asks for an upgrade."""
-        return is_websocket_request(_as_request(source))
+        return is_websocket_request(request_from(source))
 
     @classmethod
     def from_handler(
@@ -120,10 +119,10 @@ class WebSocket(WebSocketAPI):
         handler is left so that http.server writes nothing more on the socket once ``do_GET``
         returns. ``do_GET`` must not return while the connection is in use: call ``run()`` (or
         loop on ``recv()``) there. If the handler's server has ``track_websocket(ws)`` (see
-        ``faye_websocket.adapters.http_server``), the WebSocket is registered with it so that
+        ``faye_websocket.server.http_server``), the WebSocket is registered with it so that
         the server's shutdown closes it with 1001.
         """
-        request = _as_request(handler)
+        request = request_from(handler)
         body = take_buffered(handler.rfile, handler.connection)
         handler.close_connection = True
         websocket = cls(request, handler.connection, body, protocols, **options)
@@ -175,64 +174,3 @@ def _origin_predicate(origin: OriginCheck | None) -> Callable[[str | None], bool
         raise TypeError("origin must be a list of allowed origins or a callable, not a str")
     allowed = frozenset(origin)
     return lambda value: value in allowed
-
-
-def _set_nodelay(sock: socket.socket) -> None:
-    # Frames are written whole; Nagle's algorithm would only delay small ones (faye does the same).
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError:
-        pass  # not TCP (a Unix socket): nothing to tune
-
-
-def take_buffered(rfile: Any, sock: socket.socket) -> bytes:
-    """The bytes a reader (``handler.rfile``, ``wsgi.input``) has buffered, without blocking.
-
-    A client may send its first frame, or draft-76's 8 key bytes, in the same packet as the
-    head; http.server's BufferedReader has then already pulled them off the socket. The socket
-    is made non-blocking for the peek so an empty buffer costs one failed read, never a wait.
-    """
-    peek = getattr(rfile, "peek", None)
-    if peek is None:
-        return b""
-    timeout = sock.gettimeout()
-    try:
-        sock.setblocking(False)
-        data = peek(BUFFER_READ_LIMIT)
-    except (OSError, ValueError):
-        return b""
-    finally:
-        try:
-            sock.settimeout(timeout)
-        except OSError:
-            pass
-    return bytes(rfile.read(len(data))) if data else b""
-
-
-def _as_request(source: BaseHTTPRequestHandler | Request | Mapping[str, Any]) -> Request:
-    if isinstance(source, Request):
-        return source
-    if isinstance(source, BaseHTTPRequestHandler):
-        headers = Headers((str(k), str(v)) for k, v in source.headers.items())
-        return Request(source.command, source.path, headers, source.request_version)
-    if isinstance(source, Mapping):
-        return request_from_environ(source)
-    raise TypeError(f"expected a request handler, a Request or a WSGI environ, not {type(source).__name__}")
-
-
-def request_from_environ(environ: Mapping[str, Any]) -> Request:
-    """Rebuild the request head from a WSGI environ (header order is lost, values kept)."""
-    headers = Headers()
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            headers.add(key[5:].replace("_", "-").title(), str(value))
-    for key, name in (("CONTENT_TYPE", "Content-Type"), ("CONTENT_LENGTH", "Content-Length")):
-        if environ.get(key):
-            headers.add(name, str(environ[key]))
-    target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if not target:
-        path = quote(str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")))
-        query = environ.get("QUERY_STRING")
-        target = f"{path}?{query}" if query else path or "/"
-    protocol = str(environ.get("SERVER_PROTOCOL", "HTTP/1.1"))
-    return Request(str(environ.get("REQUEST_METHOD", "GET")), str(target), headers, protocol)

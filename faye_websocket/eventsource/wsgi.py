@@ -18,10 +18,12 @@ from collections import deque
 from typing import Any, Callable, Iterator, Mapping
 
 from ..api import EventTarget
-from ..driver import eventsource as wire
 from ..events import CloseEvent, ReadyState
-from ..eventsource import STALLED_PINGS, peer_gone, ping_interval, request_from, shutdown_tcp, watch_view
-from ..eventsource_watcher import WATCHER
+from ..net.deadline import check_duration
+from ..server.takeover import environ_is_secure, request_from_environ, shutdown_tcp
+from . import wire
+from .watcher import WATCHER
+from .writer import STALLED_PINGS, peer_gone, watch_view
 
 StartResponse = Callable[..., Any]
 DEFAULT_QUEUE_SIZE = 64  # events; a full queue makes send() wait for the client, as a socket would
@@ -53,10 +55,10 @@ class EventSourceResponse(EventTarget):
         super().__init__()
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, got {queue_size}")
-        self._ping = ping_interval(ping)
+        self._ping = check_duration("ping", ping, zero_disables=True)
         first = wire.retry_field(retry)
-        request = request_from(environ)
-        self.url: str = wire.request_url(request)
+        request = request_from_environ(environ)
+        self.url: str = wire.request_url(request, secure=environ_is_secure(environ))
         self.last_event_id: str = wire.last_event_id(request)
         self._queue: deque[bytes] = deque([first] if first else [])
         # When the server last took a block; None until it starts iterating (the application may

@@ -15,6 +15,7 @@ from typing import Any, Callable, Protocol, Union
 
 from ..api import WebSocketAPI
 from ..events import ReadyState
+from ..rfc6455 import CloseCode
 
 
 class Stream(Protocol):
@@ -33,7 +34,6 @@ class Stream(Protocol):
 
 Tracked = Union[WebSocketAPI, Stream]
 
-GOING_AWAY = 1001  # RFC 6455 section 7.4.1: "a server going down"
 DEFAULT_SHUTDOWN_GRACE = 5.0  # seconds for peers to answer our close frame before we cut TCP
 # socketserver listens with a backlog of 5: a burst of clients reconnecting after a restart would
 # see SYN retries (1 s, 3 s...). 128 is the Linux default somaxconn of older kernels.
@@ -100,6 +100,6 @@ def _close(connection: Tracked, reason: str) -> None:
     if isinstance(connection, WebSocketAPI):
         # wait=False: a WebSocket whose handler has not started reading must not make this
         # thread read it (for up to close_timeout, one connection after another).
-        connection.connection.close(GOING_AWAY, reason, wait=False)
+        connection.connection.close(CloseCode.GOING_AWAY, reason, wait=False)
     else:
         connection.close()  # an event stream has no closing handshake

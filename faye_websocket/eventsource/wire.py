@@ -1,7 +1,7 @@
 """Server-Sent Events wire format for the writer: request checks, response head, event framing.
 
 Everything here turns values into bytes (or reads a parsed request); the blocking writer in
-``faye_websocket.eventsource`` and its WSGI form put those bytes on the network. The line endings
+``faye_websocket.eventsource.writer`` and its WSGI form put those bytes on the network. The line endings
 are CRLF, byte for byte as faye-websocket-node writes them, so captures of either can be compared.
 """
 
@@ -12,8 +12,8 @@ import re
 from typing import Iterable, Mapping, Union
 from urllib.parse import parse_qs, urlsplit
 
-from . import http
-from .http import Request, serialize_head, to_headers
+from ..driver import http
+from ..driver.http import Request, serialize_head, to_headers
 
 CONTENT_TYPE = "text/event-stream"  # WHATWG HTML, section 9.2 (the MIME type of an event stream)
 DEFAULT_RETRY = 5.0  # seconds; faye-websocket-node's default ``retry`` option

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from ..driver.http import Headers
 from ..errors import ProtocolError
-from .http import Headers
 
 MAX_CHUNK_LINE = 4096  # a chunk-size line with extensions; RFC 9112 sets no limit, we need one
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")

@@ -22,8 +22,8 @@ from __future__ import annotations
 import socketserver
 from typing import Any, ClassVar, Mapping, Sequence
 
-from ..server import WebSocket
 from .tracking import DEFAULT_SHUTDOWN_GRACE, LISTEN_BACKLOG, ConnectionTracker
+from .websocket import WebSocket
 
 
 class WebSocketRequestHandler(socketserver.BaseRequestHandler):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from .driver.url import WebSocketURL, parse_url
+from ..driver.url import WebSocketURL, parse_url
 
 logger = logging.getLogger("faye_websocket")
 
@@ -32,7 +32,7 @@ class ProxyConfig:
     """A forward proxy reached with HTTP CONNECT.
 
     ``secure`` means TLS to the proxy itself (an ``https://`` proxy origin); ``tls`` configures
-    that TLS connection (an ssl.SSLContext or the options dict of ``faye_websocket.tls``).
+    that TLS connection (an ssl.SSLContext or the options dict of ``faye_websocket.net.tls``).
     """
 
     origin: str

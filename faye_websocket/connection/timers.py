@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 
-from .events import ReadyState
+from ..events import ReadyState
 
 
 class Deadlines:
@@ -91,10 +91,3 @@ def earliest(first: float | None, second: float | None) -> float | None:
 def passed(deadline: float | None, now: float) -> bool:
     """True when ``deadline`` is armed and ``now`` has reached it."""
     return deadline is not None and now >= deadline
-
-
-def check_durations(**durations: float | None) -> None:
-    """ValueError unless every given duration is None or a positive number of seconds."""
-    for name, value in durations.items():
-        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")

@@ -8,7 +8,7 @@ with the first stream and exits when the last one is gone, so idle processes kee
 no file descriptor.
 
 The thread never blocks on a stream: readiness calls and ping writes are non-blocking (see
-``faye_websocket.eventsource``), and it calls no user code except close listeners of streams it
+``faye_websocket.eventsource.writer``), and it calls no user code except close listeners of streams it
 closes.
 """
 

@@ -19,8 +19,17 @@ import time
 from typing import Any, Callable, Generator, Iterator, Mapping, Union
 from urllib.parse import urljoin
 
-from .driver.body import BodyDecoder
-from .driver.eventstream import (
+from ..driver.http import HeadBuffer, Response, parse_response, to_headers
+from ..driver.proxy import basic_credentials
+from ..driver.url import WebSocketURL
+from ..errors import HandshakeError
+from ..events import ErrorEvent, OpenEvent, ReadyState
+from ..net.dial import Opener
+from ..net.proxies import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
+from ..net.tls import tls_settings
+from ..net.transport import Transport
+from .body import BodyDecoder
+from .parser import (
     DEFAULT_MAX_LENGTH,
     DEFAULT_MAX_LINE_LENGTH,
     EventStreamParser,
@@ -28,15 +37,6 @@ from .driver.eventstream import (
     check_response,
     request_head,
 )
-from .driver.http import HeadBuffer, Response, parse_response, to_headers
-from .driver.proxy import basic_credentials
-from .driver.url import WebSocketURL
-from .errors import HandshakeError
-from .events import ErrorEvent, OpenEvent, ReadyState
-from .opening import Opener
-from .tls import tls_settings
-from .transport import Transport
-from .urls import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
 
 logger = logging.getLogger("faye_websocket")
 

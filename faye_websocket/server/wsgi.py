@@ -36,14 +36,15 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..driver.http import Request
 from ..errors import HandshakeError
 from ..events import ReadyState
-from ..server import WebSocket, request_from_environ, take_buffered
+from ..rfc6455 import CloseCode
+from .takeover import environ_is_secure, request_from_environ, take_buffered
+from .websocket import WebSocket
 
 logger = logging.getLogger("faye_websocket")
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 STATUS_NOT_IMPLEMENTED = 501
 STATUS_UPGRADE_REQUIRED = 426  # RFC 6455 section 4.2.2 / RFC 9110 section 15.5.22
-INTERNAL_ERROR = 1011  # RFC 6455 section 7.4.1
 
 
 class UpgradeNotSupported(HandshakeError):
@@ -91,7 +92,7 @@ def from_environ(
     sock, kind = find_socket(environ)
     body = buffered_input(environ, sock, kind)
     request: Request = request_from_environ(environ)
-    if environ.get("wsgi.url_scheme") == "https":
+    if environ_is_secure(environ):
         options.setdefault("secure", True)
     return WebSocket(request, sock, body, protocols, **options)
 
@@ -143,7 +144,7 @@ def websocket_app(
         except Exception:
             # The 101 is out: an HTTP 500 is no longer possible, so fail the WebSocket instead.
             logger.exception("faye_websocket: WSGI on_connect raised")
-            websocket.connection.close(INTERNAL_ERROR, "")
+            websocket.connection.close(CloseCode.INTERNAL_ERROR, "")
         if websocket.ready_state is not ReadyState.CLOSED:
             websocket.run()
         return finish(environ, start_response)

@@ -12,39 +12,17 @@ import ipaddress
 import socket
 import ssl
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-from .driver.proxy import ProxyHandshake, authority
-from .driver.url import WebSocketURL
+from ..driver.proxy import ProxyHandshake, authority
+from ..driver.url import WebSocketURL
+from .deadline import Deadline
+from .proxies import ProxyConfig
 from .tls import TLSSettings, tls_settings
 from .transport import SocketTransport, TLSInTLS, Transport
-from .urls import ProxyConfig
 
 PROXY_READ_SIZE = 4096  # a CONNECT reply head is a few hundred bytes
-
-
-class Deadline:
-    """A point in time (time.monotonic) that several blocking steps share."""
-
-    def __init__(self, timeout: float | None, what: str) -> None:
-        self.at = None if timeout is None else time.monotonic() + timeout
-        self.timeout = timeout
-        self.what = what
-
-    def remaining(self, step: str) -> float | None:
-        """Seconds left (None: no limit); raises TimeoutError naming ``step`` once none are left."""
-        if self.at is None:
-            return None
-        left = self.at - time.monotonic()
-        if left <= 0:
-            raise self.expired(step)
-        return left
-
-    def expired(self, step: str) -> TimeoutError:
-        """The TimeoutError to raise when ``step`` ran out of time."""
-        return TimeoutError(f"{self.what}: timed out after {self.timeout} s ({step})")
 
 
 @dataclass

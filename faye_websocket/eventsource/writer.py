@@ -9,7 +9,6 @@ closes the stream. The close event fires exactly once, and the socket is closed 
 
 from __future__ import annotations
 
-import math
 import select
 import socket
 import ssl
@@ -17,62 +16,18 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
-from typing import Any, Mapping, Union
-from urllib.parse import quote
+from typing import Any
 
-from .api import EventTarget
-from .driver import eventsource as wire
-from .driver.http import Headers, Request
-from .events import CloseEvent, ReadyState
-from .eventsource_watcher import WATCHER
+from ..api import EventTarget
+from ..driver.http import Request
+from ..events import CloseEvent, ReadyState
+from ..net.deadline import check_duration
+from ..server.takeover import RequestSource, request_from, set_nodelay, shutdown_tcp
+from . import wire
+from .watcher import WATCHER
 
-RequestSource = Union[Request, BaseHTTPRequestHandler, Mapping[str, Any]]
 _DRAIN_SIZE = 4096  # bytes read at a time from a client that should send nothing
 STALLED_PINGS = 3  # ping intervals a single write may block before the client counts as gone
-
-
-def ping_interval(ping: float | None) -> float | None:
-    """Validate the ``ping`` option: seconds > 0, or None / 0 for no pings (ValueError otherwise)."""
-    if ping is None or ping == 0:
-        return None
-    if not math.isfinite(ping) or ping < 0:
-        raise ValueError(f"ping must be a number of seconds > 0, or None, got {ping!r}")
-    return float(ping)
-
-
-def request_from(source: RequestSource) -> Request:
-    """A ``Request`` from a parsed request, a BaseHTTPRequestHandler, or a WSGI environ."""
-    if isinstance(source, Request):
-        return source
-    if isinstance(source, BaseHTTPRequestHandler):
-        return Request(source.command or "", source.path, Headers(source.headers.items()))
-    return _request_from_environ(source)
-
-
-def _request_from_environ(environ: Mapping[str, Any]) -> Request:
-    headers = Headers()
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            headers.add(key[5:].replace("_", "-").title(), str(value))
-    target = _quote_path(str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))) or "/"
-    if environ.get("QUERY_STRING"):
-        target += "?" + str(environ["QUERY_STRING"])
-    if environ.get("wsgi.url_scheme") == "https":
-        headers.set("Https", "on")  # lets request_url() see the scheme the server terminated
-    return Request(str(environ.get("REQUEST_METHOD", "GET")), target, headers)
-
-
-def _quote_path(path: str) -> str:
-    """The WSGI path percent-encoded again, as the client sent it (PEP 3333's URL reconstruction).
-
-    PATH_INFO is decoded, with the path's bytes as latin-1 characters; RFC 3986 pchar
-    delimiters stay as they are.
-    """
-    try:
-        raw = path.encode("latin-1")
-    except UnicodeEncodeError:  # a server that did not follow PEP 3333
-        raw = path.encode("utf-8", "surrogateescape")
-    return quote(raw, safe="/:@!$&'()*+,;=~")
 
 
 class EventSource(EventTarget):
@@ -103,7 +58,7 @@ class EventSource(EventTarget):
         retry: float | None = wire.DEFAULT_RETRY,
     ) -> None:
         super().__init__()
-        self._ping = ping_interval(ping)
+        self._ping = check_duration("ping", ping, zero_disables=True)
         head = wire.response_head(headers) + wire.retry_field(retry)
         self._sock = sock
         self.url: str = wire.request_url(request, secure=isinstance(sock, ssl.SSLSocket))
@@ -114,7 +69,7 @@ class EventSource(EventTarget):
         self._writing_since: float | None = None  # monotonic start of the write in progress
         self._closed = threading.Event()
         self._watch = watch_view(sock)
-        _set_nodelay(sock)
+        set_nodelay(sock)
         self._state = ReadyState.OPEN
         if self._write(head):
             first_ping = time.monotonic() + self._ping if self._ping else None
@@ -285,27 +240,6 @@ def watch_view(sock: socket.socket) -> socket.socket:
     if isinstance(sock, ssl.SSLSocket):
         return socket.socket(sock.family, sock.type, sock.proto, fileno=socket.dup(sock.fileno()))
     return sock
-
-
-def _set_nodelay(sock: socket.socket) -> None:
-    # Events are small and must leave at once (faye sets NODELAY too); not every socket is TCP.
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError:
-        pass
-
-
-def shutdown_tcp(sock: socket.socket) -> None:
-    """Shut the TCP connection down in both directions, waking threads blocked on it; never raises.
-
-    Through the plain socket method even for TLS: ``SSLSocket.shutdown`` drops the TLS object
-    first, so a writer between two turns of its ``sendall`` loop would send the rest of its data
-    in the clear before the TCP shutdown lands.
-    """
-    try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed or reset by the client
 
 
 def _writable(sock: socket.socket) -> bool:
