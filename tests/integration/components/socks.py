@@ -7,6 +7,8 @@ client must authenticate). It resolves domain names itself, so it serves socks5h
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -17,6 +19,7 @@ SOCKS_USER = "sockuser"
 SOCKS_PASSWORD = "s0cks:p@ss"  # a colon and an at sign: they must survive URL quoting
 LOOPBACK = "127.0.0.1"
 _START_ATTEMPTS = 3  # a free port can be taken before microsocks binds it
+_LOG_POLL = 0.02  # seconds between looks at microsocks' output (it has no other signal)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,20 @@ class SocksServer:
         if credentials and self.username is not None:
             userinfo = f"{quote(self.username, safe='')}:{quote(self.password or '', safe='')}@"
         return f"{scheme}://{userinfo}{self.host}:{self.port}"
+
+    def tunnelled(self, target: str, timeout: float) -> bool:
+        """True once microsocks has logged a tunnel to ``target`` ("host:port"), within ``timeout``.
+
+        The line shows both that the bytes went through the proxy and which name it resolved.
+        """
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        pause = threading.Event()
+        while f"connected to {target}" not in self.process.output():
+            if time.monotonic() >= deadline:
+                return False
+            pause.wait(_LOG_POLL)
+        return True
 
 
 @contextlib.contextmanager
