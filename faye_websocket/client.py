@@ -34,20 +34,19 @@ from .connection.connection import (
 )
 from .driver.base import DEFAULT_MAX_LENGTH
 from .driver.client import DEFAULT_USER_AGENT, ClientDriver
-from .driver.url import WebSocketURL
+from .driver.url import parse_url
 from .errors import ConnectionClosed, HandshakeError, InvalidState
 from .events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent
 from .extensions.base import Extension
 from .net.deadline import check_durations
 from .net.dial import Opened, Opener
-from .net.proxies import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
+from .net.proxies import ProxyOption, resolve_proxy
 from .net.tls import TLSSettings, tls_settings
 from .net.transport import Transport, for_connection
 from .rfc6455 import CloseCode
 
 MIN_HANDSHAKE_READ_TIMEOUT = 0.001  # seconds; a socket timeout of 0 would mean non-blocking
 DEFAULT_CONNECT_TIMEOUT = 10.0  # TCP + proxy + TLS + handshake; like websockets' open_timeout
-ProxyOption = str | Mapping[str, Any] | bool | None
 TLSOption = ssl.SSLContext | Mapping[str, Any] | None
 HeaderOption = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
@@ -118,12 +117,12 @@ class Client(WebSocketAPI):
         # checks them (before any I/O), wires driver, opener and connection, and starts the thread.
         super().__init__()
         check_durations(connect_timeout=connect_timeout)
-        target = parse_websocket_url(url)
+        target = parse_url(url)
         tls_config = tls_settings(tls) if target.secure else _checked_tls(tls)
-        proxy_config = _resolve_proxy(proxy, target, sock)
+        proxy_config = resolve_proxy(proxy, target, direct=sock is not None)
         self._driver = ClientDriver(
             url, protocols, headers=headers, extensions=extensions, max_length=max_length,
-            origin=origin, user_agent=user_agent,
+            origin=origin, user_agent=user_agent, target=target,
         )  # fmt: skip
         self._opener = Opener(target, proxy=proxy_config, tls=tls_config, timeout=connect_timeout, sock=sock)
         connection = Connection(
@@ -439,16 +438,3 @@ def _checked_tls(tls: TLSOption) -> TLSSettings | None:
     if tls is not None:
         tls_settings(tls)
     return None
-
-
-def _resolve_proxy(
-    proxy: ProxyOption, target: WebSocketURL, sock: socket.socket | None
-) -> ProxyConfig | None:
-    """The proxy to use: explicit, none (False, or a given socket), or from the environment."""
-    if proxy is False or proxy == "":
-        return None
-    if proxy is None or proxy is True:
-        return None if sock is not None else proxy_from_environment(target)
-    if isinstance(proxy, (str, Mapping)):
-        return parse_proxy(proxy)
-    raise TypeError(f"proxy must be a URL, a dict of options, False or None, not {type(proxy).__name__}")

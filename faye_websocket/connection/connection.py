@@ -25,7 +25,7 @@ Locks (names and owners)
     ``_write_lock`` serialises transport writes. ``_read_lock`` marks the reading thread.
     Listeners never run under any of them.
 
-Deadlines
+Timers
     The reading thread computes the nearest deadline and uses it as its ``poll`` timeout, so no
     timer thread is needed (with no deadline armed it skips the poll and blocks in ``recv``).
     The one case it cannot see is ``close()`` called from another thread while the reader sleeps
@@ -63,15 +63,14 @@ from typing import Callable, Iterator, Protocol
 from ..errors import ConnectionClosed, InvalidState
 from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
 from ..net.deadline import check_durations
-from ..net.transport import Transport
+from ..net.transport import RECV_SIZE, Transport
 from ..rfc6455 import CloseCode
-from .recv_queue import MessageQueue
-from .timers import Deadlines, earliest
+from .recv_queue import RecvQueue
+from .timers import Timers, earliest
 from .watchdog import Watchdog, WatchdogEntry
 
 logger = logging.getLogger("faye_websocket")
 
-RECV_SIZE = 65536  # bytes per read; larger reads are served by mmap (3 extra system calls each)
 WRITE_CHUNK = 256 * 1024  # each sendall gets its own send timeout, so the timeout measures progress
 # The reader stops and waits for the writer once this many bytes of its own replies (pongs, close
 # echoes) are queued behind another thread's write (a peer that floods pings and reads nothing).
@@ -102,8 +101,15 @@ class DriverLike(Protocol):
     def close_event(self) -> CloseEvent | None:
         """The close event once the driver has produced it."""
 
+    @property
+    def ready_to_start(self) -> bool:
+        """False while a server still waits for the request head."""
+
     def start(self) -> None:
         """Queue the request head (client) or the response (server)."""
+
+    def reject(self, status: int, message: str) -> None:
+        """Answer the opening handshake with an HTTP error instead (server side only)."""
 
     def receive_data(self, data: bytes) -> None:
         """Bytes from the peer."""
@@ -129,7 +135,7 @@ class DriverLike(Protocol):
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bool:
         """Start the closing handshake."""
 
-    def abort(self, code: int = 1006, reason: str = "") -> None:
+    def abort(self, code: int = CloseCode.ABNORMAL_CLOSURE, reason: str = "") -> None:
         """CLOSED now, without a handshake."""
 
 
@@ -179,7 +185,7 @@ class Connection:
         self._before_start = before_start
         self._reader_thread_mode = reader_thread
         self._has_message_listener = has_message_listener
-        self._deadlines = Deadlines(ping, pong_timeout if pong_timeout is not None else ping, close_timeout,
+        self._deadlines = Timers(ping, pong_timeout if pong_timeout is not None else ping, close_timeout,
                                handshake_timeout)
         self._send_timeout = send_timeout
         self._init_state()
@@ -205,7 +211,7 @@ class Connection:
         # close() (or the end of an abort) reads on a thread that is not the reader (under _lock)
         self._closer_reading = False
         self._watchdog_entry: WatchdogEntry | None = None  # our close deadline at the watchdog (under _lock)
-        self._queue = MessageQueue(RECV_QUEUE_SIZE)
+        self._queue = RecvQueue(RECV_QUEUE_SIZE)
         # Messages read by a recv() caller on its own thread: one read may bring several, and the
         # ones not returned yet wait here for the next recv().
         self._direct: deque[str | bytes] = deque()
@@ -247,7 +253,7 @@ class Connection:
         if self._started:
             return
         with self._lock:
-            ready = not self._started and getattr(self.driver, "request", True) is not None
+            ready = not self._started and self.driver.ready_to_start
             if ready:
                 self._started = True
         if not ready:
@@ -255,9 +261,7 @@ class Connection:
         rejection = self._before_start() if self._before_start is not None else None
         if rejection is not None:
             status, message = rejection
-            reject = getattr(self.driver, "reject", None)  # only server drivers can reject
-            if reject is not None:
-                self._operate(lambda: reject(status, message))
+            self._operate(lambda: self.driver.reject(status, message))
         self._operate(self.driver.start)
 
     # -- public operations (any thread) ------------------------------------------------------
@@ -504,7 +508,7 @@ class Connection:
         # close() from another thread still wakes it, by shutting the socket down.
         if wake is None or transport.pending() > 0 or self._poll(wake):
             self._read(transport)
-        # Deadlines are checked after every read too: a peer that never stops sending must not
+        # Timers are checked after every read too: a peer that never stops sending must not
         # keep a close timeout or a ping from ever coming due.
         self._on_timers(time.monotonic())
         if self._events:

@@ -8,7 +8,7 @@ from collections import deque
 from typing import Callable
 
 
-class MessageQueue:
+class RecvQueue:
     """The bounded hand-off from a reader thread to recv() callers; enabled by the first get()."""
 
     def __init__(self, size: int) -> None:

@@ -11,7 +11,7 @@ import itertools
 from ..events import ReadyState
 
 
-class Deadlines:
+class Timers:
     """The connection's deadlines, all in time.monotonic() seconds; None means not armed."""
 
     def __init__(self, ping: float | None, pong_timeout: float | None, close_timeout: float,

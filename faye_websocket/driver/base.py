@@ -7,9 +7,9 @@ Subclasses supply the parser (a generator over a ``StreamReader``) and the wire 
 
 from __future__ import annotations
 
-from typing import Callable, Generator, Protocol
+from typing import Callable, Generator, Iterable, Protocol
 
-from ..errors import HandshakeError, ProtocolError
+from ..errors import HandshakeError, InvalidState, ProtocolError
 from ..events import CloseEvent, ErrorEvent, Event, OpenEvent, ReadyState
 from ..rfc6455 import CloseCode, Opcode, check_close_reason, check_ping_payload, is_valid_wire_close_code
 from .reader import StreamReader
@@ -76,8 +76,17 @@ class Driver:
 
     # -- bytes and events -------------------------------------------------------------------
 
+    @property
+    def ready_to_start(self) -> bool:
+        """True: a protocol driver has all it needs to start (the server's wrapper may not yet)."""
+        return True
+
     def start(self) -> None:
         """Begin the opening handshake (subclasses write their request or response)."""
+
+    def reject(self, status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Refuse the opening handshake with an HTTP error: only the server side can (InvalidState)."""
+        raise InvalidState("only the server side can reject an opening handshake")
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes received from the peer; any split of the stream gives the same events."""

@@ -254,6 +254,11 @@ class ServerDriver:
             early, self._early = bytes(self._early), bytearray()
             inner.receive_data(early)
 
+    @property
+    def ready_to_start(self) -> bool:
+        """False while the raw path still waits for the request head."""
+        return self.request is not None
+
     def reject(self, status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> None:
         """Answer with an HTTP error instead of upgrading; an error event and a close event follow."""
         if self._inner is not None or self._pre.state is ReadyState.CLOSED:

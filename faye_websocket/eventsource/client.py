@@ -16,18 +16,18 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Callable, Generator, Iterator, Mapping, Union
+from typing import Any, Callable, Generator, Iterator, Mapping
 from urllib.parse import urljoin
 
-from ..driver.http import HeadBuffer, Response, parse_response, to_headers
+from ..driver.http import HeadBuffer, Response, is_interim, parse_response, to_headers
 from ..driver.proxy import basic_credentials
-from ..driver.url import WebSocketURL
+from ..driver.url import WebSocketURL, parse_url
 from ..errors import HandshakeError
 from ..events import ErrorEvent, OpenEvent, ReadyState
 from ..net.dial import Opener
-from ..net.proxies import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
+from ..net.proxies import ProxyOption, resolve_proxy
 from ..net.tls import tls_settings
-from ..net.transport import Transport
+from ..net.transport import RECV_SIZE, Transport
 from .body import BodyDecoder
 from .parser import (
     DEFAULT_MAX_LENGTH,
@@ -41,14 +41,11 @@ from .parser import (
 logger = logging.getLogger("faye_websocket")
 
 Listener = Callable[[Any], Any]
-ProxyOption = Union[str, Mapping[str, Any], bool, None]
 DEFAULT_RETRY = 3.0  # seconds before reconnecting until the server sends retry; Chromium's default
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds for TCP, proxy, TLS; the same again for the response head
 DEFAULT_READ_TIMEOUT = 60.0  # seconds of silence before the stream counts as dropped (faye pings every 10)
-_RECV_SIZE = 65536
 MAX_REDIRECTS = 5  # redirects followed per connection (fetch allows 20; a stream needs few)
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})  # fetch follows these for EventSource
-SWITCHING_PROTOCOLS = 101  # the one 1xx status that is final; refused like any other non-200
 # Request fields a redirect to another origin must not carry: fetch's HTTP-redirect fetch deletes
 # Authorization when the origin changes; urllib3 and requests also drop Cookie and
 # Proxy-Authorization. Otherwise any server could collect the user's secrets with a 302.
@@ -97,7 +94,7 @@ class EventSourceClient:
         if tls is not None:
             tls_settings(tls)  # a bad option is a TypeError now, not at the first https connection
         self._tls_option = tls
-        _resolve_proxy(proxy, self._target)  # likewise for a bad proxy option
+        resolve_proxy(proxy, self._target)  # likewise for a bad proxy option
         self._proxy_option = proxy
         self._headers = list(to_headers(headers))
         self.retry = retry
@@ -253,7 +250,7 @@ class EventSourceClient:
 
     def _connect(self, target: WebSocketURL) -> tuple[Transport, bytes]:
         tls = tls_settings(self._tls_option) if target.secure else None
-        proxy = _resolve_proxy(self._proxy_option, target)
+        proxy = resolve_proxy(self._proxy_option, target)
         opener = Opener(target, proxy=proxy, tls=tls, timeout=self._connect_timeout)
         with self._link_lock:
             if self._stop.is_set():
@@ -296,7 +293,7 @@ class EventSourceClient:
             if found is not None:
                 head, data = found
                 response = parse_response(head)
-                if not _is_interim(response.status):
+                if not is_interim(response.status):
                     return response, data
                 buffer = HeadBuffer()
                 continue
@@ -304,7 +301,7 @@ class EventSourceClient:
             if remaining <= 0:
                 raise TimeoutError(f"no response head within {self._connect_timeout} s")
             transport.settimeout(remaining)
-            data = transport.recv(_RECV_SIZE)
+            data = transport.recv(RECV_SIZE)
             if not data:
                 raise ConnectionResetError("connection closed before the response head")
 
@@ -319,7 +316,7 @@ class EventSourceClient:
                 yield event
             if self._decoder.done or self._stop.is_set():
                 return
-            data = transport.recv(_RECV_SIZE)
+            data = transport.recv(RECV_SIZE)
             if not data:
                 return
 
@@ -338,18 +335,13 @@ def _origin(target: WebSocketURL) -> tuple[bool, str, int]:
     return target.secure, target.host.lower(), target.port
 
 
-def _is_interim(status: int) -> bool:
-    """1xx responses other than 101 precede the final response (RFC 9110 section 15.2)."""
-    return 100 <= status < 200 and status != SWITCHING_PROTOCOLS
-
-
 def _parse_http_url(url: str) -> WebSocketURL:
     """The URL's host, port, resource and security; ValueError unless it is http:// or https://."""
     scheme = url.split(":", 1)[0].lower() if isinstance(url, str) else ""
     if scheme not in ("http", "https"):
         raise ValueError(f"EventSource URL must be http:// or https://: {url!r}")
     try:
-        return parse_websocket_url(url)
+        return parse_url(url)
     except ValueError as error:
         raise ValueError(f"{url!r} is not a valid EventSource URL: {error}") from None
 
@@ -361,17 +353,6 @@ def _redirect_target(target: WebSocketURL, location: str, response: Response) ->
         return _parse_http_url(urljoin(base, location))
     except ValueError as error:
         raise HandshakeError(str(error), response.status, response.headers.to_dict()) from None
-
-
-def _resolve_proxy(proxy: ProxyOption, target: WebSocketURL) -> ProxyConfig | None:
-    """Explicit proxy, none (False), or the environment's choice (None), as the WebSocket client."""
-    if proxy is False or proxy == "":
-        return None
-    if proxy is None or proxy is True:
-        return proxy_from_environment(target)
-    if isinstance(proxy, (str, Mapping)):
-        return parse_proxy(proxy)
-    raise TypeError(f"proxy must be a URL, a dict of options, False or None, not {type(proxy).__name__}")
 
 
 def _wake(transport: Transport) -> None:

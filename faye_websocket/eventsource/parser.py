@@ -14,8 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..driver.client import with_user_fields
-from ..driver.http import Response, serialize_head
+from ..driver.http import Response, serialize_head, with_user_fields
 from ..errors import HandshakeError, MessageTooLarge
 from .wire import CONTENT_TYPE, LAST_EVENT_ID_HEADER
 

@@ -12,10 +12,10 @@ import ipaddress
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Union
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from ..driver.url import WebSocketURL, parse_url
+from ..driver.url import WebSocketURL
 
 logger = logging.getLogger("faye_websocket")
 
@@ -83,14 +83,6 @@ def _credentials(parts: SplitResult) -> tuple[str | None, str | None]:
     if parts.username is None and parts.password is None:
         return None, None
     return unquote(parts.username or ""), unquote(parts.password or "")
-
-
-def parse_websocket_url(url: str) -> WebSocketURL:
-    """Check and split a ws/wss (or http/https) URL: the driver's ``parse_url``.
-
-    Raises ValueError with a clear message for a bad URL, TypeError for a non-str one.
-    """
-    return parse_url(url)
 
 
 def parse_proxy(proxy: str | Mapping[str, Any]) -> ProxyConfig:
@@ -200,3 +192,22 @@ def bypasses_proxy(host: str, port: int, no_proxy: str) -> bool:
         if pattern and _host_matches(host, pattern.lstrip(".") if pattern.startswith(".") else pattern):
             return True
     return False
+
+
+ProxyOption = Union[str, Mapping[str, Any], bool, None]
+
+
+def resolve_proxy(proxy: ProxyOption, target: WebSocketURL, *, direct: bool = False) -> ProxyConfig | None:
+    """The proxy to use for ``target``: the ``proxy=`` option, or the environment's choice.
+
+    ``False`` or ``""`` means none; ``None`` or ``True`` asks the environment, unless ``direct``
+    (the caller already holds a connected socket); a URL or a dict is parsed. TypeError for any
+    other type, ValueError for a bad URL or an unsupported scheme: never a silent bypass.
+    """
+    if proxy is False or proxy == "":
+        return None
+    if proxy is None or proxy is True:
+        return None if direct else proxy_from_environment(target)
+    if isinstance(proxy, (str, Mapping)):
+        return parse_proxy(proxy)
+    raise TypeError(f"proxy must be a URL, a dict of options, False or None, not {type(proxy).__name__}")

@@ -22,7 +22,7 @@ from typing import Protocol, runtime_checkable
 
 # One TLS record carries at most 16 KiB of plaintext (RFC 8446 section 5.1); reading a few
 # records' worth from the raw socket at once keeps system calls few.
-RECV_SIZE = 65536
+RECV_SIZE = 65536  # bytes per read: larger reads are served by mmap (3 extra system calls each)
 TLS_WRITE_CHUNK = 16384
 TLS_FLUSH_SIZE = 65536  # encrypted bytes gathered before one write to the outer transport
 

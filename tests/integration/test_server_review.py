@@ -34,9 +34,7 @@ from tests.integration.server_support import (
     close_payload,
     handshake_request,
 )
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
+from tests.paths import EXAMPLES
 
 # -- recv() ------------------------------------------------------------------------------------
 

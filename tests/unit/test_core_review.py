@@ -15,7 +15,7 @@ from faye_websocket.errors import HandshakeError
 from faye_websocket.events import CloseEvent, ErrorEvent, MessageEvent, OpenEvent, PingEvent, ReadyState
 from faye_websocket.extensions.base import Message, Params
 
-from .drivers import client_frame, open_server, request_bytes, response_for, server_frame
+from .driver.drivers import client_frame, open_server, request_bytes, response_for, server_frame
 
 # -- sends queued while CONNECTING ----------------------------------------------------------------
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -16,11 +15,12 @@ from faye_websocket.eventsource.parser import (
     ServerSentEvent,
     request_head,
 )
+from tests.paths import EXAMPLES
 
 MAX_RETRY_MS = 3_600_000  # the cap the reader puts on a server's retry (one hour)
 
 
-DEMO_PATH = Path(__file__).resolve().parents[2] / "examples" / "demo_eventsource.py"
+DEMO_PATH = EXAMPLES / "demo_eventsource.py"
 
 
 def load_demo() -> ModuleType:

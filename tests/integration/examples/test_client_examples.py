@@ -14,7 +14,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,8 +21,8 @@ from faye_websocket.events import MessageEvent
 from faye_websocket.server.websocket import WebSocket
 from tests.integration.client_support import WAIT, echo_server
 from tests.integration.components import ProxyServer, TLSCerts
+from tests.paths import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RUN_TIMEOUT = 30.0  # seconds for a whole example run
 # Per case: what the fake fuzzing server sends, and must get back unchanged.
 CASES: list[list[str | bytes]] = [["Hello, world"], [b"\x00\xff\x10"], ["caf\u00e9", b"bin", "x" * 70000]]

@@ -12,6 +12,7 @@ import pytest
 from faye_websocket.driver.http import Headers, Request
 from faye_websocket.server.websocket import WebSocket
 from tests.integration.components import run_node_client
+from tests.integration.server.test_drafts import KEY3, draft76_head
 from tests.integration.server_support import (
     TEXT,
     WAIT,
@@ -19,7 +20,6 @@ from tests.integration.server_support import (
     RawClient,
     client_frame,
 )
-from tests.integration.test_server_drafts import KEY3, draft76_head
 
 
 def test_once_listener_runs_for_the_first_event_only_and_off_removes_a_listener() -> None:

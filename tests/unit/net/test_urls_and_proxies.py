@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from faye_websocket.driver.url import parse_url
 from faye_websocket.net.proxies import (
     bypasses_proxy,
     parse_proxy,
-    parse_websocket_url,
     proxy_from_environment,
 )
 
@@ -28,12 +28,12 @@ from faye_websocket.net.proxies import (
 def test_urls_give_host_port_and_resource_as_written(
     url: str, secure: bool, host: str, port: int, resource: str
 ) -> None:
-    parsed = parse_websocket_url(url)
+    parsed = parse_url(url)
     assert (parsed.secure, parsed.host, parsed.port, parsed.resource) == (secure, host, port, resource)
 
 
 def test_http_schemes_are_aliases_and_userinfo_is_decoded() -> None:
-    parsed = parse_websocket_url("https://us%40er:p%3Ass@example.com/")
+    parsed = parse_url("https://us%40er:p%3Ass@example.com/")
     assert parsed.secure
     assert parsed.origin == "wss://example.com"
     assert (parsed.username, parsed.password) == ("us@er", "p:ss")
@@ -57,12 +57,12 @@ def test_http_schemes_are_aliases_and_userinfo_is_decoded() -> None:
 )
 def test_bad_urls_are_value_errors_naming_the_url(url: str) -> None:
     with pytest.raises(ValueError, match="is not a valid WebSocket URL"):
-        parse_websocket_url(url)
+        parse_url(url)
 
 
 def test_a_non_string_url_is_a_type_error() -> None:
     with pytest.raises(TypeError):
-        parse_websocket_url(b"ws://x/")  # type: ignore[arg-type]
+        parse_url(b"ws://x/")  # type: ignore[arg-type]
 
 
 def test_proxy_url_with_credentials_and_default_ports() -> None:
@@ -98,8 +98,8 @@ def test_unknown_proxy_option_is_a_type_error() -> None:
         parse_proxy({"origin": "http://h", "tsl": {}})
 
 
-WS = parse_websocket_url("ws://app.example.com:8080/")
-WSS = parse_websocket_url("wss://app.example.com/")
+WS = parse_url("ws://app.example.com:8080/")
+WSS = parse_url("wss://app.example.com/")
 
 
 def test_ws_uses_http_proxy_and_wss_uses_https_proxy() -> None:
@@ -133,7 +133,7 @@ def test_no_environment_means_no_proxy_and_socks_is_ignored() -> None:
 def test_no_proxy_exempts_matching_hosts() -> None:
     env = {"http_proxy": "http://p:1", "no_proxy": "localhost,.example.com"}
     assert proxy_from_environment(WS, env) is None
-    assert proxy_from_environment(parse_websocket_url("ws://other.org/"), env) is not None
+    assert proxy_from_environment(parse_url("ws://other.org/"), env) is not None
 
 
 @pytest.mark.parametrize(

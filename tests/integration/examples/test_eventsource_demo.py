@@ -7,14 +7,14 @@ import importlib.util
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from types import ModuleType
 
 from faye_websocket.eventsource.client import EventSourceClient
 from tests.integration.components import assert_no_leaks
 from tests.integration.eventsource_support import open_stream, read_until, serving, take
+from tests.paths import EXAMPLES
 
-DEMO_PATH = Path(__file__).resolve().parents[2] / "examples" / "demo_eventsource.py"
+DEMO_PATH = EXAMPLES / "demo_eventsource.py"
 FAST = 0.05  # seconds between demo events in tests (the demo's own interval is 1 s)
 
 

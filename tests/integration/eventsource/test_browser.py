@@ -6,12 +6,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 
 from faye_websocket.eventsource.writer import EventSource
 from tests.integration.components import ResultCollector, ReverseProxy, run_chromium
 from tests.integration.eventsource_support import serving
-from tests.integration.test_eventsource_demo import load_demo
+from tests.integration.examples.test_eventsource_demo import load_demo
+from tests.paths import EXAMPLES
 
 PAGE = """<!doctype html><meta charset="utf-8"><script>
 var results = {events: [], opens: 0, errors: 0};
@@ -94,7 +94,7 @@ def test_chromium_through_nginx_gets_the_same_stream(
     assert stream.last_event_ids[:2] == ["", "2"]
 
 
-SSE_PAGE = Path(__file__).resolve().parents[2] / "examples" / "sse.html"
+SSE_PAGE = EXAMPLES / "sse.html"
 # Appended to examples/sse.html: report the list once it shows two events (its globals are
 # `list`, `statusLabel` and `source`).
 REPORTER = """<script>

@@ -12,7 +12,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -24,8 +23,7 @@ from faye_websocket.server.websocket import WebSocket
 from faye_websocket.server.wsgi import websocket_app
 from tests.integration.components import Process, free_port
 from tests.integration.server_support import BINARY, TEXT, WAIT, RawClient, client_frame
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from tests.paths import EXAMPLES
 
 
 def echo(ws: WebSocket) -> None:

@@ -18,10 +18,9 @@ from websockets.exceptions import ConnectionClosed as PeerClosed
 from websockets.sync.client import connect
 
 from tests.integration.components import Process, free_port
+from tests.integration.server.test_drafts import DIGEST, KEY3, draft76_head
 from tests.integration.server_support import WAIT, RawClient
-from tests.integration.test_server_drafts import DIGEST, KEY3, draft76_head
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from tests.paths import EXAMPLES
 
 
 @contextmanager

@@ -37,9 +37,9 @@ from tests.integration.components import (
 )
 from tests.integration.components.node import PEERS_DIR
 from tests.integration.server_support import HTTPServerThread, RawServerThread
+from tests.paths import EXAMPLES
 
 DEADLINE = 15.0  # seconds; no single wait in this module may take longer
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SERVERS = {"http_server": HTTPServerThread, "socketserver": RawServerThread}
 
 # A node `ws` client driven by a JSON config: sends whole messages and fragmented streams, pings,

@@ -19,7 +19,6 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -30,8 +29,9 @@ from faye_websocket.__main__ import EchoHandler
 from faye_websocket.server.http_server import WebSocketHTTPServer
 from faye_websocket.server.socketserver import ThreadingWebSocketServer
 from tests.integration.components import ProxyServer
+from tests.paths import REPO_ROOT
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = REPO_ROOT / "README.md"
 WAIT = 10.0  # seconds any one step may take
 
 # Marker (a string unique to the block) -> the block's name in this file.

@@ -12,7 +12,13 @@ from faye_websocket.driver.http import parse_request
 from faye_websocket.driver.server import ServerDriver
 from faye_websocket.events import CloseEvent, ErrorEvent, MessageEvent
 from faye_websocket.extensions import PermessageDeflate
-from tests.unit.drivers import client_frame, events_for_every_split, request_bytes, response_for, server_frame
+from tests.unit.driver.drivers import (
+    client_frame,
+    events_for_every_split,
+    request_bytes,
+    response_for,
+    server_frame,
+)
 
 OFFER = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"
 

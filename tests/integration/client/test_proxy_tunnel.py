@@ -16,9 +16,10 @@ from contextlib import contextmanager
 
 import pytest
 
+from faye_websocket.driver.url import parse_url
 from faye_websocket.errors import ProxyError
 from faye_websocket.net.dial import Opener
-from faye_websocket.net.proxies import parse_proxy, parse_websocket_url, proxy_from_environment
+from faye_websocket.net.proxies import parse_proxy, proxy_from_environment
 from faye_websocket.net.tls import tls_settings
 from faye_websocket.net.transport import Transport
 from tests.integration.components import ProxyServer, TLSCerts
@@ -75,7 +76,7 @@ def read_like_a_select_loop(transport: Transport, size: int) -> tuple[bytes, flo
 
 
 def open_through(proxy: str | dict[str, object], url: str, **options: object) -> Opener:
-    target = parse_websocket_url(url)
+    target = parse_url(url)
     return Opener(target, proxy=parse_proxy(proxy), timeout=WAIT, **options)  # type: ignore[arg-type]
 
 
@@ -181,7 +182,7 @@ def test_refused_credentials_raise_proxy_error_with_the_status_and_close_the_soc
 def test_proxy_from_environment_is_used_and_no_proxy_bypasses_it(
     no_leaks: None, squid_proxy: ProxyServer, plain_origin: int
 ) -> None:
-    target = parse_websocket_url(f"ws://127.0.0.1:{plain_origin}/")
+    target = parse_url(f"ws://127.0.0.1:{plain_origin}/")
     env = {"http_proxy": squid_proxy.url()}
     proxy = proxy_from_environment(target, env)
     assert proxy is not None and proxy.port == squid_proxy.port
@@ -217,7 +218,7 @@ def test_a_silent_proxy_times_out_within_the_connect_budget(no_leaks: None) -> N
     listener = socket.create_server(("127.0.0.1", 0))
     try:
         port = listener.getsockname()[1]
-        target = parse_websocket_url("ws://127.0.0.1:9/")
+        target = parse_url("ws://127.0.0.1:9/")
         opener = Opener(target, proxy=parse_proxy(f"http://127.0.0.1:{port}"), timeout=0.3)
         started = time.monotonic()
         with pytest.raises(TimeoutError, match="proxy CONNECT"):
@@ -232,7 +233,7 @@ def test_abort_wakes_a_blocked_opening(no_leaks: None) -> None:
     listener.settimeout(WAIT)
     try:
         port = listener.getsockname()[1]
-        opener = Opener(parse_websocket_url("ws://127.0.0.1:9/"), proxy=parse_proxy(f"127.0.0.1:{port}"))
+        opener = Opener(parse_url("ws://127.0.0.1:9/"), proxy=parse_proxy(f"127.0.0.1:{port}"))
         errors: list[BaseException] = []
         started = threading.Event()
 

@@ -24,6 +24,7 @@ from faye_websocket.eventsource.writer import EventSource
 from faye_websocket.eventsource.wsgi import EventSourceResponse
 from tests.integration.components import Process, TLSCerts, free_port, require
 from tests.integration.eventsource_support import open_stream, read_to_eof, read_until, take
+from tests.paths import REPO_ROOT
 
 
 def require_module(name: str) -> None:
@@ -159,7 +160,7 @@ def test_our_reader_resumes_across_reconnections_under_wsgi_servers(
 
 
 GUNICORN_APP = """
-    from tests.integration.test_eventsource_wsgi import batch_app, announcing_app
+    from tests.integration.eventsource.test_wsgi import batch_app, announcing_app
     application = batch_app()
     announcing = announcing_app()
 """
@@ -195,7 +196,7 @@ def gunicorn_server(tmp_path: Path, app: str) -> Iterator[tuple[int, Process]]:
     require_module("gunicorn")
     (tmp_path / "sse_app.py").write_text(textwrap.dedent(GUNICORN_APP))
     port = free_port()
-    root = str(Path(__file__).resolve().parents[2])
+    root = str(REPO_ROOT)
     argv = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "4", "-b", f"127.0.0.1:{port}",
             "--chdir", str(tmp_path), "--pythonpath", root, f"sse_app:{app}"]
     with Process(argv, name="gunicorn", ready_ports=[("127.0.0.1", port)]) as process:

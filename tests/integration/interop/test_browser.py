@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.integration.components import ResultCollector, run_chromium
-from tests.integration.test_demo_server import demo
+from tests.integration.examples.test_demo_server import demo
 
 pytestmark = pytest.mark.component
 
