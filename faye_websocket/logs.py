@@ -72,8 +72,8 @@ def masked_head(head: bytes | str) -> str:
     lines = [line for line in text.split("\r\n") if line]
     if not lines:
         return ""
-    fields = [tuple(line.split(":", 1)) for line in lines[1:] if ":" in line]
-    shown = [f"{name}:{value}" for name, value in masked_fields((n, v) for n, v in fields)]
+    fields = [line.split(":", 1) for line in lines[1:] if ":" in line]
+    shown = [f"{name}: {value}" for name, value in masked_fields((n, v.strip()) for n, v in fields)]
     return " | ".join([lines[0], *shown])
 
 

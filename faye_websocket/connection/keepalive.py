@@ -7,9 +7,11 @@ A ``connect()``ed client reads the socket only inside ``recv()``, iteration, ``r
 ``Keepalive`` is one daemon thread per connection that becomes the reader only while nobody else
 is: it waits for the socket (or the next ping / pong / close deadline) *without* holding the read
 lock, then asks the connection to read what has arrived without blocking
-(``Connection.read_available``). So the one-reader rule holds, and a ``recv()`` caller never
-waits for it longer than one non-blocking read. Messages it reads are kept, in order, for the
-next ``recv()`` (at most ``RECV_QUEUE_SIZE``; then it stops reading and TCP pushes back).
+(``Connection.read_available``, which takes the read lock only if it is free). So the one-reader
+rule holds, a ``recv()`` caller never waits for it longer than one non-blocking read, and while
+another thread reads it stays away (``BUSY_WAIT``), which keeps it off the hot path. Messages it
+reads are kept, in order, for the next ``recv()`` (at most ``RECV_QUEUE_SIZE``; then it stops
+reading and TCP pushes back).
 Listeners may therefore run on the keepalive thread, as they may on any thread that reads.
 """
 
@@ -23,8 +25,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .connection import Connection
 
-IDLE_WAIT = 1.0  # seconds between looks at the connection when no deadline is armed
-FULL_WAIT = 0.05  # seconds to wait for recv() to take a kept message when the store is full
+IDLE_WAIT = 1.0  # seconds between looks at the connection when no timer is armed
+BUSY_WAIT = 0.2  # seconds to stay away while another thread reads (it answers pings meanwhile)
+MIN_WAIT = 0.001  # seconds; a timer just due is looked at again no sooner than this
 
 
 class Keepalive:
@@ -49,30 +52,27 @@ class Keepalive:
         if self._thread.ident is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
-    @property
-    def running(self) -> bool:
-        """True while the thread lives."""
-        return self._thread.is_alive()
-
     def _run(self) -> None:
         connection = self._connection
-        poller = select.poll()
         fileno = connection.fileno()
-        if fileno is None:
+        if fileno is None:  # closed already: dispatch what is left (the close event) and stop
+            connection.read_available()
             return
+        poller = select.poll()
         poller.register(fileno, select.POLLIN)
+        wake = time.monotonic()  # look at once: bytes may have come with the handshake
         while not self._stopped.is_set() and connection.close_event is None:
-            if connection.kept_count() >= connection.kept_limit():
-                self._stopped.wait(FULL_WAIT)  # recv() has not caught up: let TCP push back
-                continue
-            wake = connection.next_deadline()
-            timeout = IDLE_WAIT if wake is None else min(IDLE_WAIT, max(0.0, wake - time.monotonic()))
-            if not connection.has_buffered():
+            timeout = min(IDLE_WAIT, wake - time.monotonic())
+            if timeout > 0:
                 try:
-                    poller.poll(timeout * 1000)
+                    poller.poll(max(timeout, MIN_WAIT) * 1000)
                 except (OSError, ValueError):
-                    pass  # the descriptor is gone: read_available reports the end
+                    pass  # the descriptor went away: read_available reports the end
             if self._stopped.is_set():
                 return
-            if connection.read_available() is None:
-                connection.wait_for_reader(IDLE_WAIT)  # another thread reads: it answers pings
+            next_wake = connection.read_available()
+            if next_wake is None:
+                self._stopped.wait(BUSY_WAIT)  # another thread reads, or recv() has fallen behind
+                wake = time.monotonic()
+            else:
+                wake = next_wake

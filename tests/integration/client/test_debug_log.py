@@ -47,7 +47,7 @@ def test_one_connection_at_debug_shows_handshake_proxy_and_close_and_no_password
     connection_id = client_lines[0].split()[0]
     assert all(line.startswith(connection_id) for line in client_lines)  # one id follows the connection
     assert "GET / HTTP/1.1" in text and "Authorization: Basic ***" in text
-    assert "HTTP/1.1 101 Switching Protocols" in text
+    assert "HTTP/1.1 101" in text and "upgrade: websocket" in text.lower()
     assert "socks5h proxy 127.0.0.1" in text  # the proxy hop
     assert "1001" in text and "going away" in text  # the close code and reason
     assert PASSWORD not in text and socks_auth.password not in text  # type: ignore[operator]

@@ -28,8 +28,9 @@ def test_the_readme_client_example_500_times_without_a_listener_error(
             # As in the README: the open listener sends through event.target, never through
             # `client`, which may not be bound yet when the client's thread fires it.
             client = Client(server.url(), onopen=lambda event: event.target.send("Hello, world!"),
-                            onmessage=lambda event: (replies.append(event.data), event.target.close()),
-                            onclose=lambda event: closed.set())
+                            onmessage=lambda event, replies=replies: (replies.append(event.data),
+                                                                      event.target.close()),
+                            onclose=lambda event, closed=closed: closed.set())
             assert closed.wait(WAIT)
             assert client.wait_closed(WAIT)
             assert replies == ["Hello, world!"]

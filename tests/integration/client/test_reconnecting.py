@@ -110,10 +110,9 @@ def refusing(status: int, hits: list[int]) -> type[http.server.BaseHTTPRequestHa
 def test_a_4xx_refusal_stops_at_once(no_leaks: None) -> None:
     port = free_port()
     hits: list[int] = []
-    with serving(port, refusing(403, hits)):
-        with pytest.raises(HandshakeError) as refused:
-            for _ in reconnecting(f"ws://127.0.0.1:{port}/", max_attempts=5, **FAST):
-                pytest.fail("a refused connection yielded a client")
+    with serving(port, refusing(403, hits)), pytest.raises(HandshakeError) as refused:
+        for _ in reconnecting(f"ws://127.0.0.1:{port}/", max_attempts=5, **FAST):
+            pytest.fail("a refused connection yielded a client")
     assert refused.value.status == 403 and hits == [403]
 
 
@@ -122,10 +121,9 @@ def test_503_and_429_are_retried_up_to_the_attempt_limit(no_leaks: None, status:
     port = free_port()
     hits: list[int] = []
     retries: list[RetryEvent] = []
-    with serving(port, refusing(status, hits)):
-        with pytest.raises(HandshakeError) as refused:
-            for _ in reconnecting(f"ws://127.0.0.1:{port}/", max_attempts=4, onretry=retries.append, **FAST):
-                pytest.fail("a refused connection yielded a client")
+    with serving(port, refusing(status, hits)), pytest.raises(HandshakeError) as refused:
+        for _ in reconnecting(f"ws://127.0.0.1:{port}/", max_attempts=4, onretry=retries.append, **FAST):
+            pytest.fail("a refused connection yielded a client")
     assert refused.value.status == status and len(hits) == 4
     assert [event.attempt for event in retries] == [1, 2, 3]
     assert all(isinstance(event.error, HandshakeError) for event in retries)

@@ -61,8 +61,8 @@ def test_ws_through_socks_without_credentials(
     url = plain_server.url(host="localhost")
     assert echo_once(url, proxy=socks.url(scheme)) == "through socks"
     # socks5h sends the name for the proxy to resolve; socks5 sends the address we resolved.
-    resolved_by_proxy = f"localhost:{plain_server.port}"
-    assert socks.tunnelled(resolved_by_proxy if scheme == "socks5h" else f"127.0.0.1:{plain_server.port}", WAIT)
+    host = "localhost" if scheme == "socks5h" else "127.0.0.1"
+    assert socks.tunnelled(f"{host}:{plain_server.port}", WAIT)
 
 
 @pytest.mark.parametrize("scheme", ["socks5", "socks5h"])
