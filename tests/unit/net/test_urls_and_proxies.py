@@ -10,6 +10,7 @@ from faye_websocket.net.proxies import (
     parse_proxy,
     proxy_from_environment,
 )
+from faye_websocket.net.socks import SocksVersion
 
 
 @pytest.mark.parametrize(
@@ -87,7 +88,8 @@ def test_proxy_options_dict_as_in_the_original() -> None:
     assert proxy.tls == {"verify": False}
 
 
-@pytest.mark.parametrize("proxy", ["socks5://host:1080", "http://host:nope", {"headers": {}}])
+@pytest.mark.parametrize("proxy", ["socks://host:1080", "ftp://host", "http://host:nope", {"headers": {}},
+                                   {"origin": "socks5://h", "headers": {"X": "y"}}])
 def test_unusable_proxy_options_are_value_errors(proxy: object) -> None:
     with pytest.raises(ValueError):
         parse_proxy(proxy)  # type: ignore[arg-type]
@@ -124,10 +126,26 @@ def test_upper_case_http_proxy_is_ignored_in_a_cgi_request() -> None:
     assert proxy_from_environment(WS, {"HTTP_PROXY": "http://evil:1", "REQUEST_METHOD": "GET"}) is None
 
 
-def test_no_environment_means_no_proxy_and_socks_is_ignored() -> None:
+def test_no_environment_means_no_proxy() -> None:
     assert proxy_from_environment(WS, {}) is None
-    assert proxy_from_environment(WS, {"all_proxy": "socks5://h:1080"}) is None
     assert proxy_from_environment(WS, {"http_proxy": "  "}) is None
+
+
+@pytest.mark.parametrize(
+    ("scheme", "version"),
+    [("socks5", SocksVersion.SOCKS5), ("socks5h", SocksVersion.SOCKS5H),
+     ("socks4", SocksVersion.SOCKS4), ("SOCKS4a", SocksVersion.SOCKS4A)],
+)
+def test_socks_proxies_from_all_proxy_default_to_port_1080(scheme: str, version: SocksVersion) -> None:
+    proxy = proxy_from_environment(WS, {"all_proxy": f"{scheme}://u:p%40ss@h"})
+    assert proxy is not None and (proxy.socks, proxy.host, proxy.port) == (version, "h", 1080)
+    assert (proxy.username, proxy.password, proxy.scheme) == ("u", "p@ss", version.value)
+
+
+def test_a_scheme_we_cannot_speak_in_the_environment_is_an_error_naming_the_variable() -> None:
+    # Ignoring it would connect directly, bypassing the proxy the user set (issue 11).
+    with pytest.raises(ValueError, match="all_proxy.*unsupported proxy 'socks://u:\\*\\*\\*@h:1080'"):
+        proxy_from_environment(WS, {"all_proxy": "socks://u:secret@h:1080"})
 
 
 def test_no_proxy_exempts_matching_hosts() -> None:
