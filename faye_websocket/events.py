@@ -86,6 +86,9 @@ class CloseEvent:
 Event = Union[OpenEvent, MessageEvent, PingEvent, PongEvent, ErrorEvent, CloseEvent]
 
 
-def with_target(event: Event, target: object) -> None:
-    """Set ``event.target`` (the dispatcher does it once; events are otherwise immutable)."""
+def with_target(event: object, target: object) -> None:
+    """Set ``event.target`` (the dispatcher does it once; events are otherwise immutable).
+
+    Also used for the EventSource reader's ServerSentEvent, which has no such field.
+    """
     object.__setattr__(event, "target", target)

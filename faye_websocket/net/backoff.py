@@ -56,14 +56,14 @@ class Backoff:
         """Count one more failed attempt; the seconds to wait before the next, None to give up.
 
         ``minimum`` is a floor the server asked for (``Retry-After``, an event stream's
-        ``retry:``); it is still capped by ``max_delay``.
+        ``retry:``); the server's word wins over ``max_delay``.
         """
         self.failures += 1
         if self.max_attempts is not None and self.failures >= self.max_attempts:
             return None
         base = min(self.max_delay, self.initial * self.factor ** (self.failures - 1))
         delay = base * (1 - self.jitter * self.rng.random())
-        return min(self.max_delay, max(delay, minimum))
+        return max(min(self.max_delay, delay), minimum)
 
     def succeeded(self) -> None:
         """A connection opened: the next failure starts again from ``initial``."""

@@ -33,10 +33,10 @@ def test_the_attempt_limit_gives_up_and_success_starts_over() -> None:
     assert backoff.failed() == 1
 
 
-def test_a_server_asked_delay_is_a_floor_under_the_cap() -> None:
+def test_a_server_asked_delay_is_a_floor_that_wins_over_the_cap() -> None:
     backoff = Backoff(initial=1, max_delay=10, jitter=0)
     assert backoff.failed(minimum=4) == 4
-    assert backoff.failed(minimum=60) == 10
+    assert backoff.failed(minimum=60) == 60
 
 
 @pytest.mark.parametrize("options", [{"initial": -1}, {"factor": 0.5}, {"jitter": 2}, {"max_attempts": 0},
