@@ -183,3 +183,20 @@ def test_a_no_proxy_port_of_non_ascii_digits_is_ignored_not_a_crash() -> None:
     from faye_websocket.net.proxies import bypasses_proxy
 
     assert bypasses_proxy("example.com", 80, "example.com:\u00b2") is True
+
+
+@pytest.mark.usefixtures("no_proxy_environment")
+@pytest.mark.parametrize(
+    "value", ["gopher://user:s3cret@proxy.example:1080", "http://user:s3cret@proxy.example:99999"]
+)
+def test_an_unusable_proxy_in_the_environment_is_an_error_without_its_password(
+    no_leaks: None, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    # Ignoring it would connect directly, bypassing the proxy the user set (issue 11).
+    monkeypatch.setenv("http_proxy", value)
+    with pytest.raises(ValueError, match="http_proxy") as caught:
+        proxy_from_environment(parse_url("ws://127.0.0.1:9/"))
+    assert "proxy.example" in str(caught.value) and "s3cret" not in str(caught.value)
+    with pytest.raises(ValueError) as caught:
+        parse_proxy(value)
+    assert "s3cret" not in str(caught.value)
