@@ -117,7 +117,7 @@ class DemoHandler(SortingHandler):
         ws = WebSocket.from_handler(self, PROTOCOLS, extensions=extensions(), ping=PING_INTERVAL,
                                     allow_drafts=self.allow_drafts)
         self.log_upgrade(ws)  # 101, or the status it was refused with
-        ws.on("message", lambda event: ws.send(event.data))
+        ws.on("message", lambda event: event.target.send(event.data))
         ws.run()
 
     def send_static(self, *, head_only: bool) -> None:
