@@ -40,6 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as done:  # --help, --version: argparse has printed what was asked
         return int(done.code or 0)
     if options.verbose:
-        enable_debug_log()
+        enable_debug_log(frames=options.verbose > 1)
     command = run_serve if options.command == "serve" else run_connect
     return command(options)

@@ -159,7 +159,8 @@ def _add_connect(parser: argparse.ArgumentParser) -> None:
                         help="wss without verifying the server's certificate")
     parser.add_argument("--deflate", action="store_true", help="offer permessage-deflate")
     parser.add_argument("-o", "--origin", metavar="ORIGIN", help="send this Origin header")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug log on standard error")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="debug log on standard error; -vv adds every frame")
 
 
 def _add_serve(parser: argparse.ArgumentParser) -> None:
@@ -171,4 +172,5 @@ def _add_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--origin", action="append", metavar="ORIGIN",
                         help="accept only this Origin (repeatable; others get 403)")
     parser.add_argument("--allow-drafts", action="store_true", help="accept hixie-75/76 handshakes")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug log on standard error")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="debug log on standard error; -vv adds every frame")

@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import sys
 
+from ..logs import trace_frames
+
 LOGGER_NAME = "faye_websocket"  # the library's one logger (handshakes, closes, proxy hops at DEBUG)
 DEBUG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def enable_debug_log() -> None:
-    """Send the ``faye_websocket`` logger's records, DEBUG and up, to standard error (``-v``)."""
+def enable_debug_log(*, frames: bool = False) -> None:
+    """Send the ``faye_websocket`` logger's records, DEBUG and up, to standard error (``-v``);
+    with ``frames``, the frame trace too (``-vv``: every message, ping, pong and close)."""
+    trace_frames(frames)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(DEBUG_FORMAT))
     logger = logging.getLogger(LOGGER_NAME)

@@ -102,7 +102,7 @@ class SortingHandler(BaseHTTPRequestHandler):
         if not first:
             return ""  # connected and left: nothing to log
         speaks_tls = first[0] == TLS_HANDSHAKE_RECORD
-        context = self.server.tls_context
+        context = getattr(self.server, "tls_context", None)  # any http.server may use this handler
         if context is None:
             return TLS_ON_PLAIN_PORT if speaks_tls else None
         if not speaks_tls:
@@ -154,7 +154,8 @@ class EchoHandler(SortingHandler):
             self.send_error(STATUS_UPGRADE_REQUIRED, "Upgrade Required", "This server speaks WebSocket only")
             return
         ws = WebSocket.from_handler(self, PROTOCOLS, extensions=[PermessageDeflate()],
-                                    origin=self.server.origins, allow_drafts=self.server.allow_drafts)
+                                    origin=getattr(self.server, "origins", None),
+                                    allow_drafts=getattr(self.server, "allow_drafts", False))
         self.log_upgrade(ws)
         ws.on("message", lambda event: ws.send(event.data))
         ws.run()

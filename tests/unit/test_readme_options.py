@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from faye_websocket import Client, EventSource, EventSourceClient, EventSourceResponse, WebSocket
+from faye_websocket.reconnecting import reconnecting
 from tests.paths import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
@@ -22,6 +23,7 @@ README = REPO_ROOT / "README.md"
 TABLES: dict[str, list[Callable[..., Any]]] = {
     "Server `WebSocket`": [WebSocket.__init__],
     "Client `Client` and `connect()`": [Client.__init__],
+    "Reconnecting client `reconnecting()`": [reconnecting],
     "EventSource writer `EventSource`": [EventSource.__init__, EventSourceResponse.__init__],
     "EventSource reader `EventSourceClient`": [EventSourceClient.__init__],
 }

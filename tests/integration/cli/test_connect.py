@@ -130,6 +130,7 @@ def test_verbose_writes_the_debug_log_to_stderr_only_when_asked() -> None:
         verbose = run("connect", f"ws://127.0.0.1:{port}/", "x", "-v")
     assert quiet.stderr == ""
     assert "DEBUG faye_websocket" in verbose.stderr and "open: HTTP 101" in verbose.stderr
+    assert "faye_websocket.frames" not in verbose.stderr  # the frame trace is -vv
     assert verbose.stdout == quiet.stdout == "x\n"
 
 
@@ -176,3 +177,12 @@ def test_sigpipe_on_stdout_is_not_a_traceback() -> None:
         _, stderr = client.communicate(timeout=RUN_TIMEOUT)
     assert b"Traceback" not in stderr and b"Exception ignored" not in stderr, stderr
     assert client.returncode in (0, 1)
+
+
+def test_double_verbose_adds_the_frame_trace_and_credentials_stay_masked() -> None:
+    with serving() as (port, _):
+        done = run("connect", f"ws://127.0.0.1:{port}/", "x", "-vv",
+                   "--header", "Authorization: Bearer s3cret")
+    assert done.returncode == 0, done.stderr
+    assert "faye_websocket.frames" in done.stderr and "send text" in done.stderr
+    assert "Authorization: Bearer ***" in done.stderr and "s3cret" not in done.stderr
