@@ -39,9 +39,12 @@ MARKERS = {
     "EventSource.from_handler(self, ping=15, retry=10)": "server_side",
     "ThreadingWebSocketServer(": "socketserver",
     "websocket_app(on_connect": "wsgi",
-    "for message in ws:": "recv_loop",
+    "ws = WebSocket.from_handler(self)\n": "recv_loop",
     "with connect(": "client",
     "EventSourceClient(": "eventsource_client",
+    # tests/integration/frameworks/test_readme_blocks.py runs these two under gunicorn
+    "websocket_route(app,": "flask",
+    "@websocket_view\n": "django",
 }
 
 # Block name -> (text in the README, replacement); {port} and {proxy} are filled in by the test.
