@@ -28,7 +28,8 @@ Helpers (plain functions, usable outside fixtures):
 - ``serving_in_thread(server, name)``: any socketserver's serve_forever() on a thread, stopped and
   joined on exit. ``wsgiref_server(app)``, ``werkzeug_server(app, tls=None)`` -> context managers of
   the port; ``gunicorn_server("module:app", *, worker="gthread", threads=4, chdir=None,
-  pythonpath=None)`` -> context manager of (port, Process). ``require_module(name)``.
+  pythonpath=None, ready_path=None)`` -> context manager of (port, Process); with ready_path it
+  waits until the worker answers a GET there. ``require_module(name)``.
 - ``open_fd_count()``, ``thread_count()``, ``assert_no_leaks(timeout=2.0)`` context manager (these
   live in tests/leaks.py, so unit tests can use them without the component stack).
 

@@ -161,15 +161,21 @@ def test_werkzeug_client_that_goes_away_is_noticed_without_a_write() -> None:
 
 
 @contextmanager
-def gunicorn_sse_app(tmp_path: Path, app: str, threads: int = 4) -> Iterator[tuple[int, Process]]:
-    """gunicorn -k gthread with ``threads`` worker threads serving ``sse_app:<app>`` (GUNICORN_APP)."""
+def gunicorn_sse_app(
+    tmp_path: Path, app: str, threads: int = 4, probe: bool = True
+) -> Iterator[tuple[int, Process]]:
+    """gunicorn -k gthread with ``threads`` worker threads serving ``sse_app:<app>`` (GUNICORN_APP).
+
+    With ``probe``, a plain GET (answered 404) waits for the worker to have imported the app.
+    """
     (tmp_path / "sse_app.py").write_text(textwrap.dedent(GUNICORN_APP))
-    with gunicorn_server(f"sse_app:{app}", threads=threads, chdir=tmp_path, pythonpath=REPO_ROOT) as running:
+    with gunicorn_server(f"sse_app:{app}", threads=threads, chdir=tmp_path, pythonpath=REPO_ROOT,
+                         ready_path="/ready" if probe else None) as running:
         yield running
 
 
 def test_gunicorn_client_that_goes_away_is_noticed_without_a_write(tmp_path: Path) -> None:
-    with gunicorn_sse_app(tmp_path, "announcing") as (port, process):
+    with gunicorn_sse_app(tmp_path, "announcing", probe=False) as (port, process):
         with open_stream(port) as sock:
             read_until(sock, b"data: hello")
         deadline = time.monotonic() + 2.0

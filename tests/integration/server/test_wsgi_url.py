@@ -17,6 +17,7 @@ import pytest
 
 from faye_websocket.client import connect
 from faye_websocket.eventsource.client import EventSourceClient
+from faye_websocket.eventsource.writer import EventSource
 from faye_websocket.eventsource.wsgi import EventSourceResponse
 from faye_websocket.server.websocket import WebSocket
 from faye_websocket.server.wsgi import websocket_app
@@ -47,6 +48,9 @@ def report_websocket(ws: WebSocket, environ: dict[str, Any]) -> None:
 
 
 def event_stream(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    if not EventSource.is_event_source(environ):  # gunicorn_server's readiness probe
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "6")])
+        return [b"ready\n"]
     es = EventSourceResponse(environ, start_response, ping=None, retry=None)
     es.send(report(es.url, environ))
     es.close()  # the queued event is still sent, then the response ends
@@ -54,7 +58,8 @@ def event_stream(environ: dict[str, Any], start_response: Callable[..., Any]) ->
 
 
 def url_reporting_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """A WebSocket or an event stream at any path, each sending ``report()`` once and closing."""
+    """A WebSocket or an event stream at any path, each sending ``report()`` once and closing;
+    a plain 200 for other requests."""
     websocket = websocket_app(lambda ws: report_websocket(ws, environ), fallback=event_stream)
     return websocket(environ, start_response)
 
@@ -81,7 +86,7 @@ APPS: dict[str, tuple[str, WSGIApp]] = {
 @contextmanager
 def gunicorn_port(name: str) -> Iterator[int]:
     """gunicorn (gthread, a subprocess) serving this module's application ``name``."""
-    with gunicorn_server(f"{__name__}:{name}", pythonpath=REPO_ROOT) as (port, _):
+    with gunicorn_server(f"{__name__}:{name}", pythonpath=REPO_ROOT, ready_path="/ready") as (port, _):
         yield port
 
 
