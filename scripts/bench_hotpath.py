@@ -16,6 +16,10 @@ process for the main workloads names where the time goes. Loops are bounded in c
 
     scripts/bench                       (runs this with the other benchmarks)
     python scripts/bench_hotpath.py [--reps N] [--scale F] [--only SUBSTRING] [--no-profile]
+                                    [--compare CHECKOUT]
+
+``--compare`` adds the same three of ours from another checkout (say, main before a change) as
+the peer "before", measured interleaved with the rest: the way to tell whether a change wins.
 """
 
 from __future__ import annotations
@@ -212,7 +216,7 @@ def client_worker(kind: str, workload: str, port: int, count: int) -> None:
     """In a subprocess: run one client workload, print {messages, seconds, cpu} as JSON."""
     url = f"ws://127.0.0.1:{port}/"
     small, large = "x" * 16, b"\xfe" * (1 << 20)
-    if kind == "ours":
+    if kind in ("ours", "before"):
         import faye_websocket
 
         def open_() -> Any:
@@ -272,7 +276,9 @@ def run_client(kind: str, workload: str, port: int, count: int, profile: str | N
     env = dict(os.environ)
     if profile:
         env["BENCH_PROFILE"] = profile
-    out = subprocess.run([sys.executable, __file__, "--client-worker", kind, workload, str(port), str(count)],
+    root = COMPARE if kind == "before" and COMPARE is not None else ROOT
+    out = subprocess.run([sys.executable, __file__, "--client-worker", kind, workload, str(port), str(count),
+                          str(root)],
                          capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env, cwd=ROOT)
     if out.returncode != 0:
         raise RuntimeError(f"client {kind} {workload} failed: {out.stderr[-2000:]}")
@@ -307,7 +313,7 @@ def workloads(scale: float) -> list[Workload]:
                                                   "count": n(30)}, 0.75),
         Workload("server, sequential connect + close", "server", {"mode": "connect", "count": n(600)}, 1.6),
         Workload("server, 100 connections", "server", {"mode": "rt", "connections": 100, "count": n(100)}, 2.2),
-        Workload("server, 1,000 connections", "server", {"mode": "rt", "connections": 1000, "count": n(10)}, 15.0),
+        Workload("server, 1,000 connections", "server", {"mode": "rt", "connections": 1000, "count": n(4)}, 15.0),
         Workload("server, permessage-deflate 1 KiB JSON", "server",
                  {"mode": "deflate", "json": JSON_1K, "count": n(5000)}, 1.4),
         Workload("client, 16 B round trips", "client", {"workload": "rt"}, 1.5, n(8000)),
@@ -320,6 +326,9 @@ def workloads(scale: float) -> list[Workload]:
 
 
 YARDSTICK = {"server": "websockets", "client": "websockets", "sse": "node faye"}
+
+
+COMPARE: Path | None = None  # --compare: another checkout whose server, client and EventSource run as "before"
 
 
 def measure_once(load: Workload, peer: str, servers: dict[str, Server]) -> tuple[float, float]:
@@ -335,15 +344,18 @@ def measure_once(load: Workload, peer: str, servers: dict[str, Server]) -> tuple
         path = f"/?n={load.count}&m=" + "x" * 32
         messages, seconds, cpu = drive(server.port, "sse", {**load.options, "path": path}, server.process.pid)
     time.sleep(0.3)  # let the server finish closing the run's connections outside the next window
+    print(f"    {load.name} / {peer}: {messages / seconds:.0f}/s, {cpu / messages * 1e6:.1f} us/msg, "
+          f"{seconds:.2f} s", file=sys.stderr, flush=True)
     return messages / seconds, cpu / messages * 1e6
 
 
 def peers_for(group: str) -> list[str]:
+    before = ["before"] if COMPARE is not None else []
     if group == "client":
-        return ["ours", "websockets", "minimal"]
+        return ["ours", *before, "websockets", "minimal"]
     if group == "sse":
-        return ["ours", "node faye", "minimal sse"]
-    return ["ours", "websockets", "minimal"] + (["node ws"] if have_node_ws() else [])
+        return ["ours", *before, "node faye", "minimal sse"]
+    return ["ours", *before, "websockets", "minimal"] + (["node ws"] if have_node_ws() else [])
 
 
 def have_node_ws() -> bool:
@@ -362,6 +374,9 @@ def make_servers() -> dict[str, Server]:
     }
     if have_node_ws():
         servers["node ws"] = Server("node ws", ["node", str(PEERS_DIR / "ws_echo_server.js"), "{port}"])
+    if COMPARE is not None:
+        servers["before"] = Server("before", [py, str(COMPARE / "examples" / "server.py"), "{port}"])
+        servers["before sse"] = Server("before sse", [py, "-c", OUR_SSE_SERVER, "{port}", str(COMPARE)])
     return servers
 
 
@@ -370,12 +385,12 @@ def run_all(loads: list[Workload], reps: int) -> None:
     for server in servers.values():
         server.start()
     try:
-        for rep in range(reps):
+        for rep in range(reps):  # a repetition's lines go to stderr as they come
             for load in loads:
                 peers = peers_for(load.group)
                 shift = rep % len(peers)
                 for peer in peers[shift:] + peers[:shift]:
-                    key = "ours sse" if (load.group == "sse" and peer == "ours") else peer
+                    key = f"{peer} sse" if (load.group == "sse" and peer in ("ours", "before")) else peer
                     try:
                         value = measure_once(load, peer, {**servers, peer: servers[key]})
                     except (RuntimeError, subprocess.TimeoutExpired, OSError) as error:
@@ -468,7 +483,7 @@ def profile_all(scale: float) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--client-worker":
-        sys.path.insert(0, str(ROOT))
+        sys.path.insert(0, sys.argv[6])
         client_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -476,7 +491,10 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every message count")
     parser.add_argument("--only", default="", help="run only workloads whose name contains this")
     parser.add_argument("--no-profile", action="store_true", help="skip the profile summary")
+    parser.add_argument("--compare", type=Path, help="another checkout to measure as the peer 'before'")
     args = parser.parse_args()
+    global COMPARE
+    COMPARE = args.compare.resolve() if args.compare else None
     if not shutil.which("node"):
         sys.exit("bench_hotpath needs node (the load generator and the peers run on it)")
     loads = [load for load in workloads(args.scale) if args.only.lower() in load.name.lower()]
