@@ -28,6 +28,7 @@ logger = logging.getLogger("faye_websocket")
 Listener = Callable[[Any], object]
 _API = TypeVar("_API", bound="WebSocketAPI")
 EVENT_TYPES = ("open", "message", "error", "close", "ping", "pong")
+_HANDLER_NAMES = {type: "on" + type for type in EVENT_TYPES}  # event type -> on<type> attribute
 
 
 class EventTarget:
@@ -41,20 +42,21 @@ class EventTarget:
     onpong: Listener | None = None
 
     def __init__(self) -> None:
-        self._listeners: dict[str, list[Listener]] = {}
-        self._listeners_lock = threading.Lock()  # guards _listeners against on/off from any thread
+        # Tuples, replaced (never changed) by on/off under the lock: dispatch reads them without it.
+        self._listeners: dict[str, tuple[Listener, ...]] = {}
+        self._listeners_lock = threading.Lock()  # serialises on/off from any thread
 
     def on(self, type: str, listener: Listener) -> None:
         """Call ``listener(event)`` for every event of ``type`` ("open", "message", ...)."""
         _check_type(type)
         with self._listeners_lock:
-            self._listeners.setdefault(type, []).append(listener)
+            self._listeners[type] = self._listeners.get(type, ()) + (listener,)
 
     def off(self, type: str, listener: Listener | None = None) -> None:
         """Remove ``listener`` (its first registration), or every listener of ``type`` if None."""
         _check_type(type)
         with self._listeners_lock:
-            listeners = self._listeners.get(type, [])
+            listeners = list(self._listeners.get(type, ()))
             if listener is None:
                 listeners.clear()
             elif listener in listeners:
@@ -64,6 +66,7 @@ class EventTarget:
                     if getattr(registered, "__wrapped__", None) is listener:
                         listeners.remove(registered)
                         break
+            self._listeners[type] = tuple(listeners)
 
     def once(self, type: str, listener: Listener) -> None:
         """Like ``on``, but the listener is removed before its first call."""
@@ -77,14 +80,19 @@ class EventTarget:
 
     def dispatch_event(self, event: Event) -> None:
         """Call the ``on<type>`` attribute, then the listeners; log (never raise) their errors."""
-        with self._listeners_lock:
-            listeners = list(self._listeners.get(event.type, ()))
-        handler = getattr(self, "on" + event.type, None)
-        for listener in ([handler] if handler is not None else []) + listeners:
-            try:
-                listener(event)
-            except Exception:
-                logger.exception("faye_websocket: %s listener %r raised", event.type, listener)
+        listeners = self._listeners.get(event.type, ())  # as they were when the event came
+        handler = getattr(self, _HANDLER_NAMES.get(event.type) or "on" + event.type, None)
+        if handler is not None:
+            self._call(handler, event)
+        for listener in listeners:
+            self._call(listener, event)
+
+    @staticmethod
+    def _call(listener: Listener, event: Event) -> None:
+        try:
+            listener(event)
+        except Exception:
+            logger.exception("faye_websocket: %s listener %r raised", event.type, listener)
 
 
 def _check_type(type: str) -> None:

@@ -272,7 +272,8 @@ def client_worker(kind: str, workload: str, port: int, count: int) -> None:
     print(json.dumps({"messages": messages, "seconds": seconds, "cpu": cpu}))
 
 
-def run_client(kind: str, workload: str, port: int, count: int, profile: str | None = None) -> tuple[float, float, float]:
+def run_client(kind: str, workload: str, port: int, count: int,
+               profile: str | None = None) -> tuple[float, float, float]:
     env = dict(os.environ)
     if profile:
         env["BENCH_PROFILE"] = profile
@@ -305,15 +306,17 @@ def workloads(scale: float) -> list[Workload]:
         return max(1, int(value * scale))
 
     return [
-        Workload("server, 16 B round trips", "server", {"mode": "rt", "connections": 1, "count": n(10000)}, 2.0),
+        Workload("server, 16 B round trips", "server", {"mode": "rt", "count": n(10000)}, 2.0),
         Workload("server, 1 KiB round trips", "server", {"mode": "rt", "size": 1024, "count": n(10000)}, 1.6),
         Workload("server, 16 B pipelined (batches of 1,000)", "server",
                  {"mode": "pipe", "batch": 1000, "count": n(30)}, 1.5),
         Workload("server, 1 MiB echo", "server", {"mode": "large", "size": 1 << 20, "text": False,
                                                   "count": n(30)}, 0.75),
         Workload("server, sequential connect + close", "server", {"mode": "connect", "count": n(600)}, 1.6),
-        Workload("server, 100 connections", "server", {"mode": "rt", "connections": 100, "count": n(100)}, 2.2),
-        Workload("server, 1,000 connections", "server", {"mode": "rt", "connections": 1000, "count": n(4)}, 15.0),
+        Workload("server, 100 connections", "server",
+                 {"mode": "rt", "connections": 100, "count": n(100)}, 2.2),
+        Workload("server, 1,000 connections", "server",
+                 {"mode": "rt", "connections": 1000, "count": n(4)}, 15.0),
         Workload("server, permessage-deflate 1 KiB JSON", "server",
                  {"mode": "deflate", "json": JSON_1K, "count": n(5000)}, 1.4),
         Workload("client, 16 B round trips", "client", {"workload": "rt"}, 1.5, n(8000)),
@@ -328,12 +331,13 @@ def workloads(scale: float) -> list[Workload]:
 YARDSTICK = {"server": "websockets", "client": "websockets", "sse": "node faye"}
 
 
-COMPARE: Path | None = None  # --compare: another checkout whose server, client and EventSource run as "before"
+COMPARE: Path | None = None  # --compare: another checkout, whose three run as the peer "before"
 
 
 def measure_once(load: Workload, peer: str, servers: dict[str, Server]) -> tuple[float, float]:
     if load.group == "client":
-        messages, seconds, cpu = run_client(peer, load.options["workload"], servers["node ws"].port, load.count)
+        port = servers["node ws"].port
+        messages, seconds, cpu = run_client(peer, load.options["workload"], port, load.count)
     elif load.group == "server":
         server = servers[peer]
         assert server.process is not None
@@ -408,7 +412,7 @@ def median(values: list[tuple[float, float]], index: int) -> float:
 
 
 def report(loads: list[Workload], reps: int) -> None:
-    print(f"\nmedians of {reps} interleaved repetitions; rate = messages (or events, connections) per second; "
+    print(f"\nmedians of {reps} interleaved repetitions; rate = messages (events, connections) per second; "
           "cpu = microseconds of CPU per message in the process under test")
     for load in loads:
         yard = median(load.results.get(YARDSTICK[load.group], []), 0)
@@ -426,7 +430,8 @@ def report(loads: list[Workload], reps: int) -> None:
         ref = median(load.results.get(minimal, []), 0) / yard
         met = "yes" if ours >= load.goal else "no"
         print(f"| {load.name} | {ours:.2f}x | {ref:.2f}x | >= {load.goal}x | {met} | "
-              f"{median(load.results.get('ours', []), 1):.1f} | {median(load.results.get(minimal, []), 1):.1f} |")
+              f"{median(load.results.get('ours', []), 1):.1f} | "
+              f"{median(load.results.get(minimal, []), 1):.1f} |")
 
 
 # -- profile --------------------------------------------------------------------------------------
@@ -440,7 +445,7 @@ def summarize(path: str, title: str, top: int = 14) -> None:
     total = sum(value[2] for value in entries.values()) or 1.0
     rows = sorted(entries.items(), key=lambda item: item[1][2], reverse=True)[:top]
     print(f"\n{title} (cProfile; own time per function, share of the profiled total {total:.2f} s)")
-    for (filename, line, name), (_, calls, own, cumulative, _) in rows:
+    for (filename, line, name), (_, calls, own, _, _) in rows:
         where = f"{Path(filename).name}:{line}" if line else filename
         print(f"  {own / total * 100:5.1f}%  {calls:9d} calls  {name:28s} {where}")
 
@@ -449,7 +454,8 @@ def profile_all(scale: float) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="faye-bench-"))
     try:
         path = str(tmp / "server.prof")
-        server = Server("profiled", [sys.executable, "-c", PROFILED_SERVER, "{port}", path, str(ROOT / "examples")])
+        argv = [sys.executable, "-c", PROFILED_SERVER, "{port}", path, str(ROOT / "examples")]
+        server = Server("profiled", argv)
         server.start()
         try:
             assert server.process is not None
@@ -472,7 +478,8 @@ def profile_all(scale: float) -> None:
         sse = Server("ours sse", [sys.executable, "-c", OUR_SSE_SERVER, "{port}", str(ROOT), sse_path])
         sse.start()
         try:
-            drive(sse.port, "sse", {"readers": 1, "path": f"/?n={max(1, int(30000 * scale))}&m=" + "x" * 32}, None)
+            path = f"/?n={max(1, int(30000 * scale))}&m=" + "x" * 32
+            drive(sse.port, "sse", {"readers": 1, "path": path}, None)
             time.sleep(0.3)
         finally:
             sse.stop()

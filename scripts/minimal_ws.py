@@ -64,7 +64,8 @@ def parse(buf: bytearray, pos: int) -> tuple[int, int, bool, bool, bytes] | None
     if len(buf) < at + length:
         return None
     payload = bytes(buf[at : at + length])
-    return at + length, first & 0x0F, bool(first & 0x80), bool(first & 0x40), mask(payload, key) if key else payload
+    data = mask(payload, key) if key else payload
+    return at + length, first & 0x0F, bool(first & 0x80), bool(first & 0x40), data
 
 
 def read_head(sock: socket.socket) -> tuple[bytes, bytearray]:
@@ -151,7 +152,8 @@ def serve_connection(sock: socket.socket) -> None:
         headers = fields(head)
         accept = base64.b64encode(hashlib.sha1(headers["sec-websocket-key"].encode() + GUID).digest())
         deflate = "permessage-deflate" in headers.get("sec-websocket-extensions", "")
-        extra = b"Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n" if deflate else b""
+        offer = b"Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n"
+        extra = offer if deflate else b""
         sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      b"Sec-WebSocket-Accept: " + accept + b"\r\n" + extra + b"\r\n")
         peer = Peer(sock, rest, client=False, deflate=deflate)

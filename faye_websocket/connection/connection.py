@@ -63,7 +63,7 @@ from typing import Callable, Iterator, Protocol
 from ..errors import ConnectionClosed, InvalidState
 from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
 from ..net.deadline import check_durations
-from ..net.transport import RECV_SIZE, Transport
+from ..net.transport import RECV_SIZE, PlainSocketTransport, Transport
 from ..rfc6455 import CloseCode
 from .recv_queue import RecvQueue
 from .timers import Timers, earliest
@@ -71,6 +71,9 @@ from .watchdog import Watchdog, WatchdogEntry
 
 logger = logging.getLogger("faye_websocket")
 
+# Replies made on the reading thread while it handles one read (echoes from a listener, pongs,
+# close echoes) leave in one write after the batch; a batch larger than this is written at once.
+COALESCE_LIMIT = 65536
 WRITE_CHUNK = 256 * 1024  # each sendall gets its own send timeout, so the timeout measures progress
 # The reader stops and waits for the writer once this many bytes of its own replies (pongs, close
 # echoes) are queued behind another thread's write (a peer that floods pings and reads nothing).
@@ -178,6 +181,9 @@ class Connection:
         check_durations(ping=ping, pong_timeout=pong_timeout, close_timeout=close_timeout,
                          handshake_timeout=handshake_timeout, send_timeout=send_timeout)
         self.driver = driver
+        # What the hot path calls: the protocol driver itself once a server driver has chosen it
+        # (ServerDriver.protocol_driver), so that each call skips the server driver's forwarding.
+        self._core: DriverLike = driver
         self.side = side
         self.url = url
         self._transport: Transport | None = None
@@ -203,6 +209,9 @@ class Connection:
         self._reply_size = 0  # the part of _outbox_size queued without waiting
         self._in_flight = 0
         self._events: deque[Event] = deque()
+        # The events being dispatched by the reading thread, taken from _events in one go; a send
+        # made by a listener while more of them wait is written with theirs, after the batch.
+        self._batch: deque[Event] = deque()
         self._started = False
         self._ended = False  # no more reads or writes: the transport is shut down (under _lock)
         self._transport_closed = False
@@ -263,6 +272,7 @@ class Connection:
             status, message = rejection
             self._operate(lambda: self.driver.reject(status, message))
         self._operate(self.driver.start)
+        self._core = getattr(self.driver, "protocol_driver", None) or self.driver
 
     # -- public operations (any thread) ------------------------------------------------------
 
@@ -284,11 +294,103 @@ class Connection:
         return self._outbox_size + self._in_flight
 
     def send(self, data: str | bytes | bytearray | memoryview) -> bool:
-        """Send a message; blocks until written. False once closing or if the write failed."""
-        if self._close_event is not None or self.driver.state >= ReadyState.CLOSING:
+        """Send a message. False once closing or if the write failed.
+
+        From any thread but the reading one it returns once the frame is written. On the
+        reading thread (a listener replying) the frame may wait, while more events of the same
+        read are still to be dispatched, to leave with their replies in one write: it is
+        written at the latest once the batch is dispatched, before the thread reads again.
+        """
+        core = self._core
+        state = core.state
+        if self._close_event is not None or state >= ReadyState.CLOSING:
             return False
-        accepted = self._operate(lambda: self.driver.send(data), block=True)
+        if state is not ReadyState.OPEN:  # CONNECTING: the driver queues it until open
+            accepted = self._operate(lambda: core.send(data), block=True)
+            return accepted and self._broken is None
+        if self._reader_ident == threading.get_ident():
+            return self._send_on_reader(core, data)
+        return self._send_and_write(core, data)
+
+    def _send_on_reader(self, core: DriverLike, data: str | bytes | bytearray | memoryview) -> bool:
+        """send() on the reading thread: queue the frame behind the batch's replies, or, when
+        it is the batch's last reply and nobody else writes, write it straight away."""
+        write = False
+        with self._lock:
+            if self._ended:
+                return False
+            accepted = core.send(data)
+            frame = core.data_to_send()
+            if core.state is not ReadyState.OPEN:  # an extension failed: error and close events
+                self._events.extend(core.events_received())
+            if not frame:
+                pass
+            elif not self._outbox and not self._batch and self._write_lock.acquire(blocking=False):
+                write = True  # the common echo: nothing queued, nobody writing
+                self._in_flight = len(frame)
+            else:
+                self._outbox.append((frame, True))
+                self._outbox_size += len(frame)
+                self._reply_size += len(frame)
+        if write:
+            transport = self._transport
+            try:
+                error = self._write_out(transport, frame) if transport is not None else None
+            finally:
+                self._write_lock.release()
+            if error is not None:
+                self._write_failed(error)
+                return False
+            if self._outbox:  # queued by another thread while we wrote: left to us
+                self._flush(block=False)
+        elif not self._batch or self._reply_size >= COALESCE_LIMIT:
+            self._flush(block=self._reply_size > OUTBOX_SOFT_LIMIT)
         return accepted and self._broken is None
+
+    def _send_and_write(self, core: DriverLike, data: str | bytes | bytearray | memoryview) -> bool:
+        """send() on any other thread: take the write lock, frame the message, write it (with
+        whatever replies were queued before it, in order); returns once written."""
+        transport = self._transport
+        if transport is None:
+            accepted = self._operate(lambda: core.send(data), block=True)
+            return accepted and self._broken is None
+        with self._write_lock:
+            with self._lock:
+                if self._ended:
+                    return False
+                accepted = core.send(data)
+                frame = core.data_to_send()
+                if core.state is not ReadyState.OPEN:
+                    self._events.extend(core.events_received())
+                if self._outbox:
+                    frame = b"".join([item for item, _ in self._outbox] + [frame])
+                    self._outbox.clear()
+                    self._outbox_size = self._reply_size = 0
+                self._in_flight = len(frame)
+            error = self._write_out(transport, frame) if frame else None
+        if error is not None:
+            self._write_failed(error)
+            return False
+        if self._outbox:  # a reply queued while we wrote: its thread left it to us
+            self._flush(block=False)
+        if core.state is not ReadyState.OPEN:
+            self._after_operation()
+        return accepted and self._broken is None
+
+    def _write_out(self, transport: Transport, data: bytes) -> OSError | None:
+        """Write ``data`` (the write lock is held), a chunk at a time when large; the error, if any."""
+        try:
+            if len(data) <= WRITE_CHUNK:
+                transport.sendall(data)
+            else:
+                view = memoryview(data)
+                for start in range(0, len(view), WRITE_CHUNK):
+                    transport.sendall(view[start : start + WRITE_CHUNK])  # type: ignore[arg-type]
+        except OSError as error:
+            return error
+        finally:
+            self._in_flight = 0
+        return None
 
     def ping(self, payload: bytes = b"") -> bool:
         """Send a ping; blocks until written. False on drafts, once closing, or on failure."""
@@ -503,16 +605,25 @@ class Connection:
             if self._close_event is None:
                 self._wait_without_transport(until)
             return
-        wake = earliest(self._deadlines.next_deadline(self.driver.state), until)
+        deadline = self._deadlines.next_deadline(self._core.state)
+        wake = deadline if until is None else earliest(deadline, until)
         # Without a deadline the read itself may block (one system call instead of two); a
         # close() from another thread still wakes it, by shutting the socket down.
-        if wake is None or transport.pending() > 0 or self._poll(wake):
+        if wake is None:
+            self._read(transport)
+        elif type(transport) is PlainSocketTransport:
+            self._read(transport, wake)  # one system call: the kernel's receive timeout
+        elif transport.pending() > 0 or self._poll(wake):
             self._read(transport)
         # Timers are checked after every read too: a peer that never stops sending must not
         # keep a close timeout or a ping from ever coming due.
-        self._on_timers(time.monotonic())
+        if deadline is not None or self._core.state is not ReadyState.OPEN:
+            self._on_timers(time.monotonic())
         if self._events:
             self._dispatch_pending()
+        # The batch is dispatched: its replies leave now, in one write, before the next read.
+        if self._outbox:
+            self._flush(block=self._reply_size > OUTBOX_SOFT_LIMIT)
 
     def _wait_without_transport(self, until: float | None) -> None:
         # A client whose transport is not attached yet (it is still connecting): nothing to read.
@@ -526,9 +637,16 @@ class Connection:
         except (OSError, ValueError):
             return True  # the descriptor went away: let recv report it
 
-    def _read(self, transport: Transport) -> None:
+    def _read(self, transport: Transport, wake: float | None = None) -> None:
+        """Read once (until ``wake`` at the latest, on a plain socket) and feed the driver."""
         try:
-            data = transport.recv(RECV_SIZE)
+            if wake is None:
+                data = transport.recv(RECV_SIZE)
+            else:
+                timed = transport.recv_before(RECV_SIZE, wake)  # type: ignore[attr-defined]
+                if timed is None:
+                    return  # the deadline came first
+                data = timed
         except TimeoutError:
             return  # half a TLS record arrived; the rest will
         except OSError as error:
@@ -536,12 +654,37 @@ class Connection:
             return
         self._deadlines.received()
         if data:
-            self._operate(lambda: self.driver.receive_data(data))
-            self._maybe_start()
+            if self._started:
+                self._feed(data)
+            else:
+                self._operate(lambda: self.driver.receive_data(data))
+                self._maybe_start()
         elif self._broken is not None:
             self._fail(self._network_message(self._broken), self._broken)
         else:
             self._operate(self.driver.receive_eof)
+
+    def _feed(self, data: bytes) -> None:
+        """Hand received bytes to the driver; its replies wait in the outbox for the batch's end."""
+        core = self._core
+        with self._lock:
+            if self._ended:
+                return
+            before = core.state
+            core.receive_data(data)
+            out = core.data_to_send()
+            if out:
+                self._outbox.append((out, True))
+                self._outbox_size += len(out)
+                self._reply_size += len(out)
+            events = core.events_received()
+            if events:
+                self._events.extend(events)
+            state = core.state
+            if state is ReadyState.CLOSING and before is not ReadyState.CLOSING:
+                self._deadlines.closing(time.monotonic())
+        if state is ReadyState.CLOSED:
+            self._after_operation()
 
     def _network_message(self, error: BaseException) -> str:
         return f"Network error: {self.url}: {error}" if self.url else f"Network error: {error}"
@@ -621,9 +764,10 @@ class Connection:
             if error is not None:
                 self._write_failed(error)
                 return
-            with self._lock:
-                if not self._has_writable(everything):
-                    return
+            # Checked after the release: a thread that queued bytes before this check is seen
+            # here, and one that queues after it finds the write lock free.
+            if not self._outbox or not (everything or self._outbox[0][1]):
+                return
             block = False
 
     def _has_writable(self, everything: bool) -> bool:
@@ -638,20 +782,28 @@ class Connection:
             with self._lock:
                 if self._ended or not self._has_writable(everything):
                     return None
-                data, reply = self._outbox.popleft()
-                self._outbox_size -= len(data)
-                if reply:
-                    self._reply_size -= len(data)
+                data = self._take_writable(everything)
                 self._in_flight = len(data)
-            try:
-                view = memoryview(data)
-                for start in range(0, len(view), WRITE_CHUNK):
-                    transport.sendall(view[start : start + WRITE_CHUNK])  # type: ignore[arg-type]
-            except OSError as error:
+            error = self._write_out(transport, data)
+            if error is not None:
                 return error
-            finally:
-                self._in_flight = 0
         return None
+
+    def _take_writable(self, everything: bool) -> bytes:
+        """Pop what this writer may write from the outbox as one buffer (called with _lock held)."""
+        outbox = self._outbox
+        if everything or all(reply for _, reply in outbox):
+            chunks = [data for data, _ in outbox]
+            outbox.clear()
+            self._outbox_size = self._reply_size = 0
+        else:
+            chunks = []
+            while outbox and outbox[0][1]:
+                data, _ = outbox.popleft()
+                chunks.append(data)
+                self._outbox_size -= len(data)
+                self._reply_size -= len(data)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _write_failed(self, error: OSError) -> None:
         with self._lock:
@@ -757,17 +909,25 @@ class Connection:
 
     def _dispatch_pending(self) -> None:
         """Hand queued events to on_event, outside every lock; only on the reading thread."""
-        while True:
+        while self._events:
             with self._lock:
-                if not self._events:
-                    return
-                event = self._events.popleft()
-            if isinstance(event, CloseEvent):
-                self._finish_if_closed()
-                self._close_event = event
-                self._queue.close()
-                self._disarm_watchdog()
-            self._deliver(event)
+                batch, self._events = self._events, deque()
+            self._batch = batch
+            try:
+                while batch:
+                    event = batch.popleft()
+                    if isinstance(event, CloseEvent):
+                        self._finish_if_closed()
+                        self._close_event = event
+                        self._queue.close()
+                        self._disarm_watchdog()
+                    self._deliver(event)
+            finally:
+                if batch:  # a listener raised past the logging (KeyboardInterrupt): keep the rest
+                    with self._lock:
+                        batch.extend(self._events)
+                        self._events = batch
+                    self._batch = deque()
 
     def _listened(self) -> bool:
         # A message nobody listens for would be lost: with a reader thread it waits for recv().
