@@ -160,8 +160,11 @@ class WebSocketAPI(EventTarget):
         """Send ``str`` as a text message or bytes-like data as a binary message.
 
         Blocks until the frame is written to the socket (a peer that stops reading makes this
-        wait, up to the send timeout). Returns False once the connection is closing or closed,
-        or when the write failed. Any thread. TypeError for other types.
+        wait, up to the send timeout). A listener's send on the reading thread, while more
+        events of the same read wait for dispatch, returns at once: its frame leaves with their
+        replies in one write after them, before the thread reads again. Returns False once the
+        connection is closing or closed, or when the write failed. Any thread. TypeError for
+        other types.
         """
         if not isinstance(data, (str, bytes, bytearray, memoryview)):
             raise TypeError(f"send() takes str or bytes-like data, not {type(data).__name__}")

@@ -62,13 +62,13 @@ with serve(echo, "127.0.0.1", int(sys.argv[1]), max_size=None) as server:
 
 # examples/server.py with each handler thread under cProfile; stats merged on SIGTERM.
 PROFILED_SERVER = """
-import cProfile, pstats, signal, sys, threading
+import cProfile, pstats, signal, sys, threading, time
 sys.path.insert(0, sys.argv[3])
 import server as demo
 profiles, lock = [], threading.Lock()
 original = demo.DemoHandler.echo_websocket
 def echo_websocket(self):
-    profile = cProfile.Profile()
+    profile = cProfile.Profile(time.thread_time)  # CPU time of this thread, not wall time
     with lock:
         profiles.append(profile)
     profile.enable()
@@ -107,7 +107,8 @@ class Handler(BaseHTTPRequestHandler):
         count, message = int(query.get("n", ["1000"])[0]), query.get("m", ["x"])[0]
         if PROFILE:
             import cProfile
-            profile = cProfile.Profile()
+            import time
+            profile = cProfile.Profile(time.thread_time)
             profiles.append(profile)
             profile.enable()
         es = EventSource.from_handler(self)
@@ -237,7 +238,7 @@ def client_worker(kind: str, workload: str, port: int, count: int) -> None:
     if os.environ.get("BENCH_PROFILE"):
         import cProfile
 
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time)
         profile.enable()
     cpu, start = time.process_time(), time.perf_counter()
     messages = 0
@@ -444,7 +445,7 @@ def summarize(path: str, title: str, top: int = 14) -> None:
     entries = stats.stats  # type: ignore[attr-defined]
     total = sum(value[2] for value in entries.values()) or 1.0
     rows = sorted(entries.items(), key=lambda item: item[1][2], reverse=True)[:top]
-    print(f"\n{title} (cProfile; own time per function, share of the profiled total {total:.2f} s)")
+    print(f"\n{title} (cProfile over thread CPU time; own time per function, share of {total:.2f} s)")
     for (filename, line, name), (_, calls, own, _, _) in rows:
         where = f"{Path(filename).name}:{line}" if line else filename
         print(f"  {own / total * 100:5.1f}%  {calls:9d} calls  {name:28s} {where}")

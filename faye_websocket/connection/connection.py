@@ -6,28 +6,35 @@ needs (opening handshake, closing handshake, ping interval and pong timeout), an
 event to one callback, ``on_event``, which the public API (``api.py``) turns into listener calls.
 
 Who reads
-    Exactly one thread at a time reads the socket: it holds ``_read_lock``. That is the thread
-    inside ``run()`` (the reader loop), or, when nobody runs that loop, the thread calling
-    ``recv()`` (or a blocking ``close()``). The reading thread is also the only one that
-    dispatches events, so listeners see events in order and never concurrently.
+    Exactly one thread at a time reads the socket: it holds ``_read_lock``, taken only through
+    ``_become_reader`` with a ``Role``: the thread inside ``run()`` (the reader loop), or, when
+    nobody runs that loop, the thread calling ``recv()``, a blocking ``close()`` or
+    ``wait_open()``. The reading thread is also the only one that dispatches events, so
+    listeners see events in order and never concurrently.
 
 Who writes
-    Every byte the driver produces goes, under ``_lock``, onto the outbox in the order the driver
-    made it. Whoever holds ``_write_lock`` drains the outbox onto the transport. ``send`` and
-    ``ping`` wait for the write lock, so they return only once their frame is written (a slow
-    peer slows the sender; nothing piles up). The reading thread and ``close()`` never wait for
-    the write lock: if another thread is writing, that thread writes their bytes too. This keeps
-    the reader draining the socket while a sender is stuck on a full peer, so two peers that
-    both send a lot cannot deadlock, and ``close()`` never blocks on a dead peer.
+    Every byte the driver produces is framed under ``_lock``, in the order the driver made it,
+    and written by whoever holds ``_write_lock``. A ``send`` from any thread but the reading
+    one takes the write lock, frames its message and writes it with whatever waited in the
+    outbox before it, so it returns once written (a slow peer slows the sender; nothing piles
+    up). The reading thread owns the socket's common case: what it produces while handling one
+    read (a listener's replies, pongs, close echoes) waits in the outbox and leaves in one
+    write once the read's events are dispatched (or at ``COALESCE_LIMIT`` bytes), so pipelined
+    traffic costs one system call per batch; its last reply, with nothing queued and nobody
+    writing, is written at once. The reading thread and ``close()`` never wait for the write
+    lock: if another thread is writing, that thread writes their bytes too. This keeps the
+    reader draining the socket while a sender is stuck on a full peer, so two peers that both
+    send a lot cannot deadlock, and ``close()`` never blocks on a dead peer.
 
 Locks (names and owners)
     ``_lock`` guards the driver, the outbox and the event list; held only for driver calls.
-    ``_write_lock`` serialises transport writes. ``_read_lock`` marks the reading thread.
-    Listeners never run under any of them.
+    ``_write_lock`` serialises transport writes (taken before ``_lock`` when both are held).
+    ``_read_lock`` marks the reading thread. Listeners never run under any of them.
 
 Timers
-    The reading thread computes the nearest deadline and uses it as its ``poll`` timeout, so no
-    timer thread is needed (with no deadline armed it skips the poll and blocks in ``recv``).
+    The reading thread computes the nearest deadline and bounds its read by it (on a plain
+    socket, the kernel's receive timeout: one system call per read; on TLS, a ``poll`` first), so
+    no timer thread is needed (with no deadline armed it blocks in ``recv``).
     The one case it cannot see is ``close()`` called from another thread while the reader sleeps
     with a later (or no) deadline; for that, one process-wide watchdog thread (``watchdog.Watchdog``)
     shuts the socket down when the close deadline passes, which wakes the reader.
@@ -48,7 +55,6 @@ How a client plugs in (faye_websocket/client.py)
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -58,7 +64,7 @@ import threading
 import time
 from collections import deque
 from enum import Enum
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Protocol
 
 from ..errors import ConnectionClosed, InvalidState
 from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
@@ -91,6 +97,15 @@ class Side(Enum):
 
     SERVER = "server"
     CLIENT = "client"
+
+
+class Role(Enum):
+    """Why the reading thread reads; every caller becomes the reader through ``_become_reader``."""
+
+    LOOP = "run"  # run(): reads until CLOSED; a recv() or close() reading elsewhere hands over to it
+    RECV = "recv"  # recv() on its caller's thread, until one message
+    CLOSE = "close"  # close() (or the end of an abort) finishing the closing handshake; never waits
+    OPEN = "open"  # wait_open(): a blocking connect() reading the handshake response
 
 
 class DriverLike(Protocol):
@@ -217,14 +232,12 @@ class Connection:
         self._transport_closed = False
         self._broken: BaseException | None = None
         self._close_event: CloseEvent | None = None
-        # close() (or the end of an abort) reads on a thread that is not the reader (under _lock)
-        self._closer_reading = False
+        self._reader_role: Role | None = None  # why the read lock is held (under _lock)
         self._watchdog_entry: WatchdogEntry | None = None  # our close deadline at the watchdog (under _lock)
         self._queue = RecvQueue(RECV_QUEUE_SIZE)
         # Messages read by a recv() caller on its own thread: one read may bring several, and the
         # ones not returned yet wait here for the next recv().
         self._direct: deque[str | bytes] = deque()
-        self._direct_reading = False
         self._poller = select.poll()
 
     # -- setup ------------------------------------------------------------------------------
@@ -414,35 +427,57 @@ class Connection:
         self._queue.stop_putting()
         if self._on_reader_thread():
             return
-        with self._reading_to_close(wait) as reading:
-            if reading:
-                self._dispatch_pending()
-                while self._close_event is None and self.driver.state is not ReadyState.OPEN:
-                    self._pump(None)
-        if not reading:
+        if not (wait and self._become_reader(Role.CLOSE)):
             self._arm_watchdog()
-
-    @contextlib.contextmanager
-    def _reading_to_close(self, wanted: bool = True) -> Iterator[bool]:
-        """Become the reading thread to finish a close, if nobody reads; yields whether we did.
-
-        A run() starting meanwhile on another thread waits for this (bounded) finish.
-        """
-        with self._lock:
-            acquired = wanted and self._read_lock.acquire(blocking=False)
-            if acquired:
-                self._closer_reading = True
-        if not acquired:
-            yield False
             return
         try:
-            self._reader_ident = threading.get_ident()
-            yield True
+            self._dispatch_pending()
+            while self._close_event is None and self.driver.state is not ReadyState.OPEN:
+                self._pump(None)
         finally:
-            self._reader_ident = None
+            self._stop_reading()
+
+    # -- who reads ----------------------------------------------------------------------------
+
+    def _become_reader(self, role: Role, deadline: float | None = None) -> bool:
+        """Take the read lock on this thread for ``role``: the one way to become the reader.
+
+        Returns False when this caller should not read: CLOSE when anyone reads (it never
+        waits), RECV once run() reads or waits to (recv() then takes from the queue). Otherwise
+        it waits for the thread reading now, until ``deadline`` (TimeoutError); run() waits only
+        for a recv() or close(), and marks the connection as having a reader loop at once, so
+        that a recv() reading now hands the socket over after its next read (InvalidState when
+        another run() or a wait_open() reads).
+        """
+        while True:
             with self._lock:
-                self._closer_reading = False
-                self._read_lock.release()
+                if role is Role.RECV and self._reader_thread_mode:
+                    return False
+                if self._read_lock.acquire(blocking=False):
+                    self._reader_role = role
+                    self._reader_ident = threading.get_ident()
+                    if role is Role.LOOP:
+                        self._reader_thread_mode = True
+                    return True
+                if role is Role.CLOSE:
+                    return False
+                if role is Role.LOOP:
+                    if self._reader_role not in (Role.RECV, Role.CLOSE):
+                        raise InvalidState("another thread is already reading this connection")
+                    self._reader_thread_mode = True
+            remaining = -1.0 if deadline is None else deadline - time.monotonic()
+            if deadline is not None and remaining <= 0:
+                raise TimeoutError("another thread is reading")
+            if not self._read_lock.acquire(timeout=remaining):
+                raise TimeoutError("another thread is reading")
+            self._read_lock.release()  # free now: take it again, with the checks above
+
+    def _stop_reading(self) -> None:
+        """Give the read lock back (after _become_reader returned True, on the same thread)."""
+        with self._lock:
+            self._reader_role = None
+            self._reader_ident = None
+            self._read_lock.release()
 
     def _arm_watchdog(self) -> None:
         # Once per connection: a repeated close() must not add entries to the watchdog's heap.
@@ -474,24 +509,13 @@ class Connection:
         """
         if self._on_reader_thread():
             raise InvalidState("run() cannot be called from a listener on the reading thread")
-        with self._lock:
-            acquired = self._read_lock.acquire(blocking=False)
-            wait = not acquired and (self._closer_reading or self._direct_reading)
-            if acquired or wait:
-                # Set with the lock, so a recv() that finds the lock taken knows it is run()'s.
-                self._reader_thread_mode = True
-        if not acquired:
-            if not wait:
-                raise InvalidState("another thread is already reading this connection")
-            self._read_lock.acquire()
+        self._become_reader(Role.LOOP)
         try:
-            self._reader_ident = threading.get_ident()
             self._dispatch_pending()
             while self._close_event is None:
                 self._pump(None)
         finally:
-            self._reader_ident = None
-            self._read_lock.release()
+            self._stop_reading()
             self._queue.close()
 
     def recv(self, timeout: float | None = None) -> str | bytes:
@@ -509,38 +533,14 @@ class Connection:
             early = self._pop_direct()  # read by a recv() that then handed the socket to run()
             if early is not None:
                 return early
-        if self._acquire_for_recv(deadline):
+        if self._become_reader(Role.RECV, deadline):
             try:
                 message = self._recv_direct(deadline)
             finally:
-                with self._lock:
-                    self._direct_reading = False
-                    self._reader_ident = None
-                    self._read_lock.release()
+                self._stop_reading()
             if message is not None:
                 return message
         return self._queue.get(deadline, self._closed_error)
-
-    def _acquire_for_recv(self, deadline: float | None) -> bool:
-        """Take the read lock to read on this thread; False if run() reads (use the queue).
-
-        Another thread may read for a while (a recv() or close() there): wait for it, up to the
-        deadline (TimeoutError).
-        """
-        while True:
-            with self._lock:
-                if self._reader_thread_mode:
-                    return False
-                if self._read_lock.acquire(blocking=False):
-                    self._direct_reading = True
-                    self._reader_ident = threading.get_ident()
-                    return True
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise TimeoutError("another thread is reading")
-            if not self._read_lock.acquire(timeout=-1 if remaining is None else remaining):
-                raise TimeoutError("another thread is reading")
-            self._read_lock.release()  # free now: take it again, with the checks above
 
     def _recv_direct(self, deadline: float | None) -> str | bytes | None:
         """Read on this thread until a message; None once run() has started elsewhere."""
@@ -564,7 +564,9 @@ class Connection:
             pumped = True
 
     def _pop_direct(self) -> str | bytes | None:
-        # Another recv() may take the last one between a check and the pop: pop, never check.
+        # Another recv() may take the last one between a check and the pop: the pop decides.
+        if not self._direct:
+            return None
         try:
             return self._direct.popleft()
         except IndexError:
@@ -576,16 +578,15 @@ class Connection:
         For callers without a reader thread (a blocking ``connect()``). Raises TimeoutError.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._read_lock:
-            self._reader_ident = threading.get_ident()
-            try:
-                while self.driver.state is ReadyState.CONNECTING:
-                    if deadline is not None and time.monotonic() >= deadline:
-                        raise TimeoutError("the opening handshake did not complete in time")
-                    self._pump(deadline)
-                self._dispatch_pending()
-            finally:
-                self._reader_ident = None
+        self._become_reader(Role.OPEN)
+        try:
+            while self.driver.state is ReadyState.CONNECTING:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError("the opening handshake did not complete in time")
+                self._pump(deadline)
+            self._dispatch_pending()
+        finally:
+            self._stop_reading()
         return self.driver.state is ReadyState.OPEN
 
     def _closed_error(self) -> ConnectionClosed:
@@ -824,11 +825,13 @@ class Connection:
         """
         if self._on_reader_thread() or self.driver.state is not ReadyState.CLOSED:
             return
-        with self._reading_to_close() as reading:
-            if reading:
-                self._finish_if_closed()
-        if not reading:
+        if not self._become_reader(Role.CLOSE):
             self._interrupt()  # e.g. close() while CONNECTING: the reader must notice now
+            return
+        try:
+            self._finish_if_closed()
+        finally:
+            self._stop_reading()
 
     # -- ending ---------------------------------------------------------------------------
 
@@ -935,7 +938,7 @@ class Connection:
 
     def _deliver(self, event: Event) -> None:
         if isinstance(event, MessageEvent):
-            if self._direct_reading:
+            if self._reader_role is Role.RECV:
                 self._direct.append(event.data)
             elif self._queue.enabled:
                 self._queue.put(event.data)

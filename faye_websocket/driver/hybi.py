@@ -20,6 +20,8 @@ from .frames import (
     MASK_BIT,
     MASK_KEY_LENGTH,
     MAX_LENGTH_7,
+    OPCODE_BITS,
+    RSV1_BIT,
     Frame,
     FrameRules,
     MaskKeys,
@@ -75,8 +77,9 @@ class Hybi(Driver):
         )
         self._message: MessageAssembler | None = None
         self._keys = MaskKeys() if mask_outgoing else None
-        # True once OPEN without an extension session: messages take the fast paths below.
+        # True once OPEN without an extension session: messages skip the extension pipeline.
         self._plain = False
+        self._common_firsts: frozenset[int] = frozenset()  # first header bytes _common_frames takes
         self._handlers: dict[Opcode, Callable[[Frame], None]] = {
             Opcode.CONTINUATION: self._on_continuation,
             Opcode.TEXT: self._on_data,
@@ -92,7 +95,7 @@ class Hybi(Driver):
         """Parse frames until the closing handshake completes."""
         reader = self._reader
         while self.state is not ReadyState.CLOSED:
-            common = self._plain and self._message is None and self.state is ReadyState.OPEN
+            common = self._message is None and self.state is ReadyState.OPEN
             if common and self._common_frames():
                 if reader.eof:
                     raise EOFError("stream ended")
@@ -106,16 +109,19 @@ class Hybi(Driver):
         """Take every complete common frame at the head of the buffer; True when the next one is
         common but incomplete, False when it is another kind (``parse_frame`` takes it then).
 
-        The common frame: a whole text or binary message (FIN, no RSV bit, no extension), masked
-        as this side requires (RFC 6455 section 5.1), at most 65,535 bytes and within
-        ``max_length``, text that is valid UTF-8. Any frame that fails a check is left to
-        ``parse_frame``, which raises the error that check calls for, so no check is skipped.
+        The common frame: a whole text or binary message (FIN; no RSV bit but those the
+        negotiated extensions claim), masked as this side requires (RFC 6455 section 5.1), at
+        most 65,535 bytes and within ``max_length``. Any frame that fails a check is left to
+        ``parse_frame``, which raises the error that check calls for, so no check is skipped;
+        text that is not UTF-8 is left to it as well, or, once an extension has transformed
+        it, fails here as there (InvalidPayload, 1007).
         """
         buf = self._reader.buffer
         size = len(buf)
         pos = 0
         masked = MASK_BIT if self._rules.require_masking else 0
         key_length = MASK_KEY_LENGTH if masked else 0
+        firsts = self._common_firsts
         events = self._events
         wait = False
         while True:
@@ -124,7 +130,7 @@ class Hybi(Driver):
                 break
             first = buf[pos]
             second = buf[pos + 1]
-            if (first != TEXT_FIRST and first != BINARY_FIRST) or second & MASK_BIT != masked:
+            if first not in firsts or second & MASK_BIT != masked:
                 break
             length = second & 0x7F
             start = pos + 2
@@ -146,6 +152,10 @@ class Hybi(Driver):
                 payload = apply_mask(buf[start + key_length : end], bytes(buf[start : start + key_length]))
             else:
                 payload = bytes(buf[start:end])
+            if not self._plain:
+                pos = end  # taken: the extension's state moves on, and its errors end the parsing
+                events.append(MessageEvent(self._through_extensions(first, payload)))
+                continue
             if first == TEXT_FIRST:
                 try:
                     events.append(MessageEvent(payload.decode("utf-8")))
@@ -157,6 +167,12 @@ class Hybi(Driver):
         if pos:
             del buf[:pos]
         return wait
+
+    def _through_extensions(self, first: int, payload: bytes) -> str | bytes:
+        opcode = Opcode.TEXT if first & OPCODE_BITS == Opcode.TEXT else Opcode.BINARY
+        message = Message(opcode, payload, bool(first & RSV1_BIT), False, False)
+        data = self._extensions.process_incoming_message(message, self.max_length).data
+        return decode_text(data) if opcode is Opcode.TEXT else data
 
     def _on_data(self, frame: Frame) -> None:
         if self._message is not None:
@@ -223,7 +239,7 @@ class Hybi(Driver):
 
     def send(self, data: str | bytes | bytearray | memoryview) -> bool:
         """Send text (str) or binary (bytes-like) data; the common message is framed at once."""
-        if self._plain and self.state is ReadyState.OPEN:
+        if self.state is ReadyState.OPEN:
             kind = type(data)
             if kind is str:
                 payload = data.encode("utf-8")  # type: ignore[union-attr]
@@ -233,6 +249,8 @@ class Hybi(Driver):
                 first = BINARY_FIRST
             else:
                 return super().send(data)
+            if not self._plain:
+                return self._send_message(Opcode(first & OPCODE_BITS), payload)
             key = self._keys.next() if self._keys is not None else None
             self._chunks.append(encode_frame(first, payload, key))
             return True
@@ -240,6 +258,10 @@ class Hybi(Driver):
 
     def _open(self) -> None:
         self._plain = not self._extensions.has_sessions
+        firsts = {TEXT_FIRST, BINARY_FIRST}
+        if self._extensions.valid_frame_rsv(Opcode.TEXT, True, False, False):
+            firsts |= {TEXT_FIRST | RSV1_BIT, BINARY_FIRST | RSV1_BIT}  # permessage-deflate's bit
+        self._common_firsts = frozenset(firsts)
         super()._open()
 
     def _send_message(self, opcode: Opcode, payload: bytes) -> bool:

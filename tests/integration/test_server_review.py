@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from faye_websocket import Client
+from faye_websocket.connection.connection import Role
 from faye_websocket.connection.watchdog import Watchdog
 from faye_websocket.events import CloseEvent
 from faye_websocket.server.websocket import WebSocket
@@ -94,7 +95,7 @@ def test_run_started_on_a_thread_while_another_recvs_never_fails_or_stalls(no_le
                 server.recorded.wait_for("open", index + 1)
                 connection = server.recorded.sockets[index].connection
                 deadline = time.monotonic() + WAIT
-                while not (connection._queue.enabled or connection._direct_reading) \
+                while not (connection._queue.enabled or connection._reader_role is Role.RECV) \
                         and time.monotonic() < deadline:
                     time.sleep(0.001)  # recv() is waiting (before that a listener takes messages)
                 raw.send_frame(TEXT, b"hello %d" % index)
@@ -120,7 +121,7 @@ def test_recv_already_reading_hands_the_socket_over_to_run_and_loses_nothing(no_
 
         threading.Thread(target=receiver).start()
         deadline = time.monotonic() + WAIT
-        while not ws.connection._direct_reading and time.monotonic() < deadline:
+        while ws.connection._reader_role is not Role.RECV and time.monotonic() < deadline:
             time.sleep(0.01)
         reading.set()
         try:
