@@ -39,9 +39,12 @@ MARKERS = {
     "EventSource.from_handler(self, ping=15, retry=10)": "server_side",
     "ThreadingWebSocketServer(": "socketserver",
     "websocket_app(on_connect": "wsgi",
-    "for message in ws:": "recv_loop",
+    "ws = WebSocket.from_handler(self)\n": "recv_loop",
     "with connect(": "client",
     "EventSourceClient(": "eventsource_client",
+    # tests/integration/frameworks/test_readme_blocks.py runs these two under gunicorn
+    "websocket_route(app,": "flask",
+    "@websocket_view\n": "django",
 }
 
 # Block name -> (text in the README, replacement); {port} and {proxy} are filled in by the test.
@@ -98,11 +101,8 @@ class Output(io.StringIO):
 
 
 @pytest.fixture(autouse=True)
-def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _direct_connections(no_proxy_environment: None) -> None:
     """The blocks' clients read proxies from the environment: the local servers are reached directly."""
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
 
 
 @pytest.fixture
