@@ -106,6 +106,7 @@ class Role(Enum):
     RECV = "recv"  # recv() on its caller's thread, until one message
     CLOSE = "close"  # close() (or the end of an abort) finishing the closing handshake; never waits
     OPEN = "open"  # wait_open(): a blocking connect() reading the handshake response
+    IDLE = "keepalive"  # read_available(): a keepalive reading while nobody else does; never waits
 
 
 class DriverLike(Protocol):
@@ -442,12 +443,12 @@ class Connection:
     def _become_reader(self, role: Role, deadline: float | None = None) -> bool:
         """Take the read lock on this thread for ``role``: the one way to become the reader.
 
-        Returns False when this caller should not read: CLOSE when anyone reads (it never
-        waits), RECV once run() reads or waits to (recv() then takes from the queue). Otherwise
-        it waits for the thread reading now, until ``deadline`` (TimeoutError); run() waits only
-        for a recv() or close(), and marks the connection as having a reader loop at once, so
-        that a recv() reading now hands the socket over after its next read (InvalidState when
-        another run() or a wait_open() reads).
+        Returns False when this caller should not read: CLOSE and IDLE when anyone reads (they
+        never wait), RECV once run() reads or waits to (recv() then takes from the queue).
+        Otherwise it waits for the thread reading now, until ``deadline`` (TimeoutError); run()
+        waits only for a recv(), close() or keepalive, and marks the connection as having a
+        reader loop at once, so that a recv() reading now hands the socket over after its next
+        read (InvalidState when another run() or a wait_open() reads).
         """
         while True:
             with self._lock:
@@ -459,10 +460,10 @@ class Connection:
                     if role is Role.LOOP:
                         self._reader_thread_mode = True
                     return True
-                if role is Role.CLOSE:
+                if role is Role.CLOSE or role is Role.IDLE:
                     return False
                 if role is Role.LOOP:
-                    if self._reader_role not in (Role.RECV, Role.CLOSE):
+                    if self._reader_role not in (Role.RECV, Role.CLOSE, Role.IDLE):
                         raise InvalidState("another thread is already reading this connection")
                     self._reader_thread_mode = True
             remaining = -1.0 if deadline is None else deadline - time.monotonic()
@@ -577,19 +578,15 @@ class Connection:
         what has arrived without blocking, fire due timers and dispatch (messages wait for the
         next recv()). Returns when to look again (time.monotonic(); inf: no timer armed), or
         None when another thread reads or RECV_QUEUE_SIZE messages wait."""
-        with self._lock:
-            if len(self._direct) >= RECV_QUEUE_SIZE or not self._read_lock.acquire(blocking=False):
-                return None
-            self._direct_reading, self._reader_ident = True, threading.get_ident()
+        if len(self._direct) >= RECV_QUEUE_SIZE or not self._become_reader(Role.IDLE):
+            return None
         try:
             self._pump(time.monotonic())
             while not self._ended and self._transport is not None and self._transport.pending() > 0:
                 self._pump(time.monotonic())  # TLS records already decrypted: poll would not see them
             wake = self._deadlines.next_deadline(self.driver.state)
         finally:
-            with self._lock:
-                self._direct_reading, self._reader_ident = False, None
-                self._read_lock.release()
+            self._stop_reading()
         return math.inf if wake is None else wake
 
     def fileno(self) -> int | None:
@@ -963,7 +960,7 @@ class Connection:
 
     def _deliver(self, event: Event) -> None:
         if isinstance(event, MessageEvent):
-            if self._reader_role is Role.RECV:
+            if self._reader_role is Role.RECV or self._reader_role is Role.IDLE:
                 self._direct.append(event.data)
             elif self._queue.enabled:
                 self._queue.put(event.data)
