@@ -43,10 +43,10 @@ def clean_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy
 
 
-def path_without_node(directory: Path) -> str:
-    """A PATH with every program of the current one except npm and node (symlinks in ``directory``)."""
+def path_without_node(directory: Path, path: str) -> str:
+    """A PATH with every program of ``path`` except npm and node (symlinks in ``directory``)."""
     directory.mkdir(exist_ok=True)
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
+    for folder in path.split(os.pathsep):
         if not os.path.isdir(folder):
             continue
         for name in os.listdir(folder):
@@ -59,8 +59,14 @@ def path_without_node(directory: Path) -> str:
 
 @pytest.fixture
 def demo_environment() -> dict[str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    # A user's shell: none of our set-up switches, no proxy, not inside this checkout's venv.
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.lower().endswith("_proxy") and not k.startswith("FAYE_")}
     environment.pop("VIRTUAL_ENV", None)
+    own_venv = str(REPO_ROOT / ".venv" / "bin")
+    environment["PATH"] = os.pathsep.join(
+        folder for folder in environment.get("PATH", "").split(os.pathsep) if folder != own_venv
+    )
     environment["PORT"] = str(free_port())
     return environment
 
@@ -88,7 +94,7 @@ def test_demo_starts_on_a_clean_clone_without_npm(
     clean_copy: Path, demo_environment: dict[str, str], tmp_path: Path
 ) -> None:
     shutil.rmtree(clean_copy / ".venv", ignore_errors=True)
-    demo_environment["PATH"] = path_without_node(tmp_path / "bin")
+    demo_environment["PATH"] = path_without_node(tmp_path / "bin", demo_environment["PATH"])
     assert shutil.which("npm", path=demo_environment["PATH"]) is None
     for port in start_demo(clean_copy, demo_environment):
         check_demo(port)
