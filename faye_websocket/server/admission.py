@@ -1,0 +1,202 @@
+"""Admission for thread-per-connection servers: a connection limit answered with a fast 503, a
+pause instead of a spin when the process is out of descriptors or threads, and one overload line
+per interval instead of a traceback per connection.
+
+``AdmissionMixIn`` goes before ``socketserver.ThreadingMixIn`` in a server's bases (both of the
+package's servers have it). It changes three things of socketserver's accept loop:
+
+- ``max_connections``: a connection accepted beyond it gets ``503 Service Unavailable`` with
+  ``Retry-After`` written on the accepting thread without blocking, and is closed: no thread is
+  started for it. ``None`` (the library's default) means "as many as the descriptor limit allows"
+  (``RLIMIT_NOFILE`` minus a reserve), so the limit is met before ``accept`` fails; a number is
+  used as given (``default_max_connections`` gives servers a cap that respects both).
+- ``accept`` failing with EMFILE/ENFILE/ENOBUFS/ENOMEM, or a handler thread that cannot start,
+  pauses accepting (``ACCEPT_PAUSE`` seconds, or until a connection ends) instead of returning at
+  once to a listening socket that is still readable: socketserver spun at 100% CPU there. A
+  connection whose thread could not start is answered 503 like one over the limit.
+- what was refused is counted and logged once per ``overload_log_interval`` seconds (one line,
+  with counts), at WARNING on the ``faye_websocket`` logger.
+
+A TLS listener (the socket accepted is an ``ssl.SSLSocket`` whose handshake has not run) gets no
+503, only the close: an answer in the clear would not be HTTP to a TLS client.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import resource
+import socket
+import ssl
+import threading
+import time
+from typing import Any
+
+logger = logging.getLogger("faye_websocket")
+
+RETRY_AFTER = 5  # seconds a refused client is asked to wait (RFC 9110 section 10.2.3)
+ACCEPT_PAUSE = 0.5  # seconds accepting pauses when out of descriptors or threads, unless one ends
+OVERLOAD_LOG_INTERVAL = 10.0  # seconds between two overload lines
+DESCRIPTOR_RESERVE = 64  # descriptors kept for the listener, logs, files, TLS duplicates, the watcher
+# accept(2) errors that mean "the process (or the system) is out of a resource": retry later.
+EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+SERVICE_UNAVAILABLE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: %d\r\nConnection: close\r\n"
+    b"Content-Type: text/plain\r\nContent-Length: 20\r\n\r\nServer is too busy.\n"
+)
+
+
+def descriptor_limit() -> int:
+    """This process's soft RLIMIT_NOFILE (a large number when unlimited)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def effective_limit(max_connections: int | None) -> int:
+    """``max_connections`` itself, or for None what the descriptor limit leaves (at least 1)."""
+    if max_connections is not None:
+        return max_connections
+    return max(1, descriptor_limit() - DESCRIPTOR_RESERVE)
+
+
+def default_max_connections(cap: int) -> int:
+    """``cap``, or less when the descriptor limit leaves less (a command line's default)."""
+    return min(cap, effective_limit(None))
+
+
+class OverloadLog:
+    """Counts refusals by reason and logs them once per interval; any thread."""
+
+    def __init__(self, interval: float = OVERLOAD_LOG_INTERVAL) -> None:
+        self._lock = threading.Lock()  # owner: this object; guards _counts and _since
+        self._counts: dict[str, int] = {}
+        self.totals: dict[str, int] = {}  # since the server started (tests, monitoring)
+        self._interval = interval
+        self._since = time.monotonic()
+
+    def note(self, reason: str, detail: str = "") -> None:
+        """Count one refusal for ``reason``; log the interval's counts if it has passed."""
+        now = time.monotonic()
+        with self._lock:
+            key = f"{reason} ({detail})" if detail else reason
+            self._counts[key] = self._counts.get(key, 0) + 1
+            self.totals[reason] = self.totals.get(reason, 0) + 1
+            if now - self._since < self._interval:
+                return
+            counts, self._counts, since, self._since = self._counts, {}, self._since, now
+        self._emit(counts, now - since)
+
+    def flush(self) -> None:
+        """Log what was counted since the last line (on shutdown)."""
+        with self._lock:
+            counts, self._counts, since, self._since = self._counts, {}, self._since, time.monotonic()
+        if counts:
+            self._emit(counts, time.monotonic() - since)
+
+    @staticmethod
+    def _emit(counts: dict[str, int], seconds: float) -> None:
+        summary = ", ".join(f"{count} {key}" for key, count in sorted(counts.items()))
+        logger.warning("faye_websocket: server overloaded in the last %.0f s: %s", seconds, summary)
+
+
+class AdmissionMixIn:
+    """Connection limit, fast 503 and accept pausing for a ``socketserver.ThreadingMixIn`` server.
+
+    Class attributes (override in a subclass or set on the instance before serving):
+    ``max_connections`` (None: the descriptor limit minus a reserve), ``retry_after`` (seconds
+    in the 503's ``Retry-After``), ``overload_log_interval`` (seconds between overload lines).
+    ``active_connections`` is the number of connections with a handler thread now.
+    """
+
+    max_connections: int | None = None
+    retry_after: int = RETRY_AFTER
+    overload_log_interval: float = OVERLOAD_LOG_INTERVAL
+
+    def _admission_init(self) -> None:
+        self._admission_cond = threading.Condition()  # owner: the server; guards active_connections
+        self.active_connections = 0
+        self._admission_stopping = False
+        self.overload = OverloadLog(self.overload_log_interval)
+
+    def get_request(self) -> tuple[Any, Any]:
+        """Accept; when out of descriptors, pause before returning to the accept loop."""
+        try:
+            return super().get_request()  # type: ignore[misc, no-any-return]
+        except OSError as error:
+            if error.errno in EXHAUSTED:
+                self.overload.note("accept failed", errno.errorcode.get(error.errno or 0, "?"))
+                self._pause_accepting()
+            raise
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Start a handler thread, or answer 503 at once when full (or the thread cannot start)."""
+        with self._admission_cond:
+            admitted = self.active_connections < effective_limit(self.max_connections)
+            if admitted:
+                self.active_connections += 1
+        if not admitted:
+            self.overload.note("refused with 503", "connection limit")
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)  # type: ignore[misc]
+        except RuntimeError:  # "can't start new thread": the process or its cgroup is at its limit
+            self._left()
+            self.overload.note("refused with 503", "no thread")
+            self._refuse(request)
+            self._pause_accepting()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """The handler thread's body (ThreadingMixIn's), counting the connection out at its end."""
+        try:
+            super().process_request_thread(request, client_address)  # type: ignore[misc]
+        finally:
+            self._left()
+
+    def shutdown(self) -> None:
+        """Stop serve_forever (a paused accept loop wakes at once)."""
+        with self._admission_cond:
+            self._admission_stopping = True
+            self._admission_cond.notify_all()
+        super().shutdown()  # type: ignore[misc]
+
+    def _left(self) -> None:
+        with self._admission_cond:
+            self.active_connections -= 1
+            self._admission_cond.notify_all()
+
+    def _pause_accepting(self) -> None:
+        """Wait until a connection ends (a descriptor and a thread come back), or ACCEPT_PAUSE."""
+        with self._admission_cond:
+            if not self._admission_stopping:
+                self._admission_cond.wait(ACCEPT_PAUSE)
+
+    def _refuse(self, request: socket.socket) -> None:
+        """503 without blocking (none over TLS), then close; runs on the accepting thread."""
+        if not isinstance(request, ssl.SSLSocket):
+            answer_and_close(request, SERVICE_UNAVAILABLE % self.retry_after)
+        else:
+            close_quietly(request)
+
+
+def answer_and_close(sock: socket.socket, response: bytes) -> None:
+    """Write a short canned response without blocking, end our side, drop what the client sent.
+
+    The FIN follows the response, and reading what already arrived before the close keeps the
+    kernel from answering it with a reset that could destroy the response on its way.
+    """
+    try:
+        sock.send(response, socket.MSG_DONTWAIT)
+        sock.shutdown(socket.SHUT_WR)
+        sock.recv(65536, socket.MSG_DONTWAIT)
+    except OSError:
+        pass  # the client is gone or has not sent anything yet: nothing more to do
+    close_quietly(sock)
+
+
+def close_quietly(sock: socket.socket) -> None:
+    """Close ``sock``; never raises."""
+    try:
+        sock.close()
+    except OSError:
+        pass
