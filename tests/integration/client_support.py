@@ -24,7 +24,7 @@ from faye_websocket.client import Client
 from faye_websocket.driver.handshake import accept_value
 from faye_websocket.driver.http import HeadBuffer, Request, parse_request
 from faye_websocket.events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent
-from faye_websocket.server import WebSocket
+from faye_websocket.server.websocket import WebSocket
 
 WAIT = 5.0  # the longest any single step of a client test may take
 

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from faye_websocket.driver.eventstream import ServerSentEvent
-from faye_websocket.eventsource import EventSource
-from faye_websocket.eventsource_client import EventSourceClient
+from faye_websocket.eventsource.client import EventSourceClient
+from faye_websocket.eventsource.parser import ServerSentEvent
+from faye_websocket.eventsource.writer import EventSource
 
 StreamFunction = Callable[[BaseHTTPRequestHandler], None]
 ACCEPT_STREAM = "text/event-stream"

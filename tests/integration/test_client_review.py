@@ -22,10 +22,12 @@ import pytest
 from faye_websocket.client import Client, connect
 from faye_websocket.driver.http import HeadBuffer
 from faye_websocket.driver.proxy import ProxyHandshake
+from faye_websocket.driver.url import parse_url
 from faye_websocket.errors import HandshakeError, ProxyError
 from faye_websocket.events import ErrorEvent
-from faye_websocket.transport import SocketTransport, TLSInTLS
-from faye_websocket.urls import parse_proxy, parse_websocket_url, proxy_from_environment
+from faye_websocket.net.proxies import parse_proxy, proxy_from_environment
+from faye_websocket.net.transport import SocketTransport, TLSInTLS
+from tests.integration.client.test_tls_in_tls import nested_tls_pair
 from tests.integration.client_support import (
     WAIT,
     RecordingClient,
@@ -38,7 +40,6 @@ from tests.integration.client_support import (
     wait_for_eof,
 )
 from tests.integration.components import NodePeer, ProxyServer, TLSCerts
-from tests.integration.test_tls_in_tls import nested_tls_pair
 
 # A TLS record header announcing a 16000-byte handshake record; its body then trickles in.
 PARTIAL_RECORD_HEADER = b"\x16\x03\x03\x3e\x80"
@@ -365,7 +366,7 @@ def test_tls_in_tls_to_python_websockets_carries_large_messages_both_ways_and_cl
     # Where a user meets TLS inside TLS: a wss server (python websockets) behind squid's TLS
     # listener. Messages near websockets' 1 MiB limit, sent from two threads while the echoes
     # stream back, then the closing handshake.
-    from tests.integration.test_client_peers import websockets_echo
+    from tests.integration.interop.test_client_node_peers import websockets_echo
 
     big = bytes(range(256)) * 3600  # 900 KiB
     proxy = {"origin": squid_proxy.url(tls=True), "tls": tls_certs.client_context()}
@@ -540,7 +541,7 @@ def test_an_unusable_proxy_in_the_environment_is_logged_without_its_password(
 ) -> None:
     monkeypatch.setenv("http_proxy", value)
     with caplog.at_level(logging.WARNING, logger="faye_websocket"):
-        assert proxy_from_environment(parse_websocket_url("ws://127.0.0.1:9/")) is None
+        assert proxy_from_environment(parse_url("ws://127.0.0.1:9/")) is None
     assert "ignoring proxy" in caplog.text and "proxy.example" in caplog.text
     assert "s3cret" not in caplog.text
     with pytest.raises(ValueError) as caught:

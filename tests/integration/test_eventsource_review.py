@@ -20,14 +20,15 @@ from typing import Any
 
 import pytest
 
-from faye_websocket.adapters.wsgi_eventsource import EventSourceResponse
-from faye_websocket.driver.eventstream import MAX_RETRY_MS, ServerSentEvent
 from faye_websocket.events import ReadyState
-from faye_websocket.eventsource import EventSource
-from faye_websocket.eventsource_client import EventSourceClient
+from faye_websocket.eventsource.client import EventSourceClient
+from faye_websocket.eventsource.parser import MAX_RETRY_MS, ServerSentEvent
+from faye_websocket.eventsource.writer import EventSource
+from faye_websocket.eventsource.wsgi import EventSourceResponse
 from tests.integration.components import Process, ResultCollector, TLSCerts, free_port, run_chromium
+from tests.integration.eventsource.test_wsgi import require_module, werkzeug_server, wsgiref_server
 from tests.integration.eventsource_support import open_stream, read_until, serving, take
-from tests.integration.test_eventsource_wsgi import require_module, werkzeug_server, wsgiref_server
+from tests.paths import REPO_ROOT
 
 Script = Callable[[socket.socket, int], None]
 STREAM_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
@@ -296,7 +297,7 @@ def test_gunicorn_gthread_sends_to_a_client_that_reads_nothing_stop_and_free_the
         from tests.integration.test_eventsource_review import announcing_stalled_app as application
     """))
     port = free_port()
-    root = str(Path(__file__).resolve().parents[2])
+    root = str(REPO_ROOT)
     # One worker thread: the second request is served only if the stalled stream let it go.
     argv = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "1", "-b", f"127.0.0.1:{port}",
             "--chdir", str(tmp_path), "--pythonpath", root, "stall_app:application"]
@@ -452,7 +453,7 @@ def test_peer_gone_on_a_socket_with_a_timeout_neither_blocks_nor_reports_a_live_
     # A handler class with ``timeout`` set gives the connection a socket timeout, under which
     # CPython's recv() polls first even with MSG_DONTWAIT; a watcher woken without data (a stale
     # readiness) would block for the timeout and then read socket.timeout as "the client left".
-    from faye_websocket.eventsource import peer_gone
+    from faye_websocket.eventsource.writer import peer_gone
 
     ours, theirs = socket.socketpair()
     with ours, theirs:

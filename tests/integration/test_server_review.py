@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from faye_websocket import Client
+from faye_websocket.connection.watchdog import Watchdog
 from faye_websocket.events import CloseEvent
-from faye_websocket.server import WebSocket
-from faye_websocket.watchdog import Watchdog
+from faye_websocket.server.websocket import WebSocket
 from tests.integration.server_support import (
     CLOSE,
     PONG,
@@ -34,9 +34,7 @@ from tests.integration.server_support import (
     close_payload,
     handshake_request,
 )
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
+from tests.paths import EXAMPLES
 
 # -- recv() ------------------------------------------------------------------------------------
 

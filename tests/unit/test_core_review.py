@@ -15,7 +15,7 @@ from faye_websocket.errors import HandshakeError
 from faye_websocket.events import CloseEvent, ErrorEvent, MessageEvent, OpenEvent, PingEvent, ReadyState
 from faye_websocket.extensions.base import Message, Params
 
-from .drivers import client_frame, open_server, request_bytes, response_for, server_frame
+from .driver.drivers import client_frame, open_server, request_bytes, response_for, server_frame
 
 # -- sends queued while CONNECTING ----------------------------------------------------------------
 
@@ -249,7 +249,7 @@ def test_a_server_extension_raising_answers_500_not_an_exception(where: str) -> 
 
 def test_socketserver_handler_send_in_setup_websocket_reaches_the_client() -> None:
     from faye_websocket import Client
-    from faye_websocket.adapters.socketserver import ThreadingWebSocketServer, WebSocketRequestHandler
+    from faye_websocket.server.socketserver import ThreadingWebSocketServer, WebSocketRequestHandler
 
     sent: list[bool] = []
 

@@ -4,23 +4,23 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from faye_websocket.driver import eventsource as wire
-from faye_websocket.driver.eventstream import (
+from faye_websocket.driver.http import Headers, Request
+from faye_websocket.eventsource import wire
+from faye_websocket.eventsource.parser import (
     EventStreamParser,
     ServerSentEvent,
     request_head,
 )
-from faye_websocket.driver.http import Headers, Request
+from tests.paths import EXAMPLES
 
 MAX_RETRY_MS = 3_600_000  # the cap the reader puts on a server's retry (one hour)
 
 
-DEMO_PATH = Path(__file__).resolve().parents[2] / "examples" / "demo_eventsource.py"
+DEMO_PATH = EXAMPLES / "demo_eventsource.py"
 
 
 def load_demo() -> ModuleType:
@@ -100,7 +100,7 @@ def test_demo_first_number_continues_from_a_number() -> None:
 def test_wsgi_url_is_the_request_target_as_sent_not_the_decoded_path() -> None:
     # PEP 3333: PATH_INFO is percent-decoded and carries the path's bytes as latin-1 characters;
     # the socket form's url uses the raw target, so the WSGI form must quote it back.
-    from faye_websocket.eventsource import request_from
+    from faye_websocket.eventsource.writer import request_from
 
     environ = {
         "REQUEST_METHOD": "GET",
@@ -167,8 +167,8 @@ def test_random_streams_fed_in_random_pieces_match_a_literal_reading_of_the_stan
 
 
 def test_a_content_length_of_non_ascii_digits_reads_until_eof_not_a_crash() -> None:
-    from faye_websocket.driver.body import BodyDecoder
     from faye_websocket.driver.http import Headers
+    from faye_websocket.eventsource.body import BodyDecoder
 
     decoder = BodyDecoder.for_response(Headers([("Content-Length", "\u00b2")]))
     assert not decoder.done
