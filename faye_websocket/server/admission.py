@@ -7,9 +7,9 @@ package's servers have it). It changes three things of socketserver's accept loo
 
 - ``max_connections``: a connection accepted beyond it gets ``503 Service Unavailable`` with
   ``Retry-After`` written on the accepting thread without blocking, and is closed: no thread is
-  started for it. ``None`` (the library's default) means "as many as the descriptor limit allows"
-  (``RLIMIT_NOFILE`` minus a reserve), so the limit is met before ``accept`` fails; a number is
-  used as given (``default_max_connections`` gives servers a cap that respects both).
+  started for it. ``None`` (the default) means ``DEFAULT_MAX_CONNECTIONS``, or fewer when the
+  descriptor limit (``RLIMIT_NOFILE`` minus a reserve) leaves fewer, so that the limit is met
+  before ``accept`` fails; a number is used as given.
 - ``accept`` failing with EMFILE/ENFILE/ENOBUFS/ENOMEM, or a handler thread that cannot start,
   pauses accepting (``ACCEPT_PAUSE`` seconds, or until a connection ends) instead of returning at
   once to a listening socket that is still readable: socketserver spun at 100% CPU there. A
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import resource
 import socket
 import ssl
@@ -34,6 +35,9 @@ from typing import Any
 
 logger = logging.getLogger("faye_websocket")
 
+# Threads, not sockets, are what a thread-per-connection server runs out of first: 4096 idle
+# connections hold about 170 MB (42 KB each, measured) and as many threads.
+DEFAULT_MAX_CONNECTIONS = 4096
 RETRY_AFTER = 5  # seconds a refused client is asked to wait (RFC 9110 section 10.2.3)
 ACCEPT_PAUSE = 0.5  # seconds accepting pauses when out of descriptors or threads, unless one ends
 OVERLOAD_LOG_INTERVAL = 10.0  # seconds between two overload lines
@@ -53,50 +57,61 @@ def descriptor_limit() -> int:
 
 
 def effective_limit(max_connections: int | None) -> int:
-    """``max_connections`` itself, or for None what the descriptor limit leaves (at least 1)."""
+    """``max_connections`` itself, or for None the default bounded by the descriptor limit."""
     if max_connections is not None:
         return max_connections
-    return max(1, descriptor_limit() - DESCRIPTOR_RESERVE)
-
-
-def default_max_connections(cap: int) -> int:
-    """``cap``, or less when the descriptor limit leaves less (a command line's default)."""
-    return min(cap, effective_limit(None))
+    return max(1, min(DEFAULT_MAX_CONNECTIONS, descriptor_limit() - DESCRIPTOR_RESERVE))
 
 
 class OverloadLog:
-    """Counts refusals by reason and logs them once per interval; any thread."""
+    """Counts refusals by reason and logs them at most once per interval; any thread.
+
+    The first refusal after a quiet interval is logged at once (the overload has begun); the
+    ones that follow within the interval are counted and logged together by the first
+    ``note`` or ``tick`` after it has passed, and by ``flush``.
+    """
 
     def __init__(self, interval: float = OVERLOAD_LOG_INTERVAL) -> None:
-        self._lock = threading.Lock()  # owner: this object; guards _counts and _since
+        self._lock = threading.Lock()  # owner: this object; guards _counts and _logged_at
         self._counts: dict[str, int] = {}
         self.totals: dict[str, int] = {}  # since the server started (tests, monitoring)
         self._interval = interval
-        self._since = time.monotonic()
+        self._logged_at = -math.inf
 
     def note(self, reason: str, detail: str = "") -> None:
-        """Count one refusal for ``reason``; log the interval's counts if it has passed."""
-        now = time.monotonic()
+        """Count one refusal for ``reason`` (``detail`` says why); log if the interval has passed."""
         with self._lock:
             key = f"{reason} ({detail})" if detail else reason
             self._counts[key] = self._counts.get(key, 0) + 1
             self.totals[reason] = self.totals.get(reason, 0) + 1
-            if now - self._since < self._interval:
+        self.tick()
+
+    def tick(self) -> None:
+        """Log what was counted if the interval has passed since the last line (cheap otherwise)."""
+        if not self._counts:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if now - self._logged_at < self._interval or not self._counts:
                 return
-            counts, self._counts, since, self._since = self._counts, {}, self._since, now
-        self._emit(counts, now - since)
+            counts, self._counts = self._counts, {}
+            seconds = min(now - self._logged_at, self._interval)
+            self._logged_at = now
+        self._emit(counts, seconds)
 
     def flush(self) -> None:
-        """Log what was counted since the last line (on shutdown)."""
+        """Log what was counted since the last line, whatever the interval (on shutdown)."""
         with self._lock:
-            counts, self._counts, since, self._since = self._counts, {}, self._since, time.monotonic()
+            counts, self._counts = self._counts, {}
+            seconds = min(time.monotonic() - self._logged_at, self._interval)
+            self._logged_at = time.monotonic()
         if counts:
-            self._emit(counts, time.monotonic() - since)
+            self._emit(counts, seconds)
 
     @staticmethod
     def _emit(counts: dict[str, int], seconds: float) -> None:
         summary = ", ".join(f"{count} {key}" for key, count in sorted(counts.items()))
-        logger.warning("faye_websocket: server overloaded in the last %.0f s: %s", seconds, summary)
+        logger.warning("faye_websocket: server overloaded (last %.0f s): %s", seconds, summary)
 
 
 class AdmissionMixIn:
@@ -130,6 +145,7 @@ class AdmissionMixIn:
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Start a handler thread, or answer 503 at once when full (or the thread cannot start)."""
+        self.overload.tick()
         with self._admission_cond:
             admitted = self.active_connections < effective_limit(self.max_connections)
             if admitted:
@@ -159,6 +175,18 @@ class AdmissionMixIn:
             self._admission_stopping = True
             self._admission_cond.notify_all()
         super().shutdown()  # type: ignore[misc]
+
+    def server_close(self) -> None:
+        """Log the overload counted since the last line, then close the listener."""
+        self.overload.flush()
+        super().server_close()  # type: ignore[misc]
+
+    def shutdown_request(self, request: Any) -> None:
+        """End a finished connection; nothing to do when its WebSocket has closed the socket."""
+        fileno = getattr(request, "fileno", None)
+        if callable(fileno) and fileno() == -1:
+            return  # closed already: shutdown would only fail (EBADF) and cost a system call
+        super().shutdown_request(request)  # type: ignore[misc]
 
     def _left(self) -> None:
         with self._admission_cond:
