@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import threading
 
+from ..rfc6455 import CloseCode
+
 MIB = 1 << 20
 DEFAULT_MEMORY_BUDGET = 256 * MIB  # see the module docstring for the reasoning
 FREE_ALLOWANCE = 64 * 1024  # one read (connection.RECV_SIZE): held without accounting
-TRY_AGAIN_LATER = 1013  # RFC 6455 section 7.4.1 / IANA: "Try Again Later"
+TRY_AGAIN_LATER = CloseCode.TRY_AGAIN_LATER  # RFC 6455 section 7.4.1 / IANA registry
 BUDGET_EXCEEDED = "server memory budget exceeded"
 
 
@@ -78,6 +80,45 @@ class MemoryBudget:
         if current:
             with self._lock:
                 self._used -= current
+
+
+class Holding:
+    """One connection's account with a budget; used by its reading thread only.
+
+    ``admit(incoming)`` runs before a read is fed to the driver and charges what the connection
+    could hold after it (what it held plus the read); ``settle(held)`` runs after, with what it
+    really holds. Holding at most ``FREE_ALLOWANCE`` costs no lock.
+    """
+
+    __slots__ = ("budget", "charged", "held")
+
+    def __init__(self, budget: MemoryBudget) -> None:
+        self.budget = budget
+        self.charged = 0  # bytes charged to the budget now
+        self.held = 0  # bytes held after the last read
+
+    def admit(self, incoming: int) -> bool:
+        """Charge for ``incoming`` more bytes before buffering them; False: refuse the read."""
+        projected = self.held + incoming
+        if projected <= self.charged or (projected <= FREE_ALLOWANCE and not self.charged):
+            return True
+        if not self.budget.charge(self.charged, projected):
+            return False
+        self.charged = projected
+        return True
+
+    def settle(self, held: int) -> None:
+        """What the connection holds once the read is processed (the charge follows it)."""
+        self.held = held
+        target = held if held > FREE_ALLOWANCE else 0
+        if target != self.charged:
+            self.budget.charge(self.charged, target)  # never refused: held <= what admit charged
+            self.charged = target
+
+    def release(self) -> None:
+        """The connection has ended: give the whole charge back."""
+        self.budget.release(self.charged)
+        self.charged = self.held = 0
 
 
 def _checked(limit: int | None) -> int | None:

@@ -65,6 +65,7 @@ from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
 from ..net.deadline import check_durations
 from ..net.transport import RECV_SIZE, Transport
 from ..rfc6455 import CloseCode
+from .budget import BUDGET_EXCEEDED, PROCESS_BUDGET, TRY_AGAIN_LATER, Holding
 from .recv_queue import RecvQueue
 from .timers import Timers, earliest
 from .watchdog import Watchdog, WatchdogEntry
@@ -81,6 +82,10 @@ CLIENT_EOF_WAIT = 2.0  # RFC 6455 section 7.1.1: the client waits for the server
 DEFAULT_CLOSE_TIMEOUT = 30.0  # faye's API.CLOSE_TIMEOUT (30 000 ms)
 DEFAULT_SEND_TIMEOUT = 30.0  # no write progress for this long means the peer is gone
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0  # like websockets' open_timeout
+# Seconds from the first byte of a message to its last: a peer holding an unfinished message
+# keeps memory of ours (see budget.py); 60 s is 64 MiB (the default max_length) at about 1 MB/s.
+DEFAULT_MESSAGE_TIMEOUT = 60.0
+MESSAGE_OVERDUE = "message not completed within the message timeout"
 
 
 class Side(Enum):
@@ -110,6 +115,10 @@ class DriverLike(Protocol):
 
     def reject(self, status: int, message: str) -> None:
         """Answer the opening handshake with an HTTP error instead (server side only)."""
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes received and not delivered yet (charged to the memory budget)."""
 
     def receive_data(self, data: bytes) -> None:
         """Bytes from the peer."""
@@ -170,13 +179,15 @@ class Connection:
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        message_timeout: float | None = DEFAULT_MESSAGE_TIMEOUT,
         before_start: StartHook | None = None,
         reader_thread: bool = False,
         has_message_listener: Callable[[], bool] | None = None,
         url: str = "",
     ) -> None:
         check_durations(ping=ping, pong_timeout=pong_timeout, close_timeout=close_timeout,
-                         handshake_timeout=handshake_timeout, send_timeout=send_timeout)
+                         handshake_timeout=handshake_timeout, send_timeout=send_timeout,
+                         message_timeout=message_timeout)
         self.driver = driver
         self.side = side
         self.url = url
@@ -186,7 +197,7 @@ class Connection:
         self._reader_thread_mode = reader_thread
         self._has_message_listener = has_message_listener
         self._deadlines = Timers(ping, pong_timeout if pong_timeout is not None else ping, close_timeout,
-                               handshake_timeout)
+                               handshake_timeout, message_timeout)
         self._send_timeout = send_timeout
         self._init_state()
         if transport is not None:
@@ -212,6 +223,7 @@ class Connection:
         self._closer_reading = False
         self._watchdog_entry: WatchdogEntry | None = None  # our close deadline at the watchdog (under _lock)
         self._queue = RecvQueue(RECV_QUEUE_SIZE)
+        self._holding = Holding(PROCESS_BUDGET)  # this connection's share of the memory budget
         # Messages read by a recv() caller on its own thread: one read may bring several, and the
         # ones not returned yet wait here for the next recv().
         self._direct: deque[str | bytes] = deque()
@@ -536,12 +548,30 @@ class Connection:
             return
         self._deadlines.received()
         if data:
+            if not self._holding.admit(len(data)):  # checked before the bytes are buffered
+                self._refuse(TRY_AGAIN_LATER, BUDGET_EXCEEDED)
+                return
             self._operate(lambda: self.driver.receive_data(data))
+            self._account_held()
             self._maybe_start()
         elif self._broken is not None:
             self._fail(self._network_message(self._broken), self._broken)
         else:
             self._operate(self.driver.receive_eof)
+
+    def _account_held(self) -> None:
+        """After a read: charge what is held to the memory budget; arm or clear the deadline of an
+        unfinished message."""
+        in_driver = self.driver.held_bytes
+        self._holding.settle(in_driver + self._queue.held_bytes)
+        if (in_driver > 0) is not (self._deadlines.message_deadline is not None):
+            self._deadlines.holding(in_driver > 0, time.monotonic())
+
+    def _refuse(self, code: int, reason: str) -> None:
+        """Close with ``code`` and stop reading at once (memory budget, message deadline): our close
+        frame goes out if the socket takes it without waiting, then TCP ends (close event 1006)."""
+        self._operate(lambda: self.driver.close(code, reason))
+        self._fail(reason, None)
 
     def _network_message(self, error: BaseException) -> str:
         return f"Network error: {self.url}: {error}" if self.url else f"Network error: {error}"
@@ -556,6 +586,8 @@ class Connection:
         expired = self._deadlines.expired(now, state)
         if expired is not None:
             self._fail(expired, None)
+        elif self._deadlines.message_overdue(now, state):
+            self._refuse(CloseCode.POLICY_VIOLATION, MESSAGE_OVERDUE)
         elif self._deadlines.ping_due(now, state):
             payload = self._deadlines.next_ping_payload(now)
             if self._operate(lambda: self.driver.ping(payload)):
@@ -767,6 +799,7 @@ class Connection:
                 self._close_event = event
                 self._queue.close()
                 self._disarm_watchdog()
+                self._holding.release()
             self._deliver(event)
 
     def _listened(self) -> bool:
