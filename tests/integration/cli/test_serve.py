@@ -7,8 +7,10 @@ import sys
 
 from websockets.sync.client import connect
 
+from faye_websocket.server.websocket import WebSocket
 from tests.integration.components import Process, free_port
-from tests.integration.server_support import WAIT
+from tests.integration.server_support import WAIT, HTTPServerThread
+from tests.paths import EXAMPLES
 
 
 def serve(port: int) -> Process:
@@ -47,3 +49,16 @@ def test_connect_to_a_closed_port_fails_with_status_1() -> None:
     done = subprocess.run([sys.executable, "-m", "faye_websocket", "connect", f"ws://127.0.0.1:{port}/", "x"],
                           capture_output=True, text=True, timeout=20)
     assert done.returncode == 1 and "connect failed" in done.stderr
+
+
+def test_connect_command_reports_a_server_that_closes_instead_of_replying(no_leaks: None) -> None:
+    # `python -m faye_websocket connect URL MESSAGE` against a server that closes at once: a
+    # one-line error and status 1, not a ConnectionClosed traceback.
+    def close_at_once(ws: WebSocket) -> None:
+        ws.on("message", lambda event: ws.close(4000, "no replies here"))
+
+    with HTTPServerThread(close_at_once) as server:
+        done = subprocess.run([sys.executable, "-m", "faye_websocket", "connect", server.url(), "hello"],
+                              capture_output=True, text=True, timeout=20, cwd=EXAMPLES.parent)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr and "4000" in done.stderr, done.stderr

@@ -380,3 +380,31 @@ def test_threaded_client_keeps_messages_for_a_later_recv_when_nobody_listens(no_
         finally:
             client.close()
             client.wait_closed(WAIT)
+
+
+def test_wait_closed_on_a_connected_client_waits_for_the_thread_that_reads(no_leaks: None) -> None:
+    # connect() starts no thread; when the user reads on a thread of their own, close() on
+    # another returns at once and wait_closed(timeout) must wait for the close event.
+    def handler(conn: socket.socket) -> None:
+        request, _ = read_request(conn)
+        conn.sendall(switching_protocols(request))
+        frames = serve_until_close(conn)
+        assert frames[-1][0] == 8
+        time.sleep(0.2)  # the server's close frame is out; its TCP close comes a little later
+
+    with raw_server(handler) as port:
+        ws = connect(f"ws://127.0.0.1:{port}/")
+        received: list[str | bytes] = []
+        reader = threading.Thread(target=lambda: received.extend(ws), name="iterating-reader")
+        reader.start()
+        try:
+            deadline = time.monotonic() + WAIT
+            while not ws.connection._read_lock.locked():  # the reader is in recv()
+                assert time.monotonic() < deadline
+                time.sleep(0.001)
+            ws.close()
+            assert ws.wait_closed(WAIT)
+            assert ws.ready_state == 3
+        finally:
+            reader.join(WAIT)
+        assert received == []

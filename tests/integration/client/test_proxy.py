@@ -12,29 +12,27 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from faye_websocket.client import Client, connect
 from faye_websocket.errors import ProxyError
 from faye_websocket.events import MessageEvent
-from tests.integration.client_support import WAIT, EchoServer, RecordingClient, echo_server
-from tests.integration.components import ProxyServer, TLSCerts
+from tests.integration.client_support import (
+    WAIT,
+    EchoServer,
+    RecordingClient,
+    echo_server,
+    frame,
+    raw_server,
+    read_request,
+    serve_until_close,
+    switching_protocols,
+)
+from tests.integration.components import NodePeer, ProxyServer, TLSCerts
 
 FIRST_MESSAGE_BUDGET = 1.0  # seconds: the brief's bound for the first message through TLS-in-TLS
-
-
-
-@pytest.fixture
-def proxies(squid_proxy: ProxyServer, tinyproxy_proxy: ProxyServer) -> dict[str, ProxyServer]:
-    """Both session proxies, started before a test's leak baseline is taken."""
-    return {"squid": squid_proxy, "tinyproxy": tinyproxy_proxy}
-
-
-@pytest.fixture(params=["squid", "tinyproxy"])
-def proxy(request: pytest.FixtureRequest, proxies: dict[str, ProxyServer]) -> ProxyServer:
-    return proxies[request.param]
 
 
 @pytest.fixture
@@ -47,14 +45,6 @@ def plain_server() -> Iterator[EchoServer]:
 def tls_server(tls_certs: TLSCerts) -> Iterator[EchoServer]:
     with echo_server(tls_certs.server_context(), greeting="hello") as server:
         yield server
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No proxy from the machine's environment leaks into these tests."""
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
 
 
 def test_ws_through_each_proxy(proxy: ProxyServer, no_leaks: None, plain_server: EchoServer) -> None:
@@ -220,3 +210,88 @@ def test_an_unreachable_origin_behind_the_proxy_is_a_proxy_error(proxy: ProxySer
     with pytest.raises(ProxyError) as caught:
         connect(f"ws://127.0.0.1:{port}/", proxy=proxy.url())
     assert caught.value.status is not None and caught.value.status >= 500
+
+
+BURST = 200
+
+
+def _burst_then_close(conn: socket.socket) -> None:
+    """Answer the handshake with 200 messages and a close frame in one write, then close."""
+    request, _ = read_request(conn)
+    burst = b"".join(frame(1, b"m%d" % i) for i in range(BURST))
+    conn.sendall(switching_protocols(request) + burst + frame(8, b"\x03\xe8done"))
+    serve_until_close(conn)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_a_burst_behind_the_101_through_squid_tls_listener_arrives_whole_and_in_order(
+    squid_proxy: ProxyServer, no_leaks: None, tls_certs: TLSCerts, host: str
+) -> None:
+    # TLS inside TLS: the 101, 200 frames and a close frame come in one read of the outer layer.
+    proxy = {"origin": squid_proxy.url(tls=True), "tls": tls_certs.client_context()}
+    url_host = f"[{host}]" if ":" in host else host
+    with raw_server(_burst_then_close, tls=tls_certs.server_context(), host=host) as port:
+        ws = connect(f"wss://{url_host}:{port}/", proxy=proxy, tls=tls_certs.client_context())
+        started = time.monotonic()
+        messages = list(ws)
+        assert time.monotonic() - started < 1.0  # nothing waited on a socket with data in memory
+        assert messages == [f"m{i}" for i in range(BURST)]
+        close_event = ws.connection.close_event
+        assert close_event is not None and (close_event.code, close_event.reason) == (1000, "done")
+        threaded = RecordingClient(f"wss://{url_host}:{port}/", proxy=proxy, tls=tls_certs.client_context())
+        close = threaded.wait_closed_event()
+        assert threaded.wait_closed(WAIT)
+        assert threaded.messages == messages and close.code == 1000
+
+
+def test_tls_in_tls_to_python_websockets_carries_large_messages_both_ways_and_closes_cleanly(
+    squid_proxy: ProxyServer, no_leaks: None, tls_certs: TLSCerts
+) -> None:
+    # Where a user meets TLS inside TLS: a wss server (python websockets) behind squid's TLS
+    # listener. Messages near websockets' 1 MiB limit, sent from two threads while the echoes
+    # stream back, then the closing handshake.
+    from tests.integration.interop.test_client_node_peers import websockets_echo
+
+    big = bytes(range(256)) * 3600  # 900 KiB
+    proxy = {"origin": squid_proxy.url(tls=True), "tls": tls_certs.client_context()}
+    with websockets_echo(tls_certs) as url:
+        ws = RecordingClient(url, proxy=proxy, tls=tls_certs.client_context(), max_length=2**23)
+        assert ws.opened.wait(WAIT), ws.types
+        senders = [threading.Thread(target=lambda: [ws.send(big) for _ in range(2)]) for _ in range(2)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(WAIT * 4)
+        deadline = time.monotonic() + WAIT * 4
+        while len(ws.messages) < 4:
+            assert time.monotonic() < deadline, ws.types
+            ws.message_arrived.wait(0.1)
+            ws.message_arrived.clear()
+        ws.close(1000, "done")
+        close = ws.wait_closed_event()
+        assert ws.wait_closed(WAIT)
+    assert ws.messages == [big] * 4
+    assert (close.code, close.was_clean) == (1000, True)
+
+
+@pytest.mark.parametrize("route", ["squid-tls", "tinyproxy"])
+def test_node_ws_over_wss_through_a_proxy_echoes_a_pipelined_burst_in_order(
+    squid_proxy: ProxyServer,
+    tinyproxy_proxy: ProxyServer,
+    no_leaks: None,
+    node_peer_server: Callable[..., NodePeer],
+    tls_certs: TLSCerts,
+    route: str,
+) -> None:
+    peer = node_peer_server("ws_echo_server", tls=True)
+    if route == "squid-tls":
+        proxy: object = {"origin": squid_proxy.url(tls=True), "tls": tls_certs.client_context()}
+    else:
+        proxy = tinyproxy_proxy.url()
+    with connect(peer.url(scheme="wss", host="localhost"), proxy=proxy, tls=tls_certs.client_context()) as ws:
+        for i in range(300):
+            ws.send(f"m{i}" if i % 3 else bytes([i % 256]) * (i * 97))
+        echoes = [ws.recv(WAIT) for _ in range(300)]
+    assert echoes == [f"m{i}" if i % 3 else bytes([i % 256]) * (i * 97) for i in range(300)]
+    close = ws.connection.close_event
+    assert close is not None and (close.code, close.was_clean) == (1000, True)

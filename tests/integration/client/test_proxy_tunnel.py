@@ -92,17 +92,6 @@ def tls_origin(tls_certs: TLSCerts) -> Iterator[int]:
         yield port
 
 
-@pytest.fixture
-def proxies(squid_proxy: ProxyServer, tinyproxy_proxy: ProxyServer) -> dict[str, ProxyServer]:
-    """Both session proxies, started before a test's leak baseline is taken."""
-    return {"squid": squid_proxy, "tinyproxy": tinyproxy_proxy}
-
-
-@pytest.fixture(params=["squid", "tinyproxy"])
-def proxy(request: pytest.FixtureRequest, proxies: dict[str, ProxyServer]) -> ProxyServer:
-    return proxies[request.param]
-
-
 def test_ws_tunnel_through_each_proxy_reaches_the_origin(
     proxy: ProxyServer, no_leaks: None, plain_origin: int
 ) -> None:

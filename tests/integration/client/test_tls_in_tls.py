@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import pytest
 
 from faye_websocket.net.transport import SocketTransport, TLSInTLS, Transport
+from tests.integration.client_support import TRICKLE_INTERVAL
 from tests.integration.components import TLSCerts
 
 WAIT = 5.0
@@ -172,3 +173,29 @@ def test_a_corrupt_record_is_raised_by_recv_not_by_pending(no_leaks: None, tls_c
         client.close()
         thread.join(WAIT)
         listener.close()
+
+
+def test_tls_in_tls_recv_timeout_bounds_a_record_that_trickles_in(
+    no_leaks: None, tls_certs: TLSCerts
+) -> None:
+    # SSLSocket.recv's timeout bounds the whole call; TLSInTLS.recv must not restart it for
+    # every byte of a record that a peer (or a slow proxy) trickles in.
+    stop = threading.Event()
+
+    def serve(inner: TLSInTLS) -> None:
+        inner.ssl_object.write(b"x" * 1000)
+        record = inner._outgoing.read()  # one encrypted inner record, sent a byte at a time
+        for byte in record:
+            inner.outer.sendall(bytes([byte]))
+            if stop.wait(TRICKLE_INTERVAL / 2):
+                return
+
+    with nested_tls_pair(tls_certs, serve) as client:
+        try:
+            client.settimeout(0.5)
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                client.recv(65536)
+            assert time.monotonic() - started < 1.5
+        finally:
+            stop.set()

@@ -122,3 +122,38 @@ def test_example_page_lists_the_demo_stream(result_collector: ResultCollector) -
     with serving(stream, pages=pages) as server, run_chromium(server.url("/sse.html"), timeout=30) as browser:
         result = result_collector.wait_result(browser.remaining(), browser.output())
     assert result == {"items": ["message [id 2]: Time: 2", "message [id 1]: Time: 1"], "status": "open"}
+
+
+CHROMIUM_PAGE = """<!doctype html><meta charset="utf-8"><script>
+var source = new EventSource('/stream'), ids = [];
+source.onmessage = function (event) {
+  ids.push(event.lastEventId);
+  if (ids.length === 2) {
+    source.close();
+    fetch('COLLECTOR/result', {method: 'POST', body: JSON.stringify(ids)});
+  }
+};
+</script>"""
+
+
+def test_chromium_sends_a_unicode_last_event_id_that_the_writer_reads_back(
+    no_leaks: None,
+    result_collector: ResultCollector,
+) -> None:
+    seen: list[str] = []
+
+    def stream(handler: BaseHTTPRequestHandler) -> None:
+        es = EventSource.from_handler(handler, retry=0.05, ping=None)
+        seen.append(es.last_event_id)
+        es.send("x", id="\u65e5\u672c-\u20ac")
+        if len(seen) == 1:
+            es.close()  # the browser reconnects with Last-Event-ID
+        else:
+            es.wait(20)
+
+    page = CHROMIUM_PAGE.replace("COLLECTOR", result_collector.url("")).encode()
+    with serving(stream, pages={"/page": (page, "text/html; charset=utf-8")}) as server, \
+            run_chromium(server.url("/page"), timeout=30) as browser:
+        result = result_collector.wait_result(browser.remaining(), browser.output())
+    assert result == ["\u65e5\u672c-\u20ac"] * 2
+    assert seen[:2] == ["", "\u65e5\u672c-\u20ac"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -13,10 +15,17 @@ import pytest
 from faye_websocket.errors import HandshakeError, MessageTooLarge
 from faye_websocket.events import ErrorEvent, OpenEvent, ReadyState
 from faye_websocket.eventsource.client import EventSourceClient
-from faye_websocket.eventsource.parser import ServerSentEvent
+from faye_websocket.eventsource.parser import MAX_RETRY_MS, ServerSentEvent
 from faye_websocket.eventsource.writer import EventSource
 from tests.integration.components import TLSCerts, assert_no_leaks
-from tests.integration.eventsource_support import StreamFunction, serving, take
+from tests.integration.eventsource_support import (
+    StreamFunction,
+    read_in_thread,
+    read_until,
+    serving,
+    take,
+    wait_for,
+)
 
 
 def batch_stream(per_connection: int, retry: float = 0.05) -> StreamFunction:
@@ -247,3 +256,126 @@ def test_too_many_redirects_or_a_redirect_away_from_http_stop_the_reader() -> No
         assert len(server.requests) == 6  # the request and five redirects
         with pytest.raises(HandshakeError, match="http:// or https://"):
             take(EventSourceClient(server.url("/away"), reconnect=False), 1)
+
+
+Script = Callable[[socket.socket, int], None]
+
+
+STREAM_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+
+
+@contextmanager
+def scripted_server(script: Script) -> Iterator[tuple[int, list[bytes]]]:
+    """A raw server: each connection's request head is recorded, then ``script(conn, index)`` runs.
+
+    The connection is closed when the script returns; ``stop`` (set on exit) ends waiting scripts.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    heads: list[bytes] = []
+    threads: list[threading.Thread] = []
+
+    def serve(conn: socket.socket, index: int) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                heads.append(read_until(conn, b"\r\n\r\n"))
+                script(conn, index)
+            except OSError:
+                pass  # the client went first
+
+    def accept() -> None:
+        index = 0
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # the listener was closed
+            thread = threading.Thread(target=serve, args=(conn, index))
+            threads.append(thread)
+            thread.start()
+            index += 1
+
+    acceptor = threading.Thread(target=accept)
+    acceptor.start()
+    try:
+        yield listener.getsockname()[1], heads
+    finally:
+        STOP.set()
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        acceptor.join(5)
+        for thread in threads:
+            thread.join(5)
+        STOP.clear()
+
+
+STOP = threading.Event()
+
+
+def test_a_retry_too_large_for_any_timer_is_capped_and_the_reader_keeps_waiting(no_leaks: None) -> None:
+    def script(conn: socket.socket, index: int) -> None:
+        conn.sendall(STREAM_HEAD + b"retry: 100000000000000000000000\n\ndata: a\n\n")
+
+    with scripted_server(script) as (port, _):
+        client = EventSourceClient(f"http://127.0.0.1:{port}/")
+        reader, events, errors = read_in_thread(client)
+        assert wait_for(lambda: bool(events) and client.ready_state is ReadyState.CONNECTING)
+        reader.join(0.3)
+        assert not errors, errors  # OverflowError from the reconnection wait, before the fix
+        assert reader.is_alive()  # waiting to reconnect, as told
+        assert client.retry == MAX_RETRY_MS / 1000
+        client.close()
+        reader.join(5)
+        assert not reader.is_alive() and not errors
+    assert [e.data for e in events] == ["a"]
+
+
+@pytest.mark.parametrize("interim", [b"HTTP/1.1 100 Continue\r\n\r\n",
+                                     b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+                                     b"HTTP/1.1 103 Early Hints\r\nLink: </t.js>; rel=preload\r\n\r\n"])
+def test_interim_1xx_responses_before_the_stream_are_skipped(no_leaks: None, interim: bytes) -> None:
+    # RFC 9110 section 15.2: a client must parse 1xx responses before the final one.
+    def script(conn: socket.socket, index: int) -> None:
+        conn.sendall(interim)
+        conn.sendall(STREAM_HEAD + b"data: after hints\n\n")
+        STOP.wait(5)
+
+    with scripted_server(script) as (port, _):
+        client = EventSourceClient(f"http://127.0.0.1:{port}/", reconnect=False)
+        events = take(client, 1)
+        client.close()
+        assert client.status_code == 200
+    assert [e.data for e in events] == ["after hints"]
+
+
+def test_a_response_head_trickled_byte_by_byte_times_out_within_connect_timeout(no_leaks: None) -> None:
+    # The class says connect_timeout bounds the response head too: a deadline, not a per-recv limit.
+    def script(conn: socket.socket, index: int) -> None:
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000:
+            conn.sendall(bytes([byte]))
+            if STOP.wait(0.1):
+                return
+
+    with scripted_server(script) as (port, _):
+        client = EventSourceClient(f"http://127.0.0.1:{port}/", reconnect=False, connect_timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            take(client, 1, timeout=10)
+        assert time.monotonic() - started < 2.0
+
+
+def test_a_unicode_event_id_survives_a_reconnection_through_our_reader_and_writer(no_leaks: None) -> None:
+    seen: list[str] = []
+
+    def stream(handler: BaseHTTPRequestHandler) -> None:
+        es = EventSource.from_handler(handler, retry=0.05, ping=None)
+        seen.append(es.last_event_id)
+        es.send(f"after {es.last_event_id!r}", id="\u65e5\u672c-\u20ac-1")
+        es.close()
+
+    with serving(stream) as server:
+        client = EventSourceClient(server.url())
+        events = take(client, 2)
+        client.close()
+    assert seen[:2] == ["", "\u65e5\u672c-\u20ac-1"]
+    assert [e.last_event_id for e in events] == ["\u65e5\u672c-\u20ac-1"] * 2

@@ -4,6 +4,7 @@ detection by EOF, pings, thread safety, TLS, and the watcher thread's lifetime."
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -17,7 +18,7 @@ from faye_websocket.eventsource.parser import EventStreamParser
 from faye_websocket.eventsource.watcher import WATCHER
 from faye_websocket.eventsource.writer import EventSource
 from tests.integration.components import TLSCerts, assert_no_leaks
-from tests.integration.eventsource_support import open_stream, read_to_eof, read_until, serving
+from tests.integration.eventsource_support import open_stream, read_to_eof, read_until, serving, wait_for
 
 HEAD = (
     b"HTTP/1.1 200 OK\r\n"
@@ -381,3 +382,118 @@ def test_once_off_and_a_failing_listener() -> None:
     with serving(stream) as server, open_stream(server.port) as sock:
         read_to_eof(sock)
     assert calls == ["once"]
+
+
+def test_closing_a_tls_stream_never_puts_plaintext_on_the_wire(
+    no_leaks: None,
+    tls_certs: TLSCerts, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # SSLSocket.shutdown() drops its TLS object before it shuts the TCP connection down; a writer
+    # thread whose sendall loop runs in between sends the rest of its event in the clear. Replay
+    # that interleaving deterministically: the "other thread" writes when the TCP shutdown starts.
+    streams: list[EventSource] = []
+    ready = threading.Event()
+
+    def stream(handler: BaseHTTPRequestHandler) -> None:
+        streams.append(EventSource.from_handler(handler, ping=None, retry=None))
+        ready.set()
+
+    with serving(stream, tls=tls_certs.server_context()) as server:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        client = tls_certs.client_context().wrap_socket(raw, server_hostname="localhost")
+        client.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
+        read_until(client, b"\r\n\r\n")
+        assert ready.wait(5)
+        es = streams[0]
+        real_shutdown = socket.socket.shutdown
+
+        def interleaved_shutdown(sock: socket.socket, how: int) -> None:
+            if isinstance(sock, ssl.SSLSocket) and sock is es._sock:
+                try:
+                    sock.send(b"SECRET-EVENT-DATA")  # what the writer's next loop turn would send
+                except (OSError, ValueError):
+                    pass
+            real_shutdown(sock, how)
+
+        monkeypatch.setattr(socket.socket, "shutdown", interleaved_shutdown)
+        es.close()
+        monkeypatch.undo()
+        raw_bytes = bytearray()
+        client_plain = socket.socket(fileno=socket.dup(client.fileno()))  # wrap_socket detached raw
+        client_plain.settimeout(5)
+        try:
+            while chunk := client_plain.recv(65536):
+                raw_bytes += chunk
+        except OSError:
+            pass
+        finally:
+            client_plain.close()
+            client.close()
+        assert b"SECRET-EVENT-DATA" not in raw_bytes
+
+
+def test_close_wakes_a_send_blocked_on_a_tls_client_that_reads_nothing(
+    no_leaks: None,
+    tls_certs: TLSCerts,
+) -> None:
+    streams: list[EventSource] = []
+    ready = threading.Event()
+
+    def stream(handler: BaseHTTPRequestHandler) -> None:
+        streams.append(EventSource.from_handler(handler, ping=None, retry=None))
+        ready.set()
+
+    with serving(stream, tls=tls_certs.server_context()) as server:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client = tls_certs.client_context().wrap_socket(raw, server_hostname="localhost")
+        try:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
+            read_until(client, b"\r\n\r\n")
+            assert ready.wait(5)
+            es = streams[0]
+            results: list[bool] = []
+
+            def produce() -> None:
+                for _ in range(2000):
+                    if not es.send("y" * 65536):
+                        results.append(False)
+                        return
+                results.append(True)
+
+            producer = threading.Thread(target=produce)
+            producer.start()
+            def blocked() -> bool:
+                started = es._writing_since
+                return started is not None and time.monotonic() - started > 0.3
+
+            assert wait_for(blocked)  # a sendall has been blocked for a while: the window is full
+            assert es.close()
+            producer.join(5)
+            assert not producer.is_alive()
+            assert results == [False]
+        finally:
+            client.close()
+
+
+def test_peer_gone_on_a_socket_with_a_timeout_neither_blocks_nor_reports_a_live_peer_gone(
+    no_leaks: None,
+) -> None:
+    # A handler class with ``timeout`` set gives the connection a socket timeout, under which
+    # CPython's recv() polls first even with MSG_DONTWAIT; a watcher woken without data (a stale
+    # readiness) would block for the timeout and then read socket.timeout as "the client left".
+    from faye_websocket.eventsource.writer import peer_gone
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.settimeout(2.0)
+        started = time.monotonic()
+        assert peer_gone(ours) is False
+        assert time.monotonic() - started < 0.5
+        theirs.sendall(b"stray")
+        assert peer_gone(ours) is False  # bytes are drained, the peer is still there
+        theirs.shutdown(socket.SHUT_WR)
+        assert peer_gone(ours) is True
+    closed = socket.socket()
+    closed.close()
+    assert peer_gone(closed) is True  # a view closed under the watcher never raises

@@ -4,7 +4,9 @@ reader resumes across reconnections through each server's framing (chunked or un
 
 from __future__ import annotations
 
+import gc
 import importlib.util
+import socket
 import ssl
 import sys
 import textwrap
@@ -19,11 +21,19 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
+from faye_websocket.events import ReadyState
 from faye_websocket.eventsource.client import EventSourceClient
 from faye_websocket.eventsource.writer import EventSource
 from faye_websocket.eventsource.wsgi import EventSourceResponse
 from tests.integration.components import Process, TLSCerts, free_port, require
-from tests.integration.eventsource_support import open_stream, read_to_eof, read_until, take
+from tests.integration.eventsource_support import (
+    open_stream,
+    read_in_thread,
+    read_to_eof,
+    read_until,
+    take,
+    wait_for,
+)
 from tests.paths import REPO_ROOT
 
 
@@ -160,9 +170,10 @@ def test_our_reader_resumes_across_reconnections_under_wsgi_servers(
 
 
 GUNICORN_APP = """
-    from tests.integration.eventsource.test_wsgi import batch_app, announcing_app
+    from tests.integration.eventsource.test_wsgi import batch_app, announcing_app, announcing_stalled_app
     application = batch_app()
     announcing = announcing_app()
+    stalled = announcing_stalled_app
 """
 
 
@@ -191,14 +202,14 @@ def test_werkzeug_client_that_goes_away_is_noticed_without_a_write() -> None:
 
 
 @contextmanager
-def gunicorn_server(tmp_path: Path, app: str) -> Iterator[tuple[int, Process]]:
-    """gunicorn -k gthread serving ``sse_app:<app>`` (GUNICORN_APP) on a free port."""
+def gunicorn_server(tmp_path: Path, app: str, threads: int = 4) -> Iterator[tuple[int, Process]]:
+    """gunicorn -k gthread with ``threads`` worker threads serving ``sse_app:<app>`` (GUNICORN_APP)."""
     require_module("gunicorn")
     (tmp_path / "sse_app.py").write_text(textwrap.dedent(GUNICORN_APP))
     port = free_port()
     root = str(REPO_ROOT)
-    argv = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "4", "-b", f"127.0.0.1:{port}",
-            "--chdir", str(tmp_path), "--pythonpath", root, f"sse_app:{app}"]
+    argv = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", str(threads),
+            "-b", f"127.0.0.1:{port}", "--chdir", str(tmp_path), "--pythonpath", root, f"sse_app:{app}"]
     with Process(argv, name="gunicorn", ready_ports=[("127.0.0.1", port)]) as process:
         yield port, process
 
@@ -246,3 +257,133 @@ def test_werkzeug_over_tls_streams_to_our_reader_and_notices_departure(tls_certs
         reader.join(5)
         assert events == ["over tls"]
         assert closed.wait(2.0), "the TLS client's departure was not noticed"
+
+
+def stalled_client_app(streams: list[EventSourceResponse]) -> Callable[..., Any]:
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> EventSourceResponse:
+        es = EventSourceResponse(environ, start_response, ping=0.2, retry=None, queue_size=4)
+        streams.append(es)
+        return es
+
+    return application
+
+
+@pytest.mark.parametrize("server", [werkzeug_server, wsgiref_server], ids=["werkzeug", "wsgiref"])
+def test_wsgi_sends_to_a_client_that_reads_nothing_stop_within_three_ping_intervals(
+    no_leaks: None,
+    server: Any,
+) -> None:
+    streams: list[EventSourceResponse] = []
+    closed = threading.Event()
+    threads_before = set(threading.enumerate())
+    with server(stalled_client_app(streams)) as port, open_stream(port) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        assert wait_for(lambda: bool(streams))
+        es = streams[0]
+        es.on("close", lambda event: closed.set())
+        results: list[bool] = []
+        chunk = "x" * 65536
+
+        def produce() -> None:
+            for _ in range(2000):  # ~128 MiB: far more than the socket buffers hold
+                if not es.send(chunk):
+                    results.append(False)
+                    return
+            results.append(True)
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        producer.join(5)  # three 0.2 s ping intervals, plus the time to fill the buffers
+        stuck = producer.is_alive()
+        if stuck:
+            es.close()  # release the producer so the test can end
+            producer.join(5)
+        sock.close()  # lets a server blocked in a write (wsgiref) finish
+        assert not stuck, "send() blocked with no bound on a client that reads nothing"
+        assert results == [False]
+        assert closed.wait(2)
+    # werkzeug's request thread leaves its drain selector to the garbage collector when the read
+    # after the response fails (serving.py, execute()): let the thread end, then collect it.
+    for thread in set(threading.enumerate()) - threads_before:
+        thread.join(5)
+    gc.collect()
+
+
+def announcing_stalled_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    """For gunicorn: a stream sent to until send() returns False, printing what happened; 404 else."""
+    if not EventSource.is_event_source(environ):
+        start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "3")])
+        return [b"no\n"]
+    es = EventSourceResponse(environ, start_response, ping=0.2, retry=None, queue_size=4)
+    es.on("close", lambda event: print("stream closed", file=sys.stderr, flush=True))
+
+    def produce() -> None:
+        for _ in range(2000):
+            if not es.send("x" * 65536):
+                print("send returned False", file=sys.stderr, flush=True)
+                return
+        print("every send returned True", file=sys.stderr, flush=True)
+
+    threading.Thread(target=produce, daemon=True).start()
+    return es
+
+
+def test_gunicorn_gthread_sends_to_a_client_that_reads_nothing_stop_and_free_the_worker(
+    no_leaks: None,
+    tmp_path: Path,
+) -> None:
+    # One worker thread: the second request is served only if the stalled stream let it go.
+    with gunicorn_server(tmp_path, "stalled", threads=1) as (port, process), open_stream(port) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        assert wait_for(lambda: "stream closed" in process.output(), timeout=8), process.output()
+        assert "send returned False" in process.output()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as other:
+            other.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert read_until(other, b"\r\n").startswith(b"HTTP/1.1 404")
+
+
+@pytest.mark.parametrize("server", [werkzeug_server, wsgiref_server], ids=["werkzeug", "wsgiref"])
+def test_wsgi_stream_without_retry_sends_its_head_at_once(no_leaks: None, server: Any) -> None:
+    # WSGI servers send the head with the first non-empty block (PEP 3333). Without a retry field
+    # and before any event, a browser would not see "open", and our reader's head deadline
+    # (connect_timeout) would run out on a quiet stream.
+    streams: list[EventSourceResponse] = []
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> EventSourceResponse:
+        es = EventSourceResponse(environ, start_response, ping=None, retry=None)
+        streams.append(es)
+        return es
+
+    with server(application) as port:
+        client = EventSourceClient(f"http://127.0.0.1:{port}/", connect_timeout=1.0, reconnect=False)
+        opened = threading.Event()
+        client.onopen = lambda event: opened.set()
+        reader, events, errors = read_in_thread(client)
+        try:
+            assert opened.wait(3), errors
+            assert wait_for(lambda: bool(streams))
+            streams[0].send("later")
+            assert wait_for(lambda: bool(events))
+        finally:
+            client.close()
+            reader.join(5)
+            for es in streams:
+                es.close()
+    assert [e.data for e in events] == ["later"]
+    assert not errors
+
+
+def test_wsgi_events_queued_before_the_server_iterates_do_not_count_as_a_stall(no_leaks: None) -> None:
+    environ = {"REQUEST_METHOD": "GET", "HTTP_ACCEPT": "text/event-stream", "HTTP_HOST": "h"}
+    es = EventSourceResponse(environ, lambda status, headers: None, ping=0.05, retry=None, queue_size=1)
+    assert es.send("first")
+    results: list[bool] = []
+    sender = threading.Thread(target=lambda: results.append(es.send("second")))
+    sender.start()
+    sender.join(0.5)  # ten ping intervals: the application has not returned the response yet
+    assert sender.is_alive() and es.ready_state is ReadyState.OPEN
+    assert next(es) == b"data: first\r\n\r\n"  # the server starts iterating
+    sender.join(2)
+    assert results == [True]
+    assert next(es) == b"data: second\r\n\r\n"
+    assert es.close()

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed as PeerClosed
@@ -29,6 +30,14 @@ def demo(*flags: str) -> Iterator[tuple[int, Process]]:
     argv = [sys.executable, str(EXAMPLES / "server.py"), str(port), *flags]
     with Process(argv, name="demo", ready_line=r"Listening on", ready_ports=[("127.0.0.1", port)]) as process:
         yield port, process
+
+
+def _demo_module() -> Any:
+    spec = importlib.util.spec_from_file_location("demo_server", EXAMPLES / "server.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +73,7 @@ def test_paths_outside_the_examples_folder_get_403_or_404(demo_port: int, path: 
 
 
 def test_symlink_pointing_out_of_the_folder_is_refused(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("demo_server", EXAMPLES / "server.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _demo_module()
     root = tmp_path / "root"
     root.mkdir()
     (root / "inside.txt").write_text("ok")
@@ -135,3 +141,21 @@ def test_sigterm_closes_live_websockets_with_1001_and_exits() -> None:
         with pytest.raises(PeerClosed) as caught:
             client.recv(timeout=WAIT)
         assert caught.value.rcvd is not None and caught.value.rcvd.code == 1001
+
+
+def test_demo_directory_index_that_is_a_symlink_out_of_the_folder_is_refused(tmp_path: Path) -> None:
+    module = _demo_module()
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (tmp_path / "secret.html").write_text("secret")
+    (root / "sub" / "ws.html").symlink_to(tmp_path / "secret.html")
+    assert module.resolve_static(root, "/sub/") == (403, None)
+    assert module.resolve_static(root, "/sub") == (403, None)
+
+
+def test_demo_file_name_too_long_for_the_file_system_is_a_404(tmp_path: Path) -> None:
+    # ENAMETOOLONG is not one of the errors pathlib's is_dir()/is_file() swallow: the handler
+    # used to die with a traceback and no response.
+    module = _demo_module()
+    assert module.resolve_static(tmp_path, "/" + "a" * 300) == (404, None)
+    assert module.resolve_static(tmp_path, "/" + "a/" * 3000 + "x") == (404, None)

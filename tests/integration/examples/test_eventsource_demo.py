@@ -9,6 +9,8 @@ import time
 from http.server import BaseHTTPRequestHandler
 from types import ModuleType
 
+import pytest
+
 from faye_websocket.eventsource.client import EventSourceClient
 from tests.integration.components import assert_no_leaks
 from tests.integration.eventsource_support import open_stream, read_until, serving, take
@@ -71,3 +73,12 @@ def test_demo_sends_retry_first_and_stops_when_the_client_goes() -> None:
 def test_demo_first_number_ignores_ids_that_are_not_numbers() -> None:
     demo = load_demo()
     assert [demo.first_number(i) for i in ("", "7", "x", "-3")] == [1, 8, 1, 1]
+
+
+@pytest.mark.parametrize("value", ["\xb2", "1" * 5000, "-1", " 7", ""])
+def test_demo_first_number_never_raises(value: str) -> None:
+    assert load_demo().first_number(value) == 1
+
+
+def test_demo_first_number_continues_from_a_number() -> None:
+    assert load_demo().first_number("41") == 42

@@ -98,11 +98,8 @@ class Output(io.StringIO):
 
 
 @pytest.fixture(autouse=True)
-def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _direct_connections(no_proxy_environment: None) -> None:
     """The blocks' clients read proxies from the environment: the local servers are reached directly."""
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
 
 
 @pytest.fixture

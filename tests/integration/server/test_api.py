@@ -128,3 +128,29 @@ def test_url_is_wss_behind_a_proxy_that_says_the_client_used_tls() -> None:
     with HTTPServerThread(lambda ws: None) as server, \
             RawClient(server.port, path="/feed?x=1", extra=(("X-Forwarded-Proto", "https"),)):
         assert server.recorded.wait_socket().url == "wss://127.0.0.1/feed?x=1"
+
+
+def test_socketserver_handler_send_in_setup_websocket_reaches_the_client() -> None:
+    from faye_websocket import Client
+    from faye_websocket.server.socketserver import ThreadingWebSocketServer, WebSocketRequestHandler
+
+    sent: list[bool] = []
+
+    class Greeter(WebSocketRequestHandler):
+        def setup_websocket(self, websocket):  # type: ignore[no-untyped-def]
+            sent.append(websocket.send("welcome"))
+
+    server = ThreadingWebSocketServer(("127.0.0.1", 0), Greeter)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = Client(f"ws://127.0.0.1:{server.server_address[1]}/")
+        try:
+            assert client.recv(timeout=5) == "welcome"
+        finally:
+            client.close()
+        assert sent == [True]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

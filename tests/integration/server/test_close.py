@@ -6,24 +6,24 @@ import logging
 import socket
 import threading
 import time
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed as PeerClosed
 from websockets.sync.client import connect
 
-from faye_websocket.errors import ConnectionClosed
+from faye_websocket.events import CloseEvent
 from faye_websocket.server.websocket import WebSocket
 from tests.integration.server_support import (
     CLOSE,
-    PING,
     TEXT,
     WAIT,
     HTTPServerThread,
     RawClient,
     RawServerThread,
-    client_frame,
     close_payload,
     echo,
+    handshake_request,
 )
 
 
@@ -78,40 +78,6 @@ def test_close_timeout_also_applies_when_a_listener_closes_on_the_reader_thread(
         raw.expect_eof()
         (close,) = server.recorded.wait_for("close")
         assert close.code == 1006
-
-
-def test_silent_peer_is_detected_by_ping_and_pong_timeout_with_close_1006(no_leaks: None) -> None:
-    with HTTPServerThread(ping=0.2, pong_timeout=0.3) as server, RawClient(server.port) as raw:
-        server.recorded.wait_for("open")
-        assert raw.read_frame().opcode == PING  # and we never answer
-        data = raw.read_until_eof()
-        (close,) = server.recorded.wait_for("close", timeout=3)
-        assert close.code == 1006
-        assert server.recorded.of_type("error"), "a pong timeout is reported as an error first"
-        assert len(server.recorded.of_type("close")) == 1
-        assert data == b"" or data[0] & 0x0F in (PING, CLOSE)
-
-
-def test_peer_that_answers_pings_stays_connected_past_many_intervals() -> None:
-    with (
-        HTTPServerThread(ping=0.1, pong_timeout=0.2) as server,
-        connect(server.url(), open_timeout=WAIT) as client,
-    ):
-        time.sleep(0.8)  # eight ping intervals: the point is that nothing happens meanwhile
-        client.send("still alive")
-        assert client.recv(timeout=WAIT) == "still alive"
-        assert not server.recorded.of_type("close")
-        assert len(server.recorded.of_type("pong")) >= 3
-
-
-def test_ping_callback_runs_when_the_matching_pong_arrives() -> None:
-    pinged = threading.Event()
-
-    def ping_on_open(ws: WebSocket) -> None:
-        ws.on("open", lambda event: ws.ping("are you there", callback=pinged.set))
-
-    with HTTPServerThread(ping_on_open) as server, connect(server.url(), open_timeout=WAIT):
-        assert pinged.wait(WAIT)
 
 
 def test_listener_that_raises_is_logged_and_the_connection_lives_on(caplog: pytest.LogCaptureFixture) -> None:
@@ -200,39 +166,6 @@ def test_send_after_close_returns_false() -> None:
         assert ws.ping() is False
 
 
-def test_handler_can_loop_on_recv_without_run_and_the_loop_ends_at_close(no_leaks: None) -> None:
-    received: list[str | bytes] = []
-    finished = threading.Event()
-
-    def recv_loop(ws: WebSocket) -> None:
-        for message in ws:
-            received.append(message)
-            ws.send(message)
-        finished.set()
-
-    with HTTPServerThread(recv_loop) as server, connect(server.url(), open_timeout=WAIT) as client:
-        for text in ("a", "b", "c"):
-            client.send(text)
-            assert client.recv(timeout=WAIT) == text
-        client.close()
-        assert finished.wait(WAIT)
-    assert received == ["a", "b", "c"]
-
-
-def test_recv_from_another_thread_takes_messages_from_the_running_reader() -> None:
-    with HTTPServerThread(lambda ws: None) as server, RawClient(server.port) as raw:
-        ws = server.recorded.wait_socket()
-        server.recorded.wait_for("open")
-        with pytest.raises(TimeoutError):
-            ws.recv(timeout=0.05)  # enables the queue; nothing there yet
-        raw.send_frame(TEXT, b"queued")
-        assert ws.recv(timeout=WAIT) == "queued"
-        raw.close_handshake()
-        with pytest.raises(ConnectionClosed) as caught:
-            ws.recv(timeout=WAIT)
-        assert caught.value.code == 1000
-
-
 def test_context_manager_closes_with_1000() -> None:
     def closing_block(ws: WebSocket) -> None:
         with ws:
@@ -316,24 +249,144 @@ def test_sender_thread_stuck_on_a_peer_that_reads_nothing_times_out_and_closes_w
         assert server.recorded.of_type("error"), "the write failure is reported as an error"
 
 
-def ignore_messages(ws: WebSocket) -> None:
-    ws.off("message")  # the recorder's listener too: nobody takes message events
+def test_close_is_not_held_up_by_a_reader_waiting_for_room_in_the_recv_queue(no_leaks: None) -> None:
+    # A recv() user on another thread stops taking messages and closes: the reader, blocked
+    # handing a message to the full queue, must not stall the closing handshake until the
+    # close timeout.
+    took: list[float] = []
+
+    def consume_then_close(ws: WebSocket) -> None:
+        reader = threading.Thread(target=ws.run)
+        reader.start()
+        try:
+            ws.recv(timeout=WAIT)  # from now on every message goes to the queue
+            deadline = time.monotonic() + WAIT
+            while len(ws.connection._queue._items) < 64 and time.monotonic() < deadline:
+                time.sleep(0.01)  # until the queue is full and the reader waits for room
+            started = time.monotonic()
+            ws.close()
+            reader.join(WAIT * 2)
+            took.append(time.monotonic() - started)
+        finally:
+            reader.join(WAIT)
+
+    with HTTPServerThread(consume_then_close, close_timeout=WAIT * 2) as server, \
+            RawClient(server.port, timeout=WAIT * 3) as raw:
+        # The handler's setup() itself runs the reader, so the server's own run() finds it CLOSED.
+        queue = server.recorded.wait_socket().connection._queue
+        deadline = time.monotonic() + WAIT
+        while not queue.enabled and time.monotonic() < deadline:
+            time.sleep(0.01)  # recv() is waiting (before that the recording listener takes messages)
+        for index in range(100):
+            raw.send_frame(TEXT, b"m%d" % index)
+        while True:
+            frame = raw.read_frame()
+            if frame.opcode == CLOSE:
+                break
+        raw.send_frame(CLOSE, frame.payload)
+        raw.expect_eof()
+        (close,) = server.recorded.wait_for("close")
+        assert isinstance(close, CloseEvent) and close.code == 1000 and close.was_clean
+    assert took and took[0] < WAIT / 2, took
 
 
-def test_recv_gets_messages_that_arrived_before_it_was_first_called_when_nobody_listens() -> None:
-    with HTTPServerThread(ignore_messages) as server, RawClient(server.port) as raw:
-        raw.send(client_frame(TEXT, b"first") + client_frame(TEXT, b"second"))
-        raw.send_frame(PING, b"sync")
-        assert raw.read_frame().payload == b"sync"  # the server has read both messages by now
+def test_close_from_another_thread_before_run_does_not_make_run_fail(no_leaks: None) -> None:
+    # The handler is still setting up (no reader yet) when another thread closes the WebSocket;
+    # that thread reads until the close event. The handler's run() then used to raise
+    # InvalidState ("another thread is already reading") instead of returning.
+    in_setup = threading.Event()
+    closing = threading.Event()
+    outcome: list[object] = []
+
+    def slow_setup(ws: WebSocket) -> None:
+        in_setup.set()
+        assert closing.wait(WAIT)
+        time.sleep(0.2)  # the closing thread is reading now
+        try:
+            ws.run()
+            outcome.append("returned")
+        except Exception as error:  # the defect: InvalidState
+            outcome.append(error)
+
+    with HTTPServerThread(slow_setup) as server, RawClient(server.port) as raw:
+        assert in_setup.wait(WAIT)
         ws = server.recorded.wait_socket()
-        assert ws.recv(timeout=WAIT) == "first"
-        assert ws.recv(timeout=WAIT) == "second"
-        raw.close_handshake()
+        closer = threading.Thread(target=ws.close, args=(4000, "bye"))
+        closer.start()
+        closing.set()
+        frame = raw.read_message()
+        assert frame.close_code == 4000
+        time.sleep(0.4)  # answer only once the handler's run() is waiting
+        raw.send_frame(CLOSE, frame.payload)
+        raw.expect_eof()
+        closer.join(WAIT)
+        deadline = time.monotonic() + WAIT
+        while not outcome and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert outcome == ["returned"]
+        assert len(server.recorded.wait_for("close")) == 1
 
 
-def test_a_reader_that_nobody_recvs_from_never_stalls_on_ignored_messages() -> None:
-    with HTTPServerThread(ignore_messages) as server, RawClient(server.port) as raw:
-        raw.send(b"".join(client_frame(TEXT, b"ignored") for _ in range(500)))
-        raw.send_frame(PING, b"still reading?")
-        assert raw.read_frame().payload == b"still reading?"
-        assert raw.close_handshake().close_code == 1000
+def test_server_close_is_bounded_by_the_grace_when_a_handler_has_not_started_reading(no_leaks: None) -> None:
+    # server_close() closes live WebSockets with 1001 and waits at most shutdown_grace. A
+    # WebSocket whose handler had not reached run() yet made server_close() read it itself,
+    # for up to close_timeout, one connection after another.
+    in_setup = threading.Semaphore(0)
+    release = threading.Event()
+    errors: list[BaseException] = []
+
+    def busy_setup(ws: WebSocket) -> None:
+        in_setup.release()
+        release.wait(WAIT * 3)
+        try:
+            ws.run()
+        except BaseException as error:
+            errors.append(error)
+            raise
+
+    server = HTTPServerThread(busy_setup, close_timeout=WAIT * 2)
+    with server:
+        server.server.shutdown_grace = 0.5
+        raws = [RawClient(server.port) for _ in range(3)]  # peers that never answer a close
+        for _ in raws:
+            assert in_setup.acquire(timeout=WAIT)
+        started = time.monotonic()
+        server.server.shutdown()
+        server.server.server_close()
+        took = time.monotonic() - started
+        release.set()
+        for raw in raws:
+            assert raw.read_message().close_code == 1001
+            raw.read_until_eof()
+            raw.close()
+        closes = server.recorded.wait_for("close", 3)
+    assert took < 2.0, f"server_close took {took:.1f}s"
+    assert {close.code for close in closes if isinstance(close, CloseEvent)} == {1006} and not errors
+
+
+@pytest.mark.parametrize("server_class", [HTTPServerThread, RawServerThread])
+def test_upgrade_completed_after_server_close_is_closed_with_1001(no_leaks: None, server_class: Any) -> None:
+    # A client whose head was half written when the server shut down: if the upgrade still
+    # completes, that WebSocket must not outlive the server (it used to echo on forever).
+    server = server_class()
+    with server:
+        request, _ = handshake_request()
+        with RawClient(server.port, request=request[:20], read_response=False) as raw:
+            deadline = time.monotonic() + WAIT
+            while server.server.websockets.__len__() == 0 and server_class is RawServerThread \
+                    and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.1)  # the handler thread is reading the head
+            server.server.shutdown()
+            server.server.server_close()
+            try:
+                raw.send(request[20:])
+                raw.read_response()
+            except (EOFError, OSError):
+                return  # refused outright: fine too
+            if raw.status != 101:
+                return
+            frame = raw.read_message()
+            assert frame.opcode == CLOSE and frame.close_code == 1001
+            raw.send_frame(CLOSE, close_payload(1001))
+            raw.expect_eof()

@@ -3,12 +3,14 @@ thousands of connections. The server runs in this process, so /proc/self is the 
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
 import time
 
 import pytest
 
+from faye_websocket.connection.watchdog import Watchdog
 from faye_websocket.server.websocket import WebSocket
 from tests.integration.components import open_fd_count, thread_count
 from tests.integration.server_support import (
@@ -130,3 +132,46 @@ def test_thousands_of_connect_close_cycles_leave_fds_and_threads_where_they_star
         f"after {cycles} cycles: fds {baseline_fds} -> {fds}, threads {baseline_threads} -> {threads}"
     assert elapsed < 40, f"{cycles} cycles took {elapsed:.1f}s"
     print(f"\n{cycles} connect/close cycles in {elapsed:.2f}s; fds {fds}, threads {threads}")
+
+
+def test_watchdog_forgets_a_connection_once_it_has_closed(no_leaks: None) -> None:
+    # Every close() from another thread while a reader runs schedules a watchdog wake-up at the
+    # close deadline. With a long close_timeout and many closes, the watchdog's heap held every
+    # entry until its deadline (and one per repeated close() call).
+    watchdog = Watchdog.instance()
+    before = len(watchdog._heap)
+    with HTTPServerThread(close_timeout=600.0) as server:
+        for index in range(20):
+            with RawClient(server.port) as raw:
+                server.recorded.wait_for("open", index + 1)
+                ws = server.recorded.sockets[index]
+                ws.close()
+                ws.close()
+                frame = raw.read_message()
+                raw.send_frame(CLOSE, frame.payload)
+                raw.expect_eof()
+                server.recorded.wait_for("close", index + 1)
+    assert len(watchdog._heap) - before <= 2, len(watchdog._heap) - before
+
+
+def test_handlers_that_raise_after_the_upgrade_leave_nothing_in_the_servers_tracker(no_leaks: None) -> None:
+    # A handler that fails between from_handler() (or setup_websocket) and run() never
+    # dispatches a close event; the server's tracker used to keep such WebSockets forever.
+    class Broken(Exception):
+        pass
+
+    def fail(ws: WebSocket) -> None:
+        raise Broken("the application failed")
+
+    for server_class in (HTTPServerThread, RawServerThread):
+        with server_class(fail) as server:
+            server.server.handle_error = lambda request, address: None  # expected failures
+            for _ in range(5):
+                with RawClient(server.port, read_response=False) as raw:
+                    raw.read_until_eof()
+            server.recorded.sockets.clear()
+            deadline = time.monotonic() + WAIT
+            while len(server.server.websockets) and time.monotonic() < deadline:
+                gc.collect()  # the failed handler threads are finishing; then nothing refers to them
+                time.sleep(0.05)
+            assert len(server.server.websockets) == 0, server_class.__name__

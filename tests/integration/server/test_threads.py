@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
+from faye_websocket import Client
 from faye_websocket.server.websocket import WebSocket
 from tests.integration.server_support import (
     BINARY,
@@ -96,3 +98,66 @@ def test_a_hundred_concurrent_connections_each_get_their_own_echo() -> None:
             for client in clients:
                 client.close()
         server.recorded.wait_for("close", 100)
+
+
+def test_two_of_our_peers_sending_big_messages_from_several_threads_do_not_deadlock(no_leaks: None) -> None:
+    # Each side has several threads sending multi-megabyte messages at once. The reader must go on
+    # reading while other threads' frames wait for the write lock; it used to stop once they
+    # queued over 1 MiB, so both readers stopped, both writers stalled and both sides failed
+    # with 1006 at send_timeout.
+    size, per_thread, threads = 1 << 20, 4, 3
+    total = per_thread * threads
+    server_got: list[int] = []
+    server_sent: list[bool] = []
+    all_in = threading.Event()
+
+    def blast(ws: WebSocket) -> None:
+        def on_message(event: Any) -> None:
+            server_got.append(len(event.data))
+            if len(server_got) == total:
+                all_in.set()
+
+        def sender() -> None:
+            for _ in range(per_thread):
+                server_sent.append(ws.send(b"s" * size))
+
+        def on_open(event: Any) -> None:
+            for _ in range(threads):
+                threading.Thread(target=sender).start()
+
+        ws.on("message", on_message)
+        ws.on("open", on_open)
+
+    client_got: list[int] = []
+    client_all_in = threading.Event()
+    with HTTPServerThread(blast, send_timeout=8) as server:
+        client = Client(server.url(), send_timeout=8)
+        opened = threading.Event()
+        closed: list[Any] = []
+        client.onopen = lambda event: opened.set()
+        client.onclose = lambda event: closed.append(event)
+
+        def on_client_message(event: Any) -> None:
+            client_got.append(len(event.data))
+            if len(client_got) == total:
+                client_all_in.set()
+
+        client.onmessage = on_client_message
+        assert opened.wait(WAIT)
+        client_sent: list[bool] = []
+
+        def client_sender() -> None:
+            for _ in range(per_thread):
+                client_sent.append(client.send(b"c" * size))
+
+        senders = [threading.Thread(target=client_sender) for _ in range(threads)]
+        for thread in senders:
+            thread.start()
+        for thread in senders:
+            thread.join(WAIT * 4)
+        assert all_in.wait(WAIT * 3), (closed, len(server_got), len(client_got))
+        assert client_all_in.wait(WAIT * 3), (closed, len(server_got), len(client_got))
+        assert client_sent == [True] * total and server_sent == [True] * total
+        client.close()
+        client.run()
+        assert closed[0].code == 1000

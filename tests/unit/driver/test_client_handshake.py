@@ -140,3 +140,60 @@ def test_chunked_transfer_encoding_on_a_101_does_not_swallow_frames() -> None:
     response = response_for(client, "Transfer-Encoding: chunked")
     client.receive_data(response + server_frame(Opcode.TEXT, b"x"))
     assert client.events_received() == [OpenEvent(), MessageEvent("x")]
+
+
+@pytest.mark.parametrize(
+    ("url", "request_line", "host"),
+    [
+        ("ws://bücher.example/ü?q=é", b"GET /%C3%BC?q=%C3%A9 HTTP/1.1", b"Host: xn--bcher-kva.example"),
+        ("ws://例え.jp:8080/パス", b"GET /%E3%83%91%E3%82%B9 HTTP/1.1", b"Host: xn--r8jz45g.jp:8080"),
+        ("ws://h/a%20b?x=%C3%A9", b"GET /a%20b?x=%C3%A9 HTTP/1.1", b"Host: h"),
+    ],
+)
+def test_an_iri_is_sent_as_a_uri(url: str, request_line: bytes, host: bytes) -> None:
+    # RFC 6455 section 3: a ws URI is an RFC 3986 URI, ASCII only. Non-ASCII paths went out as
+    # raw latin-1 bytes, and a host or path beyond latin-1 raised UnicodeEncodeError in start().
+    client = ClientDriver(url)
+    client.start()
+    lines = client.data_to_send().split(b"\r\n")
+    assert lines[0] == request_line
+    assert lines[1] == host
+    assert client.url == url
+
+
+def test_a_host_that_idna_refuses_is_a_value_error_at_construction() -> None:
+    with pytest.raises(ValueError):
+        ClientDriver("ws://ü" + "a" * 70 + ".example/")
+
+
+@pytest.mark.parametrize("code", [b"1\xb21", b"\xb9\xb2\xb3", b"10\xbd"])
+def test_a_status_code_of_non_ascii_digits_fails_the_handshake_cleanly(code: bytes) -> None:
+    # "²".isdigit() is True but int("²") raises: the ValueError escaped receive_data.
+    client = ClientDriver("ws://example.com/")
+    client.start()
+    client.data_to_send()
+    client.receive_data(b"HTTP/1.1 " + code + b" Switching Protocols\r\n\r\n")
+    events = client.events_received()
+    assert [type(e) for e in events] == [ErrorEvent, CloseEvent]
+    assert client.handshake_error is not None
+
+
+def test_a_101_with_obs_fold_is_unfolded_not_refused() -> None:
+    # RFC 9112 section 5.2: a user agent receiving obs-fold in a response MUST replace it with
+    # SP before interpreting the value (only servers may refuse it in requests, with 400).
+    client = ClientDriver("ws://example.com/", ["chat"])
+    client.start()
+    client.data_to_send()
+    folded = b"Connection: keep-alive,\r\n \t Upgrade\r\n"
+    head = response_for(client).replace(b"Connection: Upgrade\r\n", folded)
+    client.receive_data(head)
+    assert client.events_received() == [OpenEvent()]
+    assert client.headers["Connection"] == "keep-alive, Upgrade"
+
+
+def test_obs_fold_on_the_first_response_field_fails_the_handshake() -> None:
+    client = ClientDriver("ws://example.com/")
+    client.start()
+    client.data_to_send()
+    client.receive_data(b"HTTP/1.1 101 Switching Protocols\r\n Upgrade: websocket\r\n\r\n")
+    assert [type(e) for e in client.events_received()] == [ErrorEvent, CloseEvent]

@@ -106,3 +106,17 @@ def test_eof_before_the_reply_is_a_proxy_error() -> None:
     handshake.receive_eof()
     assert isinstance(handshake.error, ProxyError)
     assert "closed" in str(handshake.error)
+
+
+@pytest.mark.parametrize("split", [None, 10, 30])
+def test_interim_1xx_replies_to_connect_are_skipped(split: int | None) -> None:
+    # RFC 9110 section 15.2: a client MUST be able to parse 1xx responses before the final one.
+    reply = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nX: y\r\n\r\nHTTP/1.1 200 OK\r\n\r\nrest"
+    handshake = ProxyHandshake("example.com", 443)
+    parts = [reply] if split is None else [reply[:split], reply[split:]]
+    done = [handshake.receive_data(part) for part in parts]
+    assert done[-1] and not any(done[:-1])
+    assert (handshake.status_code, handshake.error, handshake.leftover) == (200, None, b"rest")
+    refused = ProxyHandshake("example.com", 443)
+    assert refused.receive_data(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 407 Auth\r\n\r\n")
+    assert refused.error is not None and refused.error.status == 407

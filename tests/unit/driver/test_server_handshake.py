@@ -167,3 +167,58 @@ def test_a_plain_http_request_gets_426_naming_websocket_not_a_draft_message() ->
     status, headers, body = answer(driver)
     assert status == 426 and headers["upgrade"] == "websocket"
     assert b"WebSocket only" in body and b"draft" not in body
+
+
+def rejected(head: bytes) -> tuple[bytes, list[object]]:
+    server = ServerDriver(None)
+    server.receive_data(head)
+    server.start()
+    return server.data_to_send(), list(server.events_received())
+
+
+def test_an_http_1_0_request_is_refused_with_400() -> None:
+    # Section 4.2.1 item 1: "An HTTP/1.1 or higher GET request".
+    data, events = rejected(request_bytes().replace(b"HTTP/1.1", b"HTTP/1.0"))
+    assert data.startswith(b"HTTP/1.1 400 ")
+    assert [type(e) for e in events] == [ErrorEvent, CloseEvent]
+
+
+@pytest.mark.parametrize("version", [b"HTTP/1.1", b"HTTP/2.0", b"HTTP/1.2"])
+def test_http_1_1_and_higher_are_accepted(version: bytes) -> None:
+    data, events = rejected(request_bytes().replace(b"HTTP/1.1", version))
+    assert data.startswith(b"HTTP/1.1 101 ")
+    assert events == [OpenEvent()]
+
+
+@pytest.mark.parametrize("version", [b"HTTP/1.x", b"HTTP/", b"HTTP/0.9"])
+def test_malformed_or_old_http_versions_are_refused(version: bytes) -> None:
+    data, _ = rejected(request_bytes().replace(b"HTTP/1.1", version))
+    assert data.startswith(b"HTTP/1.1 400 ")
+
+
+def test_a_request_without_host_is_refused_with_400() -> None:
+    # Section 4.2.1 item 2: the request MUST have a Host header field.
+    data, events = rejected(request_bytes().replace(b"Host: example.com\r\n", b""))
+    assert data.startswith(b"HTTP/1.1 400 ") and b"Host" in data
+    assert [type(e) for e in events] == [ErrorEvent, CloseEvent]
+
+
+def test_an_absolute_form_target_gives_the_url_of_the_resource() -> None:
+    # RFC 9112 section 3.2.2: a server MUST accept the absolute-form; its authority and path
+    # are those of the resource, not something to append to the Host header.
+    server = ServerDriver(None)
+    server.receive_data(request_bytes().replace(b"GET /chat?room=1", b"GET http://example.com/chat?room=1"))
+    server.start()
+    assert server.data_to_send().startswith(b"HTTP/1.1 101 ")
+    assert server.url == "ws://example.com/chat?room=1"
+
+
+def test_an_absolute_form_target_without_a_path_is_the_root() -> None:
+    server = ServerDriver(parse_request(request_bytes().replace(b"GET /chat?room=1", b"GET ws://example.com:8080")
+                                        .split(b"\r\n\r\n")[0]), secure=True)
+    assert server.url == "wss://example.com:8080/"
+
+
+def test_obs_fold_in_a_request_is_still_refused_with_400() -> None:
+    data, _ = rejected(request_bytes("X-Long: a", " b"))
+    assert data.startswith(b"HTTP/1.1 400 ")

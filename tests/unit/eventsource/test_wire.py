@@ -183,3 +183,30 @@ def test_last_event_id_falls_back_to_the_query_parameter_polyfills_send() -> Non
 
 def test_last_event_id_is_empty_without_either() -> None:
     assert wire.last_event_id(make_request("/s")) == ""
+
+
+def test_writer_reads_a_utf8_last_event_id_from_a_latin1_decoded_header() -> None:
+    # http.server and WSGI (PEP 3333) hand header bytes over decoded as latin-1.
+    raw = "\u65e5\u672c".encode().decode("latin-1")
+    request = Request("GET", "/", Headers([("Last-Event-ID", raw)]))
+    assert wire.last_event_id(request) == "\u65e5\u672c"
+
+
+def test_writer_keeps_a_latin1_last_event_id_that_is_not_utf8() -> None:
+    request = Request("GET", "/", Headers([("Last-Event-ID", "caf\xe9")]))
+    assert wire.last_event_id(request) == "caf\xe9"
+
+
+def test_wsgi_url_is_the_request_target_as_sent_not_the_decoded_path() -> None:
+    # PEP 3333: PATH_INFO is percent-decoded and carries the path's bytes as latin-1 characters;
+    # the socket form's url uses the raw target, so the WSGI form must quote it back.
+    from faye_websocket.eventsource.writer import request_from
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "/app",
+        "PATH_INFO": "/a b/" + "\u00e9".encode().decode("latin-1") + "/x%2Fy",
+        "QUERY_STRING": "q=%20&r=1",
+        "HTTP_HOST": "h:81",
+    }
+    assert wire.request_url(request_from(environ)) == "http://h:81/app/a%20b/%C3%A9/x%252Fy?q=%20&r=1"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from faye_websocket.driver.url import parse_url
@@ -165,3 +167,20 @@ def test_a_no_proxy_port_of_non_ascii_digits_is_ignored_not_a_crash() -> None:
     from faye_websocket.net.proxies import bypasses_proxy
 
     assert bypasses_proxy("example.com", 80, "example.com:\u00b2") is True
+
+
+@pytest.mark.usefixtures("no_proxy_environment")
+@pytest.mark.parametrize(
+    "value", ["socks5://user:s3cret@proxy.example:1080", "http://user:s3cret@proxy.example:99999"]
+)
+def test_an_unusable_proxy_in_the_environment_is_logged_without_its_password(
+    no_leaks: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    monkeypatch.setenv("http_proxy", value)
+    with caplog.at_level(logging.WARNING, logger="faye_websocket"):
+        assert proxy_from_environment(parse_url("ws://127.0.0.1:9/")) is None
+    assert "ignoring proxy" in caplog.text and "proxy.example" in caplog.text
+    assert "s3cret" not in caplog.text
+    with pytest.raises(ValueError) as caught:
+        parse_proxy(value)
+    assert "s3cret" not in str(caught.value)
