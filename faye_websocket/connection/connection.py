@@ -519,7 +519,7 @@ class Connection:
         # Without a deadline the read itself may block (one system call instead of two); a
         # close() from another thread still wakes it, by shutting the socket down.
         if wake is None or transport.pending() > 0 or self._poll(wake):
-            self._read(transport)
+            self._read(transport, wake)
         # Timers are checked after every read too: a peer that never stops sending must not
         # keep a close timeout or a ping from ever coming due.
         self._on_timers(time.monotonic())
@@ -538,9 +538,9 @@ class Connection:
         except (OSError, ValueError):
             return True  # the descriptor went away: let recv report it
 
-    def _read(self, transport: Transport) -> None:
+    def _read(self, transport: Transport, wake: float | None = None) -> None:
         try:
-            data = transport.recv(RECV_SIZE)
+            data = transport.recv(RECV_SIZE, wake)  # a half TLS record waits until wake at most
         except TimeoutError:
             return  # half a TLS record arrived; the rest will
         except OSError as error:

@@ -102,8 +102,8 @@ class WebSocket(WebSocketAPI):
             self._driver, None, side=Side.SERVER, on_event=self._handle_event, ping=ping,
             pong_timeout=pong_timeout, close_timeout=close_timeout,
             handshake_timeout=handshake_timeout, send_timeout=send_timeout,
-            message_timeout=message_timeout, before_start=self._before_start, has_message_listener=self._has_message_listener,
-            url=self._driver.url,
+            message_timeout=message_timeout, before_start=self._before_start,
+            has_message_listener=self._has_message_listener, url=self._driver.url,
         )
         self._init_connection(connection)
         connection.attach(wrap_socket(sock), body)
