@@ -217,6 +217,7 @@ class Connection:
         self._started = False
         self._ended = False  # no more reads or writes: the transport is shut down (under _lock)
         self._transport_closed = False
+        self._peer_eof = False  # the reader has seen the peer's EOF (nothing left unread)
         self._broken: BaseException | None = None
         self._close_event: CloseEvent | None = None
         # close() (or the end of an abort) reads on a thread that is not the reader (under _lock)
@@ -557,6 +558,7 @@ class Connection:
         elif self._broken is not None:
             self._fail(self._network_message(self._broken), self._broken)
         else:
+            self._peer_eof = True
             self._operate(self.driver.receive_eof)
 
     def _account_held(self) -> None:
@@ -767,7 +769,21 @@ class Connection:
             reader_elsewhere = self._read_lock.locked() and not self._on_reader_thread()
             if not reader_elsewhere:
                 self._transport_closed = True
-            dup = _dup_socket(transport) if first else None
+            # After the peer's EOF nothing is left unread (a close would not reset), and nobody
+            # else can be blocked on the socket when no other thread reads and no write is in
+            # progress (later writers see _ended): closing it is enough. This is how a vanished
+            # peer ends, and the duplicate-and-shutdown costs four system calls, each a wait for
+            # the interpreter lock when thousands of peers vanish at once.
+            quiet = (first and self._peer_eof and not reader_elsewhere
+                     and self._write_lock.acquire(blocking=False))
+            dup = _dup_socket(transport) if first and not quiet else None
+        if quiet:
+            try:
+                transport.close()
+            finally:
+                self._write_lock.release()
+            self._queue.stop_putting()
+            return
         if first:
             _shutdown(dup)
             self._queue.stop_putting()

@@ -31,6 +31,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from typing import Any
 
 logger = logging.getLogger("faye_websocket")
@@ -128,10 +129,20 @@ class AdmissionMixIn:
     overload_log_interval: float = OVERLOAD_LOG_INTERVAL
 
     def _admission_init(self) -> None:
-        self._admission_cond = threading.Condition()  # owner: the server; guards active_connections
-        self.active_connections = 0
+        # The count is kept by the accepting thread alone; handler threads that end append a
+        # token to _ended (deque.append is atomic), which the accepting thread drains. A lock
+        # shared by every handler's last step made a convoy when thousands ended at once.
+        self._admitted = 0
+        self._ended: deque[None] = deque()
+        self._admission_cond = threading.Condition()  # owner: the accepting thread's pauses
+        self._accept_paused = False  # set under _admission_cond while the accept loop waits
         self._admission_stopping = False
         self.overload = OverloadLog(self.overload_log_interval)
+
+    @property
+    def active_connections(self) -> int:
+        """Connections with a handler thread now (exact on the accepting thread)."""
+        return self._admitted - len(self._ended)
 
     def get_request(self) -> tuple[Any, Any]:
         """Accept; when out of descriptors, pause before returning to the accept loop."""
@@ -146,11 +157,13 @@ class AdmissionMixIn:
     def process_request(self, request: Any, client_address: Any) -> None:
         """Start a handler thread, or answer 503 at once when full (or the thread cannot start)."""
         self.overload.tick()
-        with self._admission_cond:
-            admitted = self.active_connections < effective_limit(self.max_connections)
-            if admitted:
-                self.active_connections += 1
-        if not admitted:
+        while self._ended:  # only this thread takes tokens out
+            self._ended.popleft()
+            self._admitted -= 1
+        admitted = self._admitted < effective_limit(self.max_connections)
+        if admitted:
+            self._admitted += 1
+        else:
             self.overload.note("refused with 503", "connection limit")
             self._refuse(request)
             return
@@ -189,15 +202,20 @@ class AdmissionMixIn:
         super().shutdown_request(request)  # type: ignore[misc]
 
     def _left(self) -> None:
-        with self._admission_cond:
-            self.active_connections -= 1
-            self._admission_cond.notify_all()
+        self._ended.append(None)
+        if self._accept_paused:  # only then is anyone waiting to hear of it
+            with self._admission_cond:
+                self._admission_cond.notify_all()
 
     def _pause_accepting(self) -> None:
         """Wait until a connection ends (a descriptor and a thread come back), or ACCEPT_PAUSE."""
         with self._admission_cond:
             if not self._admission_stopping:
-                self._admission_cond.wait(ACCEPT_PAUSE)
+                self._accept_paused = True
+                try:
+                    self._admission_cond.wait(ACCEPT_PAUSE)
+                finally:
+                    self._accept_paused = False
 
     def _refuse(self, request: socket.socket) -> None:
         """503 without blocking (none over TLS), then close; runs on the accepting thread."""

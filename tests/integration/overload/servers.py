@@ -73,7 +73,8 @@ class BareEcho(socketserver.BaseRequestHandler):
             payload = bytes(buffer[offset + 4:size])
             del buffer[:size]
             repeated = (key * (length // 4 + 1))[:length]
-            payload = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(length, "big")
+            unmasked = int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")
+            payload = unmasked.to_bytes(length, "big")
             if first & 0x0F == 0x8:
                 sock.sendall(b"\x88\x00")
                 return

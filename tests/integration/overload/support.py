@@ -67,7 +67,7 @@ class ServerProcess:
 
     def __init__(self, kind: str, *args: str, nofile: int | None = None) -> None:
         self.kind = kind
-        self._log: IO[bytes] = tempfile.TemporaryFile()
+        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(
             [*COMMANDS[kind], *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=self._log,
             stdin=subprocess.DEVNULL, preexec_fn=(lambda: _limit_descriptors(nofile)) if nofile else None,
@@ -260,7 +260,8 @@ def cpu_share(server: ServerProcess, seconds: float) -> float:
 # -- scenarios ------------------------------------------------------------------------------
 
 
-def silent_flood(server: ServerProcess, count: int, *, window: float = 3.0, limit: float = 20.0) -> dict[str, Any]:
+def silent_flood(server: ServerProcess, count: int, *, window: float = 3.0,
+                 limit: float = 20.0) -> dict[str, Any]:
     """``count`` silent connections (past the server's descriptor limit); then its CPU over
     ``window`` seconds and how soon a legitimate client is served, while the flood stays."""
     flood = open_silent(server.port, count)
@@ -275,7 +276,8 @@ def silent_flood(server: ServerProcess, count: int, *, window: float = 3.0, limi
         close_all(flood)
 
 
-def slowloris(server: ServerProcess, count: int, *, limit: float = 20.0, interval: float = 1.0) -> dict[str, Any]:
+def slowloris(server: ServerProcess, count: int, *, limit: float = 20.0,
+              interval: float = 1.0) -> dict[str, Any]:
     """``count`` connections sending a request head one byte per ``interval``; returns how many the
     server cut within ``limit`` seconds and when the last of them was cut."""
     selector = selectors.DefaultSelector()
@@ -306,7 +308,8 @@ def slowloris(server: ServerProcess, count: int, *, limit: float = 20.0, interva
                 if peak is None and time.monotonic() - started > limit / 2:
                     peak = server.usage()
         within = sum(1 for t in cut_at if t <= limit)
-        return {"cut_within_limit": within, "of": count, "last_cut_s": round(max(cut_at), 1) if cut_at else None,
+        last = round(max(cut_at), 1) if cut_at else None
+        return {"cut_within_limit": within, "of": count, "last_cut_s": last,
                 **asdict(peak or server.usage())}
     finally:
         selector.close()
@@ -421,6 +424,7 @@ def mass_disconnect(server: ServerProcess, count: int, *, limit: float = 120.0) 
         echo = echo_once(server.port, timeout=limit)
     except (OSError, EOFError):
         echo = float("inf")
-    return {"echo_s": round(echo, 2), "kib_per_connection": round((loaded.rss_mib - base.rss_mib) * 1024 / count, 1),
+    per_connection = round((loaded.rss_mib - base.rss_mib) * 1024 / count, 1)
+    return {"echo_s": round(echo, 2), "kib_per_connection": per_connection,
             **asdict(loaded)}
 
