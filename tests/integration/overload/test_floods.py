@@ -40,7 +40,7 @@ def test_accept_pauses_at_the_descriptor_limit_instead_of_spinning() -> None:
     assert "accept failed (EMFILE)" in log, log[-3000:]
 
 
-@pytest.mark.parametrize("kind", ["demo", "raw"])
+@pytest.mark.parametrize("kind", ["demo", "serve", "raw"])
 def test_slowloris_connections_are_all_cut_within_20_s(kind: str) -> None:
     with ServerProcess(kind) as server:
         result = slowloris(server, SLOW_COUNT, limit=CUT_WITHIN)
