@@ -120,12 +120,16 @@ class GuardedHandler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         """The handler's own setup (a TLS handshake), then the guard around its ``rfile``."""
         super().setup()
-        self.rfile = HeadGuard(self.rfile, self.connection)  # type: ignore[assignment]
+        connection = getattr(self, "connection", None)  # a setup() that refused the connection
+        if isinstance(connection, socket.socket) and hasattr(self.rfile, "peek"):  # made none
+            self.rfile = HeadGuard(self.rfile, connection)  # type: ignore[assignment]
 
     def handle_one_request(self) -> None:
         """One request, its head read under the deadline and the cap; 408/431 otherwise."""
         guard = self.rfile
-        assert isinstance(guard, HeadGuard)
+        if not isinstance(guard, HeadGuard):
+            super().handle_one_request()
+            return
         guard.arm(_setting(self, "head_timeout", DEFAULT_HEAD_TIMEOUT),
                   _setting(self, "max_head_size", MAX_HEAD_SIZE))
         try:
