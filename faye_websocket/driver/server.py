@@ -241,6 +241,14 @@ class ServerDriver:
         return self._inner if self._inner is not None else self._pre
 
     @property
+    def protocol_driver(self) -> Driver | None:
+        """The protocol's driver once ``start()`` has chosen it (None before, or after a reject).
+
+        From then on every call here is forwarded to it, so the I/O layer may call it directly.
+        """
+        return self._inner
+
+    @property
     def state(self) -> ReadyState:
         """The connection's ReadyState."""
         return self._current.state
@@ -264,6 +272,11 @@ class ServerDriver:
     def close_event(self) -> CloseEvent | None:
         """The close event once produced."""
         return self._current.close_event
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes received and not delivered yet (see Driver.held_bytes); the head is capped apart."""
+        return self._current.held_bytes
 
     def start(self) -> None:
         """Validate the request and answer it: 101 (upgrade) or an HTTP error and a close event."""
