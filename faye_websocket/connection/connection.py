@@ -95,6 +95,7 @@ DEFAULT_HANDSHAKE_TIMEOUT = 10.0  # like websockets' open_timeout
 # keeps memory of ours (see budget.py); 60 s is 64 MiB (the default max_length) at about 1 MB/s.
 DEFAULT_MESSAGE_TIMEOUT = 60.0
 MESSAGE_OVERDUE = "message not completed within the message timeout"
+REQUEST_TIMEOUT = 408  # RFC 9110 section 15.5.9
 
 
 class Side(Enum):
@@ -755,6 +756,7 @@ class Connection:
             return
         expired = self._deadlines.expired(now, state)
         if expired is not None:
+            self._answer_head_timeout(state)
             self._fail(expired, None)
         elif self._deadlines.message_overdue(now, state):
             self._refuse(CloseCode.POLICY_VIOLATION, MESSAGE_OVERDUE)
@@ -762,6 +764,15 @@ class Connection:
             payload = self._deadlines.next_ping_payload(now)
             if self._operate(lambda: self.driver.ping(payload)):
                 self._deadlines.ping_sent(now)  # hixie drafts have no ping: no pong to wait for
+
+    def _answer_head_timeout(self, state: ReadyState) -> None:
+        """A server whose request head did not come in time answers 408 before closing (RFC 9110
+        section 15.5.9), as http.server's path does; once the head is read there is no answer."""
+        if state is not ReadyState.CONNECTING or self.side is not Side.SERVER:
+            return
+        reject = getattr(self.driver, "reject", None)
+        if reject is not None and getattr(self.driver, "request", True) is None:
+            self._operate(lambda: reject(REQUEST_TIMEOUT, "Request Timeout"))
 
     def watchdog_fire(self) -> None:
         """Called by the watchdog thread: wake the reader if the close deadline has passed."""
