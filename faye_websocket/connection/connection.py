@@ -66,6 +66,7 @@ from collections import deque
 from enum import Enum
 from typing import Callable, Protocol
 
+from ..driver.http import STATUS_REQUEST_TIMEOUT
 from ..errors import ConnectionClosed, InvalidState
 from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
 from ..net.deadline import check_durations
@@ -95,7 +96,6 @@ DEFAULT_HANDSHAKE_TIMEOUT = 10.0  # like websockets' open_timeout
 # keeps memory of ours (see budget.py); 60 s is 64 MiB (the default max_length) at about 1 MB/s.
 DEFAULT_MESSAGE_TIMEOUT = 60.0
 MESSAGE_OVERDUE = "message not completed within the message timeout"
-REQUEST_TIMEOUT = 408  # RFC 9110 section 15.5.9
 
 
 class Side(Enum):
@@ -772,7 +772,7 @@ class Connection:
             return
         reject = getattr(self.driver, "reject", None)
         if reject is not None and getattr(self.driver, "request", True) is None:
-            self._operate(lambda: reject(REQUEST_TIMEOUT, "Request Timeout"))
+            self._operate(lambda: reject(STATUS_REQUEST_TIMEOUT, "Request Timeout"))
 
     def watchdog_fire(self) -> None:
         """Called by the watchdog thread: wake the reader if the close deadline has passed."""
