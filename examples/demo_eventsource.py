@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from http.server import BaseHTTPRequestHandler
 
-from faye_websocket.eventsource import EventSource
+from faye_websocket.eventsource.writer import EventSource
 
 DEMO_INTERVAL = 1.0  # seconds between events, as in the original demo
 DEMO_PING = 15.0  # seconds between keep-alive comments

@@ -32,8 +32,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(HERE.parent))
 
-from faye_websocket.adapters.http_server import WebSocketHTTPServer, serve_until_signalled  # noqa: E402
-from faye_websocket.server import WebSocket  # noqa: E402
+from faye_websocket.server.http_server import WebSocketHTTPServer, serve_until_signalled  # noqa: E402
+from faye_websocket.server.websocket import WebSocket  # noqa: E402
 
 PROTOCOLS = ["irc", "xmpp"]  # as in the original's examples/server.js
 PING_INTERVAL = 20.0  # seconds between keep-alive pings (the original's demo uses 5)
@@ -53,7 +53,7 @@ def extensions() -> list[Any]:
 def is_event_source(handler: BaseHTTPRequestHandler) -> bool:
     """True for an EventSource request (uses the package's check when present)."""
     try:
-        from faye_websocket.eventsource import EventSource
+        from faye_websocket.eventsource.writer import EventSource
     except ImportError:  # pragma: no cover
         return False
     return bool(EventSource.is_event_source(handler))

@@ -19,8 +19,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(HERE.parent))
 
-from faye_websocket.adapters.wsgi import websocket_app  # noqa: E402
-from faye_websocket.server import WebSocket  # noqa: E402
+from faye_websocket.server.websocket import WebSocket  # noqa: E402
+from faye_websocket.server.wsgi import websocket_app  # noqa: E402
 
 PROTOCOLS = ["irc", "xmpp"]
 PAGE = HERE / "ws.html"

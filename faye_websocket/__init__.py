@@ -7,9 +7,7 @@ connections (ws, wss, through CONNECT proxies), ``EventSource`` writes Server-Se
 """
 
 from . import errors
-from .adapters.wsgi_eventsource import EventSourceResponse
 from .client import Client, connect
-from .driver.eventstream import ServerSentEvent
 from .errors import (
     ConnectionClosed,
     ExtensionError,
@@ -23,10 +21,12 @@ from .errors import (
     WebSocketError,
 )
 from .events import CloseEvent, ErrorEvent, MessageEvent, OpenEvent, PingEvent, PongEvent, ReadyState
-from .eventsource import EventSource
-from .eventsource_client import EventSourceClient
+from .eventsource.client import EventSourceClient
+from .eventsource.parser import ServerSentEvent
+from .eventsource.writer import EventSource
+from .eventsource.wsgi import EventSourceResponse
 from .extensions.permessage_deflate import PermessageDeflate
-from .server import WebSocket
+from .server.websocket import WebSocket
 from .version import __version__
 
 __all__ = [

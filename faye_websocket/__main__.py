@@ -17,9 +17,9 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from .adapters.http_server import WebSocketHTTPServer, serve_until_signalled
 from .errors import ConnectionClosed, WebSocketError
-from .server import WebSocket
+from .server.http_server import WebSocketHTTPServer, serve_until_signalled
+from .server.websocket import WebSocket
 
 DEFAULT_PORT = 8000
 PROTOCOLS = ["irc", "xmpp"]

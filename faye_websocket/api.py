@@ -18,20 +18,16 @@ import threading
 from types import TracebackType
 from typing import Any, Callable, Iterator, TypeVar
 
-from .connection import Connection
+from .connection.connection import Connection
 from .errors import ConnectionClosed
 from .events import CloseEvent, Event, PongEvent, ReadyState
+from .rfc6455 import APPLICATION_CODES, CloseCode, check_close_reason, check_ping_payload
 
 logger = logging.getLogger("faye_websocket")
 
 Listener = Callable[[Any], object]
 _API = TypeVar("_API", bound="WebSocketAPI")
 EVENT_TYPES = ("open", "message", "error", "close", "ping", "pong")
-MAX_CLOSE_REASON = 123  # RFC 6455 section 5.5: 125-byte control payload minus the 2-byte code
-MAX_PING_PAYLOAD = 125  # RFC 6455 section 5.5
-NORMAL_CLOSURE = 1000
-APPLICATION_CODES = range(3000, 5000)  # RFC 6455 section 7.4.2, the codes browsers let pages use
-INTERNAL_ERROR = 1011  # RFC 6455 section 7.4.1, used when a ``with`` block raises
 
 
 class EventTarget:
@@ -171,9 +167,7 @@ class WebSocketAPI(EventTarget):
 
         ValueError for a payload over 125 bytes.
         """
-        payload = message.encode("utf-8") if isinstance(message, str) else bytes(message)
-        if len(payload) > MAX_PING_PAYLOAD:
-            raise ValueError("a ping payload is at most 125 bytes (RFC 6455 section 5.5)")
+        payload = check_ping_payload(message.encode("utf-8") if isinstance(message, str) else bytes(message))
         if callback is not None:
             with self._ping_lock:
                 self._ping_callbacks.setdefault(payload, []).append(callback)
@@ -187,7 +181,7 @@ class WebSocketAPI(EventTarget):
                     self._ping_callbacks.pop(payload, None)
         return sent
 
-    def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake; the close event follows (at most ``close_timeout`` later).
 
         ValueError unless ``code`` is 1000 or 3000-4999 (the browser rule faye keeps) and
@@ -233,7 +227,7 @@ class WebSocketAPI(EventTarget):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         # A failing block closes with 1011 (internal error), which close() itself refuses to users.
-        self.connection.close(NORMAL_CLOSURE if exc_type is None else INTERNAL_ERROR, "")
+        self.connection.close(CloseCode.NORMAL_CLOSURE if exc_type is None else CloseCode.INTERNAL_ERROR, "")
 
     # -- events -------------------------------------------------------------------------------
 
@@ -270,8 +264,7 @@ class WebSocketAPI(EventTarget):
 
 
 def _check_close(code: int, reason: str) -> None:
-    if not isinstance(code, int) or (code != NORMAL_CLOSURE and code not in APPLICATION_CODES):
+    if not isinstance(code, int) or (code != CloseCode.NORMAL_CLOSURE and code not in APPLICATION_CODES):
         raise ValueError(f"Failed to execute 'close' on WebSocket: The code must be either 1000, "
                          f"or between 3000 and 4999. {code} is neither.")
-    if len(reason.encode("utf-8")) > MAX_CLOSE_REASON:
-        raise ValueError("a close reason is at most 123 bytes of UTF-8 (RFC 6455 section 5.5)")
+    check_close_reason(reason)

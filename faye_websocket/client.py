@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import socket
 import ssl
 import threading
@@ -26,21 +25,28 @@ from types import TracebackType
 from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 from .api import Listener, WebSocketAPI
-from .connection import CLIENT_EOF_WAIT, DEFAULT_CLOSE_TIMEOUT, DEFAULT_SEND_TIMEOUT, Connection, Side
+from .connection.connection import (
+    CLIENT_EOF_WAIT,
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_SEND_TIMEOUT,
+    Connection,
+    Side,
+)
 from .driver.base import DEFAULT_MAX_LENGTH
 from .driver.client import DEFAULT_USER_AGENT, ClientDriver
-from .driver.url import WebSocketURL
+from .driver.url import parse_url
 from .errors import ConnectionClosed, HandshakeError, InvalidState
 from .events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent
 from .extensions.base import Extension
-from .opening import Opened, Opener
-from .tls import TLSSettings, tls_settings
-from .transport import Transport, for_connection
-from .urls import ProxyConfig, parse_proxy, parse_websocket_url, proxy_from_environment
+from .net.deadline import check_durations
+from .net.dial import Opened, Opener
+from .net.proxies import ProxyOption, resolve_proxy
+from .net.tls import TLSSettings, tls_settings
+from .net.transport import Transport, for_connection
+from .rfc6455 import CloseCode
 
 MIN_HANDSHAKE_READ_TIMEOUT = 0.001  # seconds; a socket timeout of 0 would mean non-blocking
 DEFAULT_CONNECT_TIMEOUT = 10.0  # TCP + proxy + TLS + handshake; like websockets' open_timeout
-ProxyOption = str | Mapping[str, Any] | bool | None
 TLSOption = ssl.SSLContext | Mapping[str, Any] | None
 HeaderOption = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
@@ -110,13 +116,13 @@ class Client(WebSocketAPI):
         # The signature is long because faye's options are all keyword arguments; the body only
         # checks them (before any I/O), wires driver, opener and connection, and starts the thread.
         super().__init__()
-        _check_connect_timeout(connect_timeout)
-        target = parse_websocket_url(url)
+        check_durations(connect_timeout=connect_timeout)
+        target = parse_url(url)
         tls_config = tls_settings(tls) if target.secure else _checked_tls(tls)
-        proxy_config = _resolve_proxy(proxy, target, sock)
+        proxy_config = resolve_proxy(proxy, target, direct=sock is not None)
         self._driver = ClientDriver(
             url, protocols, headers=headers, extensions=extensions, max_length=max_length,
-            origin=origin, user_agent=user_agent,
+            origin=origin, user_agent=user_agent, target=target,
         )  # fmt: skip
         self._opener = Opener(target, proxy=proxy_config, tls=tls_config, timeout=connect_timeout, sock=sock)
         connection = Connection(
@@ -187,7 +193,7 @@ class Client(WebSocketAPI):
         with self._reading():
             return super().recv(timeout)
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """As WebSocketAPI.close; while still connecting it also stops the opening at once."""
         self._close_requested = True
         super().close(code, reason)
@@ -427,29 +433,8 @@ def _set_timeout(transport: Transport, timeout: float | None) -> None:
         pass
 
 
-def _check_connect_timeout(timeout: float | None) -> None:
-    """ValueError unless ``timeout`` is None or a finite positive number of seconds."""
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
-        raise ValueError(f"connect_timeout must be a positive number of seconds or None, got {timeout!r}")
-
-
 def _checked_tls(tls: TLSOption) -> TLSSettings | None:
     """For a ws URL: no TLS, but a wrong ``tls`` type is still an error before any I/O."""
     if tls is not None:
         tls_settings(tls)
     return None
-
-
-def _resolve_proxy(
-    proxy: ProxyOption, target: WebSocketURL, sock: socket.socket | None
-) -> ProxyConfig | None:
-    """The proxy to use: explicit, none (False, or a given socket), or from the environment."""
-    if proxy is False or proxy == "":
-        return None
-    if proxy is None or proxy is True:
-        return None if sock is not None else proxy_from_environment(target)
-    if isinstance(proxy, (str, Mapping)):
-        return parse_proxy(proxy)
-    raise TypeError(f"proxy must be a URL, a dict of options, False or None, not {type(proxy).__name__}")

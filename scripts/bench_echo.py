@@ -33,7 +33,7 @@ FAYE_SERVER = """
 import sys
 from http.server import BaseHTTPRequestHandler
 from faye_websocket import WebSocket
-from faye_websocket.adapters.http_server import WebSocketHTTPServer
+from faye_websocket.server.http_server import WebSocketHTTPServer
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):

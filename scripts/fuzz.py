@@ -17,12 +17,12 @@ import atheris
 
 with atheris.instrument_imports():
     from faye_websocket.driver.client import ClientDriver
-    from faye_websocket.driver.eventstream import EventStreamParser
     from faye_websocket.driver.handshake import accept_value
     from faye_websocket.driver.http import parse_request
     from faye_websocket.driver.server import ServerDriver
     from faye_websocket.errors import WebSocketError
     from faye_websocket.events import CloseEvent
+    from faye_websocket.eventsource.parser import EventStreamParser
     from faye_websocket.extensions.header import parse_header
     from faye_websocket.extensions.permessage_deflate import PermessageDeflate
 

@@ -1,4 +1,5 @@
-"""Suite-wide test setup: the repository root on sys.path and the leak-check fixture.
+"""Suite-wide test setup: the repository root on sys.path, the leak-check fixture, and a clean proxy
+environment.
 
 The root goes first on sys.path so `tests.integration.components` and the `faye_websocket` package
 of this work tree are imported even when the package is not installed in the venv.
@@ -28,3 +29,14 @@ def no_leaks() -> Iterator[None]:
     """
     with assert_no_leaks(timeout=3.0):
         yield
+
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")  # and their upper-case forms
+
+
+@pytest.fixture
+def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy setting from the machine's environment reaches the test (it may set its own)."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)

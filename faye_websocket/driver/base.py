@@ -7,16 +7,14 @@ Subclasses supply the parser (a generator over a ``StreamReader``) and the wire 
 
 from __future__ import annotations
 
-from typing import Callable, Generator, Protocol
+from typing import Callable, Generator, Iterable, Protocol
 
-from ..errors import HandshakeError, ProtocolError
+from ..errors import HandshakeError, InvalidState, ProtocolError
 from ..events import CloseEvent, ErrorEvent, Event, OpenEvent, ReadyState
-from .frames import MAX_CONTROL_PAYLOAD, CloseCode, Opcode, is_valid_wire_close_code
+from ..rfc6455 import CloseCode, Opcode, check_close_reason, check_ping_payload, is_valid_wire_close_code
 from .reader import StreamReader
 
 DEFAULT_MAX_LENGTH = 2**26 - 1  # faye's default: one byte short of 64 MiB
-CLOSE_CODE_LENGTH = 2  # RFC 6455 section 5.5.1: the code takes the first two payload bytes
-MAX_CLOSE_REASON = MAX_CONTROL_PAYLOAD - CLOSE_CODE_LENGTH  # 123 bytes of UTF-8
 
 Parser = Generator[None, None, None]
 
@@ -78,8 +76,17 @@ class Driver:
 
     # -- bytes and events -------------------------------------------------------------------
 
+    @property
+    def ready_to_start(self) -> bool:
+        """True: a protocol driver has all it needs to start (the server's wrapper may not yet)."""
+        return True
+
     def start(self) -> None:
         """Begin the opening handshake (subclasses write their request or response)."""
+
+    def reject(self, status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Refuse the opening handshake with an HTTP error: only the server side can (InvalidState)."""
+        raise InvalidState("only the server side can reject an opening handshake")
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes received from the peer; any split of the stream gives the same events."""
@@ -139,16 +146,12 @@ class Driver:
 
     def ping(self, payload: str | bytes = b"") -> bool:
         """Send a ping (at most 125 bytes, else ValueError); False when not possible."""
-        data = to_payload(payload)
-        if len(data) > MAX_CONTROL_PAYLOAD:
-            raise ValueError("a ping payload is at most 125 bytes (RFC 6455 section 5.5)")
+        data = check_ping_payload(to_payload(payload))
         return self._when_open(lambda: self._send_ping(data))
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bool:
         """Start the closing handshake; in CONNECTING abort at once. False if already closing."""
-        encoded = reason.encode("utf-8")
-        if len(encoded) > MAX_CLOSE_REASON:
-            raise ValueError("a close reason is at most 123 bytes of UTF-8 (RFC 6455 section 5.5)")
+        check_close_reason(reason)
         if not is_valid_wire_close_code(code):
             raise ValueError(f"invalid close code: {code}")
         if self.state is ReadyState.CONNECTING:

@@ -17,11 +17,21 @@ from ..extensions.negotiation import Extensions
 from ..version import __version__
 from .base import DEFAULT_MAX_LENGTH, Parser
 from .handshake import accept_value, generate_key, protocol_list
-from .http import MAX_HEAD_SIZE, Headers, Response, check_header, parse_response, serialize_head, to_headers
+from .http import (
+    MAX_HEAD_SIZE,
+    SWITCHING_PROTOCOLS,
+    Headers,
+    Response,
+    check_header,
+    is_interim,
+    parse_response,
+    serialize_head,
+    to_headers,
+    with_user_fields,
+)
 from .hybi import Hybi
 from .url import WebSocketURL, parse_url
 
-SWITCHING_PROTOCOLS = 101
 DEFAULT_USER_AGENT = f"faye_websocket/{__version__} Python/{platform.python_version()}"
 HANDSHAKE_FAILED = "Error during WebSocket handshake: "
 
@@ -43,9 +53,11 @@ class ClientDriver(Hybi):
         max_length: int = DEFAULT_MAX_LENGTH,
         origin: str | None = None,
         user_agent: str | None = DEFAULT_USER_AGENT,
+        target: WebSocketURL | None = None,
     ) -> None:
         self.url = url
-        self.target: WebSocketURL = parse_url(url)
+        # The I/O layer checks the URL before any I/O and passes the parsed form on: parsed once.
+        self.target: WebSocketURL = target if target is not None else parse_url(url)
         registry = Extensions()
         for extension in extensions:
             registry.add(extension)
@@ -99,7 +111,7 @@ class ClientDriver(Hybi):
     def _parse(self) -> Parser:
         head = yield from self._reader.read_head(MAX_HEAD_SIZE)
         response = parse_response(head)
-        while _is_interim(response.status):
+        while is_interim(response.status):
             # RFC 9110 section 15.2: a client parses any 1xx (100 Continue, a CDN's 103 Early
             # Hints) before the final response, expected or not; for an upgrade that is the 101.
             head = yield from self._reader.read_head(MAX_HEAD_SIZE)
@@ -136,30 +148,3 @@ class ClientDriver(Hybi):
         code = error.code if isinstance(error, (ExtensionError, ProtocolError)) else 1002
         self._emit(ErrorEvent(message, self.handshake_error))
         self._finish(code, message, clean=False)
-
-
-def _is_interim(status: int) -> bool:
-    """1xx responses other than 101 come before the final response (RFC 9110 section 15.2)."""
-    return 100 <= status < 200 and status != SWITCHING_PROTOCOLS
-
-
-def with_user_fields(
-    standard: Iterable[tuple[str, str]], user: Iterable[tuple[str, str]]
-) -> list[tuple[str, str]]:
-    """``standard`` fields with the ``user``'s: a user field named like a standard one takes its
-    place (Host for a virtual host reached by address), the others follow in order.
-
-    Never two Host lines: RFC 9112 section 3.2 has servers answer those with 400 (nginx does).
-    """
-    fields = list(standard)
-    names = {name.lower() for name, _ in fields}
-    replaced: set[str] = set()
-    for name, value in user:
-        key = name.lower()
-        if key in names and key not in replaced:
-            replaced.add(key)
-            index = next(i for i, (n, _) in enumerate(fields) if n.lower() == key)
-            fields[index] = (name, value)
-        else:
-            fields.append((name, value))
-    return fields

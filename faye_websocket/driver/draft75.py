@@ -10,8 +10,8 @@ from typing import Generator
 
 from ..errors import ProtocolError
 from ..events import MessageEvent, ReadyState
+from ..rfc6455 import CloseCode, Opcode
 from .base import Driver, Parser
-from .frames import CloseCode, Opcode
 from .http import Headers, Request, serialize_head
 from .message import decode_text
 

@@ -11,9 +11,9 @@ import struct
 
 from ..errors import HandshakeError
 from ..events import ReadyState
+from ..rfc6455 import CloseCode
 from .base import Parser
 from .draft75 import CLOSING_FRAME, Draft75Server
-from .frames import CloseCode
 from .http import STATUS_BAD_REQUEST, Headers, Request, serialize_head
 
 KEY3_LENGTH = 8  # draft-hixie-thewebsocketprotocol-76 section 1.3

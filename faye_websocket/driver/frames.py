@@ -5,12 +5,11 @@ from __future__ import annotations
 import functools
 import secrets
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Callable, Generator
 
 from ..errors import InvalidPayload, MessageTooLarge, ProtocolError
+from ..rfc6455 import MAX_CONTROL_PAYLOAD, CloseCode, Opcode, is_valid_wire_close_code
 
-MAX_CONTROL_PAYLOAD = 125  # RFC 6455 section 5.5: control frames carry at most 125 bytes
 MASK_KEY_LENGTH = 4  # RFC 6455 section 5.3
 LENGTH_16_MARKER = 126  # RFC 6455 section 5.2: "If 126, the following 2 bytes ..."
 LENGTH_64_MARKER = 127  # RFC 6455 section 5.2: "If 127, the following 8 bytes ..."
@@ -25,54 +24,6 @@ RSV3_BIT = 0x10
 OPCODE_BITS = 0x0F
 MASK_BIT = 0x80
 LENGTH_BITS = 0x7F
-
-
-class Opcode(IntEnum):
-    """Frame opcodes of RFC 6455 section 5.2; all others are reserved."""
-
-    CONTINUATION = 0x0
-    TEXT = 0x1
-    BINARY = 0x2
-    CLOSE = 0x8
-    PING = 0x9
-    PONG = 0xA
-
-    @property
-    def is_control(self) -> bool:
-        """True for close, ping and pong (RFC 6455 section 5.5)."""
-        return self >= Opcode.CLOSE
-
-
-class CloseCode(IntEnum):
-    """Status codes of RFC 6455 section 7.4.1 (and the IANA registry's 1012-1014)."""
-
-    NORMAL_CLOSURE = 1000
-    GOING_AWAY = 1001
-    PROTOCOL_ERROR = 1002
-    UNSUPPORTED_DATA = 1003
-    NO_STATUS_RECEIVED = 1005  # never sent on the wire
-    ABNORMAL_CLOSURE = 1006  # never sent on the wire
-    INVALID_PAYLOAD = 1007
-    POLICY_VIOLATION = 1008
-    MESSAGE_TOO_BIG = 1009
-    MANDATORY_EXTENSION = 1010
-    INTERNAL_ERROR = 1011
-    SERVICE_RESTART = 1012
-    TRY_AGAIN_LATER = 1013
-    BAD_GATEWAY = 1014
-    TLS_HANDSHAKE = 1015  # never sent on the wire
-
-
-# RFC 6455 section 7.4: codes a peer may put in a close frame. 1004-1006 and 1015 are reserved
-# and must never appear on the wire; 0-999 are unused; 1016-2999 are for future RFCs; 3000-4999
-# are for libraries and applications.
-_WIRE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
-APPLICATION_CODES = range(3000, 5000)
-
-
-def is_valid_wire_close_code(code: int) -> bool:
-    """True when ``code`` may be carried by a close frame (RFC 6455 section 7.4)."""
-    return code in _WIRE_CODES or code in APPLICATION_CODES
 
 
 @dataclass(frozen=True)

@@ -334,3 +334,33 @@ def request_url(request: Request, *, secure: bool, schemes: tuple[str, str]) -> 
             authority = parts.netloc.rpartition("@")[2]  # never repeat credentials in the url
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return f"{scheme}://{authority}{target}"
+
+
+SWITCHING_PROTOCOLS = 101  # RFC 9110 section 15.2.2
+
+
+def is_interim(status: int) -> bool:
+    """1xx responses other than 101 come before the final response (RFC 9110 section 15.2)."""
+    return 100 <= status < 200 and status != SWITCHING_PROTOCOLS
+
+
+def with_user_fields(
+    standard: Iterable[tuple[str, str]], user: Iterable[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """``standard`` fields with the ``user``'s: a user field named like a standard one takes its
+    place (Host for a virtual host reached by address), the others follow in order.
+
+    Never two Host lines: RFC 9112 section 3.2 has servers answer those with 400 (nginx does).
+    """
+    fields = list(standard)
+    names = {name.lower() for name, _ in fields}
+    replaced: set[str] = set()
+    for name, value in user:
+        key = name.lower()
+        if key in names and key not in replaced:
+            replaced.add(key)
+            index = next(i for i, (n, _) in enumerate(fields) if n.lower() == key)
+            fields[index] = (name, value)
+        else:
+            fields.append((name, value))
+    return fields

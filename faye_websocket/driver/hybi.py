@@ -12,12 +12,11 @@ from typing import Callable, Protocol
 from ..errors import ProtocolError
 from ..events import MessageEvent, PingEvent, PongEvent, ReadyState
 from ..extensions.base import Message
-from .base import MAX_CLOSE_REASON, Driver, Parser, truncate_utf8
+from ..rfc6455 import MAX_CLOSE_REASON, CloseCode, Opcode
+from .base import Driver, Parser, truncate_utf8
 from .frames import (
-    CloseCode,
     Frame,
     FrameRules,
-    Opcode,
     parse_close_payload,
     parse_frame,
     serialize_close_payload,

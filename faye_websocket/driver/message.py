@@ -5,7 +5,8 @@ from __future__ import annotations
 import codecs
 
 from ..errors import InvalidPayload
-from .frames import Frame, Opcode
+from ..rfc6455 import Opcode
+from .frames import Frame
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 

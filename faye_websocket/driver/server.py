@@ -15,10 +15,10 @@ from ..errors import ExtensionError, HandshakeError, ProtocolError
 from ..events import CloseEvent, Event, ReadyState
 from ..extensions.base import Extension
 from ..extensions.negotiation import Extensions
+from ..rfc6455 import CloseCode, check_ping_payload
 from .base import DEFAULT_MAX_LENGTH, Driver, send_by_type, to_payload
 from .draft75 import Draft75Server
 from .draft76 import Draft76Server, draft76_key_number
-from .frames import MAX_CONTROL_PAYLOAD, CloseCode
 from .handshake import accept_value, is_valid_key, protocol_list, select_protocol
 from .http import (
     MAX_HEAD_SIZE,
@@ -254,6 +254,11 @@ class ServerDriver:
             early, self._early = bytes(self._early), bytearray()
             inner.receive_data(early)
 
+    @property
+    def ready_to_start(self) -> bool:
+        """False while the raw path still waits for the request head."""
+        return self.request is not None
+
     def reject(self, status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> None:
         """Answer with an HTTP error instead of upgrading; an error event and a close event follow."""
         if self._inner is not None or self._pre.state is ReadyState.CLOSED:
@@ -323,9 +328,7 @@ class ServerDriver:
 
     def ping(self, payload: str | bytes = b"") -> bool:
         """Send a ping; False on drafts or when closing; ValueError over 125 bytes."""
-        data = to_payload(payload)
-        if len(data) > MAX_CONTROL_PAYLOAD:
-            raise ValueError("a ping payload is at most 125 bytes (RFC 6455 section 5.5)")
+        data = check_ping_payload(to_payload(payload))
         return self._forward(lambda driver: driver.ping(data))
 
     def _forward(self, operation: Callable[[Driver], bool]) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, Sequence, Union, runtime_checkable
 
-from ..driver.frames import Opcode
+from ..rfc6455 import Opcode
 
 ParamValue = Union[bool, int, str, list[Union[bool, int, str]]]
 Params = dict[str, ParamValue]

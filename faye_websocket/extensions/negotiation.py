@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Callable, Sequence, TypeVar
 
-from ..driver.frames import Opcode
 from ..errors import ExtensionError, InvalidState, ProtocolError
+from ..rfc6455 import Opcode
 from .base import ClientSession, Extension, Message, Params, ServerSession, Session
 from .header import ExtensionHeaderError, is_token, parse_header, serialize_params
 

@@ -15,17 +15,17 @@ import subprocess
 import sys
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from tests.integration.components import Process, free_port
+from tests.paths import REPO_ROOT
 
 from .cases import CASES, Verdict
 from .fuzzing_client import report, run_all
 from .fuzzing_server import FuzzingServer
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 RUN_TIMEOUT = 240.0
 
 

@@ -24,7 +24,7 @@ from faye_websocket.client import Client
 from faye_websocket.driver.handshake import accept_value
 from faye_websocket.driver.http import HeadBuffer, Request, parse_request
 from faye_websocket.events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent
-from faye_websocket.server import WebSocket
+from faye_websocket.server.websocket import WebSocket
 
 WAIT = 5.0  # the longest any single step of a client test may take
 
@@ -255,3 +255,32 @@ class RecordingClient(Client):
     def wait_closed_event(self, timeout: float = WAIT) -> CloseEvent:
         assert self.closed.wait(timeout), f"no close event within {timeout} s; events: {self.types}"
         return self.close_event
+
+
+TRICKLE_INTERVAL = 0.1  # seconds between the trickled bytes: each read gets data well in time
+
+
+@contextmanager
+def unanswering_port() -> Iterator[int]:
+    """A port whose SYNs go unanswered: the stand-in for a dead host on a loopback-only machine.
+
+    A listener whose accept queue is full drops further SYNs (Linux), so the next connect()
+    blocks in SYN_SENT.
+    """
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    fillers: list[socket.socket] = []
+    try:
+        port = listener.getsockname()[1]
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            fillers.append(filler)
+            try:
+                filler.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()

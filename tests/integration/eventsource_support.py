@@ -1,5 +1,5 @@
 """Shared pieces of the EventSource integration tests: a stdlib server that hands EventSource
-requests to a test's function, and a raw-socket client that reads exact bytes."""
+requests to a test's function, a raw-socket client that reads exact bytes, and bounded waits."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from faye_websocket.driver.eventstream import ServerSentEvent
-from faye_websocket.eventsource import EventSource
-from faye_websocket.eventsource_client import EventSourceClient
+from faye_websocket.eventsource.client import EventSourceClient
+from faye_websocket.eventsource.parser import ServerSentEvent
+from faye_websocket.eventsource.writer import EventSource
 
 StreamFunction = Callable[[BaseHTTPRequestHandler], None]
 ACCEPT_STREAM = "text/event-stream"
@@ -151,3 +151,32 @@ def take(client: EventSourceClient, count: int, timeout: float = 10.0) -> list[S
     if errors:
         raise errors[0]
     return events
+
+
+Reading = tuple[threading.Thread, list[ServerSentEvent], list[BaseException]]
+
+
+def read_in_thread(client: EventSourceClient) -> Reading:
+    """Iterate ``client`` on a new thread; returns the thread, the events and any exception raised."""
+    events: list[ServerSentEvent] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            events.extend(client)
+        except BaseException as error:  # handed to the test thread
+            errors.append(error)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    return thread, events, errors
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``condition`` every 10 ms until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

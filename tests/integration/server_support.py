@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from faye_websocket.adapters.http_server import WebSocketHTTPServer
-from faye_websocket.adapters.socketserver import ThreadingWebSocketServer, WebSocketRequestHandler
 from faye_websocket.events import Event
-from faye_websocket.server import WebSocket
+from faye_websocket.server.http_server import WebSocketHTTPServer
+from faye_websocket.server.socketserver import ThreadingWebSocketServer, WebSocketRequestHandler
+from faye_websocket.server.websocket import WebSocket
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 WAIT = 5.0  # seconds any single wait in these tests may take before it counts as a failure

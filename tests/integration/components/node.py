@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.paths import TESTS
+
 from .certs import TLSCerts
 from .process import Process, require, require_executable
 
-PEERS_DIR = Path(__file__).resolve().parents[2] / "peers"
+PEERS_DIR = TESTS / "peers"
 LOOPBACK = "127.0.0.1"
 
 

@@ -38,8 +38,9 @@ class ReverseProxy:
         return f"{scheme}://{self.host}:{port}{path}"
 
 
-def _nginx_config(d: Path, port: int, tls_port: int, backend_port: int, certs: TLSCerts) -> str:
-    """Render nginx.conf: WebSocket upgrade headers passed on, no buffering (SSE), TLS listener."""
+def nginx_config(d: Path, http_body: str) -> str:
+    """A foreground nginx.conf for a test: ``http_body`` inside its http block, and every file
+    nginx writes (pid, logs, temp files) under ``d`` (whose ``tmp`` directory must exist)."""
     # Started as root, nginx would run its workers as nobody, who cannot enter pytest's 0700 dirs.
     user = "user root;\n" if os.geteuid() == 0 else ""
     return f"""# nginx reverse proxy for faye_websocket tests; run: nginx -p DIR -c DIR/nginx.conf
@@ -56,7 +57,13 @@ http {{
     fastcgi_temp_path     {d}/tmp/fastcgi;
     uwsgi_temp_path       {d}/tmp/uwsgi;
     scgi_temp_path        {d}/tmp/scgi;
-    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+{http_body}}}
+"""
+
+
+def _nginx_config(d: Path, port: int, tls_port: int, backend_port: int, certs: TLSCerts) -> str:
+    """Render nginx.conf: WebSocket upgrade headers passed on, no buffering (SSE), TLS listener."""
+    return nginx_config(d, f"""    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
     upstream app {{ server {LOOPBACK}:{backend_port}; }}
     server {{
         listen {LOOPBACK}:{port};
@@ -77,8 +84,7 @@ http {{
             proxy_read_timeout 3600s;
         }}
     }}
-}}
-"""
+""")
 
 
 def _haproxy_config(port: int, tls_port: int, backend_port: int, certs: TLSCerts) -> str:

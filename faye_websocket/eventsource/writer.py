@@ -1,0 +1,249 @@
+"""The EventSource writer: a Server-Sent Events stream on a socket taken over from an HTTP server.
+
+``EventSource(request, sock)`` writes the response head and ``retry`` at once, then ``send()``
+writes events straight to the socket under a lock (a slow client slows the sender; nothing is
+queued). The shared watcher thread (``eventsource_watcher``) notices a client that goes away by
+EOF, without waiting for the next write, and sends the keep-alive pings; a failed write also
+closes the stream. The close event fires exactly once, and the socket is closed before it does.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+from types import TracebackType
+from typing import Any
+
+from ..api import EventTarget
+from ..driver.http import Request
+from ..events import CloseEvent, ReadyState
+from ..net.deadline import check_duration
+from ..server.takeover import RequestSource, request_from, set_nodelay, shutdown_tcp
+from . import wire
+from .watcher import WATCHER
+
+_DRAIN_SIZE = 4096  # bytes read at a time from a client that should send nothing
+STALLED_PINGS = 3  # ping intervals a single write may block before the client counts as gone
+
+
+class EventSource(EventTarget):
+    """A Server-Sent Events stream written to ``sock`` for ``request``.
+
+    The constructor writes ``HTTP/1.1 200 OK``, faye's headers, ``headers`` and ``retry: <ms>``
+    (``retry`` in seconds; None omits it); if that write fails the stream starts CLOSED. ``ping``
+    is the keep-alive comment interval in seconds (None or 0: no pings). ``url`` and
+    ``last_event_id`` describe the request. Every method is safe from any thread. Raises
+    ValueError for a bad option or custom header.
+
+    Behind nginx with its default ``proxy_buffering on``, events wait in nginx's buffer until it
+    fills; pass ``headers={"X-Accel-Buffering": "no"}`` (or turn buffering off for the location).
+    The head is faye's, byte for byte, so that header is not sent unless asked for.
+
+    Listeners: ``on("close", fn)``, ``once``, ``off`` and ``onclose`` (``api.EventTarget``); the
+    close event (``CloseEvent`` with code None, as the original's) runs on the thread that closed
+    the stream: the caller of ``close()``/``send()``, or the shared watcher thread.
+    """
+
+    def __init__(
+        self,
+        request: Request,
+        sock: socket.socket,
+        *,
+        headers: wire.HeaderInput = None,
+        ping: float | None = wire.DEFAULT_PING,
+        retry: float | None = wire.DEFAULT_RETRY,
+    ) -> None:
+        super().__init__()
+        self._ping = check_duration("ping", ping, zero_disables=True)
+        head = wire.response_head(headers) + wire.retry_field(retry)
+        self._sock = sock
+        self.url: str = wire.request_url(request, secure=isinstance(sock, ssl.SSLSocket))
+        self.last_event_id: str = wire.last_event_id(request)
+        self._state = ReadyState.CONNECTING
+        self._state_lock = threading.Lock()  # owner: close(); makes the move to CLOSED happen once
+        self._write_lock = threading.Lock()  # owner: writers; serialises bytes on the socket
+        self._writing_since: float | None = None  # monotonic start of the write in progress
+        self._closed = threading.Event()
+        self._watch = watch_view(sock)
+        set_nodelay(sock)
+        self._state = ReadyState.OPEN
+        if self._write(head):
+            first_ping = time.monotonic() + self._ping if self._ping else None
+            WATCHER.add(self, first_ping)
+
+    @classmethod
+    def from_handler(cls, handler: BaseHTTPRequestHandler, **options: Any) -> EventSource:
+        """Take over a ``BaseHTTPRequestHandler``'s connection and start a stream on it.
+
+        http.server writes nothing more on the connection (``close_connection`` is set), and the
+        handler's ``finish`` waits until the stream is closed, so the handler method may return
+        while other threads keep sending. Options are those of the constructor.
+        """
+        handler.close_connection = True
+        handler.wfile.flush()
+        stream = cls(request_from(handler), handler.connection, **options)
+        finish = handler.finish
+
+        def finish_after_stream() -> None:
+            stream.wait()
+            finish()
+
+        setattr(handler, "finish", finish_after_stream)  # noqa: B010 - an instance override
+        track = getattr(handler.server, "track_event_source", None)
+        if callable(track):
+            track(stream)  # WebSocketHTTPServer closes live streams when it shuts down
+        return stream
+
+    @staticmethod
+    def is_event_source(source: RequestSource) -> bool:
+        """True for a GET whose ``Accept`` lists ``text/event-stream`` (media-type parameters allowed).
+
+        ``source`` is a ``Request``, a ``BaseHTTPRequestHandler`` or a WSGI environ.
+        """
+        return wire.is_event_source(request_from(source))
+
+    @property
+    def ready_state(self) -> ReadyState:
+        """OPEN while the stream can be written, CLOSED after (there is no CLOSING)."""
+        return self._state
+
+    def send(self, message: str, *, event: str | None = None, id: str | int | None = None) -> bool:
+        """Write one event; True once the bytes are handed to the kernel, False if closed.
+
+        Blocks while the client's TCP window is full; with pings on, a write blocked for three
+        ping intervals closes the stream (the client takes nothing) and returns False. A failed
+        write closes the stream too. Raises TypeError/ValueError as
+        ``driver.eventsource.format_event`` does (checked before anything is written).
+        """
+        return self._write(wire.format_event(message, event=event, id=id))
+
+    def ping(self) -> bool:
+        """Write a comment line (``:``), which keeps proxies from timing the stream out."""
+        return self._write(wire.PING_COMMENT)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the stream is closed (or ``timeout`` seconds pass); True if it is closed."""
+        return self._closed.wait(timeout)
+
+    def close(self) -> bool:
+        """End the stream: close the socket, then fire the close event. False if already closed.
+
+        A write blocked on another thread is woken (it returns False).
+        """
+        with self._state_lock:
+            if self._state is ReadyState.CLOSED:
+                return False
+            self._state = ReadyState.CLOSED
+        WATCHER.remove(self)
+        shutdown_tcp(self._sock)  # wakes a writer blocked in sendall
+        with self._write_lock:
+            self._sock.close()
+            if self._watch is not self._sock:
+                self._watch.close()
+        self._closed.set()
+        self.dispatch_event(CloseEvent(None))
+        return True
+
+    def __enter__(self) -> EventSource:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _write(self, data: bytes) -> bool:
+        with self._write_lock:
+            if self._state is not ReadyState.OPEN:
+                return False
+            self._writing_since = time.monotonic()
+            try:
+                self._sock.sendall(data)
+                return True
+            except OSError:
+                pass
+            finally:
+                self._writing_since = None
+        self.close()
+        return False
+
+    # The watcher thread's side (eventsource_watcher.Watched); none of these may block.
+
+    def watch_fileno(self) -> int:
+        """The descriptor the watcher polls (a plain view of a TLS socket), -1 once closed."""
+        return self._watch.fileno()
+
+    def on_readable(self) -> None:
+        """Drain bytes the client should not send; EOF or a reset closes the stream."""
+        if peer_gone(self._watch):
+            self.close()
+
+    def on_ping_timer(self, now: float) -> float | None:
+        """Ping unless a write is in progress or the socket is full; close a stalled client."""
+        assert self._ping is not None
+        started = self._writing_since
+        if started is not None and now - started > STALLED_PINGS * self._ping:
+            self.close()  # the client takes nothing: a write has blocked for several intervals
+            return None
+        if not self._write_lock.acquire(blocking=False):
+            return now + self._ping  # a write is in progress, which keeps the stream alive
+        try:
+            if self._state is not ReadyState.OPEN:
+                return None
+            if _writable(self._sock):
+                self._writing_since = now
+                self._sock.sendall(wire.PING_COMMENT)
+            failed = False
+        except OSError:
+            failed = True
+        finally:
+            self._writing_since = None
+            self._write_lock.release()
+        if failed:
+            self.close()
+            return None
+        return now + self._ping
+
+
+def peer_gone(view: socket.socket) -> bool:
+    """Read what is waiting on ``view`` without blocking; True at EOF or on a reset.
+
+    An event-stream client sends nothing after its request, so whatever arrives is dropped.
+    A socket with a timeout (a handler class's ``timeout``) makes CPython poll before ``recv``
+    despite MSG_DONTWAIT, so readiness is checked first with a zero-timeout poll.
+    """
+    fd = view.fileno()
+    if fd < 0:
+        return True  # closed by the stream's close() before the watcher dropped it
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    if not poller.poll(0):
+        return False
+    try:
+        return not view.recv(_DRAIN_SIZE, socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError, TimeoutError):
+        return False
+    except OSError:
+        return True
+
+
+def watch_view(sock: socket.socket) -> socket.socket:
+    """The socket to poll for EOF: ``sock`` itself, or a plain duplicate of a TLS socket.
+
+    TLS sockets refuse ``recv`` flags, and the TLS layer must not be read on the watcher thread
+    while another thread writes; the client sends nothing we need (at most a close_notify).
+    """
+    if isinstance(sock, ssl.SSLSocket):
+        return socket.socket(sock.family, sock.type, sock.proto, fileno=socket.dup(sock.fileno()))
+    return sock
+
+
+def _writable(sock: socket.socket) -> bool:
+    """True when the send buffer has room, so a short write cannot block the watcher thread."""
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLOUT)
+    return bool(poller.poll(0))

@@ -1,0 +1,357 @@
+"""The byte pipe a connection reads and writes: a socket, a TLS socket, or TLS inside TLS.
+
+Every transport has the same small interface (``Transport``). ``pending()`` is the part that
+matters for TLS: bytes may already be decrypted, or received but not yet decrypted, while the
+raw socket has nothing left to read, so a reader must call ``recv`` while ``pending() > 0``
+before it blocks in ``select`` on ``fileno()``. (python websockets missed exactly this through an
+https proxy and delivered a server's first message 20 s late, with its next keepalive.)
+
+Threading: one thread reads (``recv``, ``pending``) while others write (``sendall``); writers
+are serialised by the connection's write lock, and ``TLSInTLS`` adds its own locks because the
+reader and the writers share one ``ssl.SSLObject``.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import threading
+import time
+from typing import Protocol, runtime_checkable
+
+# One TLS record carries at most 16 KiB of plaintext (RFC 8446 section 5.1); reading a few
+# records' worth from the raw socket at once keeps system calls few.
+RECV_SIZE = 65536  # bytes per read: larger reads are served by mmap (3 extra system calls each)
+TLS_WRITE_CHUNK = 16384
+TLS_FLUSH_SIZE = 65536  # encrypted bytes gathered before one write to the outer transport
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """What connection.py needs from the thing it reads and writes."""
+
+    def recv(self, size: int) -> bytes:
+        """Up to ``size`` bytes, blocking (up to the timeout) until some arrive; b"" at EOF."""
+
+    def sendall(self, data: bytes) -> None:
+        """Write all of ``data``; raises OSError when the connection is broken."""
+
+    def settimeout(self, timeout: float | None) -> None:
+        """Timeout for each blocking recv / sendall (socket.timeout when it expires)."""
+
+    def shutdown_write(self) -> None:
+        """Half-close: tell the peer we will send nothing more (TCP FIN). Never raises."""
+
+    def close(self) -> None:
+        """Release the connection at once. Idempotent, never raises."""
+
+    def fileno(self) -> int:
+        """The raw socket's descriptor, for select (-1 once closed)."""
+
+    def pending(self) -> int:
+        """Bytes (or an EOF) ready for ``recv`` without touching the raw socket."""
+
+
+class SocketTransport:
+    """A connected ``socket.socket`` or ``ssl.SSLSocket`` behind the Transport interface."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def recv(self, size: int) -> bytes:
+        """See Transport.recv; a TLS EOF without close_notify also reads as b"" (ragged EOF)."""
+        return self.sock.recv(size)
+
+    def sendall(self, data: bytes) -> None:
+        """See Transport.sendall."""
+        self.sock.sendall(data)
+
+    def settimeout(self, timeout: float | None) -> None:
+        """See Transport.settimeout."""
+        self.sock.settimeout(timeout)
+
+    def shutdown_write(self) -> None:
+        """See Transport.shutdown_write; a TLS socket stays readable through TLS afterwards."""
+        try:
+            # SSLSocket.shutdown() drops the TLS session (recv() would then return raw records),
+            # so shut the TCP connection down through the plain socket method.
+            socket.socket.shutdown(self.sock, socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """See Transport.close."""
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def fileno(self) -> int:
+        """See Transport.fileno."""
+        return self.sock.fileno()
+
+    def pending(self) -> int:
+        """Decrypted bytes the TLS socket holds (0 for plain TCP)."""
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.fileno() >= 0:
+            return self.sock.pending()
+        return 0
+
+
+class TLSInTLS:
+    """TLS to the origin running inside another transport (wss through an https proxy).
+
+    ``ssl.SSLContext.wrap_socket`` cannot wrap an SSLSocket, so this drives an ``ssl.SSLObject``
+    with two memory BIOs over the outer transport. ``initial`` is data already read from the
+    outer transport that belongs to this TLS stream; ``server_side`` plays the server's part (for
+    tests and relays). Call ``handshake()`` before use.
+    """
+
+    def __init__(
+        self,
+        outer: Transport,
+        context: ssl.SSLContext,
+        server_hostname: str | None,
+        initial: bytes = b"",
+        *,
+        server_side: bool = False,
+    ) -> None:
+        self.outer = outer
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._ssl_lock = threading.Lock()  # guards the SSLObject and both BIOs
+        self._flush_lock = threading.Lock()  # keeps encrypted records in order on the outer transport
+        self._plain = bytearray()  # decrypted ahead by pending(), handed out first by recv()
+        self._eof = False
+        self._error: OSError | None = None  # met by pending(), raised by the next recv()
+        self._timeout: float | None = None  # for one whole recv() or handshake(), as SSLSocket's
+        self._obj = context.wrap_bio(
+            self._incoming, self._outgoing, server_side=server_side, server_hostname=server_hostname
+        )
+        if initial:
+            self._incoming.write(initial)
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject:
+        """The inner TLS session (for getpeercert, cipher, selected_alpn_protocol)."""
+        return self._obj
+
+    def handshake(self) -> None:
+        """Run the TLS handshake over the outer transport; raises ssl.SSLError, OSError, TimeoutError.
+
+        The timeout (``settimeout``) bounds the whole handshake, as SSLSocket.do_handshake's does:
+        a peer trickling its records a byte at a time must not stretch it without end.
+        """
+        deadline = self._call_deadline()
+        while True:
+            try:
+                with self._ssl_lock:
+                    self._obj.do_handshake()
+            except ssl.SSLWantReadError:
+                self._flush()
+                if deadline is not None:
+                    # Nobody else uses the outer transport before the handshake is done, so
+                    # its timeout can shrink to what is left of ours.
+                    self.outer.settimeout(self._time_left(deadline))
+                self._fill()
+                continue
+            self._flush()
+            if deadline is not None:
+                self.outer.settimeout(self._timeout)
+            return
+
+    def _call_deadline(self) -> float | None:
+        return None if self._timeout is None else time.monotonic() + self._timeout
+
+    @staticmethod
+    def _time_left(deadline: float) -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the TLS peer sent only part of a record within the timeout")
+        return left
+
+    def _flush(self) -> None:
+        with self._flush_lock:
+            with self._ssl_lock:
+                data = self._outgoing.read()
+            if data:
+                self.outer.sendall(data)
+
+    def _fill(self) -> None:
+        data = self.outer.recv(RECV_SIZE)
+        with self._ssl_lock:
+            if data:
+                self._incoming.write(data)
+            else:
+                self._incoming.write_eof()
+
+    def _read_decrypted(self, size: int) -> bytes | None:
+        # Called with _ssl_lock held. None: more ciphertext is needed.
+        try:
+            return self._obj.read(size)
+        except ssl.SSLWantReadError:
+            return None
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            # close_notify, or the peer ended TCP without it (a ragged EOF, read as EOF like
+            # SSLSocket's suppress_ragged_eofs).
+            self._eof = True
+            return b""
+
+    def recv(self, size: int) -> bytes:
+        """See Transport.recv; decrypts buffered ciphertext before reading the outer transport.
+
+        The timeout bounds the whole call, as SSLSocket.recv's does, not each read of the outer
+        transport: a record trickling in byte by byte raises TimeoutError (one outer read past
+        the deadline at most; writers share the outer timeout, so it is not shrunk here).
+        """
+        deadline = self._call_deadline()
+        filled = False
+        while True:
+            with self._ssl_lock:
+                if self._error is not None and not self._plain:
+                    raise self._error
+                if self._plain:
+                    data = bytes(self._plain[:size])
+                    del self._plain[:size]
+                    return data
+                result = b"" if self._eof else self._read_decrypted(size)
+            if self._outgoing.pending:  # reading can produce records to send (key updates, alerts)
+                self._flush()
+            if result is not None:
+                return result
+            if filled and deadline is not None:
+                self._time_left(deadline)
+            self._fill()
+            filled = True
+
+    def pending(self) -> int:
+        """Decrypted bytes ready, after decrypting whatever ciphertext is already buffered.
+
+        Never raises: an error met on the way counts as ready, and the next ``recv`` raises it.
+        """
+        try:
+            self._decrypt_ahead()
+        except OSError as error:  # ssl.SSLError included
+            self._error = error
+        with self._ssl_lock:
+            ready = len(self._plain) + self._obj.pending()
+            return ready + (1 if self._eof or self._error is not None else 0)
+
+    def _decrypt_ahead(self) -> None:
+        outer_pending = self.outer.pending()
+        if outer_pending:  # decrypted by the proxy's TLS layer: reading it cannot block
+            data = self.outer.recv(outer_pending)
+            with self._ssl_lock:
+                if data:
+                    self._incoming.write(data)
+                else:
+                    self._incoming.write_eof()
+        with self._ssl_lock:
+            while not self._eof and (self._incoming.pending or self._incoming.eof):
+                chunk = self._read_decrypted(RECV_SIZE)
+                if not chunk:
+                    break
+                self._plain += chunk
+
+    def sendall(self, data: bytes) -> None:
+        """See Transport.sendall; encrypts record by record and writes the outer transport every
+        ``TLS_FLUSH_SIZE`` bytes, so memory stays bounded and small messages share one write."""
+        view = memoryview(data)
+        while view:
+            with self._ssl_lock:
+                try:
+                    written = self._obj.write(view[:TLS_WRITE_CHUNK])
+                except ssl.SSLWantReadError:
+                    # Only a TLS 1.2 renegotiation can ask a writer to read; we do not support it.
+                    raise ssl.SSLError("TLS renegotiation inside a proxy tunnel is not supported") from None
+            view = view[written:]
+            if self._outgoing.pending >= TLS_FLUSH_SIZE:
+                self._flush()
+        self._flush()
+
+    def settimeout(self, timeout: float | None) -> None:
+        """See Transport.settimeout: bounds each whole recv / handshake, and each outer write."""
+        self._timeout = timeout
+        self.outer.settimeout(timeout)
+
+    def shutdown_write(self) -> None:
+        """See Transport.shutdown_write; first a TLS close_notify, so the peer sees a clean end.
+
+        TLS 1.3 (RFC 8446 section 6.1) lets us go on reading after our close_notify. Memory BIOs
+        never block, so unlike SSLSocket.unwrap() this cannot wait on a silent peer.
+        """
+        try:
+            with self._ssl_lock:
+                self._obj.unwrap()
+        except (ssl.SSLWantReadError, ssl.SSLError, ValueError):
+            pass  # the peer's close_notify has not come yet (or the session is already gone)
+        try:
+            self._flush()
+        except OSError:
+            pass
+        self.outer.shutdown_write()
+
+    def close(self) -> None:
+        """See Transport.close."""
+        self.outer.close()
+
+    def fileno(self) -> int:
+        """See Transport.fileno."""
+        return self.outer.fileno()
+
+
+class PlainSocketTransport(SocketTransport):
+    """A plain TCP socket for the Connection, one system call per read and per write.
+
+    With a socket timeout, CPython polls before every recv and send; the Connection already
+    polls before it reads, so here the socket stays blocking, reads follow that poll, and writes
+    try ``send(MSG_DONTWAIT)`` first and poll for room (bounded by the send timeout) only when
+    the peer's window is full. TLS sockets keep the plain SocketTransport (SSLSocket.send takes
+    no flags).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        self._send_timeout: float | None = None
+        sock.settimeout(None)
+        self._writable = select.poll()
+        self._writable.register(sock.fileno(), select.POLLOUT)
+
+    def settimeout(self, timeout: float | None) -> None:
+        """The send timeout: how long a write may wait for the peer to make room."""
+        self._send_timeout = timeout
+
+    def pending(self) -> int:
+        """Always 0: a plain socket holds no decrypted bytes."""
+        return 0
+
+    def sendall(self, data: bytes) -> None:
+        """Write everything; TimeoutError when the peer takes nothing for the send timeout."""
+        view = memoryview(data)
+        while view:
+            try:
+                sent = self.sock.send(view, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                self._wait_writable()
+                continue
+            view = view[sent:]
+
+    def _wait_writable(self) -> None:
+        timeout = None if self._send_timeout is None else int(self._send_timeout * 1000)
+        if not self._writable.poll(timeout):
+            raise TimeoutError("the peer read nothing for the send timeout")
+
+
+def wrap_socket(sock: socket.socket) -> SocketTransport:
+    """The Transport for a connected socket whose opening phase is over (no more blocking reads
+    outside the Connection's poll): PlainSocketTransport for TCP, SocketTransport for TLS."""
+    if isinstance(sock, ssl.SSLSocket) or not hasattr(socket, "MSG_DONTWAIT"):
+        return SocketTransport(sock)
+    return PlainSocketTransport(sock)
+
+
+def for_connection(transport: Transport) -> Transport:
+    """``transport`` as the Connection should use it: a plain socket gets PlainSocketTransport."""
+    if type(transport) is SocketTransport:
+        return wrap_socket(transport.sock)
+    return transport

@@ -1,0 +1,186 @@
+"""WebSocket URL checking, proxy options, and proxies chosen from the environment."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from faye_websocket.driver.url import parse_url
+from faye_websocket.net.proxies import (
+    bypasses_proxy,
+    parse_proxy,
+    proxy_from_environment,
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "secure", "host", "port", "resource"),
+    [
+        ("ws://example.com", False, "example.com", 80, "/"),
+        ("wss://example.com", True, "example.com", 443, "/"),
+        ("http://example.com:8080/a", False, "example.com", 8080, "/a"),
+        ("https://example.com/a/b?x=1&y=%20", True, "example.com", 443, "/a/b?x=1&y=%20"),
+        ("ws://[::1]:9000/chat", False, "::1", 9000, "/chat"),
+        ("wss://[::1]", True, "::1", 443, "/"),
+        ("WS://Example.COM/Path", False, "example.com", 80, "/Path"),
+        ("ws://127.0.0.1:1/?a=%2F&b", False, "127.0.0.1", 1, "/?a=%2F&b"),
+    ],
+)
+def test_urls_give_host_port_and_resource_as_written(
+    url: str, secure: bool, host: str, port: int, resource: str
+) -> None:
+    parsed = parse_url(url)
+    assert (parsed.secure, parsed.host, parsed.port, parsed.resource) == (secure, host, port, resource)
+
+
+def test_http_schemes_are_aliases_and_userinfo_is_decoded() -> None:
+    parsed = parse_url("https://us%40er:p%3Ass@example.com/")
+    assert parsed.secure
+    assert parsed.origin == "wss://example.com"
+    assert (parsed.username, parsed.password) == ("us@er", "p:ss")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/",
+        "example.com",
+        "ws://",
+        "ws:///path",
+        "ws://host:notaport/",
+        "ws://host:70000/",
+        "ws://host:0/",
+        "ws://host/#frag",
+        "ws://host/path with space",
+        "ws://[::1/",
+        "ws://host\r\nX: y/",
+    ],
+)
+def test_bad_urls_are_value_errors_naming_the_url(url: str) -> None:
+    with pytest.raises(ValueError, match="is not a valid WebSocket URL"):
+        parse_url(url)
+
+
+def test_a_non_string_url_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        parse_url(b"ws://x/")  # type: ignore[arg-type]
+
+
+def test_proxy_url_with_credentials_and_default_ports() -> None:
+    proxy = parse_proxy("http://user:s%3Acret@proxy.example")
+    assert (proxy.host, proxy.port, proxy.secure) == ("proxy.example", 80, False)
+    assert (proxy.username, proxy.password) == ("user", "s:cret")
+    assert parse_proxy("https://proxy.example").port == 443
+    assert parse_proxy("https://proxy.example").secure
+
+
+def test_proxy_without_scheme_means_http() -> None:
+    proxy = parse_proxy("proxy.example:3128")
+    assert (proxy.host, proxy.port, proxy.secure) == ("proxy.example", 3128, False)
+
+
+def test_proxy_options_dict_as_in_the_original() -> None:
+    proxy = parse_proxy(
+        {"origin": "https://[::1]:3129", "headers": {"User-Agent": "x"}, "tls": {"verify": False}}
+    )
+    assert (proxy.host, proxy.port, proxy.secure) == ("::1", 3129, True)
+    assert proxy.headers == (("User-Agent", "x"),)
+    assert proxy.tls == {"verify": False}
+
+
+@pytest.mark.parametrize("proxy", ["socks5://host:1080", "http://host:nope", {"headers": {}}])
+def test_unusable_proxy_options_are_value_errors(proxy: object) -> None:
+    with pytest.raises(ValueError):
+        parse_proxy(proxy)  # type: ignore[arg-type]
+
+
+def test_unknown_proxy_option_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="Unrecognized proxy option: tsl"):
+        parse_proxy({"origin": "http://h", "tsl": {}})
+
+
+WS = parse_url("ws://app.example.com:8080/")
+WSS = parse_url("wss://app.example.com/")
+
+
+def test_ws_uses_http_proxy_and_wss_uses_https_proxy() -> None:
+    env = {"http_proxy": "http://plain:1", "https_proxy": "http://secure:2"}
+    assert proxy_from_environment(WS, env).host == "plain"  # type: ignore[union-attr]
+    assert proxy_from_environment(WSS, env).host == "secure"  # type: ignore[union-attr]
+
+
+def test_both_fall_back_to_all_proxy_and_upper_case_names_work() -> None:
+    env = {"ALL_PROXY": "http://every:3"}
+    assert proxy_from_environment(WS, env).host == "every"  # type: ignore[union-attr]
+    assert proxy_from_environment(WSS, {"HTTPS_PROXY": "http://up:4"}).host == "up"  # type: ignore[union-attr]
+
+
+def test_lower_case_wins_over_upper_case() -> None:
+    env = {"http_proxy": "http://lower:1", "HTTP_PROXY": "http://upper:1"}
+    assert proxy_from_environment(WS, env).host == "lower"  # type: ignore[union-attr]
+
+
+def test_upper_case_http_proxy_is_ignored_in_a_cgi_request() -> None:
+    # httpoxy: a CGI client's "Proxy:" header arrives as HTTP_PROXY.
+    assert proxy_from_environment(WS, {"HTTP_PROXY": "http://evil:1", "REQUEST_METHOD": "GET"}) is None
+
+
+def test_no_environment_means_no_proxy_and_socks_is_ignored() -> None:
+    assert proxy_from_environment(WS, {}) is None
+    assert proxy_from_environment(WS, {"all_proxy": "socks5://h:1080"}) is None
+    assert proxy_from_environment(WS, {"http_proxy": "  "}) is None
+
+
+def test_no_proxy_exempts_matching_hosts() -> None:
+    env = {"http_proxy": "http://p:1", "no_proxy": "localhost,.example.com"}
+    assert proxy_from_environment(WS, env) is None
+    assert proxy_from_environment(parse_url("ws://other.org/"), env) is not None
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "no_proxy", "bypass"),
+    [
+        ("anything", 80, "*", True),
+        ("example.com", 80, "example.com", True),
+        ("a.example.com", 80, "example.com", True),
+        ("a.example.com", 80, ".example.com", True),
+        ("example.com", 80, ".example.com", True),
+        ("badexample.com", 80, "example.com", False),
+        ("EXAMPLE.com", 80, "example.COM", True),
+        ("example.com", 8080, "example.com:8080", True),
+        ("example.com", 80, "example.com:8080", False),
+        ("10.1.2.3", 80, "10.0.0.0/8", True),
+        ("11.1.2.3", 80, "10.0.0.0/8", False),
+        ("127.0.0.1", 80, "localhost, 127.0.0.1", True),
+        ("::1", 80, "::1", True),
+        ("::1", 9000, "[::1]:9000", True),
+        ("::1", 9001, "[::1]:9000", False),
+        ("example.com", 80, "  ", False),
+    ],
+)
+def test_no_proxy_entries(host: str, port: int, no_proxy: str, bypass: bool) -> None:
+    assert bypasses_proxy(host, port, no_proxy) is bypass
+
+
+def test_a_no_proxy_port_of_non_ascii_digits_is_ignored_not_a_crash() -> None:
+    from faye_websocket.net.proxies import bypasses_proxy
+
+    assert bypasses_proxy("example.com", 80, "example.com:\u00b2") is True
+
+
+@pytest.mark.usefixtures("no_proxy_environment")
+@pytest.mark.parametrize(
+    "value", ["socks5://user:s3cret@proxy.example:1080", "http://user:s3cret@proxy.example:99999"]
+)
+def test_an_unusable_proxy_in_the_environment_is_logged_without_its_password(
+    no_leaks: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    monkeypatch.setenv("http_proxy", value)
+    with caplog.at_level(logging.WARNING, logger="faye_websocket"):
+        assert proxy_from_environment(parse_url("ws://127.0.0.1:9/")) is None
+    assert "ignoring proxy" in caplog.text and "proxy.example" in caplog.text
+    assert "s3cret" not in caplog.text
+    with pytest.raises(ValueError) as caught:
+        parse_proxy(value)
+    assert "s3cret" not in str(caught.value)
