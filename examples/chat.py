@@ -6,7 +6,7 @@
   message a client sends is delivered, unchanged, to every member of the room (the sender
   included) in every process; there are no join or leave notices. Binary messages are ignored.
 - ``/chat/<room>`` with ``Accept: text/event-stream``: the room's messages as ``data:`` events.
-- ``/``: a page to chat from (examples/chat.html).
+- ``/``: a page to chat from (examples/framework_chat.html).
 
 With ``--redis URL`` (``redis://host:port/db``) every process started with the same URL is one
 chat: run several behind haproxy or nginx (docs/scaling.md). Without Redis reachable at start
@@ -36,7 +36,7 @@ from faye_websocket.server.http_server import WebSocketHTTPServer, serve_until_s
 ROOM_PATH = re.compile(r"^/chat/([A-Za-z0-9_-]{1,64})/?$")
 MAX_ROOMS = 1000  # each room is a group (and a Redis stream followed): a client cannot make more
 PING_INTERVAL = 20.0  # keeps proxies (haproxy's timeout tunnel, nginx's proxy_read_timeout) quiet
-PAGE = HERE / "chat.html"
+PAGE = HERE / "framework_chat.html"  # the chat page the framework examples serve too
 EXIT_NO_REDIS = 2
 
 

@@ -38,7 +38,7 @@ from faye_websocket.driver.http import parse_request  # noqa: E402
 
 MEMBERS = 1000
 MESSAGES = 200  # per scenario
-BURST = 4  # messages published back to back before waiting for their deliveries
+BURST = 1  # one message at a time: latency without queueing behind earlier messages
 PROCESSES = 3
 DEADLINE = 60.0  # seconds any one wait may take
 STALLED_SEND_TIMEOUT = 1.0  # the send() loop gives up on the stalled member after this

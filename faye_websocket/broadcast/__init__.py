@@ -21,7 +21,9 @@ from .writer import WRITER
 if TYPE_CHECKING:
     from .redis_backend import RedisBackend, RedisUnavailable
 
-__all__ = ["WRITER", "Group", "GroupStats", "Limits", "Overflow", "RedisBackend", "RedisUnavailable", "broadcast"]
+__all__ = [
+    "WRITER", "Group", "GroupStats", "Limits", "Overflow", "RedisBackend", "RedisUnavailable", "broadcast",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,7 +8,6 @@ many members counts in full for each, so the bound holds whatever the sharing).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -76,9 +75,3 @@ def check_close_code(code: int) -> int:
         raise ValueError(f"close_code must be 1008 or 1013, not {code!r}")
     return int(code)
 
-
-def check_seconds(name: str, value: float) -> float:
-    """A duration option: a finite number > 0, else ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a number of seconds > 0, not {value!r}")
-    return float(value)

@@ -71,6 +71,8 @@ FIELD_DATA = b"d"
 KIND_TEXT = b"t"
 KIND_BINARY = b"b"
 START_ID = b"0-0"
+READER_THREAD = "faye_websocket-redis-reader"
+WRITER_THREAD = "faye_websocket-redis-writer"
 
 
 class RedisUnavailable(ConnectionError):
@@ -194,8 +196,8 @@ class RedisBackend:
         self._dedup = Deduplicator(self.origin)
         self._stopping = threading.Event()
         self.connected = True  # the reader's view: False between a lost link and its return
-        self._reader = threading.Thread(target=self._read_loop, name="faye_websocket-redis-reader", daemon=True)
-        self._writer = threading.Thread(target=self._write_loop, name="faye_websocket-redis-writer", daemon=True)
+        self._reader = threading.Thread(target=self._read_loop, name=READER_THREAD, daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name=WRITER_THREAD, daemon=True)
         self._reader.start()
         self._writer.start()
 
@@ -233,7 +235,7 @@ class RedisBackend:
                     del self._unsent[self._in_flight]
                 self._dropped += 1
                 if self._dropped == 1 or self._dropped % self.max_unsent == 0:
-                    logger.warning("broadcast: Redis unreachable, %d unsent publishes dropped so far", self._dropped)
+                    logger.warning("broadcast: Redis unreachable, %d unsent publishes dropped", self._dropped)
             if len(self._unsent) < self.max_unsent:
                 self._unsent.append((self.key(name), encode_entry(self.origin, sequence, message)))
             self._unsent_ready.notify()
@@ -368,7 +370,7 @@ def _stream_items(response: Any) -> list[tuple[Any, list[Any]]]:
     if not response:
         return []
     if isinstance(response, dict):
-        return [(key, value[0] if value and isinstance(value[0], list) else value) for key, value in response.items()]
+        return list(response.items())
     return [(key, entries) for key, entries in response]
 
 

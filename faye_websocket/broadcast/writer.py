@@ -92,7 +92,9 @@ class SharedWriter:
         with self._lock:
             self._forget_if_idle(member)
 
-    def enqueue(self, deliveries: list[Framed], limits: Limits, overflow: Overflow, close_code: int) -> EnqueueResult:
+    def enqueue(
+        self, deliveries: list[Framed], limits: Limits, overflow: Overflow, close_code: int
+    ) -> EnqueueResult:
         """Queue each planned delivery behind its member's backlog, applying ``limits``.
 
         Never blocks on a socket. Deliveries of one call reach every member in the same order
@@ -159,9 +161,9 @@ class SharedWriter:
     def _forget_if_idle(self, member: Member) -> None:
         if member.groups > 0:
             return
-        if member.state in (MemberState.IDLE, MemberState.GONE) and not member.backlog:
-            if self._members.get(id(member.target)) is member:
-                del self._members[id(member.target)]
+        idle = member.state in (MemberState.IDLE, MemberState.GONE) and not member.backlog
+        if idle and self._members.get(id(member.target)) is member:
+            del self._members[id(member.target)]
 
     def _start_or_wake(self) -> None:
         if self._thread is None:

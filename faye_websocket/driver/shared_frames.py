@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Hashable, Protocol
 
 from ..extensions.base import Message
-from .frames import Frame, Opcode, serialize_frame
+from ..rfc6455 import Opcode
+from .frames import Frame, serialize_frame
 
 
 class StatelessTransform(Hashable, Protocol):
