@@ -1,10 +1,12 @@
-"""Real components for the multi-process broadcast tests: redis-server, chat processes, haproxy
-in front of several of them, and a TCP relay a test can cut to drop one process's link to Redis.
+"""Real components for the multi-process broadcast tests: redis-server, chat processes, haproxy or
+nginx in front of them (configured by docs/scaling.md's blocks, as written), and a TCP relay a
+test can cut to drop one process's link to Redis.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import sys
 import threading
@@ -14,10 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.integration.components import Process, free_port, require_executable
+from tests.integration.components.reverse_proxies import nginx_config
+from tests.paths import EXAMPLES, REPO_ROOT
 
 LOOPBACK = "127.0.0.1"
-ROOT = Path(__file__).resolve().parents[3]
-CHAT = ROOT / "examples" / "chat.py"
+CHAT = EXAMPLES / "chat.py"
+SCALING = REPO_ROOT / "docs" / "scaling.md"
+DOC_BACKENDS = ("127.0.0.1:8001", "127.0.0.1:8002", "127.0.0.1:8003")  # the page's chat processes
+DOC_LISTEN = {"haproxy": ("bind :80", "bind {address}"), "nginx": ("listen 80;", "listen {address};")}
 _RELAY_CHUNK = 65536
 
 
@@ -76,29 +82,33 @@ def start_chat(redis_url: str) -> ChatProcess:
     """examples/chat.py PORT --redis URL, started until it listens."""
     port = free_port()
     process = Process([sys.executable, str(CHAT), str(port), "--redis", redis_url], name=f"chat-{port}",
-                      ready_ports=[(LOOPBACK, port)], cwd=str(ROOT))
+                      ready_ports=[(LOOPBACK, port)], cwd=str(REPO_ROOT))
     process.start()
     return ChatProcess(port, process)
 
 
-def haproxy_config(port: int, backend_ports: list[int]) -> str:
-    """haproxy in front of several chat processes, round robin; `timeout tunnel` for WebSockets."""
-    servers = "\n".join(f"    server chat{i} {LOOPBACK}:{p}" for i, p in enumerate(backend_ports))
-    return f"""global
-    maxconn 256
-defaults
-    mode http
-    timeout connect 5s
-    timeout client  30s
-    timeout server  30s
-    timeout tunnel  1h
-frontend fe
-    bind {LOOPBACK}:{port}
-    default_backend chat
-backend chat
-    balance roundrobin
-{servers}
-"""
+def start_proxy(kind: str, workdir: Path, backend_ports: list[int]) -> tuple[Process, int]:
+    """haproxy or nginx (``kind``) as docs/scaling.md configures it, listening on a free port in
+    front of ``backend_ports`` instead of the page's; returns the running process and its port."""
+    (block,) = re.findall(rf"^```{kind}\n(.*?)^```", SCALING.read_text(encoding="utf-8"), re.S | re.M)
+    port = free_port()
+    documented, ours = DOC_LISTEN[kind]
+    block = block.replace(documented, ours.format(address=f"{LOOPBACK}:{port}"))
+    for documented, backend in zip(DOC_BACKENDS, backend_ports, strict=True):
+        block = block.replace(documented, f"{LOOPBACK}:{backend}")
+    if kind == "nginx":
+        (workdir / "tmp").mkdir(exist_ok=True)
+        conf = workdir / "nginx.conf"
+        conf.write_text(nginx_config(workdir, block))
+        log = str(workdir / "error.log")
+        argv = [require_executable("nginx"), "-p", str(workdir), "-c", str(conf), "-e", log]
+    else:
+        conf = workdir / "haproxy.cfg"
+        conf.write_text(block)
+        argv = [require_executable(kind), "-db", "-f", str(conf)]
+    process = Process(argv, name=kind, cwd=str(workdir), ready_ports=[(LOOPBACK, port)])
+    process.start()
+    return process, port
 
 
 class Relay:

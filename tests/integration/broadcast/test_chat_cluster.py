@@ -23,11 +23,11 @@ from tests.integration.broadcast.support import (
     ChatProcess,
     RedisServer,
     Relay,
-    haproxy_config,
     start_chat,
+    start_proxy,
     wait_until,
 )
-from tests.integration.components import Process, free_port, require_executable
+from tests.integration.components import Process, free_port
 
 pytestmark = pytest.mark.component
 
@@ -72,8 +72,10 @@ class Cluster:
         return f"ws://{LOOPBACK}:{self.proxy_port}/chat/{room}"
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+@pytest.fixture(params=["haproxy"])
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    """Redis, three chat processes (the first through the relay), and the proxy ``request.param``
+    configured as docs/scaling.md says."""
     redis = RedisServer(tmp_path).start()
     relay = Relay(redis.port)
     chats: list[ChatProcess] = []
@@ -81,12 +83,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     try:
         chats.append(start_chat(f"redis://{LOOPBACK}:{relay.port}/0"))
         chats += [start_chat(redis.url) for _ in range(PROCESSES - 1)]
-        port = free_port()
-        config = tmp_path / "haproxy.cfg"
-        config.write_text(haproxy_config(port, [chat.port for chat in chats]))
-        proxy = Process([require_executable("haproxy"), "-db", "-f", str(config)], name="haproxy",
-                        ready_ports=[(LOOPBACK, port)])
-        proxy.start()
+        proxy, port = start_proxy(request.param, tmp_path, [chat.port for chat in chats])
         yield Cluster(redis, relay, chats, port)
     finally:
         if proxy is not None:
@@ -101,16 +98,15 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 def members(cluster: Cluster) -> Iterator[list[ChatClient]]:
     members: list[ChatClient] = []
     try:
-        for number in range(CLIENTS):
+        for number in range(CLIENTS):  # one after the other: least-connections balancing spreads them
             client = Client(cluster.url("lobby"))
             member = ChatClient(number, client)
             client.on("message", member.on_message)
             members.append(member)
-        for member in members:
             wait_until(lambda m=member: m.client.ready_state is not ReadyState.CONNECTING, WAIT, "no open")
             assert member.client.ready_state is ReadyState.OPEN
         processes = {member.process for member in members}
-        assert processes == {str(chat.pid) for chat in cluster.chats}, "haproxy did not spread the clients"
+        assert processes == {str(chat.pid) for chat in cluster.chats}, "the proxy did not spread the clients"
         # A new room's stream is followed within the reader's block time: a probe message
         # that everybody receives shows every process follows the room before the test starts.
         members[0].client.send("probe")
@@ -146,6 +142,7 @@ def check_exactly_once_in_order(members: list[ChatClient], rounds: int) -> None:
             assert mine == list(range(rounds * ROUND)), f"client {member.number} from {publisher}: {mine}"
 
 
+@pytest.mark.parametrize("cluster", ["haproxy", "nginx"], indirect=True)
 def test_every_client_on_every_process_gets_each_message_once_in_order(
     cluster: Cluster, members: list[ChatClient]
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -121,10 +122,12 @@ def connect_members(server: HTTPServerThread, group: Group) -> tuple[RawClient, 
     return stalled, readers
 
 
-def test_stalled_member_is_closed_with_1013_and_the_others_get_everything(
-    no_leaks: None, group_server: tuple[Group, HTTPServerThread]
-) -> None:
-    group, server = group_server
+@contextlib.contextmanager
+def published_past_a_stalled_member(
+    group: Group, server: HTTPServerThread
+) -> Iterator[tuple[RawClient, Any]]:
+    """Connect the members, publish everything, check that every healthy member got it all in
+    order; yield the stalled client and its server side. Clients closed on exit."""
     stalled, readers = connect_members(server, group)
     stalled_ws = stalled_socket(server)
     try:
@@ -132,6 +135,18 @@ def test_stalled_member_is_closed_with_1013_and_the_others_get_everything(
         for reader in readers:
             assert reader.done.wait(WAIT), f"got {len(reader.messages)} of {MESSAGES}: {reader.error}"
             assert reader.messages == [payload(n).encode() for n in range(MESSAGES)]
+        yield stalled, stalled_ws
+    finally:
+        stalled.close()
+        for reader in readers:
+            reader.close()
+
+
+def test_stalled_member_is_closed_with_1013_and_the_others_get_everything(
+    no_leaks: None, group_server: tuple[Group, HTTPServerThread]
+) -> None:
+    group, server = group_server
+    with published_past_a_stalled_member(group, server) as (stalled, stalled_ws):
         assert group.stats().closed == 1
         assert stalled_ws not in group
         # The stalled client reads again: a prefix of the messages, in order, then close 1013.
@@ -145,10 +160,6 @@ def test_stalled_member_is_closed_with_1013_and_the_others_get_everything(
             received.append(frame.payload)
         assert received == [payload(n).encode() for n in range(len(received))]
         assert len(received) < MESSAGES
-    finally:
-        stalled.close()
-        for reader in readers:
-            reader.close()
 
 
 def test_stalled_member_is_skipped_and_gets_later_messages_in_order(
@@ -157,26 +168,16 @@ def test_stalled_member_is_skipped_and_gets_later_messages_in_order(
     _, server = group_server
     group = Group("skip", max_bytes=BACKLOG, overflow=Overflow.SKIP)
     server.holder["group"] = group  # type: ignore[attr-defined]
-    stalled, readers = connect_members(server, group)
-    stalled_ws = stalled_socket(server)
     try:
-        publish_paced(group, readers, stalled_ws)
-        for reader in readers:
-            assert reader.done.wait(WAIT), f"got {len(reader.messages)} of {MESSAGES}: {reader.error}"
-        assert group.stats().skipped > 0
-        assert stalled_ws in group
-        received = []
-        group.publish("last")
-        while True:
-            frame = stalled.read_message()
-            received.append(frame.payload)
-            if frame.payload == b"last":
-                break
-        numbers = [int(item[:8]) for item in received[:-1]]
-        assert numbers == sorted(set(numbers))  # in order, none repeated
-        assert len(numbers) < MESSAGES  # some were skipped
+        with published_past_a_stalled_member(group, server) as (stalled, stalled_ws):
+            assert group.stats().skipped > 0
+            assert stalled_ws in group
+            group.publish("last")
+            received = []
+            while not received or received[-1] != b"last":
+                received.append(stalled.read_message().payload)
+            numbers = [int(item[:8]) for item in received[:-1]]
+            assert numbers == sorted(set(numbers))  # in order, none repeated
+            assert len(numbers) < MESSAGES  # some were skipped
     finally:
-        stalled.close()
-        for reader in readers:
-            reader.close()
         group.close()
