@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 
 from faye_websocket import Client, EventSource, PermessageDeflate, connect
 from faye_websocket.broadcast import Group, broadcast
+from tests.integration.components import TLSCerts
 from tests.integration.server_support import HTTPServerThread
 
 WAIT = 5.0
@@ -145,3 +147,42 @@ def test_event_source_members_get_text_messages_as_data_events(no_leaks: None, g
         server.shutdown()
         server.server_close()
         thread.join(WAIT)
+
+
+def test_broadcasts_and_the_members_own_sends_never_interleave_their_frames(no_leaks: None) -> None:
+    big = "b" * 65536  # several partial non-blocking writes each
+    group = Group("big", max_bytes=16 << 20)  # all of it may wait in the backlog: nobody reads yet
+
+    def setup(ws: Any) -> None:
+        group.join(ws)
+        # The member's own thread sends too, blocking as send() does, while broadcasts flow.
+        ws.on("message", lambda event: [ws.send(f"own {n}") for n in range(100)])
+
+    with HTTPServerThread(setup) as server:
+        client = connect(server.url("/"))
+        try:
+            wait_members(group, 1)
+            client.send("go")
+            for n in range(100):
+                group.publish(f"{n} {big}")
+            received = [client.recv(WAIT) for _ in range(200)]
+            assert [m for m in received if m.startswith("own")] == [f"own {n}" for n in range(100)]
+            assert [m for m in received if not m.startswith("own")] == [f"{n} {big}" for n in range(100)]
+        finally:
+            client.close()
+            group.close()
+
+
+def test_tls_members_receive_every_message_intact(no_leaks: None, group: Group, tls_certs: TLSCerts) -> None:
+    from websockets.sync.client import connect as websockets_connect
+
+    messages = [f"{n} " + "t" * 20_000 for n in range(30)]  # each many TLS records
+    with HTTPServerThread(lambda ws: group.join(ws)).use_tls(tls_certs.server_context()) as server:
+        url, context = server.url("/", host="localhost"), tls_certs.client_context()
+        with contextlib.ExitStack() as stack:
+            clients = [stack.enter_context(websockets_connect(url, ssl=context, max_size=None)) for _ in range(3)]
+            wait_members(group, 3)
+            for message in messages:
+                group.publish(message)
+            for client in clients:
+                assert [client.recv(WAIT) for _ in messages] == messages
