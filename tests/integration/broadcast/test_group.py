@@ -180,7 +180,8 @@ def test_tls_members_receive_every_message_intact(no_leaks: None, group: Group, 
     with HTTPServerThread(lambda ws: group.join(ws)).use_tls(tls_certs.server_context()) as server:
         url, context = server.url("/", host="localhost"), tls_certs.client_context()
         with contextlib.ExitStack() as stack:
-            clients = [stack.enter_context(websockets_connect(url, ssl=context, max_size=None)) for _ in range(3)]
+            clients = [stack.enter_context(websockets_connect(url, ssl=context, max_size=None))
+                       for _ in range(3)]
             wait_members(group, 3)
             for message in messages:
                 group.publish(message)
