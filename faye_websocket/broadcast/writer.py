@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import logging
 import select
 import socket
 import threading
@@ -25,10 +24,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from ..connection.nowait import WriteNowait
+from ..net.wakeup import ServiceThread, drain_wakeups
 from .member import CloseItem, Framed, Item, Member, MemberState, sink_for
 from .policy import OVERFLOW_REASON, Limits, Overflow
-
-logger = logging.getLogger("faye_websocket")
 
 # Frames of one member joined into one write: enough to fill a socket buffer in one system call,
 # small enough that one member's turn stays short.
@@ -53,12 +51,10 @@ class SharedWriter:
     """The process-wide writer (see the module docstring); ``WRITER`` is the one to use."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()  # owner: this writer; guards members, _ready, _thread, _wake_w
+        self._lock = threading.Lock()  # owner: this writer; guards members, _ready and the thread
         self._members: dict[int, Member] = {}
         self._ready: deque[Member] = deque()
-        self._thread: threading.Thread | None = None
-        self._wake_w: socket.socket | None = None
-        self._sequence = itertools.count()
+        self._service = ServiceThread("faye_websocket-broadcast-writer", self._lock, self._run)
 
     # -- any thread ------------------------------------------------------------------------
 
@@ -115,7 +111,7 @@ class SharedWriter:
                     self._close_overflowing(member, close_code)
                     result.closed += 1
             if self._ready:
-                self._start_or_wake()
+                self._service.start_or_wake()
         return result
 
     def close_member(self, member: Member, code: int, reason: str) -> None:
@@ -127,12 +123,12 @@ class SharedWriter:
             member.backlog_bytes = 0
             member.closing = True
             self._append(member, CloseItem(code, reason), 0)
-            self._start_or_wake()
+            self._service.start_or_wake()
 
     def running(self) -> bool:
         """True while the writer thread exists (tests check that it ends when idle)."""
         with self._lock:
-            return self._thread is not None
+            return self._service.running()
 
     def backlog(self, target: object) -> tuple[int, int]:
         """(bytes, messages) waiting for ``target`` (0, 0 if it has no record)."""
@@ -165,36 +161,10 @@ class SharedWriter:
         if idle and self._members.get(id(member.target)) is member:
             del self._members[id(member.target)]
 
-    def _start_or_wake(self) -> None:
-        if self._thread is None:
-            wake_r, self._wake_w = socket.socketpair()
-            wake_r.setblocking(False)
-            self._thread = threading.Thread(
-                target=self._run, args=(wake_r,), name="faye_websocket-broadcast-writer", daemon=True
-            )
-            self._thread.start()
-            return
-        assert self._wake_w is not None
-        try:
-            self._wake_w.send(b"\0", socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            pass  # the pipe is full, so the thread is already due to wake
-
     # -- the writer thread -------------------------------------------------------------------------
 
     def _run(self, wake_r: socket.socket) -> None:
-        loop = _Loop(self, wake_r)
-        try:
-            loop.run()
-        except Exception:  # pragma: no cover - a bug here must not pass silently
-            logger.exception("broadcast writer thread failed")
-            with self._lock:
-                self._thread = None
-                if self._wake_w is not None:
-                    self._wake_w.close()
-                    self._wake_w = None
-        finally:
-            loop.close()
+        _Loop(self, wake_r).run()
 
     def take_ready(self, idle_since: float | None, waiting: bool) -> list[Member] | None:
         """The writer thread's batch; None (and the thread must end) once idle for long enough."""
@@ -205,10 +175,7 @@ class SharedWriter:
                 return batch
             if waiting or idle_since is None or time.monotonic() - idle_since < IDLE_LINGER:
                 return []
-            self._thread = None
-            assert self._wake_w is not None
-            self._wake_w.close()
-            self._wake_w = None
+            self._service.finish()
             return None
 
     def next_item(self, member: Member) -> tuple[Item | None, int]:
@@ -346,7 +313,7 @@ class _Loop:
             timeout_ms = IDLE_LINGER * 1000
         for fd, _ in self._poller.poll(timeout_ms):
             if fd == self._wake_r.fileno():
-                self._drain_wake()
+                drain_wakeups(self._wake_r)
                 continue
             self._poller.unregister(fd)
             for member in self._waiting.pop(fd, []):
@@ -356,15 +323,6 @@ class _Loop:
             _, _, member = heapq.heappop(self._retries)
             self._writer.requeue(member)
 
-    def _drain_wake(self) -> None:
-        try:
-            while self._wake_r.recv(4096):
-                pass
-        except BlockingIOError:
-            pass
-
-    def close(self) -> None:
-        self._wake_r.close()
 
 
 WRITER = SharedWriter()
