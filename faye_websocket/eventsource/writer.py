@@ -143,6 +143,7 @@ class EventSource(EventTarget):
         WATCHER.remove(self)
         shutdown_tcp(self._sock)  # wakes a writer blocked in sendall
         with self._write_lock:
+            self._rest.clear()
             self._sock.close()
             if self._watch is not self._sock:
                 self._watch.close()
@@ -196,6 +197,11 @@ class EventSource(EventTarget):
             with memoryview(self._rest) as view:
                 sent = send_some(self._sock, view)
             del self._rest[:sent]
+            # The watcher's stall rule (STALLED_PINGS) counts from the last progress.
+            if not self._rest:
+                self._writing_since = None
+            elif sent or self._writing_since is None:
+                self._writing_since = time.monotonic()
             return WriteNowait.PENDING if self._rest else WriteNowait.DONE
         except OSError:
             pass
