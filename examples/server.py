@@ -112,7 +112,7 @@ class DemoHandler(BaseHTTPRequestHandler):
         """Echo every message back until the client closes."""
         ws = WebSocket.from_handler(self, PROTOCOLS, extensions=extensions(), ping=PING_INTERVAL,
                                     allow_drafts=self.allow_drafts)
-        ws.on("message", lambda event: ws.send(event.data))
+        ws.on("message", lambda event: event.target.send(event.data))
         ws.run()
 
     def send_static(self, *, head_only: bool) -> None:

@@ -93,7 +93,8 @@ class WebSocketSink:
 
     def fileno(self) -> int:
         """See Sink.fileno."""
-        return self._connection.fileno()
+        fd = self._connection.fileno()
+        return -1 if fd is None else fd
 
 
 class EventSourceSink:

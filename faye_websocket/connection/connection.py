@@ -363,13 +363,6 @@ class Connection:
 
     # -- the broadcast writer's turn (faye_websocket.broadcast) --------------------------------
 
-    def fileno(self) -> int:
-        """The socket's descriptor, for a writer waiting for room (POLLOUT); -1 once ended."""
-        with self._lock:
-            if self._transport is None or self._ended:
-                return -1
-            return self._transport.fileno()
-
     def write_nowait(
         self, *, frame: bytes | None = None, message: str | bytes | None = None,
         close: tuple[int, str] | None = None,
@@ -565,6 +558,31 @@ class Connection:
             return self._direct.popleft()
         except IndexError:
             return None
+
+    def read_available(self) -> float | None:
+        """For a background keepalive (keepalive.py): if nobody reads and recv() has room, read
+        what has arrived without blocking, fire due timers and dispatch (messages wait for the
+        next recv()). Returns when to look again (time.monotonic(); inf: no timer armed), or
+        None when another thread reads or RECV_QUEUE_SIZE messages wait."""
+        with self._lock:
+            if len(self._direct) >= RECV_QUEUE_SIZE or not self._read_lock.acquire(blocking=False):
+                return None
+            self._direct_reading, self._reader_ident = True, threading.get_ident()
+        try:
+            self._pump(time.monotonic())
+            while not self._ended and self._transport is not None and self._transport.pending() > 0:
+                self._pump(time.monotonic())  # TLS records already decrypted: poll would not see them
+            wake = self._deadlines.next_deadline(self.driver.state)
+        finally:
+            with self._lock:
+                self._direct_reading, self._reader_ident = False, None
+                self._read_lock.release()
+        return math.inf if wake is None else wake
+
+    def fileno(self) -> int | None:
+        """The transport's descriptor (a keepalive polls it), None before attach or once closed."""
+        transport = self._transport
+        return None if transport is None or self._transport_closed else transport.fileno()
 
     def wait_open(self, timeout: float | None = None) -> bool:
         """Read (on this thread) until the connection is OPEN or closed; True if OPEN.

@@ -42,6 +42,7 @@ MARKERS = {
     "ws = WebSocket.from_handler(self)\n": "recv_loop",
     "with connect(": "client",
     "EventSourceClient(": "eventsource_client",
+    "reconnecting(": "reconnecting",
     # tests/integration/frameworks/test_readme_blocks.py runs these two under gunicorn
     "websocket_route(app,": "flask",
     "@websocket_view\n": "django",
@@ -56,6 +57,7 @@ SUBSTITUTIONS: dict[str, list[tuple[str, str]]] = {
         ('"http://user:pass@proxy:3128"', '"{proxy}"'),  # tinyproxy with the test's credentials
     ],
     "eventsource_client": [('"https://example.com/events"', '"http://127.0.0.1:{port}/events"')],
+    "reconnecting": [('"ws://127.0.0.1:8000/"', '"ws://127.0.0.1:{port}/"')],
 }
 
 
@@ -274,6 +276,12 @@ def test_client_block_through_a_real_proxy(
         output.wait_for("close 1000")
         # the first client's onopen sent its greeting on its own connection, not the with block's
         assert output.getvalue().count("Hello, world!") == 1
+
+
+def test_reconnecting_block_sends_every_message_until_acknowledged(no_leaks: None, output: Output) -> None:
+    with serving(WebSocketHTTPServer(("127.0.0.1", 0), _QuietEcho)) as port:
+        run_block(block("reconnecting", port=port), output)
+    assert output.getvalue().splitlines() == ["acknowledged one", "acknowledged two", "acknowledged three"]
 
 
 class _EventStream(Quiet, BaseHTTPRequestHandler):
