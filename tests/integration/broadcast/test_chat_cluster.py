@@ -32,6 +32,7 @@ from tests.integration.components import Process, free_port
 pytestmark = pytest.mark.component
 
 WAIT = 15.0  # bound of every wait (reconnection backoff is at most 2 s)
+PROCESS_EXIT = 60.0  # a Python start and exit, on a machine that may be very busy
 PROCESSES = 3
 CLIENTS = 6  # round robin: two on each process
 ROUND = 10  # messages each client sends per round
@@ -206,6 +207,6 @@ def test_delivery_resumes_after_redis_restarts(cluster: Cluster, members: list[C
 def test_chat_exits_with_a_clear_error_when_redis_is_absent(tmp_path: Path) -> None:
     port, absent = free_port(), free_port()
     result = subprocess.run([sys.executable, str(CHAT), str(port), "--redis", f"redis://{LOOPBACK}:{absent}/0"],
-                            capture_output=True, text=True, timeout=WAIT)
+                            capture_output=True, text=True, timeout=PROCESS_EXIT)
     assert result.returncode == 2
     assert f"cannot reach Redis at redis://{LOOPBACK}:{absent}/0" in result.stderr
