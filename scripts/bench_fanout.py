@@ -285,7 +285,7 @@ def in_process() -> list[Result]:
         broadcast([stalled], "x" * PREFILL, overflow=Overflow.SKIP)
     group.join(stalled)
     results.append(measure("Group.publish, one member stalled", group.publish, receivers, MEMBERS))
-    everyone = [*healthy, stalled]
+    everyone = [stalled, *healthy]  # where it sits decides who waits behind it: first, everybody
     results.append(measure("send() loop, one member stalled",
                            lambda m: [ws.send(m) for ws in everyone], receivers, MEMBERS))
     group.close()
