@@ -5,7 +5,8 @@ Scenarios (each bounded in count and time):
    a user writes first, ``for ws in members: ws.send(message)``;
 2. the same with one member that stopped reading (its socket and backlog full): the others'
    p50/p99 should not move for ``Group.publish`` (SKIP policy, so the stalled member stays),
-   while the loop waits out that member's send timeout;
+   while the loop waits out that member's send timeout; and a 100-member group with the
+   stalled member in it;
 3. three examples/chat.py processes sharing one room through Redis (redis-server started
    here), 333 members on each, messages published by a client of the first process.
 
@@ -41,6 +42,7 @@ from faye_websocket.broadcast import Group, Overflow, broadcast  # noqa: E402
 from faye_websocket.driver.http import parse_request  # noqa: E402
 
 MEMBERS = 1000
+SMALL_GROUP = 100  # a room-sized group, for the latency a stalled member must not change
 LATENCY_MESSAGES = 100  # published one at a time (each waits for its deliveries): latency
 THROUGHPUT_MESSAGES = 400  # published in bursts: deliveries per second
 THROUGHPUT_BURST = 20
@@ -285,6 +287,12 @@ def in_process() -> list[Result]:
         broadcast([stalled], "x" * PREFILL, overflow=Overflow.SKIP)
     group.join(stalled)
     results.append(measure("Group.publish, one member stalled", group.publish, receivers, MEMBERS))
+    small = Group("small", overflow=Overflow.SKIP)
+    for ws in [stalled, *healthy[: SMALL_GROUP - 1]]:
+        small.join(ws)
+    results.append(measure(f"Group.publish, {SMALL_GROUP} members, one stalled", small.publish, receivers,
+                           SMALL_GROUP - 1))
+    small.close()
     everyone = [stalled, *healthy]  # where it sits decides who waits behind it: first, everybody
     results.append(measure("send() loop, one member stalled",
                            lambda m: [ws.send(m) for ws in everyone], receivers, MEMBERS))
