@@ -32,6 +32,7 @@ logger = logs.logger
 Listener = Callable[[Any], object]
 _API = TypeVar("_API", bound="WebSocketAPI")
 EVENT_TYPES = ("open", "message", "error", "close", "ping", "pong")
+_HANDLER_NAMES = {type: "on" + type for type in EVENT_TYPES}  # event type -> on<type> attribute
 
 
 class EventTarget:
@@ -45,20 +46,21 @@ class EventTarget:
     onpong: Listener | None = None
 
     def __init__(self) -> None:
-        self._listeners: dict[str, list[Listener]] = {}
-        self._listeners_lock = threading.Lock()  # guards _listeners against on/off from any thread
+        # Tuples, replaced (never changed) by on/off under the lock: dispatch reads them without it.
+        self._listeners: dict[str, tuple[Listener, ...]] = {}
+        self._listeners_lock = threading.Lock()  # serialises on/off from any thread
 
     def on(self, type: str, listener: Listener) -> None:
         """Call ``listener(event)`` for every event of ``type`` ("open", "message", ...)."""
         _check_type(type)
         with self._listeners_lock:
-            self._listeners.setdefault(type, []).append(listener)
+            self._listeners[type] = self._listeners.get(type, ()) + (listener,)
 
     def off(self, type: str, listener: Listener | None = None) -> None:
         """Remove ``listener`` (its first registration), or every listener of ``type`` if None."""
         _check_type(type)
         with self._listeners_lock:
-            listeners = self._listeners.get(type, [])
+            listeners = list(self._listeners.get(type, ()))
             if listener is None:
                 listeners.clear()
             elif listener in listeners:
@@ -68,6 +70,7 @@ class EventTarget:
                     if getattr(registered, "__wrapped__", None) is listener:
                         listeners.remove(registered)
                         break
+            self._listeners[type] = tuple(listeners)
 
     def once(self, type: str, listener: Listener) -> None:
         """Like ``on``, but the listener is removed before its first call."""
@@ -84,14 +87,19 @@ class EventTarget:
         the listeners; log (never raise) their errors."""
         if event.target is None:
             with_target(event, self)
-        with self._listeners_lock:
-            listeners = list(self._listeners.get(event.type, ()))
-        handler = getattr(self, "on" + event.type, None)
-        for listener in ([handler] if handler is not None else []) + listeners:
-            try:
-                listener(event)
-            except Exception:
-                logger.exception("faye_websocket: %s listener %r raised", event.type, listener)
+        listeners = self._listeners.get(event.type, ())  # as they were when the event came
+        handler = getattr(self, _HANDLER_NAMES.get(event.type) or "on" + event.type, None)
+        if handler is not None:
+            self._call(handler, event)
+        for listener in listeners:
+            self._call(listener, event)
+
+    @staticmethod
+    def _call(listener: Listener, event: Event) -> None:
+        try:
+            listener(event)
+        except Exception:
+            logger.exception("faye_websocket: %s listener %r raised", event.type, listener)
 
 
 def _check_type(type: str) -> None:
@@ -183,8 +191,11 @@ class WebSocketAPI(EventTarget):
         """Send ``str`` as a text message or bytes-like data as a binary message.
 
         Blocks until the frame is written to the socket (a peer that stops reading makes this
-        wait, up to the send timeout). Returns False once the connection is closing or closed,
-        or when the write failed. Any thread. TypeError for other types.
+        wait, up to the send timeout). A listener's send on the reading thread, while more
+        events of the same read wait for dispatch, returns at once: its frame leaves with their
+        replies in one write after them, before the thread reads again. Returns False once the
+        connection is closing or closed, or when the write failed. Any thread. TypeError for
+        other types.
         """
         if not isinstance(data, (str, bytes, bytearray, memoryview)):
             raise TypeError(f"send() takes str or bytes-like data, not {type(data).__name__}")

@@ -242,6 +242,14 @@ class ServerDriver:
         return self._inner if self._inner is not None else self._pre
 
     @property
+    def protocol_driver(self) -> Driver | None:
+        """The protocol's driver once ``start()`` has chosen it (None before, or after a reject).
+
+        From then on every call here is forwarded to it, so the I/O layer may call it directly.
+        """
+        return self._inner
+
+    @property
     def state(self) -> ReadyState:
         """The connection's ReadyState."""
         return self._current.state

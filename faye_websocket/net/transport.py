@@ -16,6 +16,7 @@ from __future__ import annotations
 import select
 import socket
 import ssl
+import struct
 import threading
 import time
 from typing import Protocol, runtime_checkable
@@ -25,6 +26,12 @@ from typing import Protocol, runtime_checkable
 RECV_SIZE = 65536  # bytes per read: larger reads are served by mmap (3 extra system calls each)
 TLS_WRITE_CHUNK = 16384
 TLS_FLUSH_SIZE = 65536  # encrypted bytes gathered before one write to the outer transport
+# A timed read (PlainSocketTransport.recv_before) may end this much after its deadline, as a share
+# of the time left (at least RECV_TIMEOUT_MIN_SLACK): the kernel's receive timeout is reset only
+# when it has drifted that far, so a busy connection does not pay a setsockopt per read.
+RECV_TIMEOUT_SLACK = 0.05
+RECV_TIMEOUT_MIN_SLACK = 0.002
+_TIMEVAL = struct.Struct("ll")  # struct timeval for SO_RCVTIMEO (socket(7)): seconds, microseconds
 
 
 @runtime_checkable
@@ -316,6 +323,43 @@ class PlainSocketTransport(SocketTransport):
         sock.settimeout(None)
         self._writable = select.poll()
         self._writable.register(sock.fileno(), select.POLLOUT)
+        self._recv_timeout = 0.0  # the socket's SO_RCVTIMEO in seconds (0: none)
+
+    def recv(self, size: int) -> bytes:
+        """See Transport.recv (blocking until bytes or EOF come)."""
+        if self._recv_timeout:
+            self._set_recv_timeout(0.0)
+        return self.sock.recv(size)
+
+    def recv_before(self, size: int, deadline: float) -> bytes | None:
+        """Like recv, but None once ``deadline`` (time.monotonic()) has passed without bytes.
+
+        One system call, where poll-then-recv takes two: the kernel's receive timeout
+        (SO_RCVTIMEO) bounds the read. It is set again only when it has drifted from the time
+        left by more than RECV_TIMEOUT_SLACK of it, so the read may end that much late, or early
+        (None before the deadline: the caller asks again).
+        """
+        now = time.monotonic()
+        left = deadline - now
+        if left <= 0:
+            try:
+                return self.sock.recv(size, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return None
+        # A read started now gives up after the timeout set earlier: late by this much (or early).
+        drift = self._recv_timeout - left
+        if not self._recv_timeout or abs(drift) > max(RECV_TIMEOUT_MIN_SLACK, left * RECV_TIMEOUT_SLACK):
+            self._set_recv_timeout(left)
+        try:
+            return self.sock.recv(size)
+        except BlockingIOError:  # EAGAIN: the receive timeout expired
+            return None
+
+    def _set_recv_timeout(self, seconds: float) -> None:
+        whole = int(seconds)
+        micros = max(1, int((seconds - whole) * 1_000_000)) if seconds else 0
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _TIMEVAL.pack(whole, micros))
+        self._recv_timeout = seconds
 
     def settimeout(self, timeout: float | None) -> None:
         """The send timeout: how long a write may wait for the peer to make room."""
@@ -327,7 +371,13 @@ class PlainSocketTransport(SocketTransport):
 
     def sendall(self, data: bytes) -> None:
         """Write everything; TimeoutError when the peer takes nothing for the send timeout."""
-        view = memoryview(data)
+        try:
+            sent = self.sock.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):  # the common case: the kernel took it all at once
+            return
+        view = memoryview(data)[sent:]
         while view:
             try:
                 sent = self.sock.send(view, socket.MSG_DONTWAIT)
