@@ -71,6 +71,7 @@ from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
 from ..net.deadline import check_durations
 from ..net.transport import RECV_SIZE, PlainSocketTransport, Transport
 from ..rfc6455 import CloseCode
+from .budget import BUDGET_EXCEEDED, PROCESS_BUDGET, TRY_AGAIN_LATER, Holding
 from .nowait import WriteNowait, send_some
 from .recv_queue import RecvQueue
 from .timers import Timers, earliest
@@ -91,6 +92,10 @@ CLIENT_EOF_WAIT = 2.0  # RFC 6455 section 7.1.1: the client waits for the server
 DEFAULT_CLOSE_TIMEOUT = 30.0  # faye's API.CLOSE_TIMEOUT (30 000 ms)
 DEFAULT_SEND_TIMEOUT = 30.0  # no write progress for this long means the peer is gone
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0  # like websockets' open_timeout
+# Seconds from the first byte of a message to its last: a peer holding an unfinished message
+# keeps memory of ours (see budget.py); 60 s is 64 MiB (the default max_length) at about 1 MB/s.
+DEFAULT_MESSAGE_TIMEOUT = 60.0
+MESSAGE_OVERDUE = "message not completed within the message timeout"
 
 
 class Side(Enum):
@@ -130,6 +135,10 @@ class DriverLike(Protocol):
 
     def reject(self, status: int, message: str) -> None:
         """Answer the opening handshake with an HTTP error instead (server side only)."""
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes received and not delivered yet (charged to the memory budget)."""
 
     def receive_data(self, data: bytes) -> None:
         """Bytes from the peer."""
@@ -190,13 +199,15 @@ class Connection:
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        message_timeout: float | None = DEFAULT_MESSAGE_TIMEOUT,
         before_start: StartHook | None = None,
         reader_thread: bool = False,
         has_message_listener: Callable[[], bool] | None = None,
         url: str = "",
     ) -> None:
         check_durations(ping=ping, pong_timeout=pong_timeout, close_timeout=close_timeout,
-                         handshake_timeout=handshake_timeout, send_timeout=send_timeout)
+                         handshake_timeout=handshake_timeout, send_timeout=send_timeout,
+                         message_timeout=message_timeout)
         self.driver = driver
         # What the hot path calls: the protocol driver itself once a server driver has chosen it
         # (ServerDriver.protocol_driver), so that each call skips the server driver's forwarding.
@@ -209,7 +220,7 @@ class Connection:
         self._reader_thread_mode = reader_thread
         self._has_message_listener = has_message_listener
         self._deadlines = Timers(ping, pong_timeout if pong_timeout is not None else ping, close_timeout,
-                               handshake_timeout)
+                               handshake_timeout, message_timeout)
         self._send_timeout = send_timeout
         self._init_state()
         if transport is not None:
@@ -232,11 +243,13 @@ class Connection:
         self._started = False
         self._ended = False  # no more reads or writes: the transport is shut down (under _lock)
         self._transport_closed = False
+        self._peer_eof = False  # the reader has seen the peer's EOF (nothing left unread)
         self._broken: BaseException | None = None
         self._close_event: CloseEvent | None = None
         self._reader_role: Role | None = None  # why the read lock is held (under _lock)
         self._watchdog_entry: WatchdogEntry | None = None  # our close deadline at the watchdog (under _lock)
         self._queue = RecvQueue(RECV_QUEUE_SIZE)
+        self._holding = Holding(PROCESS_BUDGET)  # this connection's share of the memory budget
         # Messages read by a recv() caller on its own thread: one read may bring several, and the
         # ones not returned yet wait here for the next recv().
         self._direct: deque[str | bytes] = deque()
@@ -728,7 +741,7 @@ class Connection:
         elif type(transport) is PlainSocketTransport:
             self._read(transport, wake)  # one system call: the kernel's receive timeout
         elif transport.pending() > 0 or self._poll(wake):
-            self._read(transport)
+            self._read(transport, wake)  # a half TLS record waits until wake at most
         # Timers are checked after every read too: a peer that never stops sending must not
         # keep a close timeout or a ping from ever coming due.
         if deadline is not None or self._core.state is not ReadyState.OPEN:
@@ -752,15 +765,15 @@ class Connection:
             return True  # the descriptor went away: let recv report it
 
     def _read(self, transport: Transport, wake: float | None = None) -> None:
-        """Read once (until ``wake`` at the latest, on a plain socket) and feed the driver."""
+        """Read once (until ``wake`` at the latest) and feed the driver."""
         try:
-            if wake is None:
-                data = transport.recv(RECV_SIZE)
-            else:
-                timed = transport.recv_before(RECV_SIZE, wake)  # type: ignore[attr-defined]
+            if wake is not None and type(transport) is PlainSocketTransport:
+                timed = transport.recv_before(RECV_SIZE, wake)
                 if timed is None:
                     return  # the deadline came first
                 data = timed
+            else:
+                data = transport.recv(RECV_SIZE, wake)  # polled already when wake is set
         except TimeoutError:
             return  # half a TLS record arrived; the rest will
         except OSError as error:
@@ -768,15 +781,36 @@ class Connection:
             return
         self._deadlines.received()
         if data:
+            if not self._holding.admit(len(data)):  # checked before the bytes are buffered
+                self._refuse(TRY_AGAIN_LATER, BUDGET_EXCEEDED)
+                return
             if self._started:
                 self._feed(data)
             else:
                 self._operate(lambda: self.driver.receive_data(data))
                 self._maybe_start()
+            held = self._core.held_bytes + self._queue.held_bytes
+            if held or self._holding.held:  # nothing held before or after: nothing to account
+                self._account_held(held)
         elif self._broken is not None:
             self._fail(self._network_message(self._broken), self._broken)
         else:
+            self._peer_eof = True
             self._operate(self.driver.receive_eof)
+
+    def _account_held(self, held: int) -> None:
+        """After a read: charge what is held to the memory budget; arm or clear the deadline of an
+        unfinished message."""
+        self._holding.settle(held)
+        in_driver = self._core.held_bytes > 0
+        if in_driver is not (self._deadlines.message_deadline is not None):
+            self._deadlines.holding(in_driver, time.monotonic())
+
+    def _refuse(self, code: int, reason: str) -> None:
+        """Close with ``code`` and stop reading at once (memory budget, message deadline): our close
+        frame goes out if the socket takes it without waiting, then TCP ends (close event 1006)."""
+        self._operate(lambda: self.driver.close(code, reason))
+        self._fail(reason, None)
 
     def _feed(self, data: bytes) -> None:
         """Hand received bytes to the driver; its replies wait in the outbox for the batch's end."""
@@ -813,6 +847,8 @@ class Connection:
         expired = self._deadlines.expired(now, state)
         if expired is not None:
             self._fail(expired, None)
+        elif self._deadlines.message_overdue(now, state):
+            self._refuse(CloseCode.POLICY_VIOLATION, MESSAGE_OVERDUE)
         elif self._deadlines.ping_due(now, state):
             payload = self._deadlines.next_ping_payload(now)
             if self._operate(lambda: self.driver.ping(payload)):
@@ -1003,7 +1039,21 @@ class Connection:
             reader_elsewhere = self._read_lock.locked() and not self._on_reader_thread()
             if not reader_elsewhere:
                 self._transport_closed = True
-            dup = _dup_socket(transport) if first else None
+            # After the peer's EOF nothing is left unread (a close would not reset), and nobody
+            # else can be blocked on the socket when no other thread reads and no write is in
+            # progress (later writers see _ended): closing it is enough. This is how a vanished
+            # peer ends, and the duplicate-and-shutdown costs four system calls, each a wait for
+            # the interpreter lock when thousands of peers vanish at once.
+            quiet = (first and self._peer_eof and not reader_elsewhere
+                     and self._write_lock.acquire(blocking=False))
+            dup = _dup_socket(transport) if first and not quiet else None
+        if quiet:
+            try:
+                transport.close()
+            finally:
+                self._write_lock.release()
+            self._queue.stop_putting()
+            return
         if first:
             _shutdown(dup)
             self._queue.stop_putting()
@@ -1037,6 +1087,7 @@ class Connection:
                         self._close_event = event
                         self._queue.close()
                         self._disarm_watchdog()
+                        self._holding.release()
                     self._deliver(event)
             finally:
                 if batch:  # a listener raised past the logging (KeyboardInterrupt): keep the rest

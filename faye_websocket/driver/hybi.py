@@ -92,6 +92,12 @@ class Hybi(Driver):
             Opcode.PONG: self._on_pong,
         }
 
+    @property
+    def held_bytes(self) -> int:
+        """The parser's buffer plus the fragments of the unfinished message (see Driver)."""
+        message = self._message
+        return len(self._reader.buffer) + (message.length if message is not None else 0)
+
     # -- incoming ---------------------------------------------------------------------------
 
     def _frames(self) -> Parser:

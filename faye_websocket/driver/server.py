@@ -274,6 +274,11 @@ class ServerDriver:
         """The close event once produced."""
         return self._current.close_event
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes received and not delivered yet (see Driver.held_bytes); the head is capped apart."""
+        return self._current.held_bytes
+
     def start(self) -> None:
         """Validate the request and answer it: 101 (upgrade) or an HTTP error and a close event."""
         if self._inner is not None or self._pre.state is ReadyState.CLOSED:
