@@ -51,18 +51,22 @@ def _xor_table(key_byte: int) -> bytes:
     return bytes(value ^ key_byte for value in range(BYTE_VALUES))
 
 
-def apply_mask(data: bytes | bytearray, key: bytes) -> bytes:
+Maskable = bytes | bytearray | memoryview  # a memoryview lets a caller mask part of a buffer, uncopied
+
+
+def apply_mask(data: Maskable, key: bytes) -> bytes:
     """XOR ``data`` with the 4-byte ``key`` repeated (RFC 6455 section 5.3); returns bytes."""
     masked = mask_buffer(data, key)
     return masked if isinstance(masked, bytes) else bytes(masked)
 
 
-def mask_buffer(data: bytes | bytearray, key: bytes) -> bytes | bytearray:
+def mask_buffer(data: Maskable, key: bytes) -> bytes | bytearray:
     """XOR ``data`` with the 4-byte ``key`` repeated (RFC 6455 section 5.3).
 
     Pure Python at C speed: small payloads are XORed as one big integer; large ones as four
     strided slices (every 4th byte shares a key byte) through ``bytes.translate`` tables. Both
-    are orders of magnitude faster than a loop over bytes.
+    are orders of magnitude faster than a loop over bytes. (XORing 64 KiB integers in turn, the
+    other candidate for large payloads, measured no faster: scripts/bench_mask.py.)
     """
     length = len(data)
     if length == 0:
@@ -73,7 +77,10 @@ def mask_buffer(data: bytes | bytearray, key: bytes) -> bytes | bytearray:
         return masked.to_bytes(length, "little")
     out = bytearray(length)
     for offset in range(MASK_KEY_LENGTH):
-        out[offset::MASK_KEY_LENGTH] = data[offset::MASK_KEY_LENGTH].translate(_xor_table(key[offset]))
+        lane = data[offset::MASK_KEY_LENGTH]
+        if isinstance(lane, memoryview):  # slower than slicing bytes: callers slice large payloads
+            lane = lane.tobytes()
+        out[offset::MASK_KEY_LENGTH] = lane.translate(_xor_table(key[offset]))
     return out
 
 
