@@ -715,7 +715,7 @@ class Connection:
     # -- timers -------------------------------------------------------------------------------
 
     def _on_timers(self, now: float) -> None:
-        state = self.driver.state
+        state = self._core.state
         deadline = self._deadlines.next_deadline(state)
         if deadline is None or now < deadline:
             return
@@ -954,18 +954,16 @@ class Connection:
                         self._events = batch
                     self._batch = deque()
 
-    def _listened(self) -> bool:
-        # A message nobody listens for would be lost: with a reader thread it waits for recv().
-        return self._has_message_listener is None or self._has_message_listener()
-
     def _deliver(self, event: Event) -> None:
         if isinstance(event, MessageEvent):
-            if self._reader_role is Role.RECV or self._reader_role is Role.IDLE:
+            role = self._reader_role
+            if role is Role.RECV or role is Role.IDLE:
                 self._direct.append(event.data)
             elif self._queue.enabled:
                 self._queue.put(event.data)
-            elif self._reader_thread_mode and not self._listened():
-                self._queue.keep(event.data)
+            elif self._reader_thread_mode and self._has_message_listener is not None \
+                    and not self._has_message_listener():
+                self._queue.keep(event.data)  # nobody listens: kept for a later recv()
         try:
             self._on_event(event)
         except Exception:
