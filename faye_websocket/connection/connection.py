@@ -86,6 +86,10 @@ WRITE_CHUNK = 256 * 1024  # each sendall gets its own send timeout, so the timeo
 # Other threads' messages do not count: each of those threads waits for its own write.
 OUTBOX_SOFT_LIMIT = 1 << 20
 RECV_QUEUE_SIZE = 64  # messages the reader thread may hold for recv() before it stops reading
+# A keepalive (keepalive.py) stays away this long after a recv() returned: a caller that reads
+# in a loop is served by its own reads, and a second reader racing it for every message would
+# cost a thread hand-off per message.
+KEEPALIVE_GRACE = 0.2
 CLIENT_EOF_WAIT = 2.0  # RFC 6455 section 7.1.1: the client waits for the server to close TCP first
 DEFAULT_CLOSE_TIMEOUT = 30.0  # faye's API.CLOSE_TIMEOUT (30 000 ms)
 DEFAULT_SEND_TIMEOUT = 30.0  # no write progress for this long means the peer is gone
@@ -234,6 +238,7 @@ class Connection:
         self._broken: BaseException | None = None
         self._close_event: CloseEvent | None = None
         self._reader_role: Role | None = None  # why the read lock is held (under _lock)
+        self._recv_ended = -math.inf  # time.monotonic() when a recv() last stopped reading
         self._watchdog_entry: WatchdogEntry | None = None  # our close deadline at the watchdog (under _lock)
         self._queue = RecvQueue(RECV_QUEUE_SIZE)
         # Messages read by a recv() caller on its own thread: one read may bring several, and the
@@ -444,7 +449,8 @@ class Connection:
         """Take the read lock on this thread for ``role``: the one way to become the reader.
 
         Returns False when this caller should not read: CLOSE and IDLE when anyone reads (they
-        never wait), RECV once run() reads or waits to (recv() then takes from the queue).
+        never wait, but for a keepalive's read, which never blocks), RECV once run() reads or
+        waits to (recv() then takes from the queue).
         Otherwise it waits for the thread reading now, until ``deadline`` (TimeoutError); run()
         waits only for a recv(), close() or keepalive, and marks the connection as having a
         reader loop at once, so that a recv() reading now hands the socket over after its next
@@ -460,8 +466,8 @@ class Connection:
                     if role is Role.LOOP:
                         self._reader_thread_mode = True
                     return True
-                if role is Role.CLOSE or role is Role.IDLE:
-                    return False
+                if role is Role.IDLE or (role is Role.CLOSE and self._reader_role is not Role.IDLE):
+                    return False  # a keepalive's read never blocks: close() waits for it
                 if role is Role.LOOP:
                     if self._reader_role not in (Role.RECV, Role.CLOSE, Role.IDLE):
                         raise InvalidState("another thread is already reading this connection")
@@ -476,6 +482,8 @@ class Connection:
     def _stop_reading(self) -> None:
         """Give the read lock back (after _become_reader returned True, on the same thread)."""
         with self._lock:
+            if self._reader_role is Role.RECV:
+                self._recv_ended = time.monotonic()
             self._reader_role = None
             self._reader_ident = None
             self._read_lock.release()
@@ -578,7 +586,9 @@ class Connection:
         what has arrived without blocking, fire due timers and dispatch (messages wait for the
         next recv()). Returns when to look again (time.monotonic(); inf: no timer armed), or
         None when another thread reads or RECV_QUEUE_SIZE messages wait."""
-        if len(self._direct) >= RECV_QUEUE_SIZE or not self._become_reader(Role.IDLE):
+        if len(self._direct) >= RECV_QUEUE_SIZE or time.monotonic() - self._recv_ended < KEEPALIVE_GRACE:
+            return None
+        if not self._become_reader(Role.IDLE):
             return None
         try:
             self._pump(time.monotonic())
