@@ -66,11 +66,14 @@ from collections import deque
 from enum import Enum
 from typing import Callable, Protocol
 
+from ..driver.http import STATUS_REQUEST_TIMEOUT
 from ..errors import ConnectionClosed, InvalidState
 from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
 from ..net.deadline import check_durations
 from ..net.transport import RECV_SIZE, PlainSocketTransport, Transport
 from ..rfc6455 import CloseCode
+from .budget import BUDGET_EXCEEDED, PROCESS_BUDGET, TRY_AGAIN_LATER, Holding
+from .nowait import WriteNowait, send_some
 from .recv_queue import RecvQueue
 from .timers import Timers, earliest
 from .watchdog import Watchdog, WatchdogEntry
@@ -94,6 +97,10 @@ CLIENT_EOF_WAIT = 2.0  # RFC 6455 section 7.1.1: the client waits for the server
 DEFAULT_CLOSE_TIMEOUT = 30.0  # faye's API.CLOSE_TIMEOUT (30 000 ms)
 DEFAULT_SEND_TIMEOUT = 30.0  # no write progress for this long means the peer is gone
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0  # like websockets' open_timeout
+# Seconds from the first byte of a message to its last: a peer holding an unfinished message
+# keeps memory of ours (see budget.py); 60 s is 64 MiB (the default max_length) at about 1 MB/s.
+DEFAULT_MESSAGE_TIMEOUT = 60.0
+MESSAGE_OVERDUE = "message not completed within the message timeout"
 
 
 class Side(Enum):
@@ -133,6 +140,10 @@ class DriverLike(Protocol):
 
     def reject(self, status: int, message: str) -> None:
         """Answer the opening handshake with an HTTP error instead (server side only)."""
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes received and not delivered yet (charged to the memory budget)."""
 
     def receive_data(self, data: bytes) -> None:
         """Bytes from the peer."""
@@ -193,13 +204,15 @@ class Connection:
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        message_timeout: float | None = DEFAULT_MESSAGE_TIMEOUT,
         before_start: StartHook | None = None,
         reader_thread: bool = False,
         has_message_listener: Callable[[], bool] | None = None,
         url: str = "",
     ) -> None:
         check_durations(ping=ping, pong_timeout=pong_timeout, close_timeout=close_timeout,
-                         handshake_timeout=handshake_timeout, send_timeout=send_timeout)
+                         handshake_timeout=handshake_timeout, send_timeout=send_timeout,
+                         message_timeout=message_timeout)
         self.driver = driver
         # What the hot path calls: the protocol driver itself once a server driver has chosen it
         # (ServerDriver.protocol_driver), so that each call skips the server driver's forwarding.
@@ -212,7 +225,7 @@ class Connection:
         self._reader_thread_mode = reader_thread
         self._has_message_listener = has_message_listener
         self._deadlines = Timers(ping, pong_timeout if pong_timeout is not None else ping, close_timeout,
-                               handshake_timeout)
+                               handshake_timeout, message_timeout)
         self._send_timeout = send_timeout
         self._init_state()
         if transport is not None:
@@ -235,12 +248,14 @@ class Connection:
         self._started = False
         self._ended = False  # no more reads or writes: the transport is shut down (under _lock)
         self._transport_closed = False
+        self._peer_eof = False  # the reader has seen the peer's EOF (nothing left unread)
         self._broken: BaseException | None = None
         self._close_event: CloseEvent | None = None
         self._reader_role: Role | None = None  # why the read lock is held (under _lock)
         self._recv_ended = -math.inf  # time.monotonic() when a recv() last stopped reading
         self._watchdog_entry: WatchdogEntry | None = None  # our close deadline at the watchdog (under _lock)
         self._queue = RecvQueue(RECV_QUEUE_SIZE)
+        self._holding = Holding(PROCESS_BUDGET)  # this connection's share of the memory budget
         # Messages read by a recv() caller on its own thread: one read may bring several, and the
         # ones not returned yet wait here for the next recv().
         self._direct: deque[str | bytes] = deque()
@@ -506,6 +521,96 @@ class Connection:
         """End the connection now without a closing handshake (close event 1006); any thread."""
         self._fail(reason or "connection aborted", error=None)
 
+    # -- the broadcast writer's turn (faye_websocket.broadcast) --------------------------------
+
+    def write_nowait(
+        self, *, frame: bytes | None = None, message: str | bytes | None = None,
+        close: tuple[int, str] | None = None,
+    ) -> WriteNowait:
+        """One write turn that never waits, for the broadcast writer (one thread for many
+        connections); any thread.
+
+        Queues at most one item behind the replies already queued: ``frame`` (bytes framed for
+        this connection already, shared with others), ``message`` (framed now by the driver,
+        with this connection's extensions) or ``close`` ((code, reason): start the closing
+        handshake, as ``close(wait=False)``). Then writes what the socket takes now
+        (``nowait.send_some``); bytes it does not take stay at the head of the outbox, where
+        the next writer of any kind finishes them first, so frames never interleave. Returns
+        BUSY (nothing done) while another thread writes or has a message queued, CLOSED once
+        the connection is closing (for a frame or message) or ended, PENDING while bytes are
+        left, DONE otherwise. A failed write fails the connection (close event 1006).
+        """
+        if not self._write_lock.acquire(blocking=False):
+            return WriteNowait.BUSY
+        with self._lock:
+            if self._ended or self._transport is None:
+                self._write_lock.release()
+                return WriteNowait.CLOSED
+            if not all(reply for _, reply in self._outbox):
+                self._write_lock.release()
+                return WriteNowait.BUSY  # a sender's message is queued: that thread writes next
+            accepted = self._queue_nowait(frame, message, close)
+        if close is not None:
+            self._queue.stop_putting()
+            self._arm_watchdog()
+        outcome = self._drain_nowait()
+        if self.driver.state is ReadyState.CLOSED and not self._on_reader_thread():
+            self._interrupt()  # the driver failed the connection: the reader must report it
+        if outcome is WriteNowait.DONE and not accepted:
+            return WriteNowait.CLOSED
+        return outcome
+
+    def _queue_nowait(
+        self, frame: bytes | None, message: str | bytes | None, close: tuple[int, str] | None
+    ) -> bool:
+        # Called with _lock held: queue the item as a reply (written without a waiting sender).
+        if close is not None:
+            if self.driver.close(*close):
+                self._deadlines.closing(time.monotonic())
+            self._collect(reply=True)
+            return True
+        if self.driver.state is not ReadyState.OPEN:
+            return frame is None and message is None
+        if frame is not None:
+            self._outbox.append((frame, True))
+            self._outbox_size += len(frame)
+            self._reply_size += len(frame)
+        elif message is not None:
+            self.driver.send(message)
+            self._collect(reply=True)
+        return True
+
+    def _drain_nowait(self) -> WriteNowait:
+        """Write queued replies without waiting; the write lock is held and released here."""
+        transport = self._transport
+        assert transport is not None
+        while True:
+            with self._lock:
+                if self._ended or not self._has_writable(False):
+                    # Released under _lock: a reply queued after this check finds the lock free.
+                    self._write_lock.release()
+                    return WriteNowait.CLOSED if self._ended else WriteNowait.DONE
+                data, _ = self._outbox.popleft()
+                self._outbox_size -= len(data)
+                self._reply_size -= len(data)
+                self._in_flight = len(data)
+            try:
+                sent = send_some(transport, memoryview(data))
+            except OSError as error:
+                self._in_flight = 0
+                self._write_lock.release()
+                self._write_failed(error)
+                return WriteNowait.CLOSED
+            self._in_flight = 0
+            if sent < len(data):
+                rest = data[sent:]
+                with self._lock:
+                    self._outbox.appendleft((rest, True))
+                    self._outbox_size += len(rest)
+                    self._reply_size += len(rest)
+                    self._write_lock.release()
+                return WriteNowait.PENDING
+
     # -- reading ------------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -647,7 +752,7 @@ class Connection:
         elif type(transport) is PlainSocketTransport:
             self._read(transport, wake)  # one system call: the kernel's receive timeout
         elif transport.pending() > 0 or self._poll(wake):
-            self._read(transport)
+            self._read(transport, wake)  # a half TLS record waits until wake at most
         # Timers are checked after every read too: a peer that never stops sending must not
         # keep a close timeout or a ping from ever coming due.
         if deadline is not None or self._core.state is not ReadyState.OPEN:
@@ -671,15 +776,15 @@ class Connection:
             return True  # the descriptor went away: let recv report it
 
     def _read(self, transport: Transport, wake: float | None = None) -> None:
-        """Read once (until ``wake`` at the latest, on a plain socket) and feed the driver."""
+        """Read once (until ``wake`` at the latest) and feed the driver."""
         try:
-            if wake is None:
-                data = transport.recv(RECV_SIZE)
-            else:
-                timed = transport.recv_before(RECV_SIZE, wake)  # type: ignore[attr-defined]
+            if wake is not None and type(transport) is PlainSocketTransport:
+                timed = transport.recv_before(RECV_SIZE, wake)
                 if timed is None:
                     return  # the deadline came first
                 data = timed
+            else:
+                data = transport.recv(RECV_SIZE, wake)  # polled already when wake is set
         except TimeoutError:
             return  # half a TLS record arrived; the rest will
         except OSError as error:
@@ -687,15 +792,36 @@ class Connection:
             return
         self._deadlines.received()
         if data:
+            if not self._holding.admit(len(data)):  # checked before the bytes are buffered
+                self._refuse(TRY_AGAIN_LATER, BUDGET_EXCEEDED)
+                return
             if self._started:
                 self._feed(data)
             else:
                 self._operate(lambda: self.driver.receive_data(data))
                 self._maybe_start()
+            held = self._core.held_bytes + self._queue.held_bytes
+            if held or self._holding.held:  # nothing held before or after: nothing to account
+                self._account_held(held)
         elif self._broken is not None:
             self._fail(self._network_message(self._broken), self._broken)
         else:
+            self._peer_eof = True
             self._operate(self.driver.receive_eof)
+
+    def _account_held(self, held: int) -> None:
+        """After a read: charge what is held to the memory budget; arm or clear the deadline of an
+        unfinished message."""
+        self._holding.settle(held)
+        in_driver = self._core.held_bytes > 0
+        if in_driver is not (self._deadlines.message_deadline is not None):
+            self._deadlines.holding(in_driver, time.monotonic())
+
+    def _refuse(self, code: int, reason: str) -> None:
+        """Close with ``code`` and stop reading at once (memory budget, message deadline): our close
+        frame goes out if the socket takes it without waiting, then TCP ends (close event 1006)."""
+        self._operate(lambda: self.driver.close(code, reason))
+        self._fail(reason, None)
 
     def _feed(self, data: bytes) -> None:
         """Hand received bytes to the driver; its replies wait in the outbox for the batch's end."""
@@ -731,11 +857,23 @@ class Connection:
             return
         expired = self._deadlines.expired(now, state)
         if expired is not None:
+            self._answer_head_timeout(state)
             self._fail(expired, None)
+        elif self._deadlines.message_overdue(now, state):
+            self._refuse(CloseCode.POLICY_VIOLATION, MESSAGE_OVERDUE)
         elif self._deadlines.ping_due(now, state):
             payload = self._deadlines.next_ping_payload(now)
             if self._operate(lambda: self.driver.ping(payload)):
                 self._deadlines.ping_sent(now)  # hixie drafts have no ping: no pong to wait for
+
+    def _answer_head_timeout(self, state: ReadyState) -> None:
+        """A server whose request head did not come in time answers 408 before closing (RFC 9110
+        section 15.5.9), as http.server's path does; once the head is read there is no answer."""
+        if state is not ReadyState.CONNECTING or self.side is not Side.SERVER:
+            return
+        reject = getattr(self.driver, "reject", None)
+        if reject is not None and getattr(self.driver, "request", True) is None:
+            self._operate(lambda: reject(STATUS_REQUEST_TIMEOUT, "Request Timeout"))
 
     def watchdog_fire(self) -> None:
         """Called by the watchdog thread: wake the reader if the close deadline has passed."""
@@ -922,7 +1060,21 @@ class Connection:
             reader_elsewhere = self._read_lock.locked() and not self._on_reader_thread()
             if not reader_elsewhere:
                 self._transport_closed = True
-            dup = _dup_socket(transport) if first else None
+            # After the peer's EOF nothing is left unread (a close would not reset), and nobody
+            # else can be blocked on the socket when no other thread reads and no write is in
+            # progress (later writers see _ended): closing it is enough. This is how a vanished
+            # peer ends, and the duplicate-and-shutdown costs four system calls, each a wait for
+            # the interpreter lock when thousands of peers vanish at once.
+            quiet = (first and self._peer_eof and not reader_elsewhere
+                     and self._write_lock.acquire(blocking=False))
+            dup = _dup_socket(transport) if first and not quiet else None
+        if quiet:
+            try:
+                transport.close()
+            finally:
+                self._write_lock.release()
+            self._queue.stop_putting()
+            return
         if first:
             _shutdown(dup)
             self._queue.stop_putting()
@@ -956,6 +1108,7 @@ class Connection:
                         self._close_event = event
                         self._queue.close()
                         self._disarm_watchdog()
+                        self._holding.release()
                     self._deliver(event)
             finally:
                 if batch:  # a listener raised past the logging (KeyboardInterrupt): keep the rest

@@ -7,12 +7,15 @@ Subclasses supply the parser (a generator over a ``StreamReader``) and the wire 
 
 from __future__ import annotations
 
-from typing import Callable, Generator, Iterable, Protocol
+from typing import TYPE_CHECKING, Callable, Generator, Iterable, Protocol
 
 from ..errors import HandshakeError, InvalidState, ProtocolError
 from ..events import CloseEvent, ErrorEvent, Event, OpenEvent, ReadyState
 from ..rfc6455 import CloseCode, Opcode, check_close_reason, check_ping_payload, is_valid_wire_close_code
 from .reader import StreamReader
+
+if TYPE_CHECKING:
+    from .shared_frames import SharedFraming
 
 DEFAULT_MAX_LENGTH = 2**26 - 1  # faye's default: one byte short of 64 MiB
 
@@ -88,6 +91,12 @@ class Driver:
         """Refuse the opening handshake with an HTTP error: only the server side can (InvalidState)."""
         raise InvalidState("only the server side can reject an opening handshake")
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes received and kept but not delivered yet (the parser's buffer, and in subclasses
+        the fragments of an unfinished message): what the I/O layer charges to its memory budget."""
+        return len(self._reader.buffer)
+
     def receive_data(self, data: bytes) -> None:
         """Feed bytes received from the peer; any split of the stream gives the same events."""
         if self.state is ReadyState.CLOSED or not data:
@@ -162,6 +171,10 @@ class Driver:
             return False
         self._send_close(code, reason)
         return True
+
+    def shared_framing(self) -> SharedFraming | None:
+        """The framing a broadcast may share with other connections (see ``Hybi``); None here."""
+        return None
 
     def abort(self, code: int = CloseCode.ABNORMAL_CLOSURE, reason: str = "") -> None:
         """The I/O layer gave up (timeout, network error): CLOSED now, without a handshake."""

@@ -19,7 +19,7 @@ import time
 from typing import Any, Callable, Generator, Iterator, Mapping
 from urllib.parse import urljoin
 
-from ..driver.http import HeadBuffer, Response, is_interim, parse_response, to_headers
+from ..driver.http import HeadBuffer, Response, check_header, is_interim, parse_response, to_headers
 from ..driver.proxy import basic_credentials
 from ..driver.url import WebSocketURL, parse_url
 from ..errors import HandshakeError
@@ -81,7 +81,9 @@ class EventSourceClient:
     listener too: the iteration raises once it gives up. Every event's ``target`` is this reader.
 
     Nothing happens until it is iterated or ``run()``; ``close()`` is safe from any thread.
-    Raises ValueError for a URL that is not http(s), TypeError for a bad ``tls`` or ``proxy``.
+    Raises ValueError for a URL that is not http(s) or a ``last_event_id`` with CR, LF or NUL
+    (it goes into the request head, like every header value), TypeError for a bad ``tls`` or
+    ``proxy``.
     """
 
     def __init__(
@@ -104,6 +106,9 @@ class EventSourceClient:
     ) -> None:
         self.url = url
         self._target = _parse_http_url(url)
+        if not isinstance(last_event_id, str):
+            raise TypeError(f"last_event_id must be a str, not {type(last_event_id).__name__}")
+        check_header("Last-Event-ID", last_event_id)  # CR/LF would split the request head
         if tls is not None:
             tls_settings(tls)  # a bad option is a TypeError now, not at the first https connection
         self._tls_option = tls

@@ -19,6 +19,8 @@ from types import TracebackType
 from typing import Any
 
 from ..api import EventTarget
+from ..connection.connection import DEFAULT_SEND_TIMEOUT
+from ..connection.nowait import WriteNowait, send_some
 from ..driver.http import Request
 from ..events import CloseEvent, ReadyState
 from ..net.deadline import check_duration
@@ -27,7 +29,10 @@ from . import wire
 from .watcher import WATCHER
 
 _DRAIN_SIZE = 4096  # bytes read at a time from a client that should send nothing
-STALLED_PINGS = 3  # ping intervals a single write may block before the client counts as gone
+STALLED_PINGS = 3  # ping intervals a write may block before the client counts as gone
+# Each piece of a write gets the whole send timeout, so the timeout measures progress, not the
+# time a large event takes (CPython's sendall applies a socket timeout to the whole call).
+WRITE_CHUNK = 64 * 1024
 
 
 class EventSource(EventTarget):
@@ -35,7 +40,10 @@ class EventSource(EventTarget):
 
     The constructor writes ``HTTP/1.1 200 OK``, faye's headers, ``headers`` and ``retry: <ms>``
     (``retry`` in seconds; None omits it); if that write fails the stream starts CLOSED. ``ping``
-    is the keep-alive comment interval in seconds (None or 0: no pings). ``url`` and
+    is the keep-alive comment interval in seconds (None or 0: no pings). ``send_timeout``
+    (seconds, 30 by default as the WebSocket's; None: no limit) bounds how long a write may make
+    no progress: a client that stops reading is cut then, and ``send()`` returns False; with pings
+    on, a write blocked for three ping intervals is cut sooner. ``url`` and
     ``last_event_id`` describe the request. Every method is safe from any thread. Raises
     ValueError for a bad option or custom header.
 
@@ -56,9 +64,11 @@ class EventSource(EventTarget):
         headers: wire.HeaderInput = None,
         ping: float | None = wire.DEFAULT_PING,
         retry: float | None = wire.DEFAULT_RETRY,
+        send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
     ) -> None:
         super().__init__()
         self._ping = check_duration("ping", ping, zero_disables=True)
+        self._send_timeout = check_duration("send_timeout", send_timeout)
         head = wire.response_head(headers) + wire.retry_field(retry)
         self._sock = sock
         self.url: str = wire.request_url(request, secure=isinstance(sock, ssl.SSLSocket))
@@ -67,9 +77,11 @@ class EventSource(EventTarget):
         self._state_lock = threading.Lock()  # owner: close(); makes the move to CLOSED happen once
         self._write_lock = threading.Lock()  # owner: writers; serialises bytes on the socket
         self._writing_since: float | None = None  # monotonic start of the write in progress
+        self._rest = bytearray()  # what a write_nowait turn left unwritten; written first by any write
         self._closed = threading.Event()
         self._watch = watch_view(sock)
         set_nodelay(sock)
+        sock.settimeout(self._send_timeout)
         self._state = ReadyState.OPEN
         if self._write(head):
             first_ping = time.monotonic() + self._ping if self._ping else None
@@ -114,8 +126,8 @@ class EventSource(EventTarget):
     def send(self, message: str, *, event: str | None = None, id: str | int | None = None) -> bool:
         """Write one event; True once the bytes are handed to the kernel, False if closed.
 
-        Blocks while the client's TCP window is full; with pings on, a write blocked for three
-        ping intervals closes the stream (the client takes nothing) and returns False. A failed
+        Blocks while the client's TCP window is full; a write that makes no progress for
+        ``send_timeout`` closes the stream (the client takes nothing) and returns False. A failed
         write closes the stream too. Raises TypeError/ValueError as
         ``driver.eventsource.format_event`` does (checked before anything is written).
         """
@@ -141,6 +153,7 @@ class EventSource(EventTarget):
         WATCHER.remove(self)
         shutdown_tcp(self._sock)  # wakes a writer blocked in sendall
         with self._write_lock:
+            self._rest.clear()
             self._sock.close()
             if self._watch is not self._sock:
                 self._watch.close()
@@ -162,7 +175,12 @@ class EventSource(EventTarget):
                 return False
             self._writing_since = time.monotonic()
             try:
-                self._sock.sendall(data)
+                if self._rest:  # the end of an event a broadcast turn started
+                    self._sock.sendall(self._rest)
+                    self._rest.clear()
+                with memoryview(data) as view:
+                    for start in range(0, len(view), WRITE_CHUNK):
+                        self._sock.sendall(view[start : start + WRITE_CHUNK])
                 return True
             except OSError:
                 pass
@@ -170,6 +188,39 @@ class EventSource(EventTarget):
                 self._writing_since = None
         self.close()
         return False
+
+    def write_nowait(self, data: bytes | None = None) -> WriteNowait:
+        """One write turn that never waits, for the broadcast writer; any thread.
+
+        Writes what the socket takes now of the bytes an earlier turn left, then of ``data``
+        (formatted events); the rest is kept and written first by the next write of any kind.
+        Returns BUSY (nothing done) while another thread writes, CLOSED once closed (a failed
+        write closes the stream), PENDING while bytes are left, DONE otherwise.
+        """
+        if not self._write_lock.acquire(blocking=False):
+            return WriteNowait.BUSY
+        try:
+            if self._state is not ReadyState.OPEN:
+                return WriteNowait.CLOSED
+            if data:
+                self._rest += data
+            if not self._rest:
+                return WriteNowait.DONE
+            with memoryview(self._rest) as view:
+                sent = send_some(self._sock, view)
+            del self._rest[:sent]
+            # The watcher's stall rule (STALLED_PINGS) counts from the last progress.
+            if not self._rest:
+                self._writing_since = None
+            elif sent or self._writing_since is None:
+                self._writing_since = time.monotonic()
+            return WriteNowait.PENDING if self._rest else WriteNowait.DONE
+        except OSError:
+            pass
+        finally:
+            self._write_lock.release()
+        self.close()
+        return WriteNowait.CLOSED
 
     # The watcher thread's side (eventsource_watcher.Watched); none of these may block.
 
@@ -186,15 +237,17 @@ class EventSource(EventTarget):
         """Ping unless a write is in progress or the socket is full; close a stalled client."""
         assert self._ping is not None
         started = self._writing_since
-        if started is not None and now - started > STALLED_PINGS * self._ping:
-            self.close()  # the client takes nothing: a write has blocked for several intervals
+        stalled_after = stall_limit(self._ping, self._send_timeout)
+        assert stalled_after is not None
+        if started is not None and now - started > stalled_after:
+            self.close()  # the client takes nothing: a write has blocked past the limit
             return None
         if not self._write_lock.acquire(blocking=False):
             return now + self._ping  # a write is in progress, which keeps the stream alive
         try:
             if self._state is not ReadyState.OPEN:
                 return None
-            if _writable(self._sock):
+            if not self._rest and _writable(self._sock):  # never inside an unfinished event
                 self._writing_since = now
                 self._sock.sendall(wire.PING_COMMENT)
             failed = False
@@ -207,6 +260,15 @@ class EventSource(EventTarget):
             self.close()
             return None
         return now + self._ping
+
+
+def stall_limit(ping: float | None, send_timeout: float | None) -> float | None:
+    """Seconds a write may block before the client counts as gone: ``send_timeout``, or three
+    ping intervals when that is sooner (None: no limit)."""
+    by_pings = STALLED_PINGS * ping if ping is not None else None
+    if by_pings is None or send_timeout is None:
+        return by_pings if send_timeout is None else send_timeout
+    return min(by_pings, send_timeout)
 
 
 def peer_gone(view: socket.socket) -> bool:

@@ -17,6 +17,9 @@ Helpers (plain functions, usable outside fixtures):
 - ``make_tls_certs(directory) -> TLSCerts``.
 - ``run_squid(certs)`` (own dir under /tmp: squid runs as user proxy), ``run_tinyproxy(workdir,
   auth=True)`` -> context managers of ProxyServer.
+- ``run_microsocks(auth=False)`` (components/socks.py) -> context manager of SocksServer: Debian's
+  microsocks, SOCKS5 with username/password when ``auth``; ``.url(scheme, credentials=True)``,
+  ``.tunnelled("host:port", timeout)`` (its log shows the tunnel and which name it resolved).
 - ``run_nginx(workdir, backend_port, certs)``, ``run_haproxy(...)`` -> context managers of ReverseProxy.
 - ``run_chromium(url, *, timeout, extra_flags=())`` -> context manager of Browser (stops its group).
 - ``ResultCollector(routes=None, directory=None, ssl_context=None)``: stdlib HTTP(S) server on
@@ -25,6 +28,11 @@ Helpers (plain functions, usable outside fixtures):
 - ``run_node_server(name, *, port=0, certs=None)`` -> context manager of NodePeer (TLS with certs);
   ``run_node_client(name, url, messages=None, *, expect=None, timeout=10.0, extra_args=(),
   certs=None) -> NodeClientResult`` (.events, .messages, .extensions, .close, .returncode, .output).
+- ``serving_in_thread(server, name)``: any socketserver's serve_forever() on a thread, stopped and
+  joined on exit. ``wsgiref_server(app)``, ``werkzeug_server(app, tls=None)`` -> context managers of
+  the port; ``gunicorn_server("module:app", *, worker="gthread", threads=4, chdir=None,
+  pythonpath=None, ready_path=None)`` -> context manager of (port, Process); with ready_path it
+  waits until the worker answers a GET there. ``require_module(name)``.
 - ``open_fd_count()``, ``thread_count()``, ``assert_no_leaks(timeout=2.0)`` context manager (these
   live in tests/leaks.py, so unit tests can use them without the component stack).
 
@@ -66,6 +74,13 @@ from .process import (
 )
 from .proxies import PROXY_PASSWORD, PROXY_USER, ProxyServer, run_squid, run_tinyproxy
 from .reverse_proxies import ReverseProxy, run_haproxy, run_nginx, run_reverse_proxy
+from .servers import (
+    gunicorn_server,
+    require_module,
+    serving_in_thread,
+    werkzeug_server,
+    wsgiref_server,
+)
 
 __all__ = [
     "PROXY_PASSWORD",
@@ -80,6 +95,7 @@ __all__ = [
     "TLSCerts",
     "assert_no_leaks",
     "free_port",
+    "gunicorn_server",
     "in_ci",
     "live_group_members",
     "make_tls_certs",
@@ -87,6 +103,7 @@ __all__ = [
     "port_is_open",
     "require",
     "require_executable",
+    "require_module",
     "run_chromium",
     "run_haproxy",
     "run_nginx",
@@ -95,7 +112,10 @@ __all__ = [
     "run_node_server",
     "run_squid",
     "run_tinyproxy",
+    "serving_in_thread",
     "spki_sha256_base64",
     "thread_count",
     "wait_for_port",
+    "werkzeug_server",
+    "wsgiref_server",
 ]
