@@ -44,9 +44,10 @@ class Server:
     def url(self, path: str = "/", scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.port}{path}"
 
-    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        """One plain GET: status, headers (lower-case names), body. HTTP errors are returned too."""
-        req = urllib.request.Request(self.url(path), headers=headers or {})
+    def get(self, path: str, headers: dict[str, str] | None = None,
+            method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+        """One plain request: status, headers (lower-case names), body. HTTP errors are returned too."""
+        req = urllib.request.Request(self.url(path), headers=headers or {}, method=method)
         try:
             with urllib.request.urlopen(req, timeout=WAIT) as response:
                 return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
