@@ -78,7 +78,8 @@ def wsgiref_server() -> Iterator[int]:
 @contextmanager
 def gunicorn_server(worker: str) -> Iterator[int]:
     port = free_port()
-    argv = [sys.executable, "-m", "gunicorn", "-k", worker, "--threads", "4", "-w", "1",
+    threads = "4" if worker == "gthread" else "1"  # gunicorn runs "sync" with threads as gthread
+    argv = [sys.executable, "-m", "gunicorn", "-k", worker, "--threads", threads, "-w", "1",
             "-b", f"127.0.0.1:{port}", "--chdir", str(EXAMPLES), "wsgi_app:application"]
     with Process(argv, name=f"gunicorn-{worker}", ready_ports=[("127.0.0.1", port)]):
         yield port
