@@ -7,6 +7,7 @@ session's greeting), ``/closing/<room>`` (the server closes after the first mess
 ``/trusted`` (only for pages from ``TRUSTED_ORIGIN``); the event stream ``/events/<int:count>``;
 ``/stats`` (how many streams and sockets have ended, as JSON).
 """
+
 from __future__ import annotations
 
 import functools
