@@ -44,12 +44,12 @@ class Server:
     def url(self, path: str = "/", scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.port}{path}"
 
-    def get(self, path: str, headers: dict[str, str] | None = None,
-            method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET",
+            timeout: float = WAIT) -> tuple[int, dict[str, str], bytes]:
         """One plain request: status, headers (lower-case names), body. HTTP errors are returned too."""
         req = urllib.request.Request(self.url(path), headers=headers or {}, method=method)
         try:
-            with urllib.request.urlopen(req, timeout=WAIT) as response:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
                 return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
         except urllib.error.HTTPError as error:
             return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
@@ -86,11 +86,15 @@ def assert_clean_log(name: str, log: str) -> None:
 
 
 def wait_until_answering(server: Server, path: str = "/") -> None:
-    """The port opens before the app is imported (gunicorn's master binds it): wait for a 200."""
+    """The port opens before the app is imported (gunicorn's master binds it): wait for a 200.
+
+    One request waits as long as the start may take: a request given up early would make the
+    server log a broken pipe when it answers at last.
+    """
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         try:
-            status, _, _ = server.get(path)
+            status, _, _ = server.get(path, timeout=max(0.1, deadline - time.monotonic()))
             if status == 200:
                 return
         except OSError:
