@@ -21,11 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.components import Process, free_port, require
-from tests.paths import REPO_ROOT
 
 HERE = Path(__file__).resolve().parent
 DJANGO_SITE = HERE / "django_site"
-EXAMPLES = REPO_ROOT / "examples"
 START_TIMEOUT = 60.0  # seconds; importing Django or Flask takes seconds on a loaded 2-core machine
 WAIT = 10.0  # seconds any one step of a test may take
 # What must never appear in a server's log after our tests (case-insensitive): errors,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from socketserver import ThreadingMixIn
@@ -24,6 +25,8 @@ from faye_websocket.server.wsgi import websocket_app
 from tests.integration.components import Process, free_port
 from tests.integration.server_support import BINARY, TEXT, WAIT, RawClient, client_frame
 from tests.paths import EXAMPLES
+
+WORKER_START = 60.0  # seconds a gunicorn worker may take to import the app on a loaded machine
 
 
 def echo(ws: WebSocket) -> None:
@@ -82,6 +85,10 @@ def gunicorn_server(worker: str) -> Iterator[int]:
     argv = [sys.executable, "-m", "gunicorn", "-k", worker, "--threads", threads, "-w", "1",
             "-b", f"127.0.0.1:{port}", "--chdir", str(EXAMPLES), "wsgi_app:application"]
     with Process(argv, name=f"gunicorn-{worker}", ready_ports=[("127.0.0.1", port)]):
+        # The master listens before the worker has imported the app: one plain request, allowed
+        # the whole start-up, so that the tests' own (shorter) waits start from a ready worker.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ws.html", timeout=WORKER_START) as page:
+            page.read()
         yield port
 
 
