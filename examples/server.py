@@ -32,12 +32,12 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(HERE.parent))
 
-from faye_websocket.server.http_server import WebSocketHTTPServer, serve_until_signalled  # noqa: E402
+from faye_websocket.cli.serve import ServeServer, SortingHandler  # noqa: E402
+from faye_websocket.server.http_server import serve_until_signalled  # noqa: E402
 from faye_websocket.server.websocket import WebSocket  # noqa: E402
 
 PROTOCOLS = ["irc", "xmpp"]  # as in the original's examples/server.js
 PING_INTERVAL = 20.0  # seconds between keep-alive pings (the original's demo uses 5)
-TLS_HANDSHAKE_TIMEOUT = 10.0  # a client that starts TLS and stalls does not hold a thread forever
 INDEX = "ws.html"
 
 
@@ -86,8 +86,12 @@ def resolve_static(root: Path, target: str) -> tuple[int, Path | None]:
     return 200, candidate
 
 
-class DemoHandler(BaseHTTPRequestHandler):
-    """WebSocket echo, EventSource stream or static file, by what the request asks for."""
+class DemoHandler(SortingHandler):
+    """WebSocket echo, EventSource stream or static file, by what the request asks for.
+
+    SortingHandler (the command line's ``serve``) does the TLS handshake on the handler's thread,
+    bounded, answers a TLS-versus-plain mix-up with one clear log line, and writes the access log.
+    """
 
     protocol_version = "HTTP/1.1"
     server_version = "faye_websocket-demo"
@@ -112,7 +116,8 @@ class DemoHandler(BaseHTTPRequestHandler):
         """Echo every message back until the client closes."""
         ws = WebSocket.from_handler(self, PROTOCOLS, extensions=extensions(), ping=PING_INTERVAL,
                                     allow_drafts=self.allow_drafts)
-        ws.on("message", lambda event: ws.send(event.data))
+        self.log_upgrade(ws)  # 101, or the status it was refused with
+        ws.on("message", lambda event: event.target.send(event.data))
         ws.run()
 
     def send_static(self, *, head_only: bool) -> None:
@@ -130,37 +135,6 @@ class DemoHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head_only:
             self.wfile.write(body)
-
-    def setup(self) -> None:
-        """Finish the TLS handshake on the handler's thread, bounded, before reading the request."""
-        if isinstance(self.request, ssl.SSLSocket):
-            self.request.settimeout(TLS_HANDSHAKE_TIMEOUT)
-            self.request.do_handshake()
-            self.request.settimeout(None)
-        super().setup()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Access log on stderr, one line per request."""
-        sys.stderr.write(f"{self.address_string()} {format % args}\n")
-
-
-class TLSDemoServer(WebSocketHTTPServer):
-    """The demo server with TLS; the handshake runs in the handler thread, not in accept()."""
-
-    context: ssl.SSLContext
-
-    def get_request(self) -> tuple[Any, Any]:
-        """Accept and wrap without handshaking (DemoHandler.setup does it on its own thread)."""
-        sock, address = super().get_request()
-        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """TLS failures from scanners and browsers probing are routine: one line, no traceback."""
-        error = sys.exc_info()[1]
-        if isinstance(error, (ssl.SSLError, OSError)):
-            sys.stderr.write(f"{client_address[0]} TLS/connection error: {error}\n")
-            return
-        super().handle_error(request, client_address)
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path, Path]:
@@ -188,17 +162,15 @@ def make_certificate(directory: Path) -> tuple[Path, Path, Path]:
     return cert, key, ca
 
 
-def build_server(host: str, port: int, *, tls_dir: Path | None, allow_drafts: bool) -> WebSocketHTTPServer:
+def build_server(host: str, port: int, *, tls_dir: Path | None, allow_drafts: bool) -> ServeServer:
     """The configured server, bound and listening."""
     handler = type("Handler", (DemoHandler,), {"allow_drafts": allow_drafts})
-    if tls_dir is None:
-        return WebSocketHTTPServer((host, port), handler)
-    cert, key, ca = make_certificate(tls_dir)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(cert), str(key))
-    server = TLSDemoServer((host, port), handler)
-    server.context = context
-    print(f"TLS certificate: {cert} (CA to trust: {ca})", flush=True)
+    server = ServeServer((host, port), handler)
+    if tls_dir is not None:
+        cert, key, ca = make_certificate(tls_dir)
+        server.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.tls_context.load_cert_chain(str(cert), str(key))
+        print(f"TLS certificate: {cert} (CA to trust: {ca})", flush=True)
     return server
 
 

@@ -28,7 +28,7 @@ PAGE = HERE / "ws.html"
 
 def echo(ws: WebSocket) -> None:
     """Echo every message until the client closes (runs on the WSGI server's request thread)."""
-    ws.on("message", lambda event: ws.send(event.data))
+    ws.on("message", lambda event: event.target.send(event.data))
     ws.run()
 
 

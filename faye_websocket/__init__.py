@@ -2,7 +2,8 @@
 
 A port of faye-websocket (Node) for threaded, blocking Python: ``WebSocket`` takes over a request
 inside an http.server / socketserver / WSGI handler, ``Client`` and ``connect`` open client
-connections (ws, wss, through CONNECT proxies), ``EventSource`` writes Server-Sent Events and
+connections (ws, wss, through CONNECT and SOCKS proxies), ``reconnecting`` opens them again after
+a drop, ``EventSource`` writes Server-Sent Events and
 ``EventSourceClient`` reads them. See README.md for usage.
 """
 
@@ -26,6 +27,7 @@ from .eventsource.parser import ServerSentEvent
 from .eventsource.writer import EventSource
 from .eventsource.wsgi import EventSourceResponse
 from .extensions.permessage_deflate import PermessageDeflate
+from .reconnecting import Reconnecting, RetryEvent, reconnecting
 from .server.websocket import WebSocket
 from .version import __version__
 
@@ -50,6 +52,8 @@ __all__ = [
     "ProtocolError",
     "ProxyError",
     "ReadyState",
+    "Reconnecting",
+    "RetryEvent",
     "ServerSentEvent",
     "UnacceptableData",
     "WebSocket",
@@ -57,4 +61,5 @@ __all__ = [
     "__version__",
     "connect",
     "errors",
+    "reconnecting",
 ]

@@ -7,27 +7,32 @@ first, then the listeners in the order they were added). ``WebSocketAPI`` adds `
 context-manager protocol, all delegated to a ``Connection`` (connection.py).
 
 Threading: listeners run on the connection's reading thread with no lock held, so they may call
-``send``, ``ping`` and ``close``. A listener that raises is logged on the "faye_websocket"
-logger and the connection lives on.
+``send``, ``ping`` and ``close`` (on ``event.target``, the connection that dispatched the event).
+A listener that raises is logged on the "faye_websocket" logger and the connection lives on.
+
+Logging (logs.py): each connection has an id (``log_id``); at DEBUG its handshake heads (with
+credentials masked), errors and close are logged with it, and with ``logs.trace_frames(True)``
+every message, ping, pong and close in and out on the ``faye_websocket.frames`` logger.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from types import TracebackType
 from typing import Any, Callable, Iterator, TypeVar
 
-from .connection.connection import Connection
+from . import logs
+from .connection.connection import Connection, Side
 from .errors import ConnectionClosed
-from .events import CloseEvent, Event, PongEvent, ReadyState
-from .rfc6455 import APPLICATION_CODES, CloseCode, check_close_reason, check_ping_payload
+from .events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent, PongEvent, ReadyState, with_target
+from .rfc6455 import CloseCode, check_close_reason, check_ping_payload, is_valid_wire_close_code
 
-logger = logging.getLogger("faye_websocket")
+logger = logs.logger
 
 Listener = Callable[[Any], object]
 _API = TypeVar("_API", bound="WebSocketAPI")
 EVENT_TYPES = ("open", "message", "error", "close", "ping", "pong")
+_HANDLER_NAMES = {type: "on" + type for type in EVENT_TYPES}  # event type -> on<type> attribute
 
 
 class EventTarget:
@@ -41,20 +46,21 @@ class EventTarget:
     onpong: Listener | None = None
 
     def __init__(self) -> None:
-        self._listeners: dict[str, list[Listener]] = {}
-        self._listeners_lock = threading.Lock()  # guards _listeners against on/off from any thread
+        # Tuples, replaced (never changed) by on/off under the lock: dispatch reads them without it.
+        self._listeners: dict[str, tuple[Listener, ...]] = {}
+        self._listeners_lock = threading.Lock()  # serialises on/off from any thread
 
     def on(self, type: str, listener: Listener) -> None:
         """Call ``listener(event)`` for every event of ``type`` ("open", "message", ...)."""
         _check_type(type)
         with self._listeners_lock:
-            self._listeners.setdefault(type, []).append(listener)
+            self._listeners[type] = self._listeners.get(type, ()) + (listener,)
 
     def off(self, type: str, listener: Listener | None = None) -> None:
         """Remove ``listener`` (its first registration), or every listener of ``type`` if None."""
         _check_type(type)
         with self._listeners_lock:
-            listeners = self._listeners.get(type, [])
+            listeners = list(self._listeners.get(type, ()))
             if listener is None:
                 listeners.clear()
             elif listener in listeners:
@@ -64,6 +70,7 @@ class EventTarget:
                     if getattr(registered, "__wrapped__", None) is listener:
                         listeners.remove(registered)
                         break
+            self._listeners[type] = tuple(listeners)
 
     def once(self, type: str, listener: Listener) -> None:
         """Like ``on``, but the listener is removed before its first call."""
@@ -76,15 +83,23 @@ class EventTarget:
         self.on(type, wrapper)
 
     def dispatch_event(self, event: Event) -> None:
-        """Call the ``on<type>`` attribute, then the listeners; log (never raise) their errors."""
-        with self._listeners_lock:
-            listeners = list(self._listeners.get(event.type, ()))
-        handler = getattr(self, "on" + event.type, None)
-        for listener in ([handler] if handler is not None else []) + listeners:
-            try:
-                listener(event)
-            except Exception:
-                logger.exception("faye_websocket: %s listener %r raised", event.type, listener)
+        """Set ``event.target`` to this object (unless set), call the ``on<type>`` attribute, then
+        the listeners; log (never raise) their errors."""
+        if event.target is None:
+            with_target(event, self)
+        listeners = self._listeners.get(event.type, ())  # as they were when the event came
+        handler = getattr(self, _HANDLER_NAMES.get(event.type) or "on" + event.type, None)
+        if handler is not None:
+            self._call(handler, event)
+        for listener in listeners:
+            self._call(listener, event)
+
+    @staticmethod
+    def _call(listener: Listener, event: Event) -> None:
+        try:
+            listener(event)
+        except Exception:
+            logger.exception("faye_websocket: %s listener %r raised", event.type, listener)
 
 
 def _check_type(type: str) -> None:
@@ -102,11 +117,15 @@ class WebSocketAPI(EventTarget):
     def __init__(self) -> None:
         super().__init__()
         self._connection: Connection | None = None
+        self.log_id = ""  # set with the connection: "c<n>" or "s<n>", the start of its log lines
+        self._trace = False  # the frame trace, decided once per connection (logs.trace_frames)
         self._ping_callbacks: dict[bytes, list[Callable[[], object]]] = {}
         self._ping_lock = threading.Lock()  # guards _ping_callbacks (pings from any thread)
 
     def _init_connection(self, connection: Connection) -> None:
         self._connection = connection
+        self.log_id = logs.connection_id(connection.side is Side.CLIENT)
+        self._trace = logs.frame_trace_enabled()
 
     def _has_message_listener(self) -> bool:
         """True when a message event would reach user code (``onmessage`` or a listener)."""
@@ -146,18 +165,59 @@ class WebSocketAPI(EventTarget):
         """Bytes accepted by ``send`` but not yet written to the socket (usually 0: sends block)."""
         return self.connection.buffered_amount
 
+    @property
+    def close_code(self) -> int | None:
+        """The close event's code once CLOSED (the peer's, 1005 for a close frame without one,
+        1006 when the connection ended without a closing handshake); None before."""
+        event = self.connection.close_event
+        return None if event is None else event.code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close event's reason once CLOSED ("" when none was given); None before."""
+        event = self.connection.close_event
+        return None if event is None else event.reason
+
+    @property
+    def was_clean(self) -> bool | None:
+        """True once CLOSED after a completed closing handshake, False after anything else
+        (a dropped connection, a timeout); None before."""
+        event = self.connection.close_event
+        return None if event is None else event.was_clean
+
     # -- operations ---------------------------------------------------------------------------
 
     def send(self, data: str | bytes | bytearray | memoryview) -> bool:
         """Send ``str`` as a text message or bytes-like data as a binary message.
 
         Blocks until the frame is written to the socket (a peer that stops reading makes this
-        wait, up to the send timeout). Returns False once the connection is closing or closed,
-        or when the write failed. Any thread. TypeError for other types.
+        wait, up to the send timeout). A listener's send on the reading thread, while more
+        events of the same read wait for dispatch, returns at once: its frame leaves with their
+        replies in one write after them, before the thread reads again. Returns False once the
+        connection is closing or closed, or when the write failed. Any thread. TypeError for
+        other types.
         """
         if not isinstance(data, (str, bytes, bytearray, memoryview)):
             raise TypeError(f"send() takes str or bytes-like data, not {type(data).__name__}")
+        if self._trace:
+            logs.frame_logger.debug("%s send %s", self.log_id, logs.describe(bytes(data) if
+                                    isinstance(data, (bytearray, memoryview)) else data))
         return self.connection.send(data)
+
+    def send_or_raise(self, data: str | bytes | bytearray | memoryview) -> None:
+        """Like ``send``, but a message that cannot be sent raises instead of returning False.
+
+        ConnectionClosed (with the close code and reason once known; 1006 for a failed write)
+        when the connection is closing or closed. A message that was written may still be lost
+        with the connection: only the peer's answer proves delivery, so a sender that must not
+        lose one keeps it until acknowledged and sends it again after reconnecting. Any thread.
+        """
+        if not self.send(data):
+            event = self.connection.close_event
+            if event is None:
+                raise ConnectionClosed(CloseCode.ABNORMAL_CLOSURE, "the connection is closing or broken")
+            raise ConnectionClosed(event.code if event.code is not None else CloseCode.ABNORMAL_CLOSURE,
+                                   event.reason)
 
     def ping(self, message: str | bytes = b"", callback: Callable[[], object] | None = None) -> bool:
         """Send a ping; ``callback()`` runs (on the reading thread) when a pong with the same payload
@@ -184,13 +244,18 @@ class WebSocketAPI(EventTarget):
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake; the close event follows (at most ``close_timeout`` later).
 
-        ValueError unless ``code`` is 1000 or 3000-4999 (the browser rule faye keeps) and
-        ``reason`` fits in 123 bytes of UTF-8. Idempotent; safe from any thread; never blocks on a
+        ValueError unless ``code`` may be sent on the wire (RFC 6455 section 7.4: 1000-1003,
+        1007-1014, 3000-4999; 1005, 1006 and 1015 are reserved for reporting) and ``reason``
+        fits in 123 bytes of UTF-8. Idempotent; safe from any thread; never blocks on a
         stuck writer. When nobody reads the connection (a ``recv()`` user), this call reads until
         the peer answers, so the close event has been dispatched when it returns.
         """
         _check_close(code, reason)
+        self._before_close()
         self.connection.close(code, reason)
+
+    def _before_close(self) -> None:
+        """Called by ``close()`` once its arguments are valid (a client stops its keepalive)."""
 
     def run(self) -> None:
         """The reader loop on the calling thread: dispatch events until the connection is CLOSED.
@@ -226,7 +291,8 @@ class WebSocketAPI(EventTarget):
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        # A failing block closes with 1011 (internal error), which close() itself refuses to users.
+        # A failing block closes with 1011 (internal error, RFC 6455 section 7.4.1).
+        self._before_close()
         self.connection.close(CloseCode.NORMAL_CLOSURE if exc_type is None else CloseCode.INTERNAL_ERROR, "")
 
     # -- events -------------------------------------------------------------------------------
@@ -248,7 +314,9 @@ class WebSocketAPI(EventTarget):
         return answered
 
     def _handle_event(self, event: Event) -> None:
-        """The Connection's on_event: run ping callbacks for a pong, then dispatch."""
+        """The Connection's on_event: run ping callbacks for a pong, log, then dispatch."""
+        if self._trace:
+            self._trace_event(event)
         if isinstance(event, PongEvent):
             with self._ping_lock:
                 callbacks = self._answered_callbacks(event.data)
@@ -260,11 +328,45 @@ class WebSocketAPI(EventTarget):
         elif isinstance(event, CloseEvent):
             with self._ping_lock:
                 self._ping_callbacks.clear()  # no pong can come now: let the callbacks go
+            if logs.debug_enabled():
+                logger.debug("%s closed: code %s, reason %r, %s", self.log_id, event.code, event.reason,
+                             "clean" if event.was_clean else "not clean")
+        elif isinstance(event, (OpenEvent, ErrorEvent)) and logs.debug_enabled():
+            self._log_event(event)
         self.dispatch_event(event)
+
+    def _log_event(self, event: OpenEvent | ErrorEvent) -> None:
+        """DEBUG lines for an open (the handshake heads) or an error event."""
+        if isinstance(event, ErrorEvent):
+            logger.debug("%s error: %s", self.log_id, event.message)
+            return
+        for head in self._handshake_heads():
+            logger.debug("%s %s", self.log_id, logs.masked_head(head))
+
+    def _handshake_heads(self) -> list[str]:
+        """The opening handshake's heads, request first, for the debug log (server side here)."""
+        request = getattr(self.connection.driver, "request", None)
+        if request is None:
+            return []
+        lines = [f"{request.method} {request.target} {request.version}"]
+        lines += [f"{name}: {value}" for name, value in request.headers]
+        return ["\r\n".join(lines), f"HTTP/1.1 101 Switching Protocols ({self.version})"]
+
+    def _trace_event(self, event: Event) -> None:
+        data = getattr(event, "data", None)
+        if isinstance(event, CloseEvent):
+            detail = f"close {event.code} {event.reason!r}"
+        elif data is None:
+            detail = event.type
+        elif isinstance(event, MessageEvent):
+            detail = logs.describe(data)
+        else:
+            detail = f"{event.type} {len(data)} B"
+        logs.frame_logger.debug("%s recv %s", self.log_id, detail)
 
 
 def _check_close(code: int, reason: str) -> None:
-    if not isinstance(code, int) or (code != CloseCode.NORMAL_CLOSURE and code not in APPLICATION_CODES):
-        raise ValueError(f"Failed to execute 'close' on WebSocket: The code must be either 1000, "
-                         f"or between 3000 and 4999. {code} is neither.")
+    if isinstance(code, bool) or not isinstance(code, int) or not is_valid_wire_close_code(code):
+        raise ValueError(f"close code {code!r} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999 "
+                         f"(RFC 6455 section 7.4; 1005, 1006 and 1015 only report what happened)")
     check_close_reason(reason)

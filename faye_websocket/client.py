@@ -32,6 +32,7 @@ from .connection.connection import (
     Connection,
     Side,
 )
+from .connection.keepalive import Keepalive
 from .driver.base import DEFAULT_MAX_LENGTH
 from .driver.client import DEFAULT_USER_AGENT, ClientDriver
 from .driver.url import parse_url
@@ -63,12 +64,20 @@ class Client(WebSocketAPI):
     - ``max_length``: largest incoming message in bytes; larger ones close with 1009.
     - ``ping``: seconds between automatic pings; ``pong_timeout`` (default: ``ping``): a server
       silent that long after a ping is gone (close event 1006).
-    - ``proxy``: ``"http://user:pass@host:port"``, ``"https://..."`` (TLS to the proxy), or
+    - ``proxy``: ``"http://user:pass@host:port"``, ``"https://..."`` (TLS to the proxy),
+      ``"socks5://..."`` / ``"socks5h://..."`` (SOCKS5, the proxy resolving the name with
+      socks5h; username/password from the URL), ``"socks4://..."`` / ``"socks4a://..."``, or
       ``{"origin": ..., "headers": {...}, "tls": ...}``; None (default) reads ``http_proxy``,
-      ``https_proxy``, ``all_proxy`` and ``no_proxy``; False: never a proxy.
+      ``https_proxy``, ``all_proxy`` and ``no_proxy``; False: never a proxy. Any other scheme is
+      a ValueError, from the environment too (never a silent direct connection).
     - ``tls``: for wss, an ``ssl.SSLContext`` or ``{"cafile", "capath", "certfile", "keyfile",
-      "password", "verify", "server_hostname", "fingerprint"}`` (``fingerprint``: the pinned
-      SHA-256 of the server's certificate); certificates are verified against certifi by default.
+      "password", "verify", "server_hostname", "fingerprint", "trust"}`` (``fingerprint``: the
+      pinned SHA-256 of the server's certificate). Certificates are verified against certifi's
+      bundle plus ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set, or with ``"trust": "system"``
+      the operating system's store; a certificate error names the source.
+    - ``keepalive`` (``connect()`` only, default True): while nobody reads, a background thread
+      answers pings, sends ``ping=`` pings, runs ``ping(callback=)`` callbacks and keeps arriving
+      messages for the next ``recv()``, so a caller busy elsewhere is not dropped.
     - ``connect_timeout``: one budget in seconds for TCP, proxy, TLS and the handshake.
     - ``close_timeout``: seconds to wait for the server's close frame; ``send_timeout``: seconds a
       write may make no progress.
@@ -108,6 +117,7 @@ class Client(WebSocketAPI):
         origin: str | None = None,
         user_agent: str | None = DEFAULT_USER_AGENT,
         sock: socket.socket | None = None,
+        keepalive: bool = True,
         onopen: Listener | None = None,
         onmessage: Listener | None = None,
         onerror: Listener | None = None,
@@ -132,6 +142,9 @@ class Client(WebSocketAPI):
             has_message_listener=self._has_message_listener,
         )  # fmt: skip
         self._init_connection(connection)
+        self._opener.log_id = self.log_id
+        self._keepalive_wanted = keepalive and not self._start_thread
+        self._keepalive: Keepalive | None = None
         self._close_wait = close_timeout + CLIENT_EOF_WAIT  # the longest a close can take
         self._opening_error: BaseException | None = None
         self._opened = False  # the open event has been dispatched
@@ -194,10 +207,29 @@ class Client(WebSocketAPI):
             return super().recv(timeout)
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
-        """As WebSocketAPI.close; while still connecting it also stops the opening at once."""
-        self._close_requested = True
+        """As WebSocketAPI.close; while still connecting it also stops the opening at once.
+
+        A ``connect()``ed client's keepalive stops first, so that this call reads until CLOSED.
+        """
         super().close(code, reason)
         self._opener.abort()
+
+    def _before_close(self) -> None:
+        self._close_requested = True
+        if self._keepalive is not None:
+            self._keepalive.stop()
+
+    def _start_keepalive(self) -> None:
+        """connect(): the background reader for the time nobody else reads (connection/keepalive.py)."""
+        if self._keepalive_wanted and self.connection.close_event is None:
+            self._keepalive = Keepalive(self.connection, f"faye_websocket-keepalive {self.log_id}")
+            self._keepalive.start()
+
+    def _handshake_heads(self) -> list[str]:
+        """The request head as written and the response head as received, for the debug log."""
+        response = [f"HTTP/1.1 {self._driver.status_code}"]
+        response += [f"{name}: {value}" for name, value in self._driver.headers]
+        return [self._driver.request_sent.decode("latin-1"), "\r\n".join(response)]
 
     def run(self) -> None:
         """Block until the connection is CLOSED and its close event dispatched.
@@ -408,6 +440,7 @@ def connect(url: str, protocols: str | Sequence[str] | None = None, **options: A
     """
     client = _BlockingClient(url, protocols, **options)
     client._open_here()
+    client._start_keepalive()
     return client
 
 

@@ -1,10 +1,16 @@
-"""Ready states and the events a connection dispatches, as small frozen dataclasses."""
+"""Ready states and the events a connection dispatches, as small frozen dataclasses.
+
+Every event has ``target``: the connection (WebSocket, Client, EventSource reader) that dispatched
+it, as in the DOM, so a listener can reply through ``event.target`` without a name bound
+elsewhere. The sans-I/O driver makes events without one (None); the dispatching connection sets
+it, once, just before the first listener sees the event.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import ClassVar, Union
+from typing import Any, ClassVar, Union
 
 
 class ReadyState(IntEnum):
@@ -20,6 +26,7 @@ class ReadyState(IntEnum):
 class OpenEvent:
     """The opening handshake completed; the connection is OPEN."""
 
+    target: Any = field(default=None, compare=False, repr=False, kw_only=True)
     type: ClassVar[str] = "open"
 
 
@@ -28,6 +35,7 @@ class MessageEvent:
     """A complete message: ``data`` is ``str`` for a text message and ``bytes`` for binary."""
 
     data: str | bytes
+    target: Any = field(default=None, compare=False, repr=False, kw_only=True)
     type: ClassVar[str] = "message"
 
 
@@ -36,6 +44,7 @@ class PingEvent:
     """A ping arrived (it has already been answered with a pong)."""
 
     data: bytes
+    target: Any = field(default=None, compare=False, repr=False, kw_only=True)
     type: ClassVar[str] = "ping"
 
 
@@ -44,6 +53,7 @@ class PongEvent:
     """A pong arrived; ``data`` is its payload, matched against pending ``ping()`` callbacks."""
 
     data: bytes
+    target: Any = field(default=None, compare=False, repr=False, kw_only=True)
     type: ClassVar[str] = "pong"
 
 
@@ -53,6 +63,7 @@ class ErrorEvent:
 
     message: str
     error: BaseException | None = None
+    target: Any = field(default=None, compare=False, repr=False, kw_only=True)
     type: ClassVar[str] = "error"
 
 
@@ -68,7 +79,16 @@ class CloseEvent:
     code: int | None
     reason: str = ""
     was_clean: bool = False
+    target: Any = field(default=None, compare=False, repr=False, kw_only=True)
     type: ClassVar[str] = "close"
 
 
 Event = Union[OpenEvent, MessageEvent, PingEvent, PongEvent, ErrorEvent, CloseEvent]
+
+
+def with_target(event: object, target: object) -> None:
+    """Set ``event.target`` (the dispatcher does it once; events are otherwise immutable).
+
+    Also used for the EventSource reader's ServerSentEvent, which has no such field.
+    """
+    object.__setattr__(event, "target", target)

@@ -6,28 +6,35 @@ needs (opening handshake, closing handshake, ping interval and pong timeout), an
 event to one callback, ``on_event``, which the public API (``api.py``) turns into listener calls.
 
 Who reads
-    Exactly one thread at a time reads the socket: it holds ``_read_lock``. That is the thread
-    inside ``run()`` (the reader loop), or, when nobody runs that loop, the thread calling
-    ``recv()`` (or a blocking ``close()``). The reading thread is also the only one that
-    dispatches events, so listeners see events in order and never concurrently.
+    Exactly one thread at a time reads the socket: it holds ``_read_lock``, taken only through
+    ``_become_reader`` with a ``Role``: the thread inside ``run()`` (the reader loop), or, when
+    nobody runs that loop, the thread calling ``recv()``, a blocking ``close()`` or
+    ``wait_open()``. The reading thread is also the only one that dispatches events, so
+    listeners see events in order and never concurrently.
 
 Who writes
-    Every byte the driver produces goes, under ``_lock``, onto the outbox in the order the driver
-    made it. Whoever holds ``_write_lock`` drains the outbox onto the transport. ``send`` and
-    ``ping`` wait for the write lock, so they return only once their frame is written (a slow
-    peer slows the sender; nothing piles up). The reading thread and ``close()`` never wait for
-    the write lock: if another thread is writing, that thread writes their bytes too. This keeps
-    the reader draining the socket while a sender is stuck on a full peer, so two peers that
-    both send a lot cannot deadlock, and ``close()`` never blocks on a dead peer.
+    Every byte the driver produces is framed under ``_lock``, in the order the driver made it,
+    and written by whoever holds ``_write_lock``. A ``send`` from any thread but the reading
+    one takes the write lock, frames its message and writes it with whatever waited in the
+    outbox before it, so it returns once written (a slow peer slows the sender; nothing piles
+    up). The reading thread owns the socket's common case: what it produces while handling one
+    read (a listener's replies, pongs, close echoes) waits in the outbox and leaves in one
+    write once the read's events are dispatched (or at ``COALESCE_LIMIT`` bytes), so pipelined
+    traffic costs one system call per batch; its last reply, with nothing queued and nobody
+    writing, is written at once. The reading thread and ``close()`` never wait for the write
+    lock: if another thread is writing, that thread writes their bytes too. This keeps the
+    reader draining the socket while a sender is stuck on a full peer, so two peers that both
+    send a lot cannot deadlock, and ``close()`` never blocks on a dead peer.
 
 Locks (names and owners)
     ``_lock`` guards the driver, the outbox and the event list; held only for driver calls.
-    ``_write_lock`` serialises transport writes. ``_read_lock`` marks the reading thread.
-    Listeners never run under any of them.
+    ``_write_lock`` serialises transport writes (taken before ``_lock`` when both are held).
+    ``_read_lock`` marks the reading thread. Listeners never run under any of them.
 
 Timers
-    The reading thread computes the nearest deadline and uses it as its ``poll`` timeout, so no
-    timer thread is needed (with no deadline armed it skips the poll and blocks in ``recv``).
+    The reading thread computes the nearest deadline and bounds its read by it (on a plain
+    socket, the kernel's receive timeout: one system call per read; on TLS, a ``poll`` first), so
+    no timer thread is needed (with no deadline armed it blocks in ``recv``).
     The one case it cannot see is ``close()`` called from another thread while the reader sleeps
     with a later (or no) deadline; for that, one process-wide watchdog thread (``watchdog.Watchdog``)
     shuts the socket down when the close deadline passes, which wakes the reader.
@@ -48,7 +55,6 @@ How a client plugs in (faye_websocket/client.py)
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -58,19 +64,23 @@ import threading
 import time
 from collections import deque
 from enum import Enum
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Protocol
 
 from ..errors import ConnectionClosed, InvalidState
 from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
 from ..net.deadline import check_durations
-from ..net.transport import RECV_SIZE, Transport
+from ..net.transport import RECV_SIZE, PlainSocketTransport, Transport
 from ..rfc6455 import CloseCode
+from .budget import BUDGET_EXCEEDED, PROCESS_BUDGET, TRY_AGAIN_LATER, Holding
 from .recv_queue import RecvQueue
 from .timers import Timers, earliest
 from .watchdog import Watchdog, WatchdogEntry
 
 logger = logging.getLogger("faye_websocket")
 
+# Replies made on the reading thread while it handles one read (echoes from a listener, pongs,
+# close echoes) leave in one write after the batch; a batch larger than this is written at once.
+COALESCE_LIMIT = 65536
 WRITE_CHUNK = 256 * 1024  # each sendall gets its own send timeout, so the timeout measures progress
 # The reader stops and waits for the writer once this many bytes of its own replies (pongs, close
 # echoes) are queued behind another thread's write (a peer that floods pings and reads nothing).
@@ -81,6 +91,10 @@ CLIENT_EOF_WAIT = 2.0  # RFC 6455 section 7.1.1: the client waits for the server
 DEFAULT_CLOSE_TIMEOUT = 30.0  # faye's API.CLOSE_TIMEOUT (30 000 ms)
 DEFAULT_SEND_TIMEOUT = 30.0  # no write progress for this long means the peer is gone
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0  # like websockets' open_timeout
+# Seconds from the first byte of a message to its last: a peer holding an unfinished message
+# keeps memory of ours (see budget.py); 60 s is 64 MiB (the default max_length) at about 1 MB/s.
+DEFAULT_MESSAGE_TIMEOUT = 60.0
+MESSAGE_OVERDUE = "message not completed within the message timeout"
 
 
 class Side(Enum):
@@ -88,6 +102,16 @@ class Side(Enum):
 
     SERVER = "server"
     CLIENT = "client"
+
+
+class Role(Enum):
+    """Why the reading thread reads; every caller becomes the reader through ``_become_reader``."""
+
+    LOOP = "run"  # run(): reads until CLOSED; a recv() or close() reading elsewhere hands over to it
+    RECV = "recv"  # recv() on its caller's thread, until one message
+    CLOSE = "close"  # close() (or the end of an abort) finishing the closing handshake; never waits
+    OPEN = "open"  # wait_open(): a blocking connect() reading the handshake response
+    IDLE = "keepalive"  # read_available(): a keepalive reading while nobody else does; never waits
 
 
 class DriverLike(Protocol):
@@ -110,6 +134,10 @@ class DriverLike(Protocol):
 
     def reject(self, status: int, message: str) -> None:
         """Answer the opening handshake with an HTTP error instead (server side only)."""
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes received and not delivered yet (charged to the memory budget)."""
 
     def receive_data(self, data: bytes) -> None:
         """Bytes from the peer."""
@@ -170,14 +198,19 @@ class Connection:
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        message_timeout: float | None = DEFAULT_MESSAGE_TIMEOUT,
         before_start: StartHook | None = None,
         reader_thread: bool = False,
         has_message_listener: Callable[[], bool] | None = None,
         url: str = "",
     ) -> None:
         check_durations(ping=ping, pong_timeout=pong_timeout, close_timeout=close_timeout,
-                         handshake_timeout=handshake_timeout, send_timeout=send_timeout)
+                         handshake_timeout=handshake_timeout, send_timeout=send_timeout,
+                         message_timeout=message_timeout)
         self.driver = driver
+        # What the hot path calls: the protocol driver itself once a server driver has chosen it
+        # (ServerDriver.protocol_driver), so that each call skips the server driver's forwarding.
+        self._core: DriverLike = driver
         self.side = side
         self.url = url
         self._transport: Transport | None = None
@@ -186,7 +219,7 @@ class Connection:
         self._reader_thread_mode = reader_thread
         self._has_message_listener = has_message_listener
         self._deadlines = Timers(ping, pong_timeout if pong_timeout is not None else ping, close_timeout,
-                               handshake_timeout)
+                               handshake_timeout, message_timeout)
         self._send_timeout = send_timeout
         self._init_state()
         if transport is not None:
@@ -203,19 +236,22 @@ class Connection:
         self._reply_size = 0  # the part of _outbox_size queued without waiting
         self._in_flight = 0
         self._events: deque[Event] = deque()
+        # The events being dispatched by the reading thread, taken from _events in one go; a send
+        # made by a listener while more of them wait is written with theirs, after the batch.
+        self._batch: deque[Event] = deque()
         self._started = False
         self._ended = False  # no more reads or writes: the transport is shut down (under _lock)
         self._transport_closed = False
+        self._peer_eof = False  # the reader has seen the peer's EOF (nothing left unread)
         self._broken: BaseException | None = None
         self._close_event: CloseEvent | None = None
-        # close() (or the end of an abort) reads on a thread that is not the reader (under _lock)
-        self._closer_reading = False
+        self._reader_role: Role | None = None  # why the read lock is held (under _lock)
         self._watchdog_entry: WatchdogEntry | None = None  # our close deadline at the watchdog (under _lock)
         self._queue = RecvQueue(RECV_QUEUE_SIZE)
+        self._holding = Holding(PROCESS_BUDGET)  # this connection's share of the memory budget
         # Messages read by a recv() caller on its own thread: one read may bring several, and the
         # ones not returned yet wait here for the next recv().
         self._direct: deque[str | bytes] = deque()
-        self._direct_reading = False
         self._poller = select.poll()
 
     # -- setup ------------------------------------------------------------------------------
@@ -263,6 +299,7 @@ class Connection:
             status, message = rejection
             self._operate(lambda: self.driver.reject(status, message))
         self._operate(self.driver.start)
+        self._core = getattr(self.driver, "protocol_driver", None) or self.driver
 
     # -- public operations (any thread) ------------------------------------------------------
 
@@ -284,11 +321,103 @@ class Connection:
         return self._outbox_size + self._in_flight
 
     def send(self, data: str | bytes | bytearray | memoryview) -> bool:
-        """Send a message; blocks until written. False once closing or if the write failed."""
-        if self._close_event is not None or self.driver.state >= ReadyState.CLOSING:
+        """Send a message. False once closing or if the write failed.
+
+        From any thread but the reading one it returns once the frame is written. On the
+        reading thread (a listener replying) the frame may wait, while more events of the same
+        read are still to be dispatched, to leave with their replies in one write: it is
+        written at the latest once the batch is dispatched, before the thread reads again.
+        """
+        core = self._core
+        state = core.state
+        if self._close_event is not None or state >= ReadyState.CLOSING:
             return False
-        accepted = self._operate(lambda: self.driver.send(data), block=True)
+        if state is not ReadyState.OPEN:  # CONNECTING: the driver queues it until open
+            accepted = self._operate(lambda: core.send(data), block=True)
+            return accepted and self._broken is None
+        if self._reader_ident == threading.get_ident():
+            return self._send_on_reader(core, data)
+        return self._send_and_write(core, data)
+
+    def _send_on_reader(self, core: DriverLike, data: str | bytes | bytearray | memoryview) -> bool:
+        """send() on the reading thread: queue the frame behind the batch's replies, or, when
+        it is the batch's last reply and nobody else writes, write it straight away."""
+        write = False
+        with self._lock:
+            if self._ended:
+                return False
+            accepted = core.send(data)
+            frame = core.data_to_send()
+            if core.state is not ReadyState.OPEN:  # an extension failed: error and close events
+                self._events.extend(core.events_received())
+            if not frame:
+                pass
+            elif not self._outbox and not self._batch and self._write_lock.acquire(blocking=False):
+                write = True  # the common echo: nothing queued, nobody writing
+                self._in_flight = len(frame)
+            else:
+                self._outbox.append((frame, True))
+                self._outbox_size += len(frame)
+                self._reply_size += len(frame)
+        if write:
+            transport = self._transport
+            try:
+                error = self._write_out(transport, frame) if transport is not None else None
+            finally:
+                self._write_lock.release()
+            if error is not None:
+                self._write_failed(error)
+                return False
+            if self._outbox:  # queued by another thread while we wrote: left to us
+                self._flush(block=False)
+        elif not self._batch or self._reply_size >= COALESCE_LIMIT:
+            self._flush(block=self._reply_size > OUTBOX_SOFT_LIMIT)
         return accepted and self._broken is None
+
+    def _send_and_write(self, core: DriverLike, data: str | bytes | bytearray | memoryview) -> bool:
+        """send() on any other thread: take the write lock, frame the message, write it (with
+        whatever replies were queued before it, in order); returns once written."""
+        transport = self._transport
+        if transport is None:
+            accepted = self._operate(lambda: core.send(data), block=True)
+            return accepted and self._broken is None
+        with self._write_lock:
+            with self._lock:
+                if self._ended:
+                    return False
+                accepted = core.send(data)
+                frame = core.data_to_send()
+                if core.state is not ReadyState.OPEN:
+                    self._events.extend(core.events_received())
+                if self._outbox:
+                    frame = b"".join([item for item, _ in self._outbox] + [frame])
+                    self._outbox.clear()
+                    self._outbox_size = self._reply_size = 0
+                self._in_flight = len(frame)
+            error = self._write_out(transport, frame) if frame else None
+        if error is not None:
+            self._write_failed(error)
+            return False
+        if self._outbox:  # a reply queued while we wrote: its thread left it to us
+            self._flush(block=False)
+        if core.state is not ReadyState.OPEN:
+            self._after_operation()
+        return accepted and self._broken is None
+
+    def _write_out(self, transport: Transport, data: bytes) -> OSError | None:
+        """Write ``data`` (the write lock is held), a chunk at a time when large; the error, if any."""
+        try:
+            if len(data) <= WRITE_CHUNK:
+                transport.sendall(data)
+            else:
+                view = memoryview(data)
+                for start in range(0, len(view), WRITE_CHUNK):
+                    transport.sendall(view[start : start + WRITE_CHUNK])  # type: ignore[arg-type]
+        except OSError as error:
+            return error
+        finally:
+            self._in_flight = 0
+        return None
 
     def ping(self, payload: bytes = b"") -> bool:
         """Send a ping; blocks until written. False on drafts, once closing, or on failure."""
@@ -312,35 +441,57 @@ class Connection:
         self._queue.stop_putting()
         if self._on_reader_thread():
             return
-        with self._reading_to_close(wait) as reading:
-            if reading:
-                self._dispatch_pending()
-                while self._close_event is None and self.driver.state is not ReadyState.OPEN:
-                    self._pump(None)
-        if not reading:
+        if not (wait and self._become_reader(Role.CLOSE)):
             self._arm_watchdog()
-
-    @contextlib.contextmanager
-    def _reading_to_close(self, wanted: bool = True) -> Iterator[bool]:
-        """Become the reading thread to finish a close, if nobody reads; yields whether we did.
-
-        A run() starting meanwhile on another thread waits for this (bounded) finish.
-        """
-        with self._lock:
-            acquired = wanted and self._read_lock.acquire(blocking=False)
-            if acquired:
-                self._closer_reading = True
-        if not acquired:
-            yield False
             return
         try:
-            self._reader_ident = threading.get_ident()
-            yield True
+            self._dispatch_pending()
+            while self._close_event is None and self.driver.state is not ReadyState.OPEN:
+                self._pump(None)
         finally:
-            self._reader_ident = None
+            self._stop_reading()
+
+    # -- who reads ----------------------------------------------------------------------------
+
+    def _become_reader(self, role: Role, deadline: float | None = None) -> bool:
+        """Take the read lock on this thread for ``role``: the one way to become the reader.
+
+        Returns False when this caller should not read: CLOSE and IDLE when anyone reads (they
+        never wait), RECV once run() reads or waits to (recv() then takes from the queue).
+        Otherwise it waits for the thread reading now, until ``deadline`` (TimeoutError); run()
+        waits only for a recv(), close() or keepalive, and marks the connection as having a
+        reader loop at once, so that a recv() reading now hands the socket over after its next
+        read (InvalidState when another run() or a wait_open() reads).
+        """
+        while True:
             with self._lock:
-                self._closer_reading = False
-                self._read_lock.release()
+                if role is Role.RECV and self._reader_thread_mode:
+                    return False
+                if self._read_lock.acquire(blocking=False):
+                    self._reader_role = role
+                    self._reader_ident = threading.get_ident()
+                    if role is Role.LOOP:
+                        self._reader_thread_mode = True
+                    return True
+                if role is Role.CLOSE or role is Role.IDLE:
+                    return False
+                if role is Role.LOOP:
+                    if self._reader_role not in (Role.RECV, Role.CLOSE, Role.IDLE):
+                        raise InvalidState("another thread is already reading this connection")
+                    self._reader_thread_mode = True
+            remaining = -1.0 if deadline is None else deadline - time.monotonic()
+            if deadline is not None and remaining <= 0:
+                raise TimeoutError("another thread is reading")
+            if not self._read_lock.acquire(timeout=remaining):
+                raise TimeoutError("another thread is reading")
+            self._read_lock.release()  # free now: take it again, with the checks above
+
+    def _stop_reading(self) -> None:
+        """Give the read lock back (after _become_reader returned True, on the same thread)."""
+        with self._lock:
+            self._reader_role = None
+            self._reader_ident = None
+            self._read_lock.release()
 
     def _arm_watchdog(self) -> None:
         # Once per connection: a repeated close() must not add entries to the watchdog's heap.
@@ -372,24 +523,13 @@ class Connection:
         """
         if self._on_reader_thread():
             raise InvalidState("run() cannot be called from a listener on the reading thread")
-        with self._lock:
-            acquired = self._read_lock.acquire(blocking=False)
-            wait = not acquired and (self._closer_reading or self._direct_reading)
-            if acquired or wait:
-                # Set with the lock, so a recv() that finds the lock taken knows it is run()'s.
-                self._reader_thread_mode = True
-        if not acquired:
-            if not wait:
-                raise InvalidState("another thread is already reading this connection")
-            self._read_lock.acquire()
+        self._become_reader(Role.LOOP)
         try:
-            self._reader_ident = threading.get_ident()
             self._dispatch_pending()
             while self._close_event is None:
                 self._pump(None)
         finally:
-            self._reader_ident = None
-            self._read_lock.release()
+            self._stop_reading()
             self._queue.close()
 
     def recv(self, timeout: float | None = None) -> str | bytes:
@@ -407,38 +547,14 @@ class Connection:
             early = self._pop_direct()  # read by a recv() that then handed the socket to run()
             if early is not None:
                 return early
-        if self._acquire_for_recv(deadline):
+        if self._become_reader(Role.RECV, deadline):
             try:
                 message = self._recv_direct(deadline)
             finally:
-                with self._lock:
-                    self._direct_reading = False
-                    self._reader_ident = None
-                    self._read_lock.release()
+                self._stop_reading()
             if message is not None:
                 return message
         return self._queue.get(deadline, self._closed_error)
-
-    def _acquire_for_recv(self, deadline: float | None) -> bool:
-        """Take the read lock to read on this thread; False if run() reads (use the queue).
-
-        Another thread may read for a while (a recv() or close() there): wait for it, up to the
-        deadline (TimeoutError).
-        """
-        while True:
-            with self._lock:
-                if self._reader_thread_mode:
-                    return False
-                if self._read_lock.acquire(blocking=False):
-                    self._direct_reading = True
-                    self._reader_ident = threading.get_ident()
-                    return True
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise TimeoutError("another thread is reading")
-            if not self._read_lock.acquire(timeout=-1 if remaining is None else remaining):
-                raise TimeoutError("another thread is reading")
-            self._read_lock.release()  # free now: take it again, with the checks above
 
     def _recv_direct(self, deadline: float | None) -> str | bytes | None:
         """Read on this thread until a message; None once run() has started elsewhere."""
@@ -462,11 +578,34 @@ class Connection:
             pumped = True
 
     def _pop_direct(self) -> str | bytes | None:
-        # Another recv() may take the last one between a check and the pop: pop, never check.
+        # Another recv() may take the last one between a check and the pop: the pop decides.
+        if not self._direct:
+            return None
         try:
             return self._direct.popleft()
         except IndexError:
             return None
+
+    def read_available(self) -> float | None:
+        """For a background keepalive (keepalive.py): if nobody reads and recv() has room, read
+        what has arrived without blocking, fire due timers and dispatch (messages wait for the
+        next recv()). Returns when to look again (time.monotonic(); inf: no timer armed), or
+        None when another thread reads or RECV_QUEUE_SIZE messages wait."""
+        if len(self._direct) >= RECV_QUEUE_SIZE or not self._become_reader(Role.IDLE):
+            return None
+        try:
+            self._pump(time.monotonic())
+            while not self._ended and self._transport is not None and self._transport.pending() > 0:
+                self._pump(time.monotonic())  # TLS records already decrypted: poll would not see them
+            wake = self._deadlines.next_deadline(self.driver.state)
+        finally:
+            self._stop_reading()
+        return math.inf if wake is None else wake
+
+    def fileno(self) -> int | None:
+        """The transport's descriptor (a keepalive polls it), None before attach or once closed."""
+        transport = self._transport
+        return None if transport is None or self._transport_closed else transport.fileno()
 
     def wait_open(self, timeout: float | None = None) -> bool:
         """Read (on this thread) until the connection is OPEN or closed; True if OPEN.
@@ -474,16 +613,15 @@ class Connection:
         For callers without a reader thread (a blocking ``connect()``). Raises TimeoutError.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._read_lock:
-            self._reader_ident = threading.get_ident()
-            try:
-                while self.driver.state is ReadyState.CONNECTING:
-                    if deadline is not None and time.monotonic() >= deadline:
-                        raise TimeoutError("the opening handshake did not complete in time")
-                    self._pump(deadline)
-                self._dispatch_pending()
-            finally:
-                self._reader_ident = None
+        self._become_reader(Role.OPEN)
+        try:
+            while self.driver.state is ReadyState.CONNECTING:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError("the opening handshake did not complete in time")
+                self._pump(deadline)
+            self._dispatch_pending()
+        finally:
+            self._stop_reading()
         return self.driver.state is ReadyState.OPEN
 
     def _closed_error(self) -> ConnectionClosed:
@@ -503,16 +641,25 @@ class Connection:
             if self._close_event is None:
                 self._wait_without_transport(until)
             return
-        wake = earliest(self._deadlines.next_deadline(self.driver.state), until)
+        deadline = self._deadlines.next_deadline(self._core.state)
+        wake = deadline if until is None else earliest(deadline, until)
         # Without a deadline the read itself may block (one system call instead of two); a
         # close() from another thread still wakes it, by shutting the socket down.
-        if wake is None or transport.pending() > 0 or self._poll(wake):
+        if wake is None:
             self._read(transport)
+        elif type(transport) is PlainSocketTransport:
+            self._read(transport, wake)  # one system call: the kernel's receive timeout
+        elif transport.pending() > 0 or self._poll(wake):
+            self._read(transport, wake)  # a half TLS record waits until wake at most
         # Timers are checked after every read too: a peer that never stops sending must not
         # keep a close timeout or a ping from ever coming due.
-        self._on_timers(time.monotonic())
+        if deadline is not None or self._core.state is not ReadyState.OPEN:
+            self._on_timers(time.monotonic())
         if self._events:
             self._dispatch_pending()
+        # The batch is dispatched: its replies leave now, in one write, before the next read.
+        if self._outbox:
+            self._flush(block=self._reply_size > OUTBOX_SOFT_LIMIT)
 
     def _wait_without_transport(self, until: float | None) -> None:
         # A client whose transport is not attached yet (it is still connecting): nothing to read.
@@ -526,9 +673,16 @@ class Connection:
         except (OSError, ValueError):
             return True  # the descriptor went away: let recv report it
 
-    def _read(self, transport: Transport) -> None:
+    def _read(self, transport: Transport, wake: float | None = None) -> None:
+        """Read once (until ``wake`` at the latest) and feed the driver."""
         try:
-            data = transport.recv(RECV_SIZE)
+            if wake is not None and type(transport) is PlainSocketTransport:
+                timed = transport.recv_before(RECV_SIZE, wake)
+                if timed is None:
+                    return  # the deadline came first
+                data = timed
+            else:
+                data = transport.recv(RECV_SIZE, wake)  # polled already when wake is set
         except TimeoutError:
             return  # half a TLS record arrived; the rest will
         except OSError as error:
@@ -536,12 +690,58 @@ class Connection:
             return
         self._deadlines.received()
         if data:
-            self._operate(lambda: self.driver.receive_data(data))
-            self._maybe_start()
+            if not self._holding.admit(len(data)):  # checked before the bytes are buffered
+                self._refuse(TRY_AGAIN_LATER, BUDGET_EXCEEDED)
+                return
+            if self._started:
+                self._feed(data)
+            else:
+                self._operate(lambda: self.driver.receive_data(data))
+                self._maybe_start()
+            held = self._core.held_bytes + self._queue.held_bytes
+            if held or self._holding.held:  # nothing held before or after: nothing to account
+                self._account_held(held)
         elif self._broken is not None:
             self._fail(self._network_message(self._broken), self._broken)
         else:
+            self._peer_eof = True
             self._operate(self.driver.receive_eof)
+
+    def _account_held(self, held: int) -> None:
+        """After a read: charge what is held to the memory budget; arm or clear the deadline of an
+        unfinished message."""
+        self._holding.settle(held)
+        in_driver = self._core.held_bytes > 0
+        if in_driver is not (self._deadlines.message_deadline is not None):
+            self._deadlines.holding(in_driver, time.monotonic())
+
+    def _refuse(self, code: int, reason: str) -> None:
+        """Close with ``code`` and stop reading at once (memory budget, message deadline): our close
+        frame goes out if the socket takes it without waiting, then TCP ends (close event 1006)."""
+        self._operate(lambda: self.driver.close(code, reason))
+        self._fail(reason, None)
+
+    def _feed(self, data: bytes) -> None:
+        """Hand received bytes to the driver; its replies wait in the outbox for the batch's end."""
+        core = self._core
+        with self._lock:
+            if self._ended:
+                return
+            before = core.state
+            core.receive_data(data)
+            out = core.data_to_send()
+            if out:
+                self._outbox.append((out, True))
+                self._outbox_size += len(out)
+                self._reply_size += len(out)
+            events = core.events_received()
+            if events:
+                self._events.extend(events)
+            state = core.state
+            if state is ReadyState.CLOSING and before is not ReadyState.CLOSING:
+                self._deadlines.closing(time.monotonic())
+        if state is ReadyState.CLOSED:
+            self._after_operation()
 
     def _network_message(self, error: BaseException) -> str:
         return f"Network error: {self.url}: {error}" if self.url else f"Network error: {error}"
@@ -556,6 +756,8 @@ class Connection:
         expired = self._deadlines.expired(now, state)
         if expired is not None:
             self._fail(expired, None)
+        elif self._deadlines.message_overdue(now, state):
+            self._refuse(CloseCode.POLICY_VIOLATION, MESSAGE_OVERDUE)
         elif self._deadlines.ping_due(now, state):
             payload = self._deadlines.next_ping_payload(now)
             if self._operate(lambda: self.driver.ping(payload)):
@@ -621,9 +823,10 @@ class Connection:
             if error is not None:
                 self._write_failed(error)
                 return
-            with self._lock:
-                if not self._has_writable(everything):
-                    return
+            # Checked after the release: a thread that queued bytes before this check is seen
+            # here, and one that queues after it finds the write lock free.
+            if not self._outbox or not (everything or self._outbox[0][1]):
+                return
             block = False
 
     def _has_writable(self, everything: bool) -> bool:
@@ -638,20 +841,28 @@ class Connection:
             with self._lock:
                 if self._ended or not self._has_writable(everything):
                     return None
-                data, reply = self._outbox.popleft()
-                self._outbox_size -= len(data)
-                if reply:
-                    self._reply_size -= len(data)
+                data = self._take_writable(everything)
                 self._in_flight = len(data)
-            try:
-                view = memoryview(data)
-                for start in range(0, len(view), WRITE_CHUNK):
-                    transport.sendall(view[start : start + WRITE_CHUNK])  # type: ignore[arg-type]
-            except OSError as error:
+            error = self._write_out(transport, data)
+            if error is not None:
                 return error
-            finally:
-                self._in_flight = 0
         return None
+
+    def _take_writable(self, everything: bool) -> bytes:
+        """Pop what this writer may write from the outbox as one buffer (called with _lock held)."""
+        outbox = self._outbox
+        if everything or all(reply for _, reply in outbox):
+            chunks = [data for data, _ in outbox]
+            outbox.clear()
+            self._outbox_size = self._reply_size = 0
+        else:
+            chunks = []
+            while outbox and outbox[0][1]:
+                data, _ = outbox.popleft()
+                chunks.append(data)
+                self._outbox_size -= len(data)
+                self._reply_size -= len(data)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _write_failed(self, error: OSError) -> None:
         with self._lock:
@@ -672,11 +883,13 @@ class Connection:
         """
         if self._on_reader_thread() or self.driver.state is not ReadyState.CLOSED:
             return
-        with self._reading_to_close() as reading:
-            if reading:
-                self._finish_if_closed()
-        if not reading:
+        if not self._become_reader(Role.CLOSE):
             self._interrupt()  # e.g. close() while CONNECTING: the reader must notice now
+            return
+        try:
+            self._finish_if_closed()
+        finally:
+            self._stop_reading()
 
     # -- ending ---------------------------------------------------------------------------
 
@@ -735,7 +948,21 @@ class Connection:
             reader_elsewhere = self._read_lock.locked() and not self._on_reader_thread()
             if not reader_elsewhere:
                 self._transport_closed = True
-            dup = _dup_socket(transport) if first else None
+            # After the peer's EOF nothing is left unread (a close would not reset), and nobody
+            # else can be blocked on the socket when no other thread reads and no write is in
+            # progress (later writers see _ended): closing it is enough. This is how a vanished
+            # peer ends, and the duplicate-and-shutdown costs four system calls, each a wait for
+            # the interpreter lock when thousands of peers vanish at once.
+            quiet = (first and self._peer_eof and not reader_elsewhere
+                     and self._write_lock.acquire(blocking=False))
+            dup = _dup_socket(transport) if first and not quiet else None
+        if quiet:
+            try:
+                transport.close()
+            finally:
+                self._write_lock.release()
+            self._queue.stop_putting()
+            return
         if first:
             _shutdown(dup)
             self._queue.stop_putting()
@@ -757,17 +984,26 @@ class Connection:
 
     def _dispatch_pending(self) -> None:
         """Hand queued events to on_event, outside every lock; only on the reading thread."""
-        while True:
+        while self._events:
             with self._lock:
-                if not self._events:
-                    return
-                event = self._events.popleft()
-            if isinstance(event, CloseEvent):
-                self._finish_if_closed()
-                self._close_event = event
-                self._queue.close()
-                self._disarm_watchdog()
-            self._deliver(event)
+                batch, self._events = self._events, deque()
+            self._batch = batch
+            try:
+                while batch:
+                    event = batch.popleft()
+                    if isinstance(event, CloseEvent):
+                        self._finish_if_closed()
+                        self._close_event = event
+                        self._queue.close()
+                        self._disarm_watchdog()
+                        self._holding.release()
+                    self._deliver(event)
+            finally:
+                if batch:  # a listener raised past the logging (KeyboardInterrupt): keep the rest
+                    with self._lock:
+                        batch.extend(self._events)
+                        self._events = batch
+                    self._batch = deque()
 
     def _listened(self) -> bool:
         # A message nobody listens for would be lost: with a reader thread it waits for recv().
@@ -775,7 +1011,7 @@ class Connection:
 
     def _deliver(self, event: Event) -> None:
         if isinstance(event, MessageEvent):
-            if self._direct_reading:
+            if self._reader_role is Role.RECV or self._reader_role is Role.IDLE:
                 self._direct.append(event.data)
             elif self._queue.enabled:
                 self._queue.put(event.data)

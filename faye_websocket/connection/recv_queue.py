@@ -18,6 +18,8 @@ class RecvQueue:
         self.enabled = False
         self._closed = False
         self._no_wait = False
+        # Bytes (characters for text) of the messages waiting: charged to the memory budget.
+        self.held_bytes = 0
 
     def put(self, item: str | bytes) -> None:
         """Add a message, waiting while the queue is full (the reader stops reading: backpressure)."""
@@ -25,6 +27,7 @@ class RecvQueue:
             while len(self._items) >= self._size and not (self._closed or self._no_wait):
                 self._cond.wait()
             self._items.append(item)
+            self.held_bytes += len(item)
             self._cond.notify_all()
 
     def keep(self, item: str | bytes) -> None:
@@ -34,8 +37,9 @@ class RecvQueue:
         """
         with self._cond:
             self._items.append(item)
+            self.held_bytes += len(item)
             if len(self._items) > self._size:
-                self._items.popleft()
+                self.held_bytes -= len(self._items.popleft())
             self._cond.notify_all()
 
     def stop_putting(self) -> None:
@@ -56,6 +60,7 @@ class RecvQueue:
                     raise TimeoutError("no message within the timeout")
                 self._cond.wait(remaining)
             item = self._items.popleft()
+            self.held_bytes -= len(item)
             self._cond.notify_all()
             return item
 

@@ -15,7 +15,7 @@ class Timers:
     """The connection's deadlines, all in time.monotonic() seconds; None means not armed."""
 
     def __init__(self, ping: float | None, pong_timeout: float | None, close_timeout: float,
-                 handshake_timeout: float | None) -> None:
+                 handshake_timeout: float | None, message_timeout: float | None = None) -> None:
         self.ping_interval = ping
         self.pong_timeout = pong_timeout
         self.close_timeout = close_timeout
@@ -24,6 +24,8 @@ class Timers:
         self.close_deadline: float | None = None
         self.next_ping: float | None = None
         self.pong_deadline: float | None = None
+        self.message_timeout = message_timeout
+        self.message_deadline: float | None = None  # an unfinished message must be complete by then
         self._counter = itertools.count(1)
 
     def opened_at(self, now: float) -> None:
@@ -43,10 +45,18 @@ class Timers:
         # (faye-websocket-node #35), so waiting for the pong itself would be a false alarm.
         self.pong_deadline = None
 
+    def holding(self, held: bool, now: float) -> None:
+        """After a read: the peer has (or no longer has) an unfinished message with us."""
+        if not held:
+            self.message_deadline = None
+        elif self.message_deadline is None and self.message_timeout is not None:
+            self.message_deadline = now + self.message_timeout
+
     def next_deadline(self, state: ReadyState) -> float | None:
         """The earliest deadline that matters in ``state`` (None: no deadline)."""
         if state is ReadyState.OPEN:
-            return None if self.next_ping is None else earliest(self.next_ping, self.pong_deadline)
+            pings = None if self.next_ping is None else earliest(self.next_ping, self.pong_deadline)
+            return earliest(pings, self.message_deadline)
         if state is ReadyState.CLOSING:
             return self.close_deadline
         if state is ReadyState.CONNECTING:
@@ -62,6 +72,10 @@ class Timers:
         if state is ReadyState.OPEN and passed(self.pong_deadline, now):
             return "no pong within the pong timeout"
         return None
+
+    def message_overdue(self, now: float, state: ReadyState) -> bool:
+        """True when an unfinished message has passed its deadline (the connection is closed 1008)."""
+        return state is ReadyState.OPEN and passed(self.message_deadline, now)
 
     def ping_due(self, now: float, state: ReadyState) -> bool:
         """True when an automatic ping should go out now."""

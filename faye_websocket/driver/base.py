@@ -88,6 +88,12 @@ class Driver:
         """Refuse the opening handshake with an HTTP error: only the server side can (InvalidState)."""
         raise InvalidState("only the server side can reject an opening handshake")
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes received and kept but not delivered yet (the parser's buffer, and in subclasses
+        the fragments of an unfinished message): what the I/O layer charges to its memory budget."""
+        return len(self._reader.buffer)
+
     def receive_data(self, data: bytes) -> None:
         """Feed bytes received from the peer; any split of the stream gives the same events."""
         if self.state is ReadyState.CLOSED or not data:

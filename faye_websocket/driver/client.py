@@ -74,6 +74,7 @@ class ClientDriver(Hybi):
         self.status_code: int | None = None
         self.headers = Headers()
         self.handshake_error: HandshakeError | None = None
+        self.request_sent = b""  # the request head as written (the I/O layer's debug log shows it)
 
     def request_head(self) -> bytes:
         """The handshake request: request line, then Host, Upgrade, Connection, key, version, ..."""
@@ -106,6 +107,7 @@ class ClientDriver(Hybi):
             except ExtensionError as error:
                 self._fail(error)
                 return
+            self.request_sent = head
             self._write(head)
 
     def _parse(self) -> Parser:

@@ -51,13 +51,13 @@ def _xor_table(key_byte: int) -> bytes:
     return bytes(value ^ key_byte for value in range(BYTE_VALUES))
 
 
-def apply_mask(data: bytes, key: bytes) -> bytes:
+def apply_mask(data: bytes | bytearray, key: bytes) -> bytes:
     """XOR ``data`` with the 4-byte ``key`` repeated (RFC 6455 section 5.3); returns bytes."""
     masked = mask_buffer(data, key)
     return masked if isinstance(masked, bytes) else bytes(masked)
 
 
-def mask_buffer(data: bytes, key: bytes) -> bytes | bytearray:
+def mask_buffer(data: bytes | bytearray, key: bytes) -> bytes | bytearray:
     """XOR ``data`` with the 4-byte ``key`` repeated (RFC 6455 section 5.3).
 
     Pure Python at C speed: small payloads are XORed as one big integer; large ones as four
@@ -90,18 +90,51 @@ def serialize_frame(frame: Frame, *, mask: bool) -> bytes:
         | (RSV3_BIT if frame.rsv3 else 0)
         | frame.opcode
     )
-    length = len(frame.payload)
-    mask_bit = MASK_BIT if mask else 0
+    return encode_frame(first, frame.payload, secrets.token_bytes(MASK_KEY_LENGTH) if mask else None)
+
+
+def encode_frame(first: int, payload: bytes, key: bytes | None) -> bytes:
+    """One frame: ``first`` is the first header byte (FIN, RSV bits, opcode); masked with ``key``
+    (4 bytes, RFC 6455 section 5.3) unless it is None. The minimal length encoding (section 5.2)."""
+    length = len(payload)
+    if key is None:
+        if length <= MAX_LENGTH_7:
+            return bytes((first, length)) + payload
+        return _head(first, 0, length) + payload
     if length <= MAX_LENGTH_7:
-        head = bytes((first, mask_bit | length))
-    elif length <= MAX_LENGTH_16:
-        head = bytes((first, mask_bit | LENGTH_16_MARKER)) + length.to_bytes(2, "big")
-    else:
-        head = bytes((first, mask_bit | LENGTH_64_MARKER)) + length.to_bytes(8, "big")
-    if not mask:
-        return head + frame.payload
-    key = secrets.token_bytes(MASK_KEY_LENGTH)
-    return head + key + mask_buffer(frame.payload, key)
+        return bytes((first, MASK_BIT | length)) + key + mask_buffer(payload, key)
+    return _head(first, MASK_BIT, length) + key + mask_buffer(payload, key)
+
+
+def _head(first: int, mask_bit: int, length: int) -> bytes:
+    if length <= MAX_LENGTH_16:
+        return bytes((first, mask_bit | LENGTH_16_MARKER)) + length.to_bytes(2, "big")
+    return bytes((first, mask_bit | LENGTH_64_MARKER)) + length.to_bytes(8, "big")
+
+
+MASK_POOL_SIZE = 1024  # bytes of randomness drawn at once: 256 masking keys per system call
+
+
+class MaskKeys:
+    """Masking keys for one connection's outgoing frames, from ``secrets`` (the OS's CSPRNG).
+
+    RFC 6455 section 10.3 asks for keys a peer cannot predict, which a CSPRNG gives whether its
+    bytes are drawn four at a time or a block at a time; a block saves a system call per frame.
+    Not thread-safe: the driver's caller serialises calls.
+    """
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def next(self) -> bytes:
+        """The next 4-byte key."""
+        at = self._at
+        if at >= len(self._pool):
+            self._pool = secrets.token_bytes(MASK_POOL_SIZE)
+            at = 0
+        self._at = at + MASK_KEY_LENGTH
+        return self._pool[at : at + MASK_KEY_LENGTH]
 
 
 ReadExact = Callable[[int], Generator[None, None, bytes]]

@@ -15,17 +15,29 @@ from ..extensions.base import Message
 from ..rfc6455 import MAX_CLOSE_REASON, CloseCode, Opcode
 from .base import Driver, Parser, truncate_utf8
 from .frames import (
+    FIN_BIT,
+    LENGTH_16_MARKER,
+    MASK_BIT,
+    MASK_KEY_LENGTH,
+    MAX_LENGTH_7,
+    OPCODE_BITS,
+    RSV1_BIT,
     Frame,
     FrameRules,
+    MaskKeys,
+    apply_mask,
+    encode_frame,
     parse_close_payload,
     parse_frame,
     serialize_close_payload,
-    serialize_frame,
 )
 from .message import MessageAssembler, decode_text
 
 Rsv = tuple[bool, bool, bool]
 NO_RSV: Rsv = (False, False, False)
+# The first header byte of the common frame: FIN set, no RSV bit (RFC 6455 section 5.2).
+TEXT_FIRST = FIN_BIT | Opcode.TEXT
+BINARY_FIRST = FIN_BIT | Opcode.BINARY
 
 
 class ExtensionPipeline(Protocol):
@@ -64,6 +76,10 @@ class Hybi(Driver):
             rsv_allowed=extensions.valid_frame_rsv,
         )
         self._message: MessageAssembler | None = None
+        self._keys = MaskKeys() if mask_outgoing else None
+        # True once OPEN without an extension session: messages skip the extension pipeline.
+        self._plain = False
+        self._common_firsts: frozenset[int] = frozenset()  # first header bytes _common_frames takes
         self._handlers: dict[Opcode, Callable[[Frame], None]] = {
             Opcode.CONTINUATION: self._on_continuation,
             Opcode.TEXT: self._on_data,
@@ -73,14 +89,96 @@ class Hybi(Driver):
             Opcode.PONG: self._on_pong,
         }
 
+    @property
+    def held_bytes(self) -> int:
+        """The parser's buffer plus the fragments of the unfinished message (see Driver)."""
+        message = self._message
+        return len(self._reader.buffer) + (message.length if message is not None else 0)
+
     # -- incoming ---------------------------------------------------------------------------
 
     def _frames(self) -> Parser:
         """Parse frames until the closing handshake completes."""
+        reader = self._reader
         while self.state is not ReadyState.CLOSED:
+            common = self._message is None and self.state is ReadyState.OPEN
+            if common and self._common_frames():
+                if reader.eof:
+                    raise EOFError("stream ended")
+                yield  # a common frame is incomplete: wait for more bytes, then look again
+                continue
             held = self._message.length if self._message else 0
-            frame = yield from parse_frame(self._reader.read_exact, self._rules, held)
+            frame = yield from parse_frame(reader.read_exact, self._rules, held)
             self._handlers[frame.opcode](frame)
+
+    def _common_frames(self) -> bool:
+        """Take every complete common frame at the head of the buffer; True when the next one is
+        common but incomplete, False when it is another kind (``parse_frame`` takes it then).
+
+        The common frame: a whole text or binary message (FIN; no RSV bit but those the
+        negotiated extensions claim), masked as this side requires (RFC 6455 section 5.1), at
+        most 65,535 bytes and within ``max_length``. Any frame that fails a check is left to
+        ``parse_frame``, which raises the error that check calls for, so no check is skipped;
+        text that is not UTF-8 is left to it as well, or, once an extension has transformed
+        it, fails here as there (InvalidPayload, 1007).
+        """
+        buf = self._reader.buffer
+        size = len(buf)
+        pos = 0
+        masked = MASK_BIT if self._rules.require_masking else 0
+        key_length = MASK_KEY_LENGTH if masked else 0
+        firsts = self._common_firsts
+        events = self._events
+        wait = False
+        while True:
+            if size - pos < 2:
+                wait = True
+                break
+            first = buf[pos]
+            second = buf[pos + 1]
+            if first not in firsts or second & MASK_BIT != masked:
+                break
+            length = second & 0x7F
+            start = pos + 2
+            if length > MAX_LENGTH_7:
+                if length != LENGTH_16_MARKER:
+                    break  # 64-bit lengths: large messages take the general path
+                if size - pos < 4:
+                    wait = True
+                    break
+                length = (buf[pos + 2] << 8) | buf[pos + 3]
+                start += 2
+            if length > self.max_length:
+                break
+            end = start + key_length + length
+            if end > size:
+                wait = True
+                break
+            if masked:
+                payload = apply_mask(buf[start + key_length : end], bytes(buf[start : start + key_length]))
+            else:
+                payload = bytes(buf[start:end])
+            if not self._plain:
+                pos = end  # taken: the extension's state moves on, and its errors end the parsing
+                events.append(MessageEvent(self._through_extensions(first, payload)))
+                continue
+            if first == TEXT_FIRST:
+                try:
+                    events.append(MessageEvent(payload.decode("utf-8")))
+                except UnicodeDecodeError:
+                    break  # parse_frame fails the connection with 1007
+            else:
+                events.append(MessageEvent(payload))
+            pos = end
+        if pos:
+            del buf[:pos]
+        return wait
+
+    def _through_extensions(self, first: int, payload: bytes) -> str | bytes:
+        opcode = Opcode.TEXT if first & OPCODE_BITS == Opcode.TEXT else Opcode.BINARY
+        message = Message(opcode, payload, bool(first & RSV1_BIT), False, False)
+        data = self._extensions.process_incoming_message(message, self.max_length).data
+        return decode_text(data) if opcode is Opcode.TEXT else data
 
     def _on_data(self, frame: Frame) -> None:
         if self._message is not None:
@@ -142,8 +240,35 @@ class Hybi(Driver):
     # -- outgoing ---------------------------------------------------------------------------
 
     def _write_frame(self, opcode: Opcode, payload: bytes, rsv: Rsv = NO_RSV) -> None:
-        frame = Frame(True, opcode, payload, *rsv)
-        self._write(serialize_frame(frame, mask=self._mask))
+        first = FIN_BIT | (0x40 if rsv[0] else 0) | (0x20 if rsv[1] else 0) | (0x10 if rsv[2] else 0) | opcode
+        self._write(encode_frame(first, payload, self._keys.next() if self._keys is not None else None))
+
+    def send(self, data: str | bytes | bytearray | memoryview) -> bool:
+        """Send text (str) or binary (bytes-like) data; the common message is framed at once."""
+        if self.state is ReadyState.OPEN:
+            kind = type(data)
+            if kind is str:
+                payload = data.encode("utf-8")  # type: ignore[union-attr]
+                first = TEXT_FIRST
+            elif kind is bytes:
+                payload = data
+                first = BINARY_FIRST
+            else:
+                return super().send(data)
+            if not self._plain:
+                return self._send_message(Opcode(first & OPCODE_BITS), payload)
+            key = self._keys.next() if self._keys is not None else None
+            self._chunks.append(encode_frame(first, payload, key))
+            return True
+        return super().send(data)
+
+    def _open(self) -> None:
+        self._plain = not self._extensions.has_sessions
+        firsts = {TEXT_FIRST, BINARY_FIRST}
+        if self._extensions.valid_frame_rsv(Opcode.TEXT, True, False, False):
+            firsts |= {TEXT_FIRST | RSV1_BIT, BINARY_FIRST | RSV1_BIT}  # permessage-deflate's bit
+        self._common_firsts = frozenset(firsts)
+        super()._open()
 
     def _send_message(self, opcode: Opcode, payload: bytes) -> bool:
         if not self._extensions.has_sessions:

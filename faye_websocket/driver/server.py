@@ -105,18 +105,8 @@ def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
                              STATUS_BAD_REQUEST)
     if not headers.get("Host"):
         raise HandshakeError("Missing required header: Host", STATUS_BAD_REQUEST)
-    version = headers.get("Sec-WebSocket-Version")
-    if version not in SUPPORTED_VERSIONS:
-        raise HandshakeError(f"Unsupported WebSocket version: {version}", STATUS_UPGRADE_REQUIRED,
-                             {"Sec-WebSocket-Version": ", ".join(SUPPORTED_VERSIONS)})
-    key = headers.get("Sec-WebSocket-Key")
-    if not is_valid_key(key):
-        raise HandshakeError("Missing or invalid handshake request header: Sec-WebSocket-Key",
-                             STATUS_BAD_REQUEST)
-    assert key is not None
-    if not is_websocket_request(request):
-        raise HandshakeError("Not a WebSocket upgrade request (Connection/Upgrade headers, GET)",
-                             STATUS_BAD_REQUEST)
+    key, version = _checked_key_and_version(request)
+    _check_upgrade(request)
     registry = Extensions()
     for extension in options.extensions:
         registry.add(extension)
@@ -140,6 +130,43 @@ def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
     response = serialize_head("HTTP/1.1 101 Switching Protocols", fields)
     return HybiServer(response, registry, max_length=options.max_length, version=f"hybi-{version}",
                       protocol=protocol)
+
+
+def _checked_key_and_version(request: Request) -> tuple[str, str]:
+    """The request's key and version; HandshakeError naming exactly what is missing or wrong."""
+    headers = request.headers
+    key, version = headers.get("Sec-WebSocket-Key"), headers.get("Sec-WebSocket-Version")
+    missing = [name for name, value in (("Sec-WebSocket-Key", key), ("Sec-WebSocket-Version", version))
+               if not value]
+    if missing:  # RFC 6455 section 4.2.1 items 5 and 6
+        plural = "s" if len(missing) > 1 else ""
+        raise HandshakeError(f"Missing required header{plural}: {', '.join(missing)} "
+                             f"(an RFC 6455 handshake sends both; a hixie-75 client needs allow_drafts=True)",
+                             STATUS_BAD_REQUEST,
+                             {"Sec-WebSocket-Version": ", ".join(SUPPORTED_VERSIONS)})
+    assert key is not None and version is not None
+    if version not in SUPPORTED_VERSIONS:  # section 4.4: 426 with the versions we speak
+        raise HandshakeError(f"Unsupported WebSocket version: {version} (this server speaks "
+                             f"{', '.join(SUPPORTED_VERSIONS)})", STATUS_UPGRADE_REQUIRED,
+                             {"Sec-WebSocket-Version": ", ".join(SUPPORTED_VERSIONS)})
+    if not is_valid_key(key):
+        raise HandshakeError(f"Invalid Sec-WebSocket-Key {key[:40]!r}: it must be 16 random bytes in base64 "
+                             f"(RFC 6455 section 4.1)", STATUS_BAD_REQUEST)
+    return key, version
+
+
+def _check_upgrade(request: Request) -> None:
+    """HandshakeError naming which of the method, Connection and Upgrade is not an upgrade's."""
+    headers = request.headers
+    if request.method != "GET":  # RFC 6455 section 4.2.1 item 1
+        raise HandshakeError(f"Not a WebSocket upgrade: the method is {request.method}, not GET",
+                             STATUS_BAD_REQUEST)
+    if "upgrade" not in headers.tokens("Connection"):  # item 4
+        raise HandshakeError(f"Not a WebSocket upgrade: Connection is {headers.get('Connection')!r}, "
+                             f"without 'Upgrade'", STATUS_BAD_REQUEST)
+    if "websocket" not in headers.tokens("Upgrade"):  # item 3
+        raise HandshakeError(f"Not a WebSocket upgrade: Upgrade is {headers.get('Upgrade')!r}, "
+                             f"not 'websocket'", STATUS_BAD_REQUEST)
 
 
 def _draft_driver(request: Request, options: _Options, url: str) -> Driver:
@@ -167,7 +194,11 @@ def _draft_driver(request: Request, options: _Options, url: str) -> Driver:
 def build_driver(request: Request, options: _Options, url: str) -> Driver:
     """Validate ``request`` and return the driver for its protocol; HandshakeError if it cannot be."""
     headers = request.headers
-    if "Sec-WebSocket-Version" in headers or "Sec-WebSocket-Key" in headers:
+    draft76 = "Sec-WebSocket-Key1" in headers or "Sec-WebSocket-Key2" in headers
+    hybi = "Sec-WebSocket-Version" in headers or "Sec-WebSocket-Key" in headers
+    if hybi or (not options.allow_drafts and not draft76 and "websocket" in headers.tokens("Upgrade")):
+        # Without drafts, an upgrade that lacks the key is a broken RFC 6455 request: say what
+        # is missing rather than "draft-75 handshakes are disabled" (issue 11).
         return _hybi_driver(request, options, url)
     if "websocket" not in headers.tokens("Upgrade"):
         # A plain HTTP request to a WebSocket-only endpoint (RFC 9110 section 15.5.22).
@@ -210,6 +241,14 @@ class ServerDriver:
         return self._inner if self._inner is not None else self._pre
 
     @property
+    def protocol_driver(self) -> Driver | None:
+        """The protocol's driver once ``start()`` has chosen it (None before, or after a reject).
+
+        From then on every call here is forwarded to it, so the I/O layer may call it directly.
+        """
+        return self._inner
+
+    @property
     def state(self) -> ReadyState:
         """The connection's ReadyState."""
         return self._current.state
@@ -233,6 +272,11 @@ class ServerDriver:
     def close_event(self) -> CloseEvent | None:
         """The close event once produced."""
         return self._current.close_event
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes received and not delivered yet (see Driver.held_bytes); the head is capped apart."""
+        return self._current.held_bytes
 
     def start(self) -> None:
         """Validate the request and answer it: 101 (upgrade) or an HTTP error and a close event."""

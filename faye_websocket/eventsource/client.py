@@ -19,11 +19,12 @@ import time
 from typing import Any, Callable, Generator, Iterator, Mapping
 from urllib.parse import urljoin
 
-from ..driver.http import HeadBuffer, Response, is_interim, parse_response, to_headers
+from ..driver.http import HeadBuffer, Response, check_header, is_interim, parse_response, to_headers
 from ..driver.proxy import basic_credentials
 from ..driver.url import WebSocketURL, parse_url
 from ..errors import HandshakeError
-from ..events import ErrorEvent, OpenEvent, ReadyState
+from ..events import ErrorEvent, OpenEvent, ReadyState, with_target
+from ..net.backoff import DEFAULT_JITTER, DEFAULT_MAX_DELAY, Backoff
 from ..net.dial import Opener
 from ..net.proxies import ProxyOption, resolve_proxy
 from ..net.tls import tls_settings
@@ -42,6 +43,9 @@ logger = logging.getLogger("faye_websocket")
 
 Listener = Callable[[Any], Any]
 DEFAULT_RETRY = 3.0  # seconds before reconnecting until the server sends retry; Chromium's default
+# Consecutive failed connections before the iteration gives up and raises the last error: about
+# five minutes of outage with the default delays (3, 6, 12, 24, then 30 s each).
+DEFAULT_MAX_ATTEMPTS = 12
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds for TCP, proxy, TLS; the same again for the response head
 DEFAULT_READ_TIMEOUT = 60.0  # seconds of silence before the stream counts as dropped (faye pings every 10)
 MAX_REDIRECTS = 5  # redirects followed per connection (fetch allows 20; a stream needs few)
@@ -60,6 +64,10 @@ class EventSourceClient:
     CA bundle), ``proxy`` (a proxy URL or ``{"origin", "headers", "tls"}``; None: the environment's
     ``http_proxy``/``https_proxy``; False: none), ``retry`` (seconds before a reconnection until
     the server sends ``retry:``), ``reconnect`` (False: a dropped connection ends the iteration),
+    ``max_delay``, ``jitter`` and ``max_attempts`` (the backoff after failed connections: each
+    consecutive failure doubles the delay from ``retry``, shortened at random by up to ``jitter``
+    of itself, at most ``max_delay``; the server's ``retry:`` is the floor; after ``max_attempts``
+    consecutive failures, None for never, the iteration raises the last error),
     ``connect_timeout``, ``read_timeout`` (None: wait forever), and the bounds ``max_line_length``
     and ``max_length`` (characters per line and per event's data).
 
@@ -68,10 +76,14 @@ class EventSourceClient:
     Authorization, Cookie and Proxy-Authorization, as fetch does.
 
     As a browser's, it dispatches an ``error`` event before every reconnection: the network
-    error's, or one saying the stream ended when the server closed it cleanly.
+    error's, or one saying the stream ended when the server closed it cleanly (after which it
+    waits ``retry`` seconds, no backoff: that connection worked). Failures are visible without a
+    listener too: the iteration raises once it gives up. Every event's ``target`` is this reader.
 
     Nothing happens until it is iterated or ``run()``; ``close()`` is safe from any thread.
-    Raises ValueError for a URL that is not http(s), TypeError for a bad ``tls`` or ``proxy``.
+    Raises ValueError for a URL that is not http(s) or a ``last_event_id`` with CR, LF or NUL
+    (it goes into the request head, like every header value), TypeError for a bad ``tls`` or
+    ``proxy``.
     """
 
     def __init__(
@@ -84,6 +96,9 @@ class EventSourceClient:
         proxy: ProxyOption = None,
         retry: float = DEFAULT_RETRY,
         reconnect: bool = True,
+        max_delay: float = DEFAULT_MAX_DELAY,
+        jitter: float = DEFAULT_JITTER,
+        max_attempts: int | None = DEFAULT_MAX_ATTEMPTS,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float | None = DEFAULT_READ_TIMEOUT,
         max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
@@ -91,6 +106,9 @@ class EventSourceClient:
     ) -> None:
         self.url = url
         self._target = _parse_http_url(url)
+        if not isinstance(last_event_id, str):
+            raise TypeError(f"last_event_id must be a str, not {type(last_event_id).__name__}")
+        check_header("Last-Event-ID", last_event_id)  # CR/LF would split the request head
         if tls is not None:
             tls_settings(tls)  # a bad option is a TypeError now, not at the first https connection
         self._tls_option = tls
@@ -98,6 +116,7 @@ class EventSourceClient:
         self._proxy_option = proxy
         self._headers = list(to_headers(headers))
         self.retry = retry
+        self._backoff = Backoff(retry, max_delay=max_delay, jitter=jitter, max_attempts=max_attempts)
         self._reconnect = reconnect
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
@@ -158,29 +177,43 @@ class EventSourceClient:
         """Read events and call the listeners until ``close()``; on this thread.
 
         Raises HandshakeError when the server refuses the stream (after the "error" listeners ran),
-        MessageTooLarge if the server breaks a bound, or OSError with ``reconnect=False``.
+        MessageTooLarge if the server breaks a bound, OSError with ``reconnect=False`` or after
+        ``max_attempts`` consecutive failed connections.
         """
         for event in self:
             self._dispatch(event.type, event)
 
     def __iter__(self) -> Iterator[ServerSentEvent]:
-        """Yield events as they arrive, reconnecting as a browser does; ends after ``close()``."""
+        """Yield events as they arrive, reconnecting as a browser does (with backoff after
+        failures); ends after ``close()``, raises the last error once it gives up."""
         try:
             while not self._stop.is_set():
-                ended = yield from self._one_connection()
+                failure = yield from self._one_connection()
                 if self._stop.is_set() or not self._reconnect:
                     break
                 self._state = ReadyState.CONNECTING
-                if ended:
-                    # WHATWG HTML 9.2.3 "reestablish the connection": CONNECTING, then an error
-                    # event, also after a clean end (network errors have dispatched theirs).
-                    self._dispatch("error", ErrorEvent(f"EventSource stream ended: {self.url}: reconnecting"))
-                self._stop.wait(self.retry)
+                self._stop.wait(self._next_delay(failure))
         finally:
             self._state = ReadyState.CLOSED
 
-    def _one_connection(self) -> Generator[ServerSentEvent, None, bool]:
-        """Yield one connection's events; True when the stream ended without an error event."""
+    def _next_delay(self, failure: OSError | None) -> float:
+        """Seconds before the next connection; raises ``failure`` once the attempts are spent."""
+        if failure is None:
+            # WHATWG HTML 9.2.3 "reestablish the connection": CONNECTING, then an error event,
+            # also after a clean end (network errors have dispatched theirs), then ``retry``.
+            self._dispatch("error", ErrorEvent(f"EventSource stream ended: {self.url}: reconnecting"))
+            return self.retry
+        delay = self._backoff.failed(minimum=self.retry)
+        if delay is None:
+            logger.debug("EventSourceClient %s: giving up after %d failed connections: %s",
+                         self.url, self._backoff.failures, failure)
+            raise failure
+        logger.debug("EventSourceClient %s: connection %d failed (%s); next in %.2f s",
+                     self.url, self._backoff.failures, failure, delay)
+        return delay
+
+    def _one_connection(self) -> Generator[ServerSentEvent, None, OSError | None]:
+        """Yield one connection's events; the network error that ended it, None for a clean end."""
         try:
             transport, leftover = self._open()
         except HandshakeError as error:
@@ -188,13 +221,14 @@ class EventSourceClient:
             raise
         except OSError as error:
             self._network_error(error)
-            return False
+            return error
+        self._backoff.succeeded()
         try:
             yield from self._read_events(transport, leftover)
-            return True
+            return None
         except OSError as error:
             self._network_error(error)
-            return False
+            return error
         finally:
             with self._link_lock:
                 self._transport = None
@@ -310,6 +344,7 @@ class EventSourceClient:
             events = self._parser.feed(self._decoder.feed(data))
             if self._parser.retry is not None:
                 self.retry = self._parser.retry / 1000
+                self._backoff.initial = self.retry  # the server's pace: backoff grows from it
             for event in events:
                 if self._stop.is_set():
                     return
@@ -321,6 +356,7 @@ class EventSourceClient:
                 return
 
     def _dispatch(self, type: str, event: Any) -> None:
+        with_target(event, self)
         attribute = {"open": self.onopen, "message": self.onmessage, "error": self.onerror}.get(type)
         listeners = ([attribute] if attribute is not None else []) + list(self._listeners.get(type, []))
         for listener in listeners:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import selectors
 import socket
 import threading
@@ -24,6 +25,8 @@ import time
 from typing import Protocol
 
 logger = logging.getLogger("faye_websocket")
+THREAD_NAME = "faye_websocket-eventsource-watcher"
+START_FAILURE_LOG_INTERVAL = 10.0  # seconds between two warnings that the thread did not start
 
 
 class Watched(Protocol):
@@ -45,6 +48,11 @@ class StreamWatcher:
     Changes are queued and applied by the watcher thread itself (a selector must not change under
     a running ``select``); the queue keeps their order, so a descriptor number that is closed and
     reused by a new stream is unregistered before it is registered again.
+
+    When the thread cannot start (the process is at its thread limit) nothing is lost: the
+    streams stay queued, a warning is logged (at most once per ``START_FAILURE_LOG_INTERVAL``),
+    and the next ``add`` starts the thread with all of them. Streams still work meanwhile; only
+    pings and the early notice of a departed client wait for the thread.
     """
 
     def __init__(self) -> None:
@@ -53,6 +61,7 @@ class StreamWatcher:
         self._thread: threading.Thread | None = None
         self._wake_w: socket.socket | None = None
         self._sequence = itertools.count()
+        self._start_failed_at = -math.inf  # when a failed start was last logged
 
     def add(self, stream: Watched, first_ping: float | None) -> None:
         """Watch ``stream``; ``first_ping`` is the monotonic time of its first ping (None: never)."""
@@ -67,6 +76,8 @@ class StreamWatcher:
         """Stop watching ``stream`` (before its socket is closed, to keep the order of changes)."""
         with self._lock:
             if self._thread is None:
+                # Never started (or its start failed): forget the queued add, if any.
+                self._pending = [change for change in self._pending if change[1] is not stream]
                 return
             self._pending.append((False, stream, None))
             self._wake()
@@ -77,12 +88,22 @@ class StreamWatcher:
             return self._thread is not None
 
     def _start(self) -> None:
-        wake_r, self._wake_w = socket.socketpair()
+        """Start the thread (called with the lock held); on failure keep the queue for a retry."""
+        wake_r, wake_w = socket.socketpair()
         wake_r.setblocking(False)
-        self._thread = threading.Thread(
-            target=self._run, args=(wake_r,), name="faye_websocket-eventsource-watcher", daemon=True
-        )
-        self._thread.start()
+        thread = threading.Thread(target=self._run, args=(wake_r,), name=THREAD_NAME, daemon=True)
+        try:
+            thread.start()  # the thread waits for our lock before it reads _pending
+        except RuntimeError as error:  # "can't start new thread"
+            wake_r.close()
+            wake_w.close()
+            now = time.monotonic()
+            if now - self._start_failed_at >= START_FAILURE_LOG_INTERVAL:
+                self._start_failed_at = now
+                logger.warning("faye_websocket: EventSource watcher thread not started (%s); %d "
+                               "stream(s) wait for the next attempt", error, len(self._pending))
+            return
+        self._thread, self._wake_w = thread, wake_w
 
     def _wake(self) -> None:
         assert self._wake_w is not None
@@ -99,6 +120,8 @@ class StreamWatcher:
         except Exception:  # pragma: no cover - a bug here must not pass silently
             logger.exception("EventSource watcher thread failed")
             with self._lock:
+                # Its streams go back to the queue, so that the next add() watches them again.
+                self._pending[:0] = loop.registrations()
                 self._thread = None
                 if self._wake_w is not None:
                     self._wake_w.close()
@@ -137,6 +160,11 @@ class _Loop:
 
     def empty(self) -> bool:
         return not self._fds
+
+    def registrations(self) -> list[tuple[bool, Watched, float | None]]:
+        """Every watched stream as a queued add, with its next ping (to start over elsewhere)."""
+        pings = {stream: deadline for deadline, _, stream in self._timers if stream in self._fds}
+        return [(True, stream, pings.get(stream)) for stream in self._fds]
 
     def register(self, stream: Watched, first_ping: float | None) -> None:
         fd = stream.watch_fileno()

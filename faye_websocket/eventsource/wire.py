@@ -29,6 +29,7 @@ FIXED_HEADERS: tuple[tuple[str, str], ...] = (
     ("Cache-Control", "no-cache, no-store"),
     ("Connection", "close"),
 )
+_EVENT_END = EOL + EOL  # a field line's end, then the blank line that dispatches the event
 _LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
 
 HeaderInput = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
@@ -128,6 +129,8 @@ def format_event(message: str, *, event: str | None = None, id: str | int | None
     ``event`` or ``id`` contains CR or LF (it would inject fields) or ``id`` contains NUL (clients
     ignore such an id).
     """
+    if event is None and id is None and type(message) is str and "\n" not in message and "\r" not in message:
+        return ("data: " + message + _EVENT_END).encode("utf-8")  # the common event: one data line
     if not isinstance(message, str):
         raise TypeError(f"EventSource messages are str, not {type(message).__name__}")
     lines = []

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from ..api import EventTarget
+from ..connection.connection import DEFAULT_SEND_TIMEOUT
 from ..driver.http import Request
 from ..events import CloseEvent, ReadyState
 from ..net.deadline import check_duration
@@ -27,7 +28,10 @@ from . import wire
 from .watcher import WATCHER
 
 _DRAIN_SIZE = 4096  # bytes read at a time from a client that should send nothing
-STALLED_PINGS = 3  # ping intervals a single write may block before the client counts as gone
+STALLED_PINGS = 3  # ping intervals a write may block before the client counts as gone
+# Each piece of a write gets the whole send timeout, so the timeout measures progress, not the
+# time a large event takes (CPython's sendall applies a socket timeout to the whole call).
+WRITE_CHUNK = 64 * 1024
 
 
 class EventSource(EventTarget):
@@ -35,7 +39,10 @@ class EventSource(EventTarget):
 
     The constructor writes ``HTTP/1.1 200 OK``, faye's headers, ``headers`` and ``retry: <ms>``
     (``retry`` in seconds; None omits it); if that write fails the stream starts CLOSED. ``ping``
-    is the keep-alive comment interval in seconds (None or 0: no pings). ``url`` and
+    is the keep-alive comment interval in seconds (None or 0: no pings). ``send_timeout``
+    (seconds, 30 by default as the WebSocket's; None: no limit) bounds how long a write may make
+    no progress: a client that stops reading is cut then, and ``send()`` returns False; with pings
+    on, a write blocked for three ping intervals is cut sooner. ``url`` and
     ``last_event_id`` describe the request. Every method is safe from any thread. Raises
     ValueError for a bad option or custom header.
 
@@ -56,9 +63,11 @@ class EventSource(EventTarget):
         headers: wire.HeaderInput = None,
         ping: float | None = wire.DEFAULT_PING,
         retry: float | None = wire.DEFAULT_RETRY,
+        send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
     ) -> None:
         super().__init__()
         self._ping = check_duration("ping", ping, zero_disables=True)
+        self._send_timeout = check_duration("send_timeout", send_timeout)
         head = wire.response_head(headers) + wire.retry_field(retry)
         self._sock = sock
         self.url: str = wire.request_url(request, secure=isinstance(sock, ssl.SSLSocket))
@@ -70,6 +79,7 @@ class EventSource(EventTarget):
         self._closed = threading.Event()
         self._watch = watch_view(sock)
         set_nodelay(sock)
+        sock.settimeout(self._send_timeout)
         self._state = ReadyState.OPEN
         if self._write(head):
             first_ping = time.monotonic() + self._ping if self._ping else None
@@ -114,8 +124,8 @@ class EventSource(EventTarget):
     def send(self, message: str, *, event: str | None = None, id: str | int | None = None) -> bool:
         """Write one event; True once the bytes are handed to the kernel, False if closed.
 
-        Blocks while the client's TCP window is full; with pings on, a write blocked for three
-        ping intervals closes the stream (the client takes nothing) and returns False. A failed
+        Blocks while the client's TCP window is full; a write that makes no progress for
+        ``send_timeout`` closes the stream (the client takes nothing) and returns False. A failed
         write closes the stream too. Raises TypeError/ValueError as
         ``driver.eventsource.format_event`` does (checked before anything is written).
         """
@@ -162,7 +172,9 @@ class EventSource(EventTarget):
                 return False
             self._writing_since = time.monotonic()
             try:
-                self._sock.sendall(data)
+                with memoryview(data) as view:
+                    for start in range(0, len(view), WRITE_CHUNK):
+                        self._sock.sendall(view[start : start + WRITE_CHUNK])
                 return True
             except OSError:
                 pass
@@ -186,8 +198,10 @@ class EventSource(EventTarget):
         """Ping unless a write is in progress or the socket is full; close a stalled client."""
         assert self._ping is not None
         started = self._writing_since
-        if started is not None and now - started > STALLED_PINGS * self._ping:
-            self.close()  # the client takes nothing: a write has blocked for several intervals
+        stalled_after = stall_limit(self._ping, self._send_timeout)
+        assert stalled_after is not None
+        if started is not None and now - started > stalled_after:
+            self.close()  # the client takes nothing: a write has blocked past the limit
             return None
         if not self._write_lock.acquire(blocking=False):
             return now + self._ping  # a write is in progress, which keeps the stream alive
@@ -207,6 +221,15 @@ class EventSource(EventTarget):
             self.close()
             return None
         return now + self._ping
+
+
+def stall_limit(ping: float | None, send_timeout: float | None) -> float | None:
+    """Seconds a write may block before the client counts as gone: ``send_timeout``, or three
+    ping intervals when that is sooner (None: no limit)."""
+    by_pings = STALLED_PINGS * ping if ping is not None else None
+    if by_pings is None or send_timeout is None:
+        return by_pings if send_timeout is None else send_timeout
+    return min(by_pings, send_timeout)
 
 
 def peer_gone(view: socket.socket) -> bool:

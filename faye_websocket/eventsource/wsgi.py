@@ -18,12 +18,13 @@ from collections import deque
 from typing import Any, Callable, Iterator, Mapping
 
 from ..api import EventTarget
+from ..connection.connection import DEFAULT_SEND_TIMEOUT
 from ..events import CloseEvent, ReadyState
 from ..net.deadline import check_duration
 from ..server.takeover import environ_is_secure, request_from_environ, shutdown_tcp
 from . import wire
 from .watcher import WATCHER
-from .writer import STALLED_PINGS, peer_gone, watch_view
+from .writer import peer_gone, stall_limit, watch_view
 
 StartResponse = Callable[..., Any]
 DEFAULT_QUEUE_SIZE = 64  # events; a full queue makes send() wait for the client, as a socket would
@@ -38,8 +39,9 @@ class EventSourceResponse(EventTarget):
     ``Connection``, which WSGI servers own) plus ``headers``. ``retry``, ``ping``, ``url`` and
     ``last_event_id`` are as in ``EventSource``. ``send`` may be called from any thread and blocks
     while ``queue_size`` events wait to be written; iteration belongs to the server's thread.
-    With pings on, a server that takes nothing for three ping intervals while events wait (its
-    write to a client that reads nothing is blocked) closes the stream, as ``EventSource`` does.
+    A server that takes nothing for ``send_timeout`` seconds (30 by default; None: no limit), or
+    for three ping intervals when pings are on and that is sooner, while events wait (its write
+    to a client that reads nothing is blocked) closes the stream, as ``EventSource`` does.
     """
 
     def __init__(
@@ -51,11 +53,13 @@ class EventSourceResponse(EventTarget):
         ping: float | None = wire.DEFAULT_PING,
         retry: float | None = wire.DEFAULT_RETRY,
         queue_size: int = DEFAULT_QUEUE_SIZE,
+        send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
     ) -> None:
         super().__init__()
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, got {queue_size}")
         self._ping = check_duration("ping", ping, zero_disables=True)
+        self._stall_limit = stall_limit(self._ping, check_duration("send_timeout", send_timeout))
         first = wire.retry_field(retry)
         request = request_from_environ(environ)
         self.url: str = wire.request_url(request, secure=environ_is_secure(environ))
@@ -83,8 +87,8 @@ class EventSourceResponse(EventTarget):
     def send(self, message: str, *, event: str | None = None, id: str | int | None = None) -> bool:
         """Queue one event for the server to write; False once closed.
 
-        Waits while the queue is full; with pings on, a queue that stays full for three ping
-        intervals while the server takes nothing closes the stream and returns False. Raises
+        Waits while the queue is full; a queue that stays full for ``send_timeout`` while the
+        server takes nothing closes the stream and returns False. Raises
         TypeError/ValueError as ``format_event`` does.
         """
         return self._put(wire.format_event(message, event=event, id=id))
@@ -110,10 +114,10 @@ class EventSourceResponse(EventTarget):
         return False
 
     def _until_stalled(self) -> float | None:
-        """Seconds until a server that takes nothing counts as stuck (None: not yet, or pings off)."""
-        if self._ping is None or self._taken_at is None:
+        """Seconds until a server that takes nothing counts as stuck (None: not yet, or no limit)."""
+        if self._stall_limit is None or self._taken_at is None:
             return None
-        return self._taken_at + STALLED_PINGS * self._ping - time.monotonic()
+        return self._taken_at + self._stall_limit - time.monotonic()
 
     def _stalled(self) -> None:
         """The server's write has been blocked for several ping intervals: the client reads nothing.

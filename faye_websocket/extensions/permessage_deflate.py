@@ -2,8 +2,10 @@
 
 A port of faye's permessage-deflate with the same options and negotiation rules, plus what the
 original lacked: the inflated size is bounded by ``max_length`` (a zip bomb raises
-MessageTooLarge before more than ``max_length`` bytes exist), and short messages can be left
-uncompressed (``threshold``).
+MessageTooLarge before more than ``max_length`` bytes exist), the cost of inflating is bounded
+in proportion to what was received (``max_ratio``: a message may inflate to at most that many
+times its compressed size, or ``RATIO_FREE_SIZE``, whichever is more), and short messages can be
+left uncompressed (``threshold``).
 
 A session belongs to one connection and is used under that connection's lock; zlib objects are
 created lazily, so an idle connection holds none.
@@ -47,6 +49,13 @@ _STRATEGIES = frozenset(
 
 INVALID_DATA = "invalid compressed data"
 TOO_LARGE = "inflated message exceeds max_length of {limit} bytes"
+TOO_COMPRESSED = "inflated message exceeds {ratio} times its compressed size"
+# zlib inflates at most about 1032 bytes per byte received (deflate's densest code): a 61 KB
+# message could make 60 MiB and cost half a CPU-second to refuse. Text and JSON compress 3-20
+# times, repetitive JSON arrays rarely beyond 100, so 100 bounds the work per received byte
+# without refusing real traffic; messages inflating to at most RATIO_FREE_SIZE are never refused.
+DEFAULT_MAX_RATIO = 100
+RATIO_FREE_SIZE = 1 << 20
 CLOSED = "received a compressed message after the session was closed"
 
 
@@ -88,6 +97,7 @@ class _Options:
     request_no_context_takeover: bool
     request_max_window_bits: int | None
     threshold: int
+    max_ratio: int | None
 
 
 class PermessageDeflate:
@@ -100,6 +110,9 @@ class PermessageDeflate:
     ``request_no_context_takeover``: ask the peer to reset its compressor per message.
     ``request_max_window_bits``: ask the peer to use at most this window (8-15).
     ``threshold``: messages shorter than this many bytes are sent uncompressed (RSV1 clear).
+    ``max_ratio``: an incoming message may inflate to at most this many times its compressed
+    size (or 1 MiB, whichever is more); beyond it the connection is closed with 1009, before
+    more work is spent (default 100; None: only ``max_length`` bounds it).
 
     One instance serves any number of connections: it only holds configuration.
     """
@@ -121,6 +134,7 @@ class PermessageDeflate:
         request_no_context_takeover: bool = False,
         request_max_window_bits: int | None = None,
         threshold: int = DEFAULT_THRESHOLD,
+        max_ratio: int | None = DEFAULT_MAX_RATIO,
     ) -> None:
         _check_int("level", level, zlib.Z_DEFAULT_COMPRESSION, zlib.Z_BEST_COMPRESSION)
         _check_int("mem_level", mem_level, 1, MAX_MEM_LEVEL)
@@ -136,9 +150,11 @@ class PermessageDeflate:
             if bits is not None:
                 _check_int(name, bits, MIN_WINDOW_BITS, MAX_WINDOW_BITS)
         _check_int("threshold", threshold, 0, None)
+        if max_ratio is not None:
+            _check_int("max_ratio", max_ratio, 1, None)
         self._options = _Options(
             level, mem_level, strategy, no_context_takeover, max_window_bits,
-            request_no_context_takeover, request_max_window_bits, threshold,
+            request_no_context_takeover, request_max_window_bits, threshold, max_ratio,
         )  # fmt: skip
 
     def __repr__(self) -> str:
@@ -215,9 +231,10 @@ class _DeflateSession:
     def process_incoming_message(self, message: Message, max_length: int) -> Message:
         """Inflate a message that has RSV1 set (RFC 7692 section 7.2.2); others pass unchanged.
 
-        Never holds more than ``max_length + 1`` inflated bytes. Raises MessageTooLarge (1009)
-        when the output would exceed ``max_length``, ProtocolError (1002) for data that is not
-        valid DEFLATE, ExtensionError after ``close()``.
+        Never holds more than ``max_length + 1`` inflated bytes, nor inflates more than
+        ``max_ratio`` times the compressed size (at least ``RATIO_FREE_SIZE``). Raises
+        MessageTooLarge (1009) when the output would exceed either bound, ProtocolError (1002)
+        for data that is not valid DEFLATE, ExtensionError after ``close()``.
         """
         agreed = self._agreed()
         if not message.rsv1:
@@ -226,7 +243,8 @@ class _DeflateSession:
             raise ExtensionError(CLOSED)
         decompressor = self._decompressor or self._new_decompressor(agreed, self._window_history(agreed))
         self._decompressor = None  # on any error below the stream state is unusable
-        budget = max(max_length, 0) + 1  # zlib reads a limit of 0 as "unlimited"
+        limit = self._inflate_limit(len(message.data), max_length)
+        budget = max(limit, 0) + 1  # zlib reads a limit of 0 as "unlimited"
         try:
             data = decompressor.decompress(message.data, budget)
             if len(data) < budget:  # all input consumed: the tail's empty block adds no bytes
@@ -236,13 +254,22 @@ class _DeflateSession:
             # extension's framing, hence 1002 as for any other malformed frame (websockets does
             # the same). 1007 is for payloads inconsistent with the message type (UTF-8).
             raise ProtocolError(f"{INVALID_DATA}: {error}") from error
-        if len(data) > max_length:
+        if len(data) > limit:
+            if limit < max_length:
+                raise MessageTooLarge(TOO_COMPRESSED.format(ratio=self._options.max_ratio))
             raise MessageTooLarge(TOO_LARGE.format(limit=max_length))
         if agreed.peer_context_takeover:
             self._remember(data, agreed)
             if not decompressor.eof:  # after a BFINAL block a new stream starts from the history
                 self._decompressor = decompressor
         return Message(message.opcode, data, False, message.rsv2, message.rsv3)
+
+    def _inflate_limit(self, received: int, max_length: int) -> int:
+        """The most bytes a message of ``received`` compressed bytes may inflate to."""
+        ratio = self._options.max_ratio
+        if ratio is None:
+            return max_length
+        return min(max_length, max(RATIO_FREE_SIZE, ratio * received))
 
     def _remember(self, data: bytes, agreed: DeflateParameters) -> None:
         window = 1 << max(agreed.peer_window_bits, ZLIB_MIN_WINDOW_BITS)

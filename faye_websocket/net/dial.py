@@ -1,6 +1,7 @@
-"""The client's opening phase: TCP connect, optional proxy CONNECT (with TLS to the proxy),
-optional TLS to the origin, all under one deadline; the result is a Transport ready for the
-WebSocket handshake, plus any bytes already read past the proxy's reply.
+"""The client's opening phase: TCP connect, optional proxy tunnel (HTTP CONNECT, with TLS to an
+https proxy, or a SOCKS handshake), optional TLS to the origin, all under one deadline; the result
+is a Transport ready for the WebSocket handshake, plus any bytes already read past the proxy's reply.
+Each hop is logged at DEBUG under the connection's id (logs.py).
 
 Runs on the client's connection thread; ``abort()`` may be called from any other thread to wake
 it (the socket is shut down, and ``open()`` raises ConnectionAbortedError).
@@ -17,8 +18,10 @@ from typing import Any, Callable, TypeVar
 
 from ..driver.proxy import ProxyHandshake, authority
 from ..driver.url import WebSocketURL
+from ..logs import logger
 from .deadline import Deadline
 from .proxies import ProxyConfig
+from .socks import SocksHandshake, SocksVersion
 from .tls import TLSSettings, tls_settings
 from .transport import SocketTransport, TLSInTLS, Transport
 
@@ -87,13 +90,18 @@ class Opener:
         tls: TLSSettings | None = None,
         timeout: float | None = None,
         sock: socket.socket | None = None,
+        log_id: str = "",
     ) -> None:
         self.target = target
         self.proxy = proxy
         self.tls = tls
-        # Built now, so that a bad proxy "tls" option or header fails before any I/O.
+        self.log_id = log_id  # the connection's id in debug lines
+        # Built now, so that a bad proxy "tls" option, header or SOCKS field fails before any I/O.
         self._proxy_tls = tls_settings(proxy.tls) if proxy is not None and proxy.secure else None
-        self._proxy_handshake = None if proxy is None else _proxy_handshake(target, proxy)
+        http_proxy = proxy is not None and proxy.socks is None
+        self._proxy_handshake = _proxy_handshake(target, proxy) if http_proxy and proxy else None
+        if proxy is not None and proxy.socks is not None:
+            _socks_handshake(target, proxy, "0.0.0.0")  # checks lengths and address families
         self.deadline = Deadline(timeout, f"connecting to {target.host}:{target.port}")
         self._given_socket = sock
         self._lock = threading.Lock()  # guards _socket and _aborted between open() and abort()
@@ -116,11 +124,15 @@ class Opener:
         transport: Transport = SocketTransport(sock)
         try:
             leftover, status = b"", None
-            if self.proxy is not None and self._proxy_handshake is not None:
-                where = f"proxy {authority(self.proxy.host, self.proxy.port)}"
+            if self.proxy is not None:
+                kind = "" if self.proxy.socks is None else f"{self.proxy.socks.value} "
+                where = f"{kind}proxy {authority(self.proxy.host, self.proxy.port)}"
                 if self._proxy_tls is not None:
                     transport = self._start_tls(transport, self._proxy_tls, self.proxy.host, where)
-                leftover, status = self._tunnel(transport, self._proxy_handshake, where)
+                handshake = self._proxy_handshake or self._socks_for_target(self.proxy)
+                leftover, status = self._tunnel(transport, handshake, where)
+                logger.debug("%s %s: tunnel to %s open", self.log_id, where,
+                             authority(self.target.host, self.target.port))
             if self.target.secure:
                 settings = self.tls or tls_settings(None)
                 where = f"origin {authority(self.target.host, self.target.port)}"
@@ -170,7 +182,9 @@ class Opener:
         hop = self.proxy or self.target
         where = f"{'proxy' if self.proxy else 'origin'} {authority(hop.host, hop.port)}"
         try:
-            return self._connect_hop(hop.host, hop.port, f"TCP connect to the {where}")
+            sock = self._connect_hop(hop.host, hop.port, f"TCP connect to the {where}")
+            logger.debug("%s TCP connected to the %s", self.log_id, where)
+            return sock
         except (TimeoutError, ConnectionAbortedError):
             raise  # their messages already say what ran out or who stopped it
         except OSError as exc:
@@ -205,7 +219,7 @@ class Opener:
             return self._tls_handshake(transport, settings, host, where, initial)
         except ssl.SSLCertVerificationError as exc:
             # Through an https proxy two certificates are checked; say whose was refused.
-            raise _naming(exc, f"certificate presented by the {where}") from exc
+            raise _naming(exc, f"certificate presented by the {where}; trusted: {settings.trust}") from exc
         except ssl.SSLError as exc:
             if self._aborted:
                 raise
@@ -243,8 +257,20 @@ class Opener:
         except TimeoutError as exc:
             raise self.deadline.expired(name) from exc
 
+    def _socks_for_target(self, proxy: ProxyConfig) -> SocksHandshake:
+        """The SOCKS exchange; for socks4 / socks5 the target's name is resolved here first."""
+        assert proxy.socks is not None
+        address = None
+        if not proxy.socks.remote_dns:
+            left = self.deadline.remaining("DNS lookup")
+            infos = resolve(self.target.host, self.target.port, left, self._wake)
+            if proxy.socks is SocksVersion.SOCKS4:  # SOCKS4 carries IPv4 addresses only
+                infos = [info for info in infos if info[0] == socket.AF_INET] or infos
+            address = str(infos[0][4][0]) if infos else None
+        return _socks_handshake(self.target, proxy, address)
+
     def _tunnel(
-        self, transport: Transport, handshake: ProxyHandshake, where: str
+        self, transport: Transport, handshake: ProxyHandshake | SocksHandshake, where: str
     ) -> tuple[bytes, int | None]:
         try:
             return self._exchange(transport, handshake)
@@ -253,22 +279,35 @@ class Opener:
         except OSError as exc:
             if self._aborted:
                 raise
-            raise _naming(exc, f"CONNECT to the {where}") from exc
+            step = "CONNECT to" if isinstance(handshake, ProxyHandshake) else "handshake with"
+            raise _naming(exc, f"{step} the {where}") from exc
 
-    def _exchange(self, transport: Transport, handshake: ProxyHandshake) -> tuple[bytes, int | None]:
-        transport.settimeout(self.deadline.remaining("proxy CONNECT"))
-        transport.sendall(handshake.request())
+    def _exchange(
+        self, transport: Transport, handshake: ProxyHandshake | SocksHandshake
+    ) -> tuple[bytes, int | None]:
+        """Write the request, feed replies until the exchange is over (SOCKS5 has up to three
+        round trips: each reply may leave a next request in ``data_to_send()``)."""
+        socks: SocksHandshake | None = None
+        if isinstance(handshake, SocksHandshake):
+            socks, outgoing = handshake, handshake.data_to_send()
+            step = f"{handshake.version.value} handshake"
+        else:
+            step, outgoing = "proxy CONNECT", handshake.request()
         while True:
-            transport.settimeout(self.deadline.remaining("proxy CONNECT"))
-            data = self._recv(transport, "proxy CONNECT")
+            transport.settimeout(self.deadline.remaining(step))
+            if outgoing:
+                transport.sendall(outgoing)
+            data = self._recv(transport, step)
             if not data:
                 handshake.receive_eof()
                 break
-            if handshake.receive_data(data):
+            done = handshake.receive_data(data)
+            outgoing = b"" if socks is None else socks.data_to_send()
+            if done:
                 break
         if handshake.error is not None:
             raise handshake.error
-        return handshake.leftover, handshake.status_code
+        return handshake.leftover, None if isinstance(handshake, SocksHandshake) else handshake.status_code
 
     def _recv(self, transport: Transport, name: str) -> bytes:
         try:
@@ -285,6 +324,13 @@ def _proxy_handshake(target: WebSocketURL, proxy: ProxyConfig) -> ProxyHandshake
     )
     handshake.request()  # serialising checks every field name and value
     return handshake
+
+
+def _socks_handshake(target: WebSocketURL, proxy: ProxyConfig, address: str | None) -> SocksHandshake:
+    """The SOCKS exchange for ``target`` (``address``: its resolved IP for socks4 / socks5)."""
+    assert proxy.socks is not None
+    return SocksHandshake(proxy.socks, target.host, target.port, target_address=address,
+                          username=proxy.username, password=proxy.password)
 
 
 _ErrorType = TypeVar("_ErrorType", bound=OSError)

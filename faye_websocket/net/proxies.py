@@ -4,32 +4,35 @@ Everything here is pure (no sockets): a bad URL is a ValueError before any I/O h
 environment rules follow curl and the Python standard library: ``https_proxy`` for wss,
 ``http_proxy`` for ws, both falling back to ``all_proxy``; lower case wins over upper case;
 ``no_proxy`` lists hosts, domain suffixes, IP networks, optional ports, or ``*``.
+
+Proxy schemes: ``http`` and ``https`` (HTTP CONNECT, TLS to the proxy for https) and curl's SOCKS
+schemes ``socks5``, ``socks5h``, ``socks4``, ``socks4a`` (net/socks.py). Any other scheme is a
+ValueError, also from the environment: a proxy the user set is never silently bypassed.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Union
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from ..driver.url import WebSocketURL
+from .socks import SOCKS_DEFAULT_PORT, SOCKS_SCHEMES, SocksVersion
 
-logger = logging.getLogger("faye_websocket")
-
-# RFC 9110 section 4.2: http proxies listen on port 80 and https ones on 443 unless told.
-DEFAULT_PORTS = {"http": 80, "https": 443}
+# RFC 9110 section 4.2: http proxies listen on port 80 and https ones on 443 unless told; SOCKS
+# proxies on 1080 (RFC 1928 section 3).
+DEFAULT_PORTS = {"http": 80, "https": 443, **{scheme: SOCKS_DEFAULT_PORT for scheme in SOCKS_SCHEMES}}
 # The original accepted http: and https: proxy origins; an environment value without a scheme
 # (``proxy.example:3128``) means http, as in curl.
-PROXY_SCHEMES = frozenset({"http", "https"})
+PROXY_SCHEMES = frozenset({"http", "https"} | SOCKS_SCHEMES)
 INVALID_PROXY = "{url} is not a valid proxy URL"
 
 
 @dataclass(frozen=True)
 class ProxyConfig:
-    """A forward proxy reached with HTTP CONNECT.
+    """A forward proxy: HTTP CONNECT, or SOCKS when ``socks`` is set.
 
     ``secure`` means TLS to the proxy itself (an ``https://`` proxy origin); ``tls`` configures
     that TLS connection (an ssl.SSLContext or the options dict of ``faye_websocket.net.tls``).
@@ -43,13 +46,20 @@ class ProxyConfig:
     password: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     tls: Any = field(default=None, compare=False)
+    socks: SocksVersion | None = None
+
+    @property
+    def scheme(self) -> str:
+        """The proxy URL's scheme: "http", "https", "socks5", "socks5h", "socks4" or "socks4a"."""
+        if self.socks is not None:
+            return self.socks.value
+        return "https" if self.secure else "http"
 
 
 def redacted(url: str) -> str:
     """``url`` with the password of its userinfo replaced by ``***``, for messages and logs.
 
-    Proxy URLs carry credentials, and these messages end up in logs (an unusable proxy from
-    the environment is logged, not raised).
+    Proxy URLs carry credentials, and these messages end up in logs and exceptions.
     """
     scheme, sep, rest = url.partition("://") if "://" in url else ("", "", url)
     end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
@@ -110,11 +120,15 @@ def _parse_proxy_origin(origin: str, headers: tuple[tuple[str, str], ...], tls: 
     scheme = parts.scheme.lower()
     if scheme not in PROXY_SCHEMES:
         raise ValueError(
-            f"unsupported proxy {redacted(origin)!r}: only http:// and https:// proxies are supported"
+            f"unsupported proxy {redacted(origin)!r}: use http://, https://, socks5://, socks5h://, "
+            f"socks4:// or socks4a://"
         )
+    socks = SocksVersion(scheme) if scheme in SOCKS_SCHEMES else None
+    if socks is not None and (headers or tls is not None):
+        raise ValueError(f"proxy {redacted(origin)!r}: headers and tls apply to http(s) proxies only")
     host, port = _host_and_port(parts, origin, DEFAULT_PORTS[scheme])
     username, password = _credentials(parts)
-    return ProxyConfig(origin, host, port, scheme == "https", username, password, headers, tls)
+    return ProxyConfig(origin, host, port, scheme == "https", username, password, headers, tls, socks)
 
 
 def _environ_value(environ: Mapping[str, str], name: str) -> str | None:
@@ -131,22 +145,23 @@ def proxy_from_environment(
 ) -> ProxyConfig | None:
     """The proxy the environment asks for when connecting to ``target``, or None.
 
-    An unusable value (a socks:// proxy, a malformed URL) is logged and ignored rather than
-    breaking every connection.
+    ValueError, naming the variable, for a value that is not a usable proxy URL (a scheme we
+    cannot speak, a malformed URL): ignoring it would bypass the proxy the user set.
     """
     env = os.environ if environ is None else environ
     no_proxy = _environ_value(env, "no_proxy")
     if no_proxy and bypasses_proxy(target.host, target.port, no_proxy):
         return None
     name = "https_proxy" if target.secure else "http_proxy"
-    value = _environ_value(env, name) or _environ_value(env, "all_proxy")
+    value = _environ_value(env, name)
+    if value is None:
+        name, value = "all_proxy", _environ_value(env, "all_proxy")
     if value is None:
         return None
     try:
         return parse_proxy(value)
     except ValueError as exc:
-        logger.warning("ignoring proxy from the environment: %s", exc)
-        return None
+        raise ValueError(f"the {name} environment variable: {exc}") from None
 
 
 def _host_matches(host: str, pattern: str) -> bool:

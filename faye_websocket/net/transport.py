@@ -13,9 +13,11 @@ reader and the writers share one ``ssl.SSLObject``.
 
 from __future__ import annotations
 
+import math
 import select
 import socket
 import ssl
+import struct
 import threading
 import time
 from typing import Protocol, runtime_checkable
@@ -25,14 +27,24 @@ from typing import Protocol, runtime_checkable
 RECV_SIZE = 65536  # bytes per read: larger reads are served by mmap (3 extra system calls each)
 TLS_WRITE_CHUNK = 16384
 TLS_FLUSH_SIZE = 65536  # encrypted bytes gathered before one write to the outer transport
+# A timed read (PlainSocketTransport.recv_before) may end this much after its deadline, as a share
+# of the time left (at least RECV_TIMEOUT_MIN_SLACK): the kernel's receive timeout is reset only
+# when it has drifted that far, so a busy connection does not pay a setsockopt per read.
+RECV_TIMEOUT_SLACK = 0.05
+RECV_TIMEOUT_MIN_SLACK = 0.002
+_TIMEVAL = struct.Struct("ll")  # struct timeval for SO_RCVTIMEO (socket(7)): seconds, microseconds
 
 
 @runtime_checkable
 class Transport(Protocol):
     """What connection.py needs from the thing it reads and writes."""
 
-    def recv(self, size: int) -> bytes:
-        """Up to ``size`` bytes, blocking (up to the timeout) until some arrive; b"" at EOF."""
+    def recv(self, size: int, deadline: float | None = None) -> bytes:
+        """Up to ``size`` bytes, blocking (up to the timeout) until some arrive; b"" at EOF.
+
+        ``deadline`` (time.monotonic()) is the caller's: a read that must wait for the rest of a
+        TLS record gives up there (TimeoutError) rather than at the timeout.
+        """
 
     def sendall(self, data: bytes) -> None:
         """Write all of ``data``; raises OSError when the connection is broken."""
@@ -59,7 +71,7 @@ class SocketTransport:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
 
-    def recv(self, size: int) -> bytes:
+    def recv(self, size: int, deadline: float | None = None) -> bytes:
         """See Transport.recv; a TLS EOF without close_notify also reads as b"" (ragged EOF)."""
         return self.sock.recv(size)
 
@@ -170,6 +182,13 @@ class TLSInTLS:
             raise TimeoutError("the TLS peer sent only part of a record within the timeout")
         return left
 
+    def _wait_readable(self, deadline: float) -> None:
+        """Wait until the outer transport has bytes, up to ``deadline`` (then TimeoutError)."""
+        poller = select.poll()
+        poller.register(self.outer.fileno(), select.POLLIN)
+        if self.outer.pending() == 0 and not poller.poll(math.ceil(self._time_left(deadline) * 1000)):
+            raise TimeoutError("the TLS peer sent only part of a record within the timeout")
+
     def _flush(self) -> None:
         with self._flush_lock:
             with self._ssl_lock:
@@ -197,14 +216,18 @@ class TLSInTLS:
             self._eof = True
             return b""
 
-    def recv(self, size: int) -> bytes:
+    def recv(self, size: int, deadline: float | None = None) -> bytes:
         """See Transport.recv; decrypts buffered ciphertext before reading the outer transport.
 
         The timeout bounds the whole call, as SSLSocket.recv's does, not each read of the outer
         transport: a record trickling in byte by byte raises TimeoutError (one outer read past
-        the deadline at most; writers share the outer timeout, so it is not shrunk here).
+        the deadline at most; writers share the outer timeout, so it is not shrunk here). The
+        caller's ``deadline`` bounds it too: the outer transport is read again only once it is
+        readable before then.
         """
-        deadline = self._call_deadline()
+        own = self._call_deadline()
+        caller = deadline
+        deadline = own if caller is None or (own is not None and own < caller) else caller
         filled = False
         while True:
             with self._ssl_lock:
@@ -220,7 +243,7 @@ class TLSInTLS:
             if result is not None:
                 return result
             if filled and deadline is not None:
-                self._time_left(deadline)
+                self._wait_readable(deadline)
             self._fill()
             filled = True
 
@@ -306,7 +329,7 @@ class PlainSocketTransport(SocketTransport):
     With a socket timeout, CPython polls before every recv and send; the Connection already
     polls before it reads, so here the socket stays blocking, reads follow that poll, and writes
     try ``send(MSG_DONTWAIT)`` first and poll for room (bounded by the send timeout) only when
-    the peer's window is full. TLS sockets keep the plain SocketTransport (SSLSocket.send takes
+    the peer's window is full. TLS sockets get TLSSocketTransport (SSLSocket.send takes
     no flags).
     """
 
@@ -316,6 +339,43 @@ class PlainSocketTransport(SocketTransport):
         sock.settimeout(None)
         self._writable = select.poll()
         self._writable.register(sock.fileno(), select.POLLOUT)
+        self._recv_timeout = 0.0  # the socket's SO_RCVTIMEO in seconds (0: none)
+
+    def recv(self, size: int, deadline: float | None = None) -> bytes:
+        """See Transport.recv (blocking until bytes or EOF come; ``recv_before`` is the timed read)."""
+        if self._recv_timeout:
+            self._set_recv_timeout(0.0)
+        return self.sock.recv(size)
+
+    def recv_before(self, size: int, deadline: float) -> bytes | None:
+        """Like recv, but None once ``deadline`` (time.monotonic()) has passed without bytes.
+
+        One system call, where poll-then-recv takes two: the kernel's receive timeout
+        (SO_RCVTIMEO) bounds the read. It is set again only when it has drifted from the time
+        left by more than RECV_TIMEOUT_SLACK of it, so the read may end that much late, or early
+        (None before the deadline: the caller asks again).
+        """
+        now = time.monotonic()
+        left = deadline - now
+        if left <= 0:
+            try:
+                return self.sock.recv(size, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return None
+        # A read started now gives up after the timeout set earlier: late by this much (or early).
+        drift = self._recv_timeout - left
+        if not self._recv_timeout or abs(drift) > max(RECV_TIMEOUT_MIN_SLACK, left * RECV_TIMEOUT_SLACK):
+            self._set_recv_timeout(left)
+        try:
+            return self.sock.recv(size)
+        except BlockingIOError:  # EAGAIN: the receive timeout expired
+            return None
+
+    def _set_recv_timeout(self, seconds: float) -> None:
+        whole = int(seconds)
+        micros = max(1, int((seconds - whole) * 1_000_000)) if seconds else 0
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _TIMEVAL.pack(whole, micros))
+        self._recv_timeout = seconds
 
     def settimeout(self, timeout: float | None) -> None:
         """The send timeout: how long a write may wait for the peer to make room."""
@@ -327,7 +387,13 @@ class PlainSocketTransport(SocketTransport):
 
     def sendall(self, data: bytes) -> None:
         """Write everything; TimeoutError when the peer takes nothing for the send timeout."""
-        view = memoryview(data)
+        try:
+            sent = self.sock.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):  # the common case: the kernel took it all at once
+            return
+        view = memoryview(data)[sent:]
         while view:
             try:
                 sent = self.sock.send(view, socket.MSG_DONTWAIT)
@@ -342,10 +408,69 @@ class PlainSocketTransport(SocketTransport):
             raise TimeoutError("the peer read nothing for the send timeout")
 
 
+class TLSSocketTransport(SocketTransport):
+    """An ``ssl.SSLSocket`` for the Connection, in non-blocking mode.
+
+    A blocking TLS read waits for a whole record with the socket's timeout, which is the send
+    timeout that writers share: half a record made ``recv(timeout=3)`` wait 30 s. Here reads and
+    writes wait in ``poll`` for their own deadline instead: a read gives up at the caller's
+    ``deadline`` (TimeoutError; the rest of the record stays buffered in OpenSSL for the next
+    read), a write when the peer makes no room for the send timeout.
+    """
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        super().__init__(sock)
+        self._timeout = sock.gettimeout()
+        sock.settimeout(0.0)
+        self._readable = select.poll()
+        self._readable.register(sock.fileno(), select.POLLIN)
+        self._writable = select.poll()
+        self._writable.register(sock.fileno(), select.POLLOUT)
+
+    def settimeout(self, timeout: float | None) -> None:
+        """How long a read (without a deadline) or a write may wait for the peer."""
+        self._timeout = timeout
+
+    def recv(self, size: int, deadline: float | None = None) -> bytes:
+        """See Transport.recv."""
+        if deadline is None and self._timeout is not None:
+            deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                return self.sock.recv(size)
+            except ssl.SSLWantReadError:
+                self._wait(self._readable, deadline)
+            except ssl.SSLWantWriteError:
+                self._wait(self._writable, deadline)
+
+    def sendall(self, data: bytes) -> None:
+        """See Transport.sendall; TimeoutError when the peer takes nothing for the send timeout."""
+        view = memoryview(data)
+        while view:
+            deadline = None if self._timeout is None else time.monotonic() + self._timeout
+            try:
+                sent = self.sock.send(view)
+            except ssl.SSLWantWriteError:
+                self._wait(self._writable, deadline)
+                continue
+            except ssl.SSLWantReadError:
+                self._wait(self._readable, deadline)
+                continue
+            view = view[sent:]
+
+    @staticmethod
+    def _wait(poller: select.poll, deadline: float | None) -> None:
+        timeout = None if deadline is None else max(0, math.ceil((deadline - time.monotonic()) * 1000))
+        if not poller.poll(timeout):
+            raise TimeoutError("the TLS peer sent only part of a record, or took nothing, in time")
+
+
 def wrap_socket(sock: socket.socket) -> SocketTransport:
     """The Transport for a connected socket whose opening phase is over (no more blocking reads
-    outside the Connection's poll): PlainSocketTransport for TCP, SocketTransport for TLS."""
-    if isinstance(sock, ssl.SSLSocket) or not hasattr(socket, "MSG_DONTWAIT"):
+    outside the Connection's poll): PlainSocketTransport for TCP, TLSSocketTransport for TLS."""
+    if isinstance(sock, ssl.SSLSocket):
+        return TLSSocketTransport(sock)
+    if not hasattr(socket, "MSG_DONTWAIT"):
         return SocketTransport(sock)
     return PlainSocketTransport(sock)
 

@@ -5,6 +5,11 @@ server has ``track_websocket``; ``WebSocketHTTPServer`` has it, and its ``server
 closes every live WebSocket with 1001 (going away) before closing the listening socket, so
 ``shutdown(); server_close()`` returns promptly even while clients are connected.
 
+Under load it degrades instead of falling over: every request head is read under a deadline
+and a size cap (``head_timeout``, ``max_head_size``: 408/431, see ``head_limits``), connections
+beyond ``max_connections`` get a fast 503 and no thread, and accepting pauses when the process
+is out of descriptors or threads (see ``admission``).
+
 ::
 
     class Handler(BaseHTTPRequestHandler):
@@ -24,24 +29,40 @@ import socketserver
 import threading
 from http.server import ThreadingHTTPServer
 from types import FrameType
+from typing import Any
 
 from ..api import WebSocketAPI
+from ..driver.http import MAX_HEAD_SIZE
+from .admission import AdmissionMixIn
+from .head_limits import DEFAULT_HEAD_TIMEOUT, guarded_handler
 from .tracking import DEFAULT_SHUTDOWN_GRACE, LISTEN_BACKLOG, ConnectionTracker, Stream
 
 
-class WebSocketHTTPServer(ThreadingHTTPServer):
+class WebSocketHTTPServer(AdmissionMixIn, ThreadingHTTPServer):
     """ThreadingHTTPServer (daemon handler threads) that tracks the WebSockets it upgrades.
 
-    ``shutdown_grace``: seconds ``server_close()`` waits for peers to answer the 1001 close
-    frame before it cuts the remaining connections.
+    Class attributes (set on a subclass, or on the instance before serving):
+
+    - ``shutdown_grace``: seconds ``server_close()`` waits for peers to answer the 1001 close
+      frame before it cuts the remaining connections.
+    - ``head_timeout`` (10 s) and ``max_head_size`` (16 KiB): the deadline and the size cap of
+      each request head; past them the client gets 408 or 431 and is disconnected.
+    - ``max_connections``, ``retry_after``, ``overload_log_interval``: admission (see
+      ``faye_websocket.server.admission``); by default at most 4096 connections, fewer when the
+      descriptor limit leaves fewer.
+
+    The handler class is used through a subclass that adds the head guard (same name).
     """
 
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     request_queue_size = LISTEN_BACKLOG
+    head_timeout: float = DEFAULT_HEAD_TIMEOUT
+    max_head_size: int = MAX_HEAD_SIZE
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, server_address: Any, RequestHandlerClass: Any, bind_and_activate: bool = True) -> None:
         self.websockets = ConnectionTracker()
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._admission_init()
+        super().__init__(server_address, guarded_handler(RequestHandlerClass), bind_and_activate)
 
     def track_websocket(self, websocket: WebSocketAPI) -> None:
         """Remember ``websocket`` until it closes (called by ``WebSocket.from_handler``)."""

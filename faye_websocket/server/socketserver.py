@@ -22,6 +22,7 @@ from __future__ import annotations
 import socketserver
 from typing import Any, ClassVar, Mapping, Sequence
 
+from .admission import AdmissionMixIn
 from .tracking import DEFAULT_SHUTDOWN_GRACE, LISTEN_BACKLOG, ConnectionTracker
 from .websocket import WebSocket
 
@@ -59,8 +60,14 @@ class WebSocketRequestHandler(socketserver.BaseRequestHandler):
         """Attach listeners before any event is dispatched; the default does nothing."""
 
 
-class ThreadingWebSocketServer(socketserver.ThreadingTCPServer):
-    """A thread-per-connection TCP server whose ``server_close()`` closes live WebSockets (1001)."""
+class ThreadingWebSocketServer(AdmissionMixIn, socketserver.ThreadingTCPServer):
+    """A thread-per-connection TCP server whose ``server_close()`` closes live WebSockets (1001).
+
+    The request head is read by the WebSocket's driver under ``handshake_timeout`` (in
+    ``websocket_options``, 10 s by default) and its 16 KiB cap (431). Admission as for
+    ``WebSocketHTTPServer``: ``max_connections`` (503 beyond it), ``retry_after``,
+    ``overload_log_interval`` (see ``faye_websocket.server.admission``).
+    """
 
     daemon_threads = True
     allow_reuse_address = True
@@ -69,6 +76,7 @@ class ThreadingWebSocketServer(socketserver.ThreadingTCPServer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.websockets = ConnectionTracker()
+        self._admission_init()
         super().__init__(*args, **kwargs)
 
     def track_websocket(self, websocket: WebSocket) -> None:

@@ -41,13 +41,21 @@ LISTEN_BACKLOG = 128
 
 
 class ConnectionTracker:
-    """A thread-safe set of live connections; each leaves the set with its close event."""
+    """A thread-safe set of live connections; each leaves the set with its close event.
+
+    Leaving takes no lock shared by all connections: when thousands of clients vanish at once,
+    every handler thread passes here, and one process-wide lock turned their exits into a convoy
+    (each waiter gives up the interpreter lock and waits to get it back). Only a shutdown in
+    progress needs to be told, so only then is the condition taken.
+    """
 
     def __init__(self) -> None:
         # Weak: a connection whose handler failed before run() never dispatches its close
         # event; once nothing else refers to it, it must not stay here for the server's life.
+        # Single C-level set operations on it are atomic under the interpreter lock; iterating
+        # goes through a copy (_snapshot) so that a concurrent add or discard cannot break it.
         self._live: weakref.WeakSet[Tracked] = weakref.WeakSet()
-        self._cond = threading.Condition()
+        self._cond = threading.Condition()  # owner: close_all() waits on it; guards _closing
         self._closing = False  # close_all() has begun: connections tracked from now on are closed
 
     def add(self, websocket: Tracked) -> None:
@@ -58,9 +66,10 @@ class ConnectionTracker:
         """
 
         def forget(_event: Any) -> None:
-            with self._cond:
-                self._live.discard(websocket)
-                self._cond.notify_all()
+            self._live.discard(websocket)
+            if self._closing:
+                with self._cond:
+                    self._cond.notify_all()
 
         with self._cond:
             self._live.add(websocket)
@@ -72,8 +81,12 @@ class ConnectionTracker:
             _close(websocket, "server shutting down")
 
     def __len__(self) -> int:
-        with self._cond:
-            return len(self._live)
+        return len(self._snapshot())
+
+    def _snapshot(self) -> list[Tracked]:
+        # set.copy() runs in C without releasing the interpreter lock: a consistent view.
+        refs = self._live.data.copy()  # type: ignore[attr-defined]
+        return [item for item in (ref() for ref in refs) if item is not None]
 
     def close_all(self, reason: str = "server shutting down", grace: float = DEFAULT_SHUTDOWN_GRACE) -> bool:
         """Close every live WebSocket with 1001, wait up to ``grace`` seconds, abort the rest.
@@ -82,14 +95,13 @@ class ConnectionTracker:
         """
         with self._cond:
             self._closing = True
-            live = list(self._live)
-        for websocket in live:
+        for websocket in self._snapshot():
             _close(websocket, reason)
         deadline = time.monotonic() + grace
         with self._cond:
-            while self._live and time.monotonic() < deadline:
+            while self._snapshot() and time.monotonic() < deadline:
                 self._cond.wait(deadline - time.monotonic())
-            stragglers = list(self._live)
+        stragglers = self._snapshot()
         for websocket in stragglers:
             if isinstance(websocket, WebSocketAPI):
                 websocket.connection.abort("server shut down")

@@ -25,6 +25,7 @@ from ..api import WebSocketAPI
 from ..connection.connection import (
     DEFAULT_CLOSE_TIMEOUT,
     DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_MESSAGE_TIMEOUT,
     DEFAULT_SEND_TIMEOUT,
     Connection,
     Side,
@@ -59,6 +60,8 @@ class WebSocket(WebSocketAPI):
     - ``close_timeout``: seconds to wait for the peer's close frame (then 1006).
     - ``handshake_timeout``: seconds to wait for the request head (raw path) or draft-76 keys.
     - ``send_timeout``: seconds a write may make no progress before the connection is failed.
+    - ``message_timeout``: seconds from a message's first byte to its last (60 s); a message
+      not complete by then closes the connection with 1008. None: no limit.
     - ``allow_drafts``: accept hixie-75/76 handshakes (off by default, as websocket-driver 0.8).
     - ``origin``: allowed ``Origin`` values (include None to allow requests without one) or a
       callable ``origin -> bool``; any other origin gets 403 and the socket is closed.
@@ -83,6 +86,7 @@ class WebSocket(WebSocketAPI):
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        message_timeout: float | None = DEFAULT_MESSAGE_TIMEOUT,
         allow_drafts: bool = False,
         origin: OriginCheck | None = None,
         secure: bool | None = None,
@@ -98,8 +102,8 @@ class WebSocket(WebSocketAPI):
             self._driver, None, side=Side.SERVER, on_event=self._handle_event, ping=ping,
             pong_timeout=pong_timeout, close_timeout=close_timeout,
             handshake_timeout=handshake_timeout, send_timeout=send_timeout,
-            before_start=self._before_start, has_message_listener=self._has_message_listener,
-            url=self._driver.url,
+            message_timeout=message_timeout, before_start=self._before_start,
+            has_message_listener=self._has_message_listener, url=self._driver.url,
         )
         self._init_connection(connection)
         connection.attach(wrap_socket(sock), body)

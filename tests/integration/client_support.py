@@ -25,6 +25,7 @@ from faye_websocket.driver.handshake import accept_value
 from faye_websocket.driver.http import HeadBuffer, Request, parse_request
 from faye_websocket.events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent
 from faye_websocket.server.websocket import WebSocket
+from tests.integration.components import serving_in_thread
 
 WAIT = 5.0  # the longest any single step of a client test may take
 
@@ -71,14 +72,8 @@ def echo_server(
     if tls is not None:
         httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     server_info = EchoServer(httpd.server_address[1], tls is not None)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="echo-server")
-    thread.start()
-    try:
+    with serving_in_thread(httpd, "echo-server"):
         yield server_info
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(WAIT)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from faye_websocket.eventsource.client import EventSourceClient
 from faye_websocket.eventsource.parser import ServerSentEvent
 from faye_websocket.eventsource.writer import EventSource
+from tests.integration.components import serving_in_thread
 
 StreamFunction = Callable[[BaseHTTPRequestHandler], None]
 ACCEPT_STREAM = "text/event-stream"
@@ -76,16 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
 def serving(stream: StreamFunction, pages: dict[str, tuple[bytes, str]] | None = None,
             tls: ssl.SSLContext | None = None) -> Iterator[StreamServer]:
     """Run a StreamServer on a thread; shut it down and close it afterwards."""
-    server = StreamServer(stream, pages, tls)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="eventsource-test-server")
-    thread.start()
-    try:
+    with serving_in_thread(StreamServer(stream, pages, tls), "eventsource-test-server") as server:
         yield server
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
 
 
 def open_stream(port: int, path: str = "/stream", *, headers: dict[str, str] | None = None,

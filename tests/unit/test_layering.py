@@ -24,14 +24,14 @@ FORBIDDEN = frozenset(
 # Lowest first. A unit is a folder of the package, or one of its top-level modules. Units in one
 # tuple are peers: neither may import the other.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "events", "rfc6455", "version"),
+    ("errors", "events", "logs", "rfc6455", "version"),
     ("extensions",),
     ("driver",),
     ("net",),
     ("connection",),
     ("api",),
     ("server", "client"),
-    ("eventsource",),
+    ("eventsource", "reconnecting"),
     ("frameworks", "broadcast", "cli"),
     ("__init__", "__main__"),
 )

@@ -22,10 +22,10 @@ from faye_websocket.net.dial import Opener
 from faye_websocket.net.proxies import parse_proxy, proxy_from_environment
 from faye_websocket.net.tls import tls_settings
 from faye_websocket.net.transport import Transport
+from tests.integration.client_support import WAIT
 from tests.integration.components import ProxyServer, TLSCerts
 
 GREETING = b"hello from the origin\n"
-WAIT = 5.0  # seconds any single step of these tests may take before it counts as a failure
 
 
 @contextmanager

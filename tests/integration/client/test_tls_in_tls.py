@@ -18,10 +18,8 @@ from contextlib import contextmanager
 import pytest
 
 from faye_websocket.net.transport import SocketTransport, TLSInTLS, Transport
-from tests.integration.client_support import TRICKLE_INTERVAL
+from tests.integration.client_support import TRICKLE_INTERVAL, WAIT
 from tests.integration.components import TLSCerts
-
-WAIT = 5.0
 
 
 @contextmanager

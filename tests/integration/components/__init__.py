@@ -25,6 +25,11 @@ Helpers (plain functions, usable outside fixtures):
 - ``run_node_server(name, *, port=0, certs=None)`` -> context manager of NodePeer (TLS with certs);
   ``run_node_client(name, url, messages=None, *, expect=None, timeout=10.0, extra_args=(),
   certs=None) -> NodeClientResult`` (.events, .messages, .extensions, .close, .returncode, .output).
+- ``serving_in_thread(server, name)``: any socketserver's serve_forever() on a thread, stopped and
+  joined on exit. ``wsgiref_server(app)``, ``werkzeug_server(app, tls=None)`` -> context managers of
+  the port; ``gunicorn_server("module:app", *, worker="gthread", threads=4, chdir=None,
+  pythonpath=None, ready_path=None)`` -> context manager of (port, Process); with ready_path it
+  waits until the worker answers a GET there. ``require_module(name)``.
 - ``open_fd_count()``, ``thread_count()``, ``assert_no_leaks(timeout=2.0)`` context manager (these
   live in tests/leaks.py, so unit tests can use them without the component stack).
 
@@ -66,6 +71,13 @@ from .process import (
 )
 from .proxies import PROXY_PASSWORD, PROXY_USER, ProxyServer, run_squid, run_tinyproxy
 from .reverse_proxies import ReverseProxy, run_haproxy, run_nginx, run_reverse_proxy
+from .servers import (
+    gunicorn_server,
+    require_module,
+    serving_in_thread,
+    werkzeug_server,
+    wsgiref_server,
+)
 
 __all__ = [
     "PROXY_PASSWORD",
@@ -80,6 +92,7 @@ __all__ = [
     "TLSCerts",
     "assert_no_leaks",
     "free_port",
+    "gunicorn_server",
     "in_ci",
     "live_group_members",
     "make_tls_certs",
@@ -87,6 +100,7 @@ __all__ = [
     "port_is_open",
     "require",
     "require_executable",
+    "require_module",
     "run_chromium",
     "run_haproxy",
     "run_nginx",
@@ -95,7 +109,10 @@ __all__ = [
     "run_node_server",
     "run_squid",
     "run_tinyproxy",
+    "serving_in_thread",
     "spki_sha256_base64",
     "thread_count",
     "wait_for_port",
+    "werkzeug_server",
+    "wsgiref_server",
 ]

@@ -8,6 +8,8 @@ import ssl
 import struct
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -384,13 +386,15 @@ def test_once_off_and_a_failing_listener() -> None:
     assert calls == ["once"]
 
 
-def test_closing_a_tls_stream_never_puts_plaintext_on_the_wire(
-    no_leaks: None,
-    tls_certs: TLSCerts, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # SSLSocket.shutdown() drops its TLS object before it shuts the TCP connection down; a writer
-    # thread whose sendall loop runs in between sends the rest of its event in the clear. Replay
-    # that interleaving deterministically: the "other thread" writes when the TCP shutdown starts.
+@contextmanager
+def tls_stream(
+    tls_certs: TLSCerts, receive_buffer: int | None = None
+) -> Iterator[tuple[EventSource, ssl.SSLSocket]]:
+    """Our writer's stream over TLS and its client, past the response head; the client closes on exit.
+
+    ``receive_buffer`` shrinks the client's SO_RCVBUF (set before the handshake) so that a client
+    that reads nothing fills the window quickly.
+    """
     streams: list[EventSource] = []
     ready = threading.Event()
 
@@ -400,11 +404,26 @@ def test_closing_a_tls_stream_never_puts_plaintext_on_the_wire(
 
     with serving(stream, tls=tls_certs.server_context()) as server:
         raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        if receive_buffer is not None:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         client = tls_certs.client_context().wrap_socket(raw, server_hostname="localhost")
-        client.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
-        read_until(client, b"\r\n\r\n")
-        assert ready.wait(5)
-        es = streams[0]
+        try:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
+            read_until(client, b"\r\n\r\n")
+            assert ready.wait(5)
+            yield streams[0], client
+        finally:
+            client.close()
+
+
+def test_closing_a_tls_stream_never_puts_plaintext_on_the_wire(
+    no_leaks: None,
+    tls_certs: TLSCerts, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # SSLSocket.shutdown() drops its TLS object before it shuts the TCP connection down; a writer
+    # thread whose sendall loop runs in between sends the rest of its event in the clear. Replay
+    # that interleaving deterministically: the "other thread" writes when the TCP shutdown starts.
+    with tls_stream(tls_certs) as (es, client):
         real_shutdown = socket.socket.shutdown
 
         def interleaved_shutdown(sock: socket.socket, how: int) -> None:
@@ -428,7 +447,6 @@ def test_closing_a_tls_stream_never_puts_plaintext_on_the_wire(
             pass
         finally:
             client_plain.close()
-            client.close()
         assert b"SECRET-EVENT-DATA" not in raw_bytes
 
 
@@ -436,44 +454,28 @@ def test_close_wakes_a_send_blocked_on_a_tls_client_that_reads_nothing(
     no_leaks: None,
     tls_certs: TLSCerts,
 ) -> None:
-    streams: list[EventSource] = []
-    ready = threading.Event()
+    with tls_stream(tls_certs, receive_buffer=4096) as (es, _):
+        results: list[bool] = []
 
-    def stream(handler: BaseHTTPRequestHandler) -> None:
-        streams.append(EventSource.from_handler(handler, ping=None, retry=None))
-        ready.set()
+        def produce() -> None:
+            for _ in range(2000):
+                if not es.send("y" * 65536):
+                    results.append(False)
+                    return
+            results.append(True)
 
-    with serving(stream, tls=tls_certs.server_context()) as server:
-        raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        client = tls_certs.client_context().wrap_socket(raw, server_hostname="localhost")
-        try:
-            client.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
-            read_until(client, b"\r\n\r\n")
-            assert ready.wait(5)
-            es = streams[0]
-            results: list[bool] = []
+        producer = threading.Thread(target=produce)
+        producer.start()
 
-            def produce() -> None:
-                for _ in range(2000):
-                    if not es.send("y" * 65536):
-                        results.append(False)
-                        return
-                results.append(True)
+        def blocked() -> bool:
+            started = es._writing_since
+            return started is not None and time.monotonic() - started > 0.3
 
-            producer = threading.Thread(target=produce)
-            producer.start()
-            def blocked() -> bool:
-                started = es._writing_since
-                return started is not None and time.monotonic() - started > 0.3
-
-            assert wait_for(blocked)  # a sendall has been blocked for a while: the window is full
-            assert es.close()
-            producer.join(5)
-            assert not producer.is_alive()
-            assert results == [False]
-        finally:
-            client.close()
+        assert wait_for(blocked)  # a sendall has been blocked for a while: the window is full
+        assert es.close()
+        producer.join(5)
+        assert not producer.is_alive()
+        assert results == [False]
 
 
 def test_peer_gone_on_a_socket_with_a_timeout_neither_blocks_nor_reports_a_live_peer_gone(

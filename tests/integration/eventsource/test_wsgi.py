@@ -5,9 +5,7 @@ reader resumes across reconnections through each server's framing (chunked or un
 from __future__ import annotations
 
 import gc
-import importlib.util
 import socket
-import ssl
 import sys
 import textwrap
 import threading
@@ -15,9 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
@@ -25,7 +21,13 @@ from faye_websocket.events import ReadyState
 from faye_websocket.eventsource.client import EventSourceClient
 from faye_websocket.eventsource.writer import EventSource
 from faye_websocket.eventsource.wsgi import EventSourceResponse
-from tests.integration.components import Process, TLSCerts, free_port, require
+from tests.integration.components import (
+    Process,
+    TLSCerts,
+    gunicorn_server,
+    werkzeug_server,
+    wsgiref_server,
+)
 from tests.integration.eventsource_support import (
     open_stream,
     read_in_thread,
@@ -35,12 +37,6 @@ from tests.integration.eventsource_support import (
     wait_for,
 )
 from tests.paths import REPO_ROOT
-
-
-def require_module(name: str) -> None:
-    """Fail in CI, skip elsewhere, when a WSGI server of the test extra is not installed."""
-    require(importlib.util.find_spec(name) is not None, f"{name} is not installed (pip install -e .[test])")
-
 
 App = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -68,43 +64,6 @@ def batch_app(per_connection: int = 3, ping: float | None = None,
         return es
 
     return application
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextmanager
-def wsgiref_server(app: App) -> Iterator[int]:
-    server = make_server("127.0.0.1", 0, app, _ThreadingWSGIServer, _QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
-
-
-@contextmanager
-def werkzeug_server(app: App, tls: ssl.SSLContext | None = None) -> Iterator[int]:
-    require_module("werkzeug")
-    from werkzeug import serving
-    server = serving.make_server("127.0.0.1", 0, app, threaded=True, ssl_context=tls)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
 
 
 def test_wsgi_stream_bytes_are_exact_and_each_event_is_flushed() -> None:
@@ -202,20 +161,21 @@ def test_werkzeug_client_that_goes_away_is_noticed_without_a_write() -> None:
 
 
 @contextmanager
-def gunicorn_server(tmp_path: Path, app: str, threads: int = 4) -> Iterator[tuple[int, Process]]:
-    """gunicorn -k gthread with ``threads`` worker threads serving ``sse_app:<app>`` (GUNICORN_APP)."""
-    require_module("gunicorn")
+def gunicorn_sse_app(
+    tmp_path: Path, app: str, threads: int = 4, probe: bool = True
+) -> Iterator[tuple[int, Process]]:
+    """gunicorn -k gthread with ``threads`` worker threads serving ``sse_app:<app>`` (GUNICORN_APP).
+
+    With ``probe``, a plain GET (answered 404) waits for the worker to have imported the app.
+    """
     (tmp_path / "sse_app.py").write_text(textwrap.dedent(GUNICORN_APP))
-    port = free_port()
-    root = str(REPO_ROOT)
-    argv = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", str(threads),
-            "-b", f"127.0.0.1:{port}", "--chdir", str(tmp_path), "--pythonpath", root, f"sse_app:{app}"]
-    with Process(argv, name="gunicorn", ready_ports=[("127.0.0.1", port)]) as process:
-        yield port, process
+    with gunicorn_server(f"sse_app:{app}", threads=threads, chdir=tmp_path, pythonpath=REPO_ROOT,
+                         ready_path="/ready" if probe else None) as running:
+        yield running
 
 
 def test_gunicorn_client_that_goes_away_is_noticed_without_a_write(tmp_path: Path) -> None:
-    with gunicorn_server(tmp_path, "announcing") as (port, process):
+    with gunicorn_sse_app(tmp_path, "announcing", probe=False) as (port, process):
         with open_stream(port) as sock:
             read_until(sock, b"data: hello")
         deadline = time.monotonic() + 2.0
@@ -225,7 +185,7 @@ def test_gunicorn_client_that_goes_away_is_noticed_without_a_write(tmp_path: Pat
 
 
 def test_our_reader_resumes_across_reconnections_under_gunicorn_gthread(tmp_path: Path) -> None:
-    with gunicorn_server(tmp_path, "application") as (port, _):
+    with gunicorn_sse_app(tmp_path, "application") as (port, _):
         client = EventSourceClient(f"http://127.0.0.1:{port}/events", read_timeout=10)
         events = take(client, 7)
         client.close()
@@ -333,7 +293,7 @@ def test_gunicorn_gthread_sends_to_a_client_that_reads_nothing_stop_and_free_the
     tmp_path: Path,
 ) -> None:
     # One worker thread: the second request is served only if the stalled stream let it go.
-    with gunicorn_server(tmp_path, "stalled", threads=1) as (port, process), open_stream(port) as sock:
+    with gunicorn_sse_app(tmp_path, "stalled", threads=1) as (port, process), open_stream(port) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         assert wait_for(lambda: "stream closed" in process.output(), timeout=8), process.output()
         assert "send returned False" in process.output()

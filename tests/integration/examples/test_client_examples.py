@@ -19,8 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from faye_websocket.events import MessageEvent
 from faye_websocket.server.websocket import WebSocket
-from tests.integration.client_support import WAIT, echo_server
-from tests.integration.components import ProxyServer, TLSCerts
+from tests.integration.client_support import echo_server
+from tests.integration.components import ProxyServer, TLSCerts, serving_in_thread
 from tests.paths import EXAMPLES
 
 RUN_TIMEOUT = 30.0  # seconds for a whole example run
@@ -84,14 +84,8 @@ def fake_fuzzing_server() -> Iterator[FakeFuzzingServer]:
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state = FakeFuzzingServer(httpd.server_address[1])
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-fuzzer")
-    thread.start()
-    try:
+    with serving_in_thread(httpd, "fake-fuzzer"):
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(WAIT)
 
 
 def run_example(*args: str) -> subprocess.CompletedProcess[str]:

@@ -12,9 +12,6 @@ test. Blocks run with a deadline (``run_block``): a block that cannot finish is 
 from __future__ import annotations
 
 import contextlib
-import functools
-import io
-import re
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -25,14 +22,14 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import pytest
 
 from faye_websocket import Client, EventSourceClient, PermessageDeflate, connect
-from faye_websocket.__main__ import EchoHandler
+from faye_websocket.cli.serve import EchoHandler, ServeServer
 from faye_websocket.server.http_server import WebSocketHTTPServer
 from faye_websocket.server.socketserver import ThreadingWebSocketServer
 from tests.integration.components import ProxyServer
+from tests.integration.examples.markdown_blocks import WAIT, Output, python_blocks, run_block
 from tests.paths import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
-WAIT = 10.0  # seconds any one step may take
 
 # Marker (a string unique to the block) -> the block's name in this file.
 MARKERS = {
@@ -42,6 +39,7 @@ MARKERS = {
     "ws = WebSocket.from_handler(self)\n": "recv_loop",
     "with connect(": "client",
     "EventSourceClient(": "eventsource_client",
+    "reconnecting(": "reconnecting",
     # tests/integration/frameworks/test_readme_blocks.py runs these two under gunicorn
     "websocket_route(app,": "flask",
     "@websocket_view\n": "django",
@@ -56,12 +54,13 @@ SUBSTITUTIONS: dict[str, list[tuple[str, str]]] = {
         ('"http://user:pass@proxy:3128"', '"{proxy}"'),  # tinyproxy with the test's credentials
     ],
     "eventsource_client": [('"https://example.com/events"', '"http://127.0.0.1:{port}/events"')],
+    "reconnecting": [('"ws://127.0.0.1:8000/"', '"ws://127.0.0.1:{port}/"')],
 }
 
 
 def readme_blocks() -> list[str]:
     """The README's ```python blocks, in order."""
-    return re.findall(r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"), re.S | re.M)
+    return python_blocks(README)
 
 
 def block(name: str, **values: object) -> str:
@@ -79,27 +78,6 @@ def _marker_of(source: str) -> str:
     return found[0]
 
 
-class Output(io.StringIO):
-    """stdout for a block: ``wait_for(text)`` returns once a print (from any thread) wrote it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._changed = threading.Condition()
-
-    def write(self, text: str) -> int:
-        with self._changed:
-            written = super().write(text)
-            self._changed.notify_all()
-        return written
-
-    def wait_for(self, text: str, timeout: float = WAIT) -> str:
-        with self._changed:
-            assert self._changed.wait_for(lambda: text in self.getvalue(), timeout), (
-                f"{text!r} not printed within {timeout} s; output: {self.getvalue()!r}"
-            )
-            return self.getvalue()
-
-
 @pytest.fixture(autouse=True)
 def _direct_connections(no_proxy_environment: None) -> None:
     """The blocks' clients read proxies from the environment: the local servers are reached directly."""
@@ -109,32 +87,6 @@ def _direct_connections(no_proxy_environment: None) -> None:
 def output() -> Output:
     """Where the blocks' ``print`` writes (also from listener threads)."""
     return Output()
-
-
-def run_block(source: str, output: Output | None = None, timeout: float = WAIT) -> dict[str, Any]:
-    """Execute ``source`` on a thread, failing after ``timeout`` seconds.
-
-    The block's ``print`` writes to ``output`` (a name in the block's globals, so its listeners,
-    which run on other threads after the block has returned, print there too).
-    """
-    namespace: dict[str, Any] = {"__name__": "readme"}
-    if output is not None:
-        namespace["print"] = functools.partial(print, file=output)
-    errors: list[BaseException] = []
-
-    def execute() -> None:
-        try:
-            exec(compile(source, "README.md", "exec"), namespace)
-        except BaseException as error:  # reported on the test's thread
-            errors.append(error)
-
-    thread = threading.Thread(target=execute, name="readme-block")
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), f"the README block did not finish within {timeout} s:\n{source}"
-    if errors:
-        raise errors[0]
-    return namespace
 
 
 @contextlib.contextmanager
@@ -262,7 +214,7 @@ class _QuietEcho(Quiet, EchoHandler):
 def test_client_block_through_a_real_proxy(
     no_leaks: None, output: Output, tinyproxy_proxy: ProxyServer
 ) -> None:
-    with serving(WebSocketHTTPServer(("127.0.0.1", 0), _QuietEcho)) as port:
+    with serving(ServeServer(("127.0.0.1", 0), _QuietEcho)) as port:
         namespace = run_block(block("client", port=port, proxy=tinyproxy_proxy.url()), output)
         printed = output.wait_for("message Hello, world!")
         # the connect() block printed: the echo, the 101's status and headers
@@ -274,6 +226,12 @@ def test_client_block_through_a_real_proxy(
         output.wait_for("close 1000")
         # the first client's onopen sent its greeting on its own connection, not the with block's
         assert output.getvalue().count("Hello, world!") == 1
+
+
+def test_reconnecting_block_sends_every_message_until_acknowledged(no_leaks: None, output: Output) -> None:
+    with serving(WebSocketHTTPServer(("127.0.0.1", 0), _QuietEcho)) as port:
+        run_block(block("reconnecting", port=port), output)
+    assert output.getvalue().splitlines() == ["acknowledged one", "acknowledged two", "acknowledged three"]
 
 
 class _EventStream(Quiet, BaseHTTPRequestHandler):

@@ -27,13 +27,13 @@ from websockets.sync.client import connect
 from faye_websocket.extensions import PermessageDeflate
 from faye_websocket.server.websocket import WebSocket
 from tests.integration.components import (
-    Process,
     ResultCollector,
     ReverseProxy,
     TLSCerts,
-    free_port,
+    gunicorn_server,
     require_executable,
     run_chromium,
+    werkzeug_server,
 )
 from tests.integration.components.node import PEERS_DIR
 from tests.integration.server_support import HTTPServerThread, RawServerThread
@@ -312,31 +312,19 @@ def test_chromium_leaving_the_page_while_we_stream_gives_one_close_event(
 
 @contextmanager
 def gunicorn_gthread() -> Iterator[int]:
-    port = free_port()
-    argv = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "4", "-w", "1",
-            "-b", f"127.0.0.1:{port}", "--chdir", str(EXAMPLES), "wsgi_app:application"]
-    with Process(argv, name="gunicorn-gthread", ready_ports=[("127.0.0.1", port)]):
+    with gunicorn_server("wsgi_app:application", chdir=EXAMPLES) as (port, _):
         yield port
 
 
 @contextmanager
 def werkzeug_threaded() -> Iterator[int]:
-    from werkzeug.serving import make_server
-
     sys.path.insert(0, str(EXAMPLES))
     try:
         import wsgi_app  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(EXAMPLES))
-    server = make_server("127.0.0.1", 0, wsgi_app.application, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="werkzeug")
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(DEADLINE)
+    with werkzeug_server(wsgi_app.application) as port:
+        yield port
 
 
 @pytest.mark.parametrize("wsgi_server", [gunicorn_gthread, werkzeug_threaded],

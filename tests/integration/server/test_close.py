@@ -142,10 +142,10 @@ def test_unmasked_client_frame_fails_the_connection_with_1002(no_leaks: None) ->
         assert close.code == 1002
 
 
-def test_close_refuses_codes_browsers_refuse_and_long_reasons() -> None:
+def test_close_refuses_codes_invalid_on_the_wire_and_long_reasons() -> None:
     with HTTPServerThread() as server, RawClient(server.port):
         ws = server.recorded.wait_socket()
-        for code in (999, 1001, 1006, 2999, 5000):
+        for code in (999, 1004, 1005, 1006, 1015, 2999, 5000):  # RFC 6455 section 7.4
             with pytest.raises(ValueError):
                 ws.close(code)
         with pytest.raises(ValueError):

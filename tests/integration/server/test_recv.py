@@ -10,6 +10,7 @@ import time
 import pytest
 from websockets.sync.client import connect
 
+from faye_websocket.connection.connection import Role
 from faye_websocket.errors import ConnectionClosed
 from faye_websocket.server.websocket import WebSocket
 from tests.integration.server_support import (
@@ -134,7 +135,7 @@ def test_run_started_on_a_thread_while_another_recvs_never_fails_or_stalls(no_le
                 server.recorded.wait_for("open", index + 1)
                 connection = server.recorded.sockets[index].connection
                 deadline = time.monotonic() + WAIT
-                while not (connection._queue.enabled or connection._direct_reading) \
+                while not (connection._queue.enabled or connection._reader_role is Role.RECV) \
                         and time.monotonic() < deadline:
                     time.sleep(0.001)  # recv() is waiting (before that a listener takes messages)
                 raw.send_frame(TEXT, b"hello %d" % index)
@@ -160,7 +161,7 @@ def test_recv_already_reading_hands_the_socket_over_to_run_and_loses_nothing(no_
 
         threading.Thread(target=receiver).start()
         deadline = time.monotonic() + WAIT
-        while not ws.connection._direct_reading and time.monotonic() < deadline:
+        while ws.connection._reader_role is not Role.RECV and time.monotonic() < deadline:
             time.sleep(0.01)
         reading.set()
         try:

@@ -9,24 +9,18 @@ nothing more on the connection (no stray ``HTTP/1.1 200``).
 from __future__ import annotations
 
 import sys
-import threading
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from socketserver import ThreadingMixIn
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from websockets.sync.client import connect
 
 from faye_websocket.server.websocket import WebSocket
 from faye_websocket.server.wsgi import websocket_app
-from tests.integration.components import Process, free_port
+from tests.integration.components import Process, free_port, gunicorn_server, werkzeug_server, wsgiref_server
 from tests.integration.server_support import BINARY, TEXT, WAIT, RawClient, client_frame
 from tests.paths import EXAMPLES
-
-WORKER_START = 60.0  # seconds a gunicorn worker may take to import the app on a loaded machine
 
 
 def echo(ws: WebSocket) -> None:
@@ -42,61 +36,18 @@ def fallback(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 APP = websocket_app(echo, ["irc", "xmpp"], fallback=fallback)
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
 @contextmanager
-def in_thread(server: Any) -> Iterator[int]:
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="wsgi-server")
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(WAIT)
-
-
-@contextmanager
-def werkzeug_server() -> Iterator[int]:
-    from werkzeug.serving import make_server as make_werkzeug
-
-    with in_thread(make_werkzeug("127.0.0.1", 0, APP, threaded=True)) as port:
+def gunicorn_port(worker: str) -> Iterator[int]:
+    """gunicorn with ``worker`` serving examples/wsgi_app.py's application."""
+    with gunicorn_server("wsgi_app:application", worker=worker, chdir=EXAMPLES) as (port, _):
         yield port
 
 
-@contextmanager
-def wsgiref_server() -> Iterator[int]:
-    server = make_server("127.0.0.1", 0, APP, server_class=ThreadingWSGIServer, handler_class=_QuietHandler)
-    with in_thread(server) as port:
-        yield port
-
-
-@contextmanager
-def gunicorn_server(worker: str) -> Iterator[int]:
-    port = free_port()
-    threads = "4" if worker == "gthread" else "1"  # gunicorn runs "sync" with threads as gthread
-    argv = [sys.executable, "-m", "gunicorn", "-k", worker, "--threads", threads, "-w", "1",
-            "-b", f"127.0.0.1:{port}", "--chdir", str(EXAMPLES), "wsgi_app:application"]
-    with Process(argv, name=f"gunicorn-{worker}", ready_ports=[("127.0.0.1", port)]):
-        # The master listens before the worker has imported the app: one plain request, allowed
-        # the whole start-up, so that the tests' own (shorter) waits start from a ready worker.
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ws.html", timeout=WORKER_START) as page:
-            page.read()
-        yield port
-
-
-SERVERS = {
-    "gunicorn_gthread": lambda: gunicorn_server("gthread"),
-    "gunicorn_sync": lambda: gunicorn_server("sync"),
-    "werkzeug": werkzeug_server,
-    "wsgiref": wsgiref_server,
+SERVERS: dict[str, Callable[[], AbstractContextManager[int]]] = {
+    "gunicorn_gthread": lambda: gunicorn_port("gthread"),
+    "gunicorn_sync": lambda: gunicorn_port("sync"),
+    "werkzeug": lambda: werkzeug_server(APP),
+    "wsgiref": lambda: wsgiref_server(APP),
 }
 
 

@@ -293,3 +293,35 @@ def test_random_messages_round_trip_in_both_directions_under_any_configuration(
     for data in downstream:
         out = send(server_ext, data)
         assert receive(client_ext, out.data, rsv1=out.rsv1, max_length=len(data)) == data
+
+
+# -- inflation bounded in proportion to what was received (max_ratio) ---------------------------
+
+
+def test_a_message_inflating_past_max_ratio_times_its_size_is_refused_before_inflating_it_all() -> None:
+    bomb = zeros_compressed(60 * 2**20)  # 60 MiB in about 61 KB: a ratio of about 1000
+    _, server = negotiate(PermessageDeflate(), PermessageDeflate())
+    with pytest.raises(MessageTooLarge) as info:
+        receive(server, bomb, max_length=64 * 2**20)
+    assert info.value.code == 1009
+    assert "100 times its compressed size" in str(info.value)
+
+
+def test_a_message_within_the_ratio_or_under_one_mib_inflates() -> None:
+    _, server = negotiate(PermessageDeflate(), PermessageDeflate())
+    assert receive(server, zeros_compressed(2**20), max_length=2**21) == bytes(2**20)  # ratio ~1000
+    text = os.urandom(1 << 15).hex().encode() * 8  # 512 KiB that compresses about 8 times
+    client, server = negotiate(PermessageDeflate(), PermessageDeflate(max_ratio=10))
+    assert receive(server, send(client, text).data, max_length=2**21) == text
+
+
+def test_max_ratio_none_leaves_only_max_length() -> None:
+    bomb = zeros_compressed(4 * 2**20)
+    _, server = negotiate(PermessageDeflate(), PermessageDeflate(max_ratio=None))
+    assert len(receive(server, bomb, max_length=4 * 2**20)) == 4 * 2**20
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_max_ratio_must_be_a_positive_int_or_none(bad: object) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        PermessageDeflate(max_ratio=bad)  # type: ignore[arg-type]

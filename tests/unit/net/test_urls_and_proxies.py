@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from faye_websocket.driver.url import parse_url
@@ -12,6 +10,7 @@ from faye_websocket.net.proxies import (
     parse_proxy,
     proxy_from_environment,
 )
+from faye_websocket.net.socks import SocksVersion
 
 
 @pytest.mark.parametrize(
@@ -89,7 +88,8 @@ def test_proxy_options_dict_as_in_the_original() -> None:
     assert proxy.tls == {"verify": False}
 
 
-@pytest.mark.parametrize("proxy", ["socks5://host:1080", "http://host:nope", {"headers": {}}])
+@pytest.mark.parametrize("proxy", ["socks://host:1080", "ftp://host", "http://host:nope", {"headers": {}},
+                                   {"origin": "socks5://h", "headers": {"X": "y"}}])
 def test_unusable_proxy_options_are_value_errors(proxy: object) -> None:
     with pytest.raises(ValueError):
         parse_proxy(proxy)  # type: ignore[arg-type]
@@ -126,10 +126,26 @@ def test_upper_case_http_proxy_is_ignored_in_a_cgi_request() -> None:
     assert proxy_from_environment(WS, {"HTTP_PROXY": "http://evil:1", "REQUEST_METHOD": "GET"}) is None
 
 
-def test_no_environment_means_no_proxy_and_socks_is_ignored() -> None:
+def test_no_environment_means_no_proxy() -> None:
     assert proxy_from_environment(WS, {}) is None
-    assert proxy_from_environment(WS, {"all_proxy": "socks5://h:1080"}) is None
     assert proxy_from_environment(WS, {"http_proxy": "  "}) is None
+
+
+@pytest.mark.parametrize(
+    ("scheme", "version"),
+    [("socks5", SocksVersion.SOCKS5), ("socks5h", SocksVersion.SOCKS5H),
+     ("socks4", SocksVersion.SOCKS4), ("SOCKS4a", SocksVersion.SOCKS4A)],
+)
+def test_socks_proxies_from_all_proxy_default_to_port_1080(scheme: str, version: SocksVersion) -> None:
+    proxy = proxy_from_environment(WS, {"all_proxy": f"{scheme}://u:p%40ss@h"})
+    assert proxy is not None and (proxy.socks, proxy.host, proxy.port) == (version, "h", 1080)
+    assert (proxy.username, proxy.password, proxy.scheme) == ("u", "p@ss", version.value)
+
+
+def test_a_scheme_we_cannot_speak_in_the_environment_is_an_error_naming_the_variable() -> None:
+    # Ignoring it would connect directly, bypassing the proxy the user set (issue 11).
+    with pytest.raises(ValueError, match="all_proxy.*unsupported proxy 'socks://u:\\*\\*\\*@h:1080'"):
+        proxy_from_environment(WS, {"all_proxy": "socks://u:secret@h:1080"})
 
 
 def test_no_proxy_exempts_matching_hosts() -> None:
@@ -171,16 +187,16 @@ def test_a_no_proxy_port_of_non_ascii_digits_is_ignored_not_a_crash() -> None:
 
 @pytest.mark.usefixtures("no_proxy_environment")
 @pytest.mark.parametrize(
-    "value", ["socks5://user:s3cret@proxy.example:1080", "http://user:s3cret@proxy.example:99999"]
+    "value", ["gopher://user:s3cret@proxy.example:1080", "http://user:s3cret@proxy.example:99999"]
 )
-def test_an_unusable_proxy_in_the_environment_is_logged_without_its_password(
-    no_leaks: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, value: str
+def test_an_unusable_proxy_in_the_environment_is_an_error_without_its_password(
+    no_leaks: None, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
+    # Ignoring it would connect directly, bypassing the proxy the user set (issue 11).
     monkeypatch.setenv("http_proxy", value)
-    with caplog.at_level(logging.WARNING, logger="faye_websocket"):
-        assert proxy_from_environment(parse_url("ws://127.0.0.1:9/")) is None
-    assert "ignoring proxy" in caplog.text and "proxy.example" in caplog.text
-    assert "s3cret" not in caplog.text
+    with pytest.raises(ValueError, match="http_proxy") as caught:
+        proxy_from_environment(parse_url("ws://127.0.0.1:9/"))
+    assert "proxy.example" in str(caught.value) and "s3cret" not in str(caught.value)
     with pytest.raises(ValueError) as caught:
         parse_proxy(value)
     assert "s3cret" not in str(caught.value)
