@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.integration.components import Process, free_port, require
+from tests.integration.components import Process, free_port
+from tests.integration.components.servers import require_module, wait_until_answering
 
 HERE = Path(__file__).resolve().parent
 DJANGO_SITE = HERE / "django_site"
@@ -69,37 +70,10 @@ class Server:
             time.sleep(0.05)  # polling a counter in another process; no event to wait on
 
 
-def require_module(name: str) -> None:
-    """Skip locally (fail in CI) when an optional framework is not installed."""
-    try:
-        __import__(name)
-    except ImportError:
-        require(False, f"{name} is not installed (pip install -e '.[test]')")
-
-
 def assert_clean_log(name: str, log: str) -> None:
     """No error, traceback or warning of a broken connection in a server's whole log."""
     problems = [line for line in log.splitlines() if LOG_PROBLEMS.search(line)]
     assert not problems, f"{name} logged problems:\n" + "\n".join(problems) + f"\n--- full log ---\n{log}"
-
-
-def wait_until_answering(server: Server, path: str = "/") -> None:
-    """The port opens before the app is imported (gunicorn's master binds it): wait for a 200.
-
-    One request waits as long as the start may take: a request given up early would make the
-    server log a broken pipe when it answers at last.
-    """
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        try:
-            status, _, _ = server.get(path, timeout=max(0.1, deadline - time.monotonic()))
-            if status == 200:
-                return
-        except OSError:
-            pass
-        if server.process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{server.name} did not answer {path}:\n{server.process.output()}")
-        time.sleep(0.1)  # no event exists for "the worker has imported the app"
 
 
 def gunicorn_argv(worker: str, port: int, chdir: Path, app: str) -> list[str]:
@@ -114,12 +88,17 @@ def gunicorn_argv(worker: str, port: int, chdir: Path, app: str) -> list[str]:
 def running(name: str, argv: Sequence[str], port: int, *, cwd: Path | None = None,
             env: dict[str, str] | None = None, check_log: bool = True,
             ready_path: str = "/") -> Iterator[Server]:
-    """Start ``argv``, wait until it answers ``ready_path``, yield it; stop it and check its log."""
+    """Start ``argv``, wait until it answers ``ready_path``, yield it; stop it and check its log.
+
+    The port opens before the app is imported (gunicorn's master binds it), hence the wait; its
+    one request may take the whole start-up, since a request given up early would make the
+    server log a broken pipe when it answered at last.
+    """
     process = Process(argv, name=name, cwd=str(cwd) if cwd else None, env=environment(env),
                       ready_ports=[("127.0.0.1", port)], ready_timeout=START_TIMEOUT)
     with process:
         server = Server(name, port, process)
-        wait_until_answering(server, ready_path)
+        wait_until_answering(port, ready_path, process, START_TIMEOUT)
         yield server
     if check_log:
         assert_clean_log(name, process.output())
