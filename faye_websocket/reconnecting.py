@@ -18,12 +18,12 @@ again on the next connection until the peer acknowledges it (the README shows th
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 from .client import Client, connect
+from .logs import logger
 from .net.backoff import (
     DEFAULT_FACTOR,
     DEFAULT_INITIAL_DELAY,
@@ -33,8 +33,6 @@ from .net.backoff import (
     retry_after,
     worth_retrying,
 )
-
-logger = logging.getLogger("faye_websocket")
 
 RetryListener = Callable[["RetryEvent"], object]
 

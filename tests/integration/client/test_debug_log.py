@@ -32,11 +32,8 @@ def one_connection(url: str, **options: object) -> None:
 
 
 def test_one_connection_at_debug_shows_handshake_proxy_and_close_and_no_password(
-    no_leaks: None, caplog: pytest.LogCaptureFixture, socks_auth: SocksServer, monkeypatch: pytest.MonkeyPatch
+    no_leaks: None, no_proxy_environment: None, caplog: pytest.LogCaptureFixture, socks_auth: SocksServer
 ) -> None:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
     caplog.set_level(logging.DEBUG, logger="faye_websocket")
     with HTTPServerThread() as server:
         url = server.url().replace("ws://", f"ws://alice:{PASSWORD}@")

@@ -16,6 +16,8 @@ from tests.integration.client_support import WAIT, EchoServer, echo_server
 from tests.integration.components import TLSCerts
 from tests.integration.components.socks import SocksServer, run_microsocks
 
+pytestmark = pytest.mark.usefixtures("no_proxy_environment")
+
 
 @pytest.fixture(scope="module")
 def socks() -> Iterator[SocksServer]:
@@ -27,13 +29,6 @@ def socks() -> Iterator[SocksServer]:
 def socks_auth() -> Iterator[SocksServer]:
     with run_microsocks(auth=True) as server:
         yield server
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
 
 
 @pytest.fixture

@@ -25,13 +25,10 @@ def tls_server(tls_certs: TLSCerts) -> Iterator[EchoServer]:
 
 
 @pytest.fixture(autouse=True)
-def no_trust_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+def no_trust_from_the_machine(no_proxy_environment: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """This machine sets SSL_CERT_FILE to the system bundle: each test says what it wants."""
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
 
 
 def echo(url: str, **options: object) -> str | bytes:

@@ -17,6 +17,9 @@ Helpers (plain functions, usable outside fixtures):
 - ``make_tls_certs(directory) -> TLSCerts``.
 - ``run_squid(certs)`` (own dir under /tmp: squid runs as user proxy), ``run_tinyproxy(workdir,
   auth=True)`` -> context managers of ProxyServer.
+- ``run_microsocks(auth=False)`` (components/socks.py) -> context manager of SocksServer: Debian's
+  microsocks, SOCKS5 with username/password when ``auth``; ``.url(scheme, credentials=True)``,
+  ``.tunnelled("host:port", timeout)`` (its log shows the tunnel and which name it resolved).
 - ``run_nginx(workdir, backend_port, certs)``, ``run_haproxy(...)`` -> context managers of ReverseProxy.
 - ``run_chromium(url, *, timeout, extra_flags=())`` -> context manager of Browser (stops its group).
 - ``ResultCollector(routes=None, directory=None, ssl_context=None)``: stdlib HTTP(S) server on

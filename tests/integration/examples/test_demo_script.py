@@ -110,3 +110,31 @@ def test_demo_starts_on_a_clean_clone_with_npm_unreachable(
     demo_environment["npm_config_registry"] = f"http://127.0.0.1:{free_port()}/"  # nothing listens
     for port in start_demo(clean_copy, demo_environment):
         check_demo(port)
+
+
+def test_a_missing_python_is_one_message_with_its_fix(
+    clean_copy: Path, demo_environment: dict[str, str]
+) -> None:
+    shutil.rmtree(clean_copy / ".venv", ignore_errors=True)
+    demo_environment["PYTHON"] = "/no/such/python3"
+    done = subprocess.run([str(clean_copy / "scripts" / "demo")], cwd=clean_copy, env=demo_environment,
+                          capture_output=True, text=True, timeout=WAIT)
+    assert done.returncode == 1
+    assert "set-up failed: no '/no/such/python3' command" in done.stderr
+    assert "fix: install Python 3.10 or newer, or set PYTHON=" in done.stderr
+
+
+@pytest.mark.timeout(SETUP_TIMEOUT + 60)
+def test_an_unreachable_package_index_is_one_message_with_its_fix(
+    clean_copy: Path, demo_environment: dict[str, str]
+) -> None:
+    shutil.rmtree(clean_copy / ".venv", ignore_errors=True)
+    closed = f"http://127.0.0.1:{free_port()}/simple"  # nothing listens: the index is unreachable
+    demo_environment.update(PIP_INDEX_URL=closed, PIP_EXTRA_INDEX_URL="", PIP_FIND_LINKS="",
+                            PIP_NO_INDEX="0", PIP_RETRIES="0", PIP_TIMEOUT="2", PIP_CONFIG_FILE=os.devnull)
+    done = subprocess.run([str(clean_copy / "scripts" / "demo")], cwd=clean_copy, env=demo_environment,
+                          capture_output=True, text=True, timeout=SETUP_TIMEOUT)
+    assert done.returncode == 1, done.stderr
+    assert "set-up failed: pip could not install faye_websocket" in done.stderr
+    assert "fix: check that PyPI is reachable (or set PIP_INDEX_URL to a mirror)" in done.stderr
+    assert "Open http" not in done.stdout  # the demo did not pretend to start
