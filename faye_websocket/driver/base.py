@@ -7,12 +7,15 @@ Subclasses supply the parser (a generator over a ``StreamReader``) and the wire 
 
 from __future__ import annotations
 
-from typing import Callable, Generator, Iterable, Protocol
+from typing import TYPE_CHECKING, Callable, Generator, Iterable, Protocol
 
 from ..errors import HandshakeError, InvalidState, ProtocolError
 from ..events import CloseEvent, ErrorEvent, Event, OpenEvent, ReadyState
 from ..rfc6455 import CloseCode, Opcode, check_close_reason, check_ping_payload, is_valid_wire_close_code
 from .reader import StreamReader
+
+if TYPE_CHECKING:
+    from .shared_frames import SharedFraming
 
 DEFAULT_MAX_LENGTH = 2**26 - 1  # faye's default: one byte short of 64 MiB
 
@@ -168,6 +171,10 @@ class Driver:
             return False
         self._send_close(code, reason)
         return True
+
+    def shared_framing(self) -> SharedFraming | None:
+        """The framing a broadcast may share with other connections (see ``Hybi``); None here."""
+        return None
 
     def abort(self, code: int = CloseCode.ABNORMAL_CLOSURE, reason: str = "") -> None:
         """The I/O layer gave up (timeout, network error): CLOSED now, without a handshake."""

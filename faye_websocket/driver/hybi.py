@@ -7,7 +7,7 @@ failing the connection with the right close code (RFC 6455 section 7.1.7).
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Callable, Hashable, Protocol, cast
 
 from ..errors import ProtocolError
 from ..events import MessageEvent, PingEvent, PongEvent, ReadyState
@@ -32,6 +32,7 @@ from .frames import (
     serialize_close_payload,
 )
 from .message import MessageAssembler, decode_text
+from .shared_frames import SharedFraming, StatelessTransform
 
 Rsv = tuple[bool, bool, bool]
 NO_RSV: Rsv = (False, False, False)
@@ -51,6 +52,8 @@ class ExtensionPipeline(Protocol):
     def process_incoming_message(self, message: Message, max_length: int) -> Message: ...
 
     def process_outgoing_message(self, message: Message) -> Message: ...
+
+    def stateless_transforms(self) -> tuple[Hashable, ...] | None: ...
 
     def close(self) -> None: ...
 
@@ -281,6 +284,17 @@ class Hybi(Driver):
             return False
         self._write_frame(message.opcode, message.data, (message.rsv1, message.rsv2, message.rsv3))
         return True
+
+    def shared_framing(self) -> SharedFraming | None:
+        """How ``send`` frames a message, as a value shared by every connection that frames
+        alike (a broadcast frames once per value); None on the client (a fresh mask per frame)
+        or when an extension's output depends on earlier messages."""
+        if self._mask:
+            return None
+        transforms = self._extensions.stateless_transforms()
+        if transforms is None:
+            return None
+        return SharedFraming(cast("tuple[StatelessTransform, ...]", transforms))
 
     def _send_ping(self, payload: bytes) -> bool:
         self._write_frame(Opcode.PING, payload)

@@ -36,6 +36,7 @@ from .http import (
     to_headers,
 )
 from .hybi import Hybi
+from .shared_frames import SharedFraming
 
 SUPPORTED_VERSIONS = ("13", "8", "7")  # hybi-13 is RFC 6455; 07 and 08 frame identically
 STATUS_UPGRADE_REQUIRED = 426  # RFC 6455 section 4.4
@@ -389,6 +390,10 @@ class ServerDriver:
         if self._inner is None and self._pre.state is ReadyState.CLOSED:
             self._pending.clear()  # closed before the upgrade: nothing queued will be sent
         return closing
+
+    def shared_framing(self) -> SharedFraming | None:
+        """The protocol driver's shared framing (see Hybi.shared_framing); None before it exists."""
+        return self._inner.shared_framing() if self._inner is not None else None
 
     def abort(self, code: int = CloseCode.ABNORMAL_CLOSURE, reason: str = "") -> None:
         """Give up on the connection now (see Driver.abort)."""

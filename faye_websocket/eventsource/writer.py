@@ -20,6 +20,7 @@ from typing import Any
 
 from ..api import EventTarget
 from ..connection.connection import DEFAULT_SEND_TIMEOUT
+from ..connection.nowait import WriteNowait, send_some
 from ..driver.http import Request
 from ..events import CloseEvent, ReadyState
 from ..net.deadline import check_duration
@@ -76,6 +77,7 @@ class EventSource(EventTarget):
         self._state_lock = threading.Lock()  # owner: close(); makes the move to CLOSED happen once
         self._write_lock = threading.Lock()  # owner: writers; serialises bytes on the socket
         self._writing_since: float | None = None  # monotonic start of the write in progress
+        self._rest = bytearray()  # what a write_nowait turn left unwritten; written first by any write
         self._closed = threading.Event()
         self._watch = watch_view(sock)
         set_nodelay(sock)
@@ -151,6 +153,7 @@ class EventSource(EventTarget):
         WATCHER.remove(self)
         shutdown_tcp(self._sock)  # wakes a writer blocked in sendall
         with self._write_lock:
+            self._rest.clear()
             self._sock.close()
             if self._watch is not self._sock:
                 self._watch.close()
@@ -172,6 +175,9 @@ class EventSource(EventTarget):
                 return False
             self._writing_since = time.monotonic()
             try:
+                if self._rest:  # the end of an event a broadcast turn started
+                    self._sock.sendall(self._rest)
+                    self._rest.clear()
                 with memoryview(data) as view:
                     for start in range(0, len(view), WRITE_CHUNK):
                         self._sock.sendall(view[start : start + WRITE_CHUNK])
@@ -182,6 +188,39 @@ class EventSource(EventTarget):
                 self._writing_since = None
         self.close()
         return False
+
+    def write_nowait(self, data: bytes | None = None) -> WriteNowait:
+        """One write turn that never waits, for the broadcast writer; any thread.
+
+        Writes what the socket takes now of the bytes an earlier turn left, then of ``data``
+        (formatted events); the rest is kept and written first by the next write of any kind.
+        Returns BUSY (nothing done) while another thread writes, CLOSED once closed (a failed
+        write closes the stream), PENDING while bytes are left, DONE otherwise.
+        """
+        if not self._write_lock.acquire(blocking=False):
+            return WriteNowait.BUSY
+        try:
+            if self._state is not ReadyState.OPEN:
+                return WriteNowait.CLOSED
+            if data:
+                self._rest += data
+            if not self._rest:
+                return WriteNowait.DONE
+            with memoryview(self._rest) as view:
+                sent = send_some(self._sock, view)
+            del self._rest[:sent]
+            # The watcher's stall rule (STALLED_PINGS) counts from the last progress.
+            if not self._rest:
+                self._writing_since = None
+            elif sent or self._writing_since is None:
+                self._writing_since = time.monotonic()
+            return WriteNowait.PENDING if self._rest else WriteNowait.DONE
+        except OSError:
+            pass
+        finally:
+            self._write_lock.release()
+        self.close()
+        return WriteNowait.CLOSED
 
     # The watcher thread's side (eventsource_watcher.Watched); none of these may block.
 
@@ -208,7 +247,7 @@ class EventSource(EventTarget):
         try:
             if self._state is not ReadyState.OPEN:
                 return None
-            if _writable(self._sock):
+            if not self._rest and _writable(self._sock):  # never inside an unfinished event
                 self._writing_since = now
                 self._sock.sendall(wire.PING_COMMENT)
             failed = False

@@ -12,7 +12,7 @@ buffers becomes an ordered fold. Not thread-safe: the driver calls it under its 
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Hashable, Sequence, TypeVar
 
 from ..errors import ExtensionError, InvalidState, ProtocolError
 from ..rfc6455 import Opcode
@@ -208,6 +208,22 @@ class Extensions:
         for ext, session in reversed(self._active):
             message = _run(ext, session.process_incoming_message, message, max_length)
         return message
+
+    def stateless_transforms(self) -> tuple[Hashable, ...] | None:
+        """The active sessions' outgoing steps as values, when each depends on the message alone.
+
+        None when any session keeps state between messages (or cannot say, having no
+        ``stateless()``); an empty tuple without sessions. A broadcast frames a message once for
+        every connection whose value is equal.
+        """
+        transforms: list[Hashable] = []
+        for _, session in self._active:
+            stateless = getattr(session, "stateless", None)
+            transform = stateless() if callable(stateless) else None
+            if transform is None:
+                return None
+            transforms.append(transform)
+        return tuple(transforms)
 
     def process_outgoing_message(self, message: Message) -> Message:
         """Pass a message to be sent through the sessions in order; return the result.

@@ -221,9 +221,7 @@ class _DeflateSession:
         if self._closed or len(message.data) < self._options.threshold:
             return message
         compressor = self._compressor or self._new_compressor(agreed)
-        data = compressor.compress(message.data) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        if data.endswith(TAIL):  # always true after Z_SYNC_FLUSH; RFC 7692 section 7.2.1 step 3
-            data = data[: -len(TAIL)]
+        data = deflate_message(compressor, message.data)
         self._compressor = compressor if agreed.own_context_takeover else None
         # Message(...) rather than dataclasses.replace: replace() costs a tenth of this path
         return Message(message.opcode, data, True, message.rsv2, message.rsv3)
@@ -297,13 +295,62 @@ class _DeflateSession:
         return self.parameters
 
     def _new_compressor(self, agreed: DeflateParameters) -> zlib._Compress:
-        bits = max(agreed.own_window_bits, ZLIB_MIN_WINDOW_BITS)
         options = self._options
-        return zlib.compressobj(options.level, zlib.DEFLATED, -bits, options.mem_level, options.strategy)
+        return new_compressor(options.level, options.mem_level, options.strategy, agreed.own_window_bits)
+
+    def stateless(self) -> StatelessDeflate | None:
+        """Our compression as a value, when it depends on the message alone (no context takeover,
+        RFC 7692 section 7.1.1.1): equal values compress alike, so a broadcast compresses once
+        for every connection that agreed the same. None under context takeover or before
+        negotiation completes."""
+        agreed = self.parameters
+        if agreed is None or agreed.own_context_takeover or self._closed:
+            return None
+        options = self._options
+        return StatelessDeflate(options.level, options.mem_level, options.strategy, agreed.own_window_bits,
+                                options.threshold)
 
     def _new_decompressor(self, agreed: DeflateParameters, history: bytes = b"") -> zlib._Decompress:
         bits = -max(agreed.peer_window_bits, ZLIB_MIN_WINDOW_BITS)
         return zlib.decompressobj(bits, zdict=history) if history else zlib.decompressobj(bits)
+
+
+def new_compressor(level: int, mem_level: int, strategy: int, window_bits: int) -> zlib._Compress:
+    """A raw-deflate compressor for permessage-deflate (RFC 7692 section 7.2.1)."""
+    bits = max(window_bits, ZLIB_MIN_WINDOW_BITS)
+    return zlib.compressobj(level, zlib.DEFLATED, -bits, mem_level, strategy)
+
+
+def deflate_message(compressor: zlib._Compress, data: bytes) -> bytes:
+    """One message's compressed payload: deflated, sync-flushed, without the 4-byte tail."""
+    out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    if out.endswith(TAIL):  # always true after Z_SYNC_FLUSH; RFC 7692 section 7.2.1 step 3
+        out = out[: -len(TAIL)]
+    return out
+
+
+@dataclass(frozen=True)
+class StatelessDeflate:
+    """permessage-deflate compression without context takeover, as a hashable value.
+
+    ``process_outgoing_message`` compresses with a fresh compressor each time, exactly as a
+    session without context takeover does, so its output depends on the message alone; it is
+    pure and thread-safe. Used by broadcasts to compress a message once for many connections.
+    """
+
+    level: int
+    mem_level: int
+    strategy: int
+    window_bits: int
+    threshold: int
+
+    def process_outgoing_message(self, message: Message) -> Message:
+        """Compress a message and set RSV1, or leave one shorter than ``threshold`` as it is."""
+        if len(message.data) < self.threshold:
+            return message
+        compressor = new_compressor(self.level, self.mem_level, self.strategy, self.window_bits)
+        data = deflate_message(compressor, message.data)
+        return Message(message.opcode, data, True, message.rsv2, message.rsv3)
 
 
 class DeflateClientSession(_DeflateSession):

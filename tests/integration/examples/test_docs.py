@@ -32,6 +32,10 @@ COMPILE_ONLY = {
         "a fragment of a Flask app; examples/flask_chat.py runs it (tests/integration/frameworks)",
     ("frameworks.md", "@websocket_view\n"):
         "a fragment of a Django project; examples/django_chat runs it (tests/integration/frameworks)",
+    ("scaling.md", "room.join(ws)"):
+        "a fragment of an http.server handler; examples/chat.py runs it (tests/integration/broadcast)",
+    ("scaling.md", "RedisBackend(\"redis://127.0.0.1:6379/0\")"):
+        "needs a Redis on 6379; examples/chat.py --redis runs it (tests/integration/broadcast)",
 }
 
 PRINT_WITH_COMMENT = re.compile(r"\bprint\(.*\)\s+# (.+)$")
