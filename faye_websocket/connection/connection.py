@@ -66,6 +66,7 @@ from collections import deque
 from enum import Enum
 from typing import Callable, Protocol
 
+from ..driver.http import STATUS_REQUEST_TIMEOUT
 from ..errors import ConnectionClosed, InvalidState
 from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
 from ..net.deadline import check_durations
@@ -846,6 +847,7 @@ class Connection:
             return
         expired = self._deadlines.expired(now, state)
         if expired is not None:
+            self._answer_head_timeout(state)
             self._fail(expired, None)
         elif self._deadlines.message_overdue(now, state):
             self._refuse(CloseCode.POLICY_VIOLATION, MESSAGE_OVERDUE)
@@ -853,6 +855,15 @@ class Connection:
             payload = self._deadlines.next_ping_payload(now)
             if self._operate(lambda: self.driver.ping(payload)):
                 self._deadlines.ping_sent(now)  # hixie drafts have no ping: no pong to wait for
+
+    def _answer_head_timeout(self, state: ReadyState) -> None:
+        """A server whose request head did not come in time answers 408 before closing (RFC 9110
+        section 15.5.9), as http.server's path does; once the head is read there is no answer."""
+        if state is not ReadyState.CONNECTING or self.side is not Side.SERVER:
+            return
+        reject = getattr(self.driver, "reject", None)
+        if reject is not None and getattr(self.driver, "request", True) is None:
+            self._operate(lambda: reject(STATUS_REQUEST_TIMEOUT, "Request Timeout"))
 
     def watchdog_fire(self) -> None:
         """Called by the watchdog thread: wake the reader if the close deadline has passed."""

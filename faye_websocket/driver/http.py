@@ -18,7 +18,9 @@ MAX_HEAD_SIZE = 16 * 1024  # like nginx's large_client_header_buffers; heads are
 MAX_HEADER_COUNT = 100  # http.client's _MAXHEADERS
 CRLF = b"\r\n"
 STATUS_BAD_REQUEST = 400
+STATUS_REQUEST_TIMEOUT = 408  # RFC 9110 section 15.5.9
 STATUS_HEADERS_TOO_LARGE = 431  # RFC 6585 section 5
+STATUS_SERVICE_UNAVAILABLE = 503  # RFC 9110 section 15.6.4
 _TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _FORBIDDEN_VALUE_CHARS = ("\r", "\n", "\0")
 # The same two rules as regular expressions: a head has a dozen fields, each checked on every
@@ -32,10 +34,12 @@ REASONS = {
     400: "Bad Request",
     403: "Forbidden",
     404: "Not Found",
+    408: "Request Timeout",
     426: "Upgrade Required",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     501: "Not Implemented",
+    503: "Service Unavailable",
 }
 
 

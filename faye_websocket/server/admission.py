@@ -46,6 +46,8 @@ import time
 from collections import deque
 from typing import Any
 
+from ..driver.http import STATUS_SERVICE_UNAVAILABLE, error_response
+
 logger = logging.getLogger("faye_websocket")
 
 # Threads, not sockets, are what a thread-per-connection server runs out of first: 4096 idle
@@ -58,10 +60,6 @@ SWITCH_INTERVAL = 0.05  # seconds; see the module docstring (CPython's default i
 DESCRIPTOR_RESERVE = 64  # descriptors kept for the listener, logs, files, TLS duplicates, the watcher
 # accept(2) errors that mean "the process (or the system) is out of a resource": retry later.
 EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-SERVICE_UNAVAILABLE = (
-    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: %d\r\nConnection: close\r\n"
-    b"Content-Type: text/plain\r\nContent-Length: 20\r\n\r\nServer is too busy.\n"
-)
 
 
 def descriptor_limit() -> int:
@@ -242,7 +240,9 @@ class AdmissionMixIn:
     def _refuse(self, request: socket.socket) -> None:
         """503 without blocking (none over TLS), then close; runs on the accepting thread."""
         if not isinstance(request, ssl.SSLSocket):
-            answer_and_close(request, SERVICE_UNAVAILABLE % self.retry_after)
+            answer = error_response(STATUS_SERVICE_UNAVAILABLE, "Server is too busy",
+                                    [("Retry-After", str(self.retry_after))])
+            answer_and_close(request, answer)
         else:
             close_quietly(request)
 

@@ -19,13 +19,12 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
-from ..driver.http import MAX_HEAD_SIZE
+from ..driver.http import MAX_HEAD_SIZE, STATUS_HEADERS_TOO_LARGE, STATUS_REQUEST_TIMEOUT, error_response
 
 DEFAULT_HEAD_TIMEOUT = 10.0  # seconds for a whole request head: the WebSocket's handshake_timeout
 ANSWER_TIMEOUT = 1.0  # seconds the 408/431 answer may take to write before we just close
-REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-HEAD_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
-                  b"Content-Length: 0\r\n\r\n")
+REQUEST_TIMEOUT = error_response(STATUS_REQUEST_TIMEOUT, "Request head not complete in time")
+HEAD_TOO_LARGE = error_response(STATUS_HEADERS_TOO_LARGE, "Request head too large")
 
 
 class HeadTimeout(Exception):

@@ -77,6 +77,15 @@ def test_a_head_over_16_kib_gets_431(no_leaks: None, http_server: HTTPServerThre
     assert data.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), data[:100]
 
 
+def test_the_socketserver_path_answers_408_when_the_head_is_late(no_leaks: None) -> None:
+    with RawServerThread(handshake_timeout=HEAD_TIMEOUT) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            data = response(sock)
+        server.recorded.wait_for("close")
+    assert data.startswith(b"HTTP/1.1 408 "), data
+
+
 def test_a_head_within_the_limits_is_served_as_before(no_leaks: None, http_server: HTTPServerThread) -> None:
     with RawClient(http_server.port) as client:
         assert client.status == 101
@@ -94,7 +103,8 @@ def test_the_http_server_path_answers_503_beyond_max_connections_and_logs_it(
             with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as extra:
                 data = response(extra)
             first.close_handshake()
-    assert data.startswith(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n"), data
+    assert data.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), data
+    assert b"\r\nRetry-After: 5\r\n" in data, data
     assert any("refused with 503 (connection limit)" in record.message for record in caplog.records)
 
 
