@@ -11,6 +11,7 @@ import pytest
 from faye_websocket.client import Client, connect
 from faye_websocket.errors import ConnectionClosed, HandshakeError
 from faye_websocket.events import ReadyState
+from faye_websocket.server.websocket import WebSocket
 from tests.integration.client_support import (
     WAIT,
     RecordingClient,
@@ -39,15 +40,25 @@ def test_connect_echoes_text_as_text_and_binary_as_binary(no_leaks: None) -> Non
 
 
 def test_client_returns_connecting_then_dispatches_open_message_close(no_leaks: None) -> None:
-    with echo_server() as server:
-        ws = RecordingClient(server.url())
+    # The server is not answering yet (the connection waits in the listen backlog), so the
+    # client is still CONNECTING however fast its thread runs; then our server takes it over.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        ws = RecordingClient(f"ws://127.0.0.1:{listener.getsockname()[1]}/")
         assert ws.ready_state is ReadyState.CONNECTING
         ws.send("queued before open")
-        assert ws.opened.wait(WAIT)
-        assert ws.message_arrived.wait(WAIT)
-        ws.close()
-        close = ws.wait_closed_event()
-        assert ws.wait_closed(WAIT)
+        listener.settimeout(WAIT)
+        conn, _ = listener.accept()
+    server_side = WebSocket(None, conn)
+    server_side.on("message", lambda event: event.target.send(event.data))
+    reader = threading.Thread(target=server_side.run, daemon=True)
+    reader.start()
+    assert ws.opened.wait(WAIT)
+    assert ws.message_arrived.wait(WAIT)
+    ws.close()
+    close = ws.wait_closed_event()
+    assert ws.wait_closed(WAIT)
+    reader.join(WAIT)
+    assert not reader.is_alive()
     assert ws.types == ["open", "message", "close"]
     assert ws.messages == ["queued before open"]
     assert (close.code, close.was_clean) == (1000, True)

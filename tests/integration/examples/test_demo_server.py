@@ -18,7 +18,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed as PeerClosed
 from websockets.sync.client import connect
 
-from tests.integration.components import Process, free_port
+from tests.integration.components import Process
 from tests.integration.server.test_drafts import DIGEST, KEY3, draft76_head
 from tests.integration.server_support import WAIT, RawClient
 from tests.paths import EXAMPLES
@@ -26,10 +26,12 @@ from tests.paths import EXAMPLES
 
 @contextmanager
 def demo(*flags: str) -> Iterator[tuple[int, Process]]:
-    port = free_port()
-    argv = [sys.executable, str(EXAMPLES / "server.py"), str(port), *flags]
-    with Process(argv, name="demo", ready_line=r"Listening on", ready_ports=[("127.0.0.1", port)]) as process:
-        yield port, process
+    # Port 0: the server binds a port the kernel picks and prints it, so no other test (or
+    # program) can take it between a free-port probe and the bind.
+    argv = [sys.executable, str(EXAMPLES / "server.py"), "0", *flags]
+    with Process(argv, name="demo", ready_line=r"Listening on \w+://[^:]+:(\d+)/") as process:
+        assert process.ready_match is not None
+        yield int(process.ready_match.group(1)), process
 
 
 def _demo_module() -> Any:
