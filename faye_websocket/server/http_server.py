@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import signal
 import socketserver
-import sys
 import threading
 from http.server import ThreadingHTTPServer
 from types import FrameType
@@ -80,15 +79,6 @@ class WebSocketHTTPServer(AdmissionMixIn, ThreadingHTTPServer):
         super().server_close()
 
 
-# Seconds (CPython's default is 0.005). Every thread waiting for the GIL wakes once per interval
-# to ask for it: with a thousand busy connections a thousand threads wait at once, and at 5 ms
-# those wake-ups cost more than the messages (scripts/bench_hotpath.py, 1,000 connections: 700
-# microseconds of CPU per echo at 5 ms, 180 at 20 ms, near the 100 of the minimal reference).
-# Threads doing I/O release the GIL at every system call anyway; the interval only bounds how
-# long a CPU-bound thread may keep it.
-SERVING_SWITCH_INTERVAL = 0.02
-
-
 def serve_until_signalled(server: socketserver.BaseServer) -> None:
     """Serve on the calling (main) thread until SIGINT or SIGTERM, then ``server_close()``.
 
@@ -96,11 +86,10 @@ def serve_until_signalled(server: socketserver.BaseServer) -> None:
     ``serve_forever()`` it would wait for itself. With a ``WebSocketHTTPServer`` the close then
     ends live WebSockets with 1001 and live event streams.
 
-    The process is a thread-per-connection server from here on, so the interpreter's switch
-    interval is raised to at least ``SERVING_SWITCH_INTERVAL`` (``sys.setswitchinterval``).
+    Our servers' ``serve_forever()`` raises the interpreter's switch interval (their
+    ``switch_interval``, see ``server/admission.py``), so a thousand threads waiting for the
+    GIL do not wake each other more often than messages arrive.
     """
-    if sys.getswitchinterval() < SERVING_SWITCH_INTERVAL:
-        sys.setswitchinterval(SERVING_SWITCH_INTERVAL)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
