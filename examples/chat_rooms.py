@@ -1,8 +1,8 @@
 """Chat rooms shared by the Flask and Django examples: each text message goes to the whole room.
 
-A room is a set of WebSockets behind one lock. ``publish`` sends on the publisher's thread to
-each member in turn, so a member that reads slowly slows that publisher down (its TCP window
-pushes back); nothing queues up in memory.
+A room is a ``faye_websocket.broadcast.Group``: a publish is queued for every member and written
+by the shared writer as each socket takes bytes, so a member that reads slowly holds up nobody
+(past its backlog limit it is closed with 1013). Members leave by themselves when they close.
 """
 
 from __future__ import annotations
@@ -10,42 +10,29 @@ from __future__ import annotations
 import threading
 
 from faye_websocket import WebSocket
+from faye_websocket.broadcast import Group
 
 
 class Rooms:
-    """Named rooms of WebSockets; every method is safe from any thread."""
+    """Named rooms, made on first use; every method is safe from any thread."""
 
     def __init__(self) -> None:
-        self._members: dict[str, set[WebSocket]] = {}
-        self._lock = threading.Lock()  # guards _members; never held while sending
+        self._groups: dict[str, Group] = {}
+        self._lock = threading.Lock()  # guards _groups
 
     def chat(self, room: str, ws: WebSocket) -> None:
         """The whole session of one client, on its request's thread: join ``room``, publish each
-        text message it sends (binary ones are ignored), leave once the connection has closed."""
-        self.join(room, ws)
-        try:
-            for message in ws:
-                if isinstance(message, str):
-                    self.publish(room, message)
-        finally:
-            self.leave(room, ws)
+        text message it sends (binary ones are ignored) until the connection closes."""
+        group = self.group(room)
+        group.join(ws)
+        for message in ws:
+            if isinstance(message, str):
+                group.publish(message)
 
-    def join(self, room: str, ws: WebSocket) -> None:
-        """Add ``ws`` to ``room``."""
+    def group(self, room: str) -> Group:
+        """The group of ``room``."""
         with self._lock:
-            self._members.setdefault(room, set()).add(ws)
-
-    def leave(self, room: str, ws: WebSocket) -> None:
-        """Remove ``ws`` from ``room`` (forgetting the room once it is empty)."""
-        with self._lock:
-            members = self._members.get(room, set())
-            members.discard(ws)
-            if not members:
-                self._members.pop(room, None)
-
-    def publish(self, room: str, text: str) -> None:
-        """Send ``text`` to every member of ``room``; a member that has gone is skipped."""
-        with self._lock:
-            members = list(self._members.get(room, ()))
-        for member in members:
-            member.send(text)  # False, not an error, for a member that has just closed
+            group = self._groups.get(room)
+            if group is None:
+                group = self._groups[room] = Group(room)
+            return group

@@ -8,7 +8,7 @@ a drop, ``EventSource`` writes Server-Sent Events and
 """
 
 from . import errors
-from .client import Client, connect
+from .client import Client, Reconnecting, RetryEvent, connect, reconnecting
 from .errors import (
     ConnectionClosed,
     ExtensionError,
@@ -27,7 +27,6 @@ from .eventsource.parser import ServerSentEvent
 from .eventsource.writer import EventSource
 from .eventsource.wsgi import EventSourceResponse
 from .extensions.permessage_deflate import PermessageDeflate
-from .reconnecting import Reconnecting, RetryEvent, reconnecting
 from .server.websocket import WebSocket
 from .version import __version__
 

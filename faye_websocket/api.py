@@ -317,6 +317,9 @@ class WebSocketAPI(EventTarget):
         """The Connection's on_event: run ping callbacks for a pong, log, then dispatch."""
         if self._trace:
             self._trace_event(event)
+        if isinstance(event, MessageEvent):  # the common event: nothing to do but dispatch
+            self.dispatch_event(event)
+            return
         if isinstance(event, PongEvent):
             with self._ping_lock:
                 callbacks = self._answered_callbacks(event.data)

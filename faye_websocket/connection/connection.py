@@ -89,6 +89,10 @@ WRITE_CHUNK = 256 * 1024  # each sendall gets its own send timeout, so the timeo
 # Other threads' messages do not count: each of those threads waits for its own write.
 OUTBOX_SOFT_LIMIT = 1 << 20
 RECV_QUEUE_SIZE = 64  # messages the reader thread may hold for recv() before it stops reading
+# A keepalive (keepalive.py) stays away this long after a recv() returned: a caller that reads
+# in a loop is served by its own reads, and a second reader racing it for every message would
+# cost a thread hand-off per message.
+KEEPALIVE_GRACE = 0.2
 CLIENT_EOF_WAIT = 2.0  # RFC 6455 section 7.1.1: the client waits for the server to close TCP first
 DEFAULT_CLOSE_TIMEOUT = 30.0  # faye's API.CLOSE_TIMEOUT (30 000 ms)
 DEFAULT_SEND_TIMEOUT = 30.0  # no write progress for this long means the peer is gone
@@ -248,6 +252,7 @@ class Connection:
         self._broken: BaseException | None = None
         self._close_event: CloseEvent | None = None
         self._reader_role: Role | None = None  # why the read lock is held (under _lock)
+        self._recv_ended = -math.inf  # time.monotonic() when a recv() last stopped reading
         self._watchdog_entry: WatchdogEntry | None = None  # our close deadline at the watchdog (under _lock)
         self._queue = RecvQueue(RECV_QUEUE_SIZE)
         self._holding = Holding(PROCESS_BUDGET)  # this connection's share of the memory budget
@@ -459,7 +464,8 @@ class Connection:
         """Take the read lock on this thread for ``role``: the one way to become the reader.
 
         Returns False when this caller should not read: CLOSE and IDLE when anyone reads (they
-        never wait), RECV once run() reads or waits to (recv() then takes from the queue).
+        never wait, but for a keepalive's read, which never blocks), RECV once run() reads or
+        waits to (recv() then takes from the queue).
         Otherwise it waits for the thread reading now, until ``deadline`` (TimeoutError); run()
         waits only for a recv(), close() or keepalive, and marks the connection as having a
         reader loop at once, so that a recv() reading now hands the socket over after its next
@@ -475,8 +481,8 @@ class Connection:
                     if role is Role.LOOP:
                         self._reader_thread_mode = True
                     return True
-                if role is Role.CLOSE or role is Role.IDLE:
-                    return False
+                if role is Role.IDLE or (role is Role.CLOSE and self._reader_role is not Role.IDLE):
+                    return False  # a keepalive's read never blocks: close() waits for it
                 if role is Role.LOOP:
                     if self._reader_role not in (Role.RECV, Role.CLOSE, Role.IDLE):
                         raise InvalidState("another thread is already reading this connection")
@@ -491,6 +497,8 @@ class Connection:
     def _stop_reading(self) -> None:
         """Give the read lock back (after _become_reader returned True, on the same thread)."""
         with self._lock:
+            if self._reader_role is Role.RECV:
+                self._recv_ended = time.monotonic()
             self._reader_role = None
             self._reader_ident = None
             self._read_lock.release()
@@ -683,7 +691,9 @@ class Connection:
         what has arrived without blocking, fire due timers and dispatch (messages wait for the
         next recv()). Returns when to look again (time.monotonic(); inf: no timer armed), or
         None when another thread reads or RECV_QUEUE_SIZE messages wait."""
-        if len(self._direct) >= RECV_QUEUE_SIZE or not self._become_reader(Role.IDLE):
+        if len(self._direct) >= RECV_QUEUE_SIZE or time.monotonic() - self._recv_ended < KEEPALIVE_GRACE:
+            return None
+        if not self._become_reader(Role.IDLE):
             return None
         try:
             self._pump(time.monotonic())
@@ -841,7 +851,7 @@ class Connection:
     # -- timers -------------------------------------------------------------------------------
 
     def _on_timers(self, now: float) -> None:
-        state = self.driver.state
+        state = self._core.state
         deadline = self._deadlines.next_deadline(state)
         if deadline is None or now < deadline:
             return
@@ -1107,18 +1117,16 @@ class Connection:
                         self._events = batch
                     self._batch = deque()
 
-    def _listened(self) -> bool:
-        # A message nobody listens for would be lost: with a reader thread it waits for recv().
-        return self._has_message_listener is None or self._has_message_listener()
-
     def _deliver(self, event: Event) -> None:
         if isinstance(event, MessageEvent):
-            if self._reader_role is Role.RECV or self._reader_role is Role.IDLE:
+            role = self._reader_role
+            if role is Role.RECV or role is Role.IDLE:
                 self._direct.append(event.data)
             elif self._queue.enabled:
                 self._queue.put(event.data)
-            elif self._reader_thread_mode and not self._listened():
-                self._queue.keep(event.data)
+            elif self._reader_thread_mode and self._has_message_listener is not None \
+                    and not self._has_message_listener():
+                self._queue.keep(event.data)  # nobody listens: kept for a later recv()
         try:
             self._on_event(event)
         except Exception:

@@ -47,10 +47,13 @@ class Keepalive:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop reading; waits up to ``timeout`` seconds for the thread unless called on it."""
+        """Stop reading; returns at once, from any thread.
+
+        The thread ends at its next look (within ``IDLE_WAIT``) after at most one more read,
+        which never blocks and which ``Connection.close`` waits for; so a ``close()`` after this
+        is not held up by the thread's poll. (``timeout`` is kept for callers; nothing waits.)
+        """
         self._stopped.set()
-        if self._thread.ident is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
 
     def _run(self) -> None:
         connection = self._connection

@@ -17,6 +17,7 @@ from .base import Driver, Parser, truncate_utf8
 from .frames import (
     FIN_BIT,
     LENGTH_16_MARKER,
+    LENGTH_64_TOP_BIT,
     MASK_BIT,
     MASK_KEY_LENGTH,
     MAX_LENGTH_7,
@@ -39,6 +40,12 @@ NO_RSV: Rsv = (False, False, False)
 # The first header byte of the common frame: FIN set, no RSV bit (RFC 6455 section 5.2).
 TEXT_FIRST = FIN_BIT | Opcode.TEXT
 BINARY_FIRST = FIN_BIT | Opcode.BINARY
+CONTINUATION_FIRSTS = frozenset({Opcode.CONTINUATION, FIN_BIT | Opcode.CONTINUATION})
+_OPCODES = {int(opcode): opcode for opcode in Opcode}
+# Unmasked payloads longer than this are cut out of the read buffer through a memoryview (one
+# copy, not two); shorter ones by slicing, which costs less than making the view. Masked ones
+# are sliced: the strided copies of masking run several times faster on bytes than on a view.
+COPY_THROUGH_VIEW = 4096
 
 
 class ExtensionPipeline(Protocol):
@@ -83,6 +90,7 @@ class Hybi(Driver):
         # True once OPEN without an extension session: messages skip the extension pipeline.
         self._plain = False
         self._common_firsts: frozenset[int] = frozenset()  # first header bytes _common_frames takes
+        self._fragment_firsts: frozenset[int] = frozenset()  # ... for fragments
         self._handlers: dict[Opcode, Callable[[Frame], None]] = {
             Opcode.CONTINUATION: self._on_continuation,
             Opcode.TEXT: self._on_data,
@@ -104,8 +112,7 @@ class Hybi(Driver):
         """Parse frames until the closing handshake completes."""
         reader = self._reader
         while self.state is not ReadyState.CLOSED:
-            common = self._message is None and self.state is ReadyState.OPEN
-            if common and self._common_frames():
+            if self.state is ReadyState.OPEN and self._common_frames():
                 if reader.eof:
                     raise EOFError("stream ended")
                 yield  # a common frame is incomplete: wait for more bytes, then look again
@@ -118,12 +125,15 @@ class Hybi(Driver):
         """Take every complete common frame at the head of the buffer; True when the next one is
         common but incomplete, False when it is another kind (``parse_frame`` takes it then).
 
-        The common frame: a whole text or binary message (FIN; no RSV bit but those the
-        negotiated extensions claim), masked as this side requires (RFC 6455 section 5.1), at
-        most 65,535 bytes and within ``max_length``. Any frame that fails a check is left to
-        ``parse_frame``, which raises the error that check calls for, so no check is skipped;
-        text that is not UTF-8 is left to it as well, or, once an extension has transformed
-        it, fails here as there (InvalidPayload, 1007).
+        The common frame: a text or binary frame (no RSV bit but those the negotiated
+        extensions claim) or a continuation frame (no RSV bit), masked as this side requires
+        (RFC 6455 section 5.1), with a length the message may still take (``max_length``,
+        section 10.4). A whole message in one frame is delivered here; a fragment goes to the
+        same handlers as from ``parse_frame`` (which raise what section 5.4 calls for). Control
+        frames and any frame that fails a check are left to ``parse_frame``, which raises the
+        error that check calls for, so no check is skipped; a whole text message that is not
+        UTF-8 is left to it as well, or, once an extension has transformed it, fails here as
+        there (InvalidPayload, 1007).
         """
         buf = self._reader.buffer
         size = len(buf)
@@ -131,6 +141,7 @@ class Hybi(Driver):
         masked = MASK_BIT if self._rules.require_masking else 0
         key_length = MASK_KEY_LENGTH if masked else 0
         firsts = self._common_firsts
+        fragment_firsts = self._fragment_firsts
         events = self._events
         wait = False
         while True:
@@ -139,19 +150,22 @@ class Hybi(Driver):
                 break
             first = buf[pos]
             second = buf[pos + 1]
-            if first not in firsts or second & MASK_BIT != masked:
+            whole = first in firsts and self._message is None
+            if not (whole or first in fragment_firsts) or second & MASK_BIT != masked:
                 break
             length = second & 0x7F
             start = pos + 2
             if length > MAX_LENGTH_7:
-                if length != LENGTH_16_MARKER:
-                    break  # 64-bit lengths: large messages take the general path
-                if size - pos < 4:
+                extra = 2 if length == LENGTH_16_MARKER else 8
+                if size - pos < 2 + extra:
                     wait = True
                     break
-                length = (buf[pos + 2] << 8) | buf[pos + 3]
-                start += 2
-            if length > self.max_length:
+                length = int.from_bytes(buf[start : start + extra], "big")
+                if length & LENGTH_64_TOP_BIT:
+                    break
+                start += extra
+            held = self._message.length if self._message is not None else 0
+            if held + length > self.max_length:
                 break
             end = start + key_length + length
             if end > size:
@@ -159,8 +173,15 @@ class Hybi(Driver):
                 break
             if masked:
                 payload = apply_mask(buf[start + key_length : end], bytes(buf[start : start + key_length]))
+            elif length > COPY_THROUGH_VIEW:
+                with memoryview(buf) as view:  # one copy of a large payload, not two
+                    payload = view[start:end].tobytes()
             else:
                 payload = bytes(buf[start:end])
+            if not whole:
+                pos = end  # a fragment: the assembler's state moves on, its errors end the parsing
+                self._on_fragment(first, payload)
+                continue
             if not self._plain:
                 pos = end  # taken: the extension's state moves on, and its errors end the parsing
                 events.append(MessageEvent(self._through_extensions(first, payload)))
@@ -176,6 +197,10 @@ class Hybi(Driver):
         if pos:
             del buf[:pos]
         return wait
+
+    def _on_fragment(self, first: int, payload: bytes) -> None:
+        frame = Frame(bool(first & FIN_BIT), _OPCODES[first & OPCODE_BITS], payload, bool(first & RSV1_BIT))
+        self._handlers[frame.opcode](frame)
 
     def _through_extensions(self, first: int, payload: bytes) -> str | bytes:
         opcode = Opcode.TEXT if first & OPCODE_BITS == Opcode.TEXT else Opcode.BINARY
@@ -271,6 +296,10 @@ class Hybi(Driver):
         if self._extensions.valid_frame_rsv(Opcode.TEXT, True, False, False):
             firsts |= {TEXT_FIRST | RSV1_BIT, BINARY_FIRST | RSV1_BIT}  # permessage-deflate's bit
         self._common_firsts = frozenset(firsts)
+        # A message's first fragment (FIN clear, the same RSV bits) or a continuation (no RSV
+        # bit, FIN either way: RFC 7692 section 6.1 sets RSV1 on the first frame only).
+        firsts |= {first & ~FIN_BIT for first in firsts}
+        self._fragment_firsts = frozenset(firsts - self._common_firsts) | CONTINUATION_FIRSTS
         super()._open()
 
     def _send_message(self, opcode: Opcode, payload: bytes) -> bool:

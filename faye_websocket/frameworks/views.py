@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ..eventsource.writer import EventSource
 from ..server.takeover import request_from_environ
 from ..server.websocket import WebSocket
-from ..server.wsgi import from_environ, run_session, take_socket
+from ..server.wsgi import from_environ, run_session, take_over
 
 logger = logging.getLogger("faye_websocket")
 Protocols = str | Sequence[str] | None
@@ -60,8 +60,9 @@ def serve_event_stream(
     with nothing written, when the server offers no socket. An exception from the handler is
     logged and closes the stream.
     """
-    sock, _ = take_socket(environ)  # an event-stream request has no body to carry over
-    stream = EventSource(request_from_environ(environ), sock, **options)
+    request = request_from_environ(environ)
+    # An event-stream request has no body to carry over.
+    stream = take_over(environ, lambda sock, _: EventSource(request, sock, **options))
     try:
         handler(stream)
     except Exception:

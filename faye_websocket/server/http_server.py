@@ -85,6 +85,10 @@ def serve_until_signalled(server: socketserver.BaseServer) -> None:
     The signal handler only starts ``shutdown()`` on a helper thread: called on the thread inside
     ``serve_forever()`` it would wait for itself. With a ``WebSocketHTTPServer`` the close then
     ends live WebSockets with 1001 and live event streams.
+
+    Our servers' ``serve_forever()`` raises the interpreter's switch interval (their
+    ``switch_interval``, see ``server/admission.py``), so a thousand threads waiting for the
+    GIL do not wake each other more often than messages arrive.
     """
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -2,7 +2,7 @@
 
 WSGI has no upgrade mechanism, so the adapter reaches for the server's socket: gunicorn's
 ``environ["gunicorn.socket"]``, werkzeug's ``environ["werkzeug.socket"]``, or, for the stdlib's
-wsgiref, the socket under ``environ["wsgi.input"]``. Three things make the takeover safe:
+wsgiref, the socket under ``environ["wsgi.input"]``. Four things make the takeover safe:
 
 1. Bytes the server has already read past the head (a pipelined first frame) are taken from
    the server's own reader: werkzeug and wsgiref buffer them in ``wsgi.input``, gunicorn in
@@ -16,7 +16,7 @@ wsgiref, the socket under ``environ["wsgi.input"]``. Three things make the takeo
    after the application returns (gunicorn writes a response there, then closes it). werkzeug,
    wsgiref and Django's runserver hold a reader on their socket, so its descriptor stays open
    until they close that; gunicorn does not, so the WebSocket gets a duplicate of gunicorn's
-   socket (``take_socket``). A view that returns an ordinary response after a takeover then
+   socket (``take_over``). A view that returns an ordinary response after a takeover then
    costs gunicorn a broken pipe, which it logs at debug level, rather than ``Bad file
    descriptor`` and a traceback.
 
@@ -40,7 +40,7 @@ import logging
 import os
 import socket
 import ssl
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from ..driver.http import Request
 from ..errors import HandshakeError
@@ -51,6 +51,7 @@ from .websocket import WebSocket
 
 logger = logging.getLogger("faye_websocket")
 StartResponse = Callable[..., Any]
+Owner = TypeVar("Owner")  # what takes the connection over: a WebSocket, an EventSource
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 STATUS_NOT_IMPLEMENTED = 501
 STATUS_UPGRADE_REQUIRED = 426  # RFC 6455 section 4.2.2 / RFC 9110 section 15.5.22
@@ -98,18 +99,24 @@ def buffered_input(environ: Mapping[str, Any], sock: socket.socket, kind: str) -
     return take_buffered(_input_reader(environ), sock)
 
 
-def take_socket(environ: Mapping[str, Any]) -> tuple[socket.socket, bytes]:
-    """The socket for a WebSocket or event stream to own, and the bytes already read past the head.
+def take_over(environ: Mapping[str, Any], build: Callable[[socket.socket, bytes], Owner]) -> Owner:
+    """Hand the connection to ``build(sock, body)`` (a WebSocket, an EventSource) and return it.
 
-    Under gunicorn it is a duplicate of gunicorn's socket (a TLS socket cannot be duplicated
-    and is shared), so that closing it leaves gunicorn's own object for gunicorn to close.
-    Raises UpgradeNotSupported when the server offers no socket.
+    ``body`` is what the server has already read past the request head. Under gunicorn ``sock``
+    is a duplicate of gunicorn's socket (a TLS socket cannot be duplicated and is shared), so
+    that closing it leaves gunicorn's own object for gunicorn to close; the duplicate is closed
+    again if ``build`` raises. Raises UpgradeNotSupported when the server offers no socket.
     """
     sock, kind = find_socket(environ)
     body = buffered_input(environ, sock, kind)
-    if kind == "gunicorn.socket" and not isinstance(sock, ssl.SSLSocket):
-        sock = socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno()))
-    return sock, body
+    if kind != "gunicorn.socket" or isinstance(sock, ssl.SSLSocket):
+        return build(sock, body)
+    duplicate = socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno()))
+    try:
+        return build(duplicate, body)
+    except BaseException:
+        duplicate.close()
+        raise
 
 
 def from_environ(
@@ -117,14 +124,15 @@ def from_environ(
 ) -> WebSocket:
     """Take the connection over and return the server-side WebSocket (101 already written).
 
-    Call ``finish(environ, start_response)`` once the WebSocket is closed, and return its result
-    from the application. Raises UpgradeNotSupported when the server offers no socket.
+    A WSGI application calls ``finish(environ, start_response, SWITCHING_PROTOCOLS)`` once the
+    WebSocket is closed and returns its result; a framework's view may return any response
+    instead (the server writes it to a connection already shut down, which it takes quietly).
+    Raises UpgradeNotSupported when the server offers no socket.
     """
-    sock, body = take_socket(environ)
     request: Request = request_from_environ(environ)
     if environ_is_secure(environ):
         options.setdefault("secure", True)
-    return WebSocket(request, sock, body, protocols, **options)
+    return take_over(environ, lambda sock, body: WebSocket(request, sock, body, protocols, **options))
 
 
 def finish(environ: Mapping[str, Any], start_response: StartResponse, status: str = "200 OK") -> list[bytes]:

@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("connection",),
     ("api",),
     ("server", "client"),
-    ("eventsource", "reconnecting"),
+    ("eventsource",),
     ("frameworks", "broadcast", "cli"),
     ("__init__", "__main__"),
 )

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from faye_websocket import Client, EventSource, EventSourceClient, EventSourceResponse, WebSocket
-from faye_websocket.reconnecting import reconnecting
+from faye_websocket.client import reconnecting
 from tests.paths import REPO_ROOT
 
 README = REPO_ROOT / "README.md"

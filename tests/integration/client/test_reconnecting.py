@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from faye_websocket.client import RetryEvent, reconnecting
 from faye_websocket.errors import ConnectionClosed, HandshakeError
-from faye_websocket.reconnecting import RetryEvent, reconnecting
 from faye_websocket.server.http_server import WebSocketHTTPServer
 from faye_websocket.server.websocket import WebSocket
 from tests.integration.client_support import WAIT

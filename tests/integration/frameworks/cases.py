@@ -93,6 +93,12 @@ class FrameworkCases:
             assert f"id: 0\r\ndata: {self.TAG} 0\r\n\r\nid: 1\r\n".encode() in body
         server.wait_for_stats(streams=before + 1)  # the view's thread noticed the client leave
 
+    def test_head_on_an_event_stream_gets_the_head_of_an_empty_stream(self, server: Server) -> None:
+        status, headers, body = server.get("/events/2", method="HEAD")
+        assert status == 200
+        assert headers["content-type"].startswith("text/event-stream")
+        assert body == b""
+
     def test_plain_http_still_works_after_takeovers(self, server: Server) -> None:
         for _ in range(2):
             with RawClient(server.port, path="/echo/again") as raw:

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.integration.components import Process, free_port, require
-from tests.paths import REPO_ROOT
+from tests.integration.components import Process, free_port
+from tests.integration.components.servers import require_module, wait_until_answering
 
 HERE = Path(__file__).resolve().parent
 DJANGO_SITE = HERE / "django_site"
-EXAMPLES = REPO_ROOT / "examples"
 START_TIMEOUT = 60.0  # seconds; importing Django or Flask takes seconds on a loaded 2-core machine
 WAIT = 10.0  # seconds any one step of a test may take
 # What must never appear in a server's log after our tests (case-insensitive): errors,
@@ -44,11 +43,12 @@ class Server:
     def url(self, path: str = "/", scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.port}{path}"
 
-    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        """One plain GET: status, headers (lower-case names), body. HTTP errors are returned too."""
-        req = urllib.request.Request(self.url(path), headers=headers or {})
+    def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET",
+            timeout: float = WAIT) -> tuple[int, dict[str, str], bytes]:
+        """One plain request: status, headers (lower-case names), body. HTTP errors are returned too."""
+        req = urllib.request.Request(self.url(path), headers=headers or {}, method=method)
         try:
-            with urllib.request.urlopen(req, timeout=WAIT) as response:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
                 return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
         except urllib.error.HTTPError as error:
             return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
@@ -70,33 +70,10 @@ class Server:
             time.sleep(0.05)  # polling a counter in another process; no event to wait on
 
 
-def require_module(name: str) -> None:
-    """Skip locally (fail in CI) when an optional framework is not installed."""
-    try:
-        __import__(name)
-    except ImportError:
-        require(False, f"{name} is not installed (pip install -e '.[test]')")
-
-
 def assert_clean_log(name: str, log: str) -> None:
     """No error, traceback or warning of a broken connection in a server's whole log."""
     problems = [line for line in log.splitlines() if LOG_PROBLEMS.search(line)]
     assert not problems, f"{name} logged problems:\n" + "\n".join(problems) + f"\n--- full log ---\n{log}"
-
-
-def wait_until_answering(server: Server, path: str = "/") -> None:
-    """The port opens before the app is imported (gunicorn's master binds it): wait for a 200."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        try:
-            status, _, _ = server.get(path)
-            if status == 200:
-                return
-        except OSError:
-            pass
-        if server.process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{server.name} did not answer {path}:\n{server.process.output()}")
-        time.sleep(0.1)  # no event exists for "the worker has imported the app"
 
 
 def gunicorn_argv(worker: str, port: int, chdir: Path, app: str) -> list[str]:
@@ -111,12 +88,17 @@ def gunicorn_argv(worker: str, port: int, chdir: Path, app: str) -> list[str]:
 def running(name: str, argv: Sequence[str], port: int, *, cwd: Path | None = None,
             env: dict[str, str] | None = None, check_log: bool = True,
             ready_path: str = "/") -> Iterator[Server]:
-    """Start ``argv``, wait until it answers ``ready_path``, yield it; stop it and check its log."""
+    """Start ``argv``, wait until it answers ``ready_path``, yield it; stop it and check its log.
+
+    The port opens before the app is imported (gunicorn's master binds it), hence the wait; its
+    one request may take the whole start-up, since a request given up early would make the
+    server log a broken pipe when it answered at last.
+    """
     process = Process(argv, name=name, cwd=str(cwd) if cwd else None, env=environment(env),
                       ready_ports=[("127.0.0.1", port)], ready_timeout=START_TIMEOUT)
     with process:
         server = Server(name, port, process)
-        wait_until_answering(server, ready_path)
+        wait_until_answering(port, ready_path, process, START_TIMEOUT)
         yield server
     if check_log:
         assert_clean_log(name, process.output())

@@ -3,6 +3,7 @@
 - gthread's ``--threads`` caps WebSockets and plain requests together: with every thread held
   by a WebSocket, a new handshake waits unanswered, and is answered once one closes;
 - a sync worker's ``--timeout`` ends a WebSocket with 1001 (going away);
+- gunicorn terminating TLS itself (``--certfile``) takes over as cleanly;
 - the nginx and haproxy configurations, as written in the page, pass the upgrade through and
   deliver an event stream's events while the stream is still open (no buffering).
 """
@@ -18,11 +19,21 @@ from pathlib import Path
 import pytest
 
 from faye_websocket import ConnectionClosed, connect
-from tests.integration.components import Process, free_port, require_executable
+from tests.integration.components import Process, TLSCerts, free_port, require_executable
 from tests.integration.components.reverse_proxies import nginx_config
 from tests.integration.frameworks.cases import read_event_stream_head, read_until
-from tests.integration.frameworks.support import HERE, WAIT, Server, flask_server, require_module, running
-from tests.integration.server_support import RawClient
+from tests.integration.frameworks.support import (
+    HERE,
+    START_TIMEOUT,
+    WAIT,
+    Server,
+    assert_clean_log,
+    environment,
+    flask_server,
+    require_module,
+    running,
+)
+from tests.integration.server_support import TEXT, RawClient, client_frame
 from tests.paths import REPO_ROOT
 
 DEPLOYMENT = REPO_ROOT / "docs" / "deployment.md"
@@ -58,6 +69,28 @@ def test_every_thread_held_by_a_websocket_leaves_a_new_handshake_waiting_until_o
         finally:
             for ws in held:
                 ws.close()
+
+
+def test_gunicorn_terminating_tls_takes_over_cleanly(tls_certs: TLSCerts) -> None:
+    """With --certfile gunicorn's socket is a TLS socket, which is shared rather than duplicated:
+    the pipelined frame still arrives (from the TLS layer's buffer), and the log stays clean."""
+    require_module("flask")
+    port = free_port()
+    argv = gunicorn("gthread", port, "--threads", "4", "--certfile", str(tls_certs.server_crt),
+                    "--keyfile", str(tls_certs.server_key))
+    process = Process(argv, name="gunicorn-tls", env=environment(), ready_ports=[("127.0.0.1", port)],
+                      ready_timeout=START_TIMEOUT)
+    with process:
+        url = f"wss://localhost:{port}/echo/secure"
+        with connect(url, tls=tls_certs.client_context(), connect_timeout=START_TIMEOUT) as ws:
+            ws.send("sealed")
+            assert ws.recv(timeout=WAIT) == "secure|hooked|sealed"
+            assert ws.url == url
+        with RawClient(port, path="/echo/raw", trailing=client_frame(TEXT, b"first"),
+                       ssl_context=tls_certs.client_context()) as raw:
+            assert raw.read_message().payload == b"raw|hooked|first"
+            raw.close_handshake()
+    assert_clean_log("gunicorn-tls", process.output())
 
 
 def test_a_sync_worker_timeout_closes_the_websocket_with_1001() -> None:

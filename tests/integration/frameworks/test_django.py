@@ -38,3 +38,11 @@ class TestDjango(FrameworkCases):
         assert status == 426
         assert b"WebSocket" in body
         assert headers.get("x-tag") == "seen"  # the middleware saw the response
+
+    def test_an_origin_check_refuses_other_sites_pages_with_403(self, server: Server) -> None:
+        with RawClient(server.port, path="/trusted", extra=(("Origin", "https://evil.example"),)) as raw:
+            assert raw.status == 403, raw.head
+        with RawClient(server.port, path="/trusted", extra=(("Origin", "https://trusted.example"),)) as raw:
+            assert raw.status == 101, raw.head
+            assert raw.read_message().payload == b"trusted"
+            raw.close_handshake()

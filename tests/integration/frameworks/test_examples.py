@@ -13,7 +13,6 @@ import pytest
 from faye_websocket import Client, connect
 from tests.integration.components import free_port
 from tests.integration.frameworks.support import (
-    EXAMPLES,
     WAIT,
     Server,
     flask_argv,
@@ -21,6 +20,7 @@ from tests.integration.frameworks.support import (
     require_module,
     running,
 )
+from tests.paths import EXAMPLES
 
 CHATS = ["flask_gunicorn", "flask_dev", "django_gunicorn", "django_runserver"]
 

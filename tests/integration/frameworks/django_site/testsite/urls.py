@@ -11,5 +11,6 @@ urlpatterns = [
     path("echo/<str:room>", views.echo),
     path("private/<str:room>", views.private),
     path("closing/<str:room>", views.closing),
+    path("trusted", views.trusted),
     path("events/<int:count>", views.events),
 ]

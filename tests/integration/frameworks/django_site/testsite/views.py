@@ -3,8 +3,9 @@
 ``/login/<name>`` logs a user in (created on first use) and puts a greeting in the session;
 WebSockets at ``/echo/<room>`` (replies ``room|middleware tag|text``), ``/private/<room>`` (a
 logged-in user, checked by a decorator above the takeover; replies with the user's name and the
-session's greeting), ``/closing/<room>`` (the server closes after the first message); the event
-stream ``/events/<int:count>``; ``/stats`` (how many streams and sockets have ended, as JSON).
+session's greeting), ``/closing/<room>`` (the server closes after the first message),
+``/trusted`` (only for pages from ``TRUSTED_ORIGIN``); the event stream ``/events/<int:count>``;
+``/stats`` (how many streams and sockets have ended, as JSON).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from ended import counter, counts
 
 from faye_websocket import EventSource, WebSocket
 from faye_websocket.frameworks.django import event_stream_view, websocket_view
+
+TRUSTED_ORIGIN = "https://trusted.example"
 
 
 class TagMiddleware:
@@ -78,6 +81,12 @@ def private(request: HttpRequest, ws: WebSocket, room: str) -> None:
     ws.on("close", counter("sockets"))
     greeting = request.session["greeting"]
     ws.on("message", lambda event: ws.send(f"{request.user.username}@{room}: {event.data} ({greeting})"))
+
+
+@websocket_view(origin=[TRUSTED_ORIGIN])
+def trusted(request: HttpRequest, ws: WebSocket) -> None:
+    ws.on("close", counter("sockets"))
+    ws.send("trusted")
 
 
 @websocket_view

@@ -24,27 +24,27 @@ from collections import deque
 from types import TracebackType
 from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 
-from .api import Listener, WebSocketAPI
-from .connection.connection import (
+from ..api import Listener, WebSocketAPI
+from ..connection.connection import (
     CLIENT_EOF_WAIT,
     DEFAULT_CLOSE_TIMEOUT,
     DEFAULT_SEND_TIMEOUT,
     Connection,
     Side,
 )
-from .connection.keepalive import Keepalive
-from .driver.base import DEFAULT_MAX_LENGTH
-from .driver.client import DEFAULT_USER_AGENT, ClientDriver
-from .driver.url import parse_url
-from .errors import ConnectionClosed, HandshakeError, InvalidState
-from .events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent
-from .extensions.base import Extension
-from .net.deadline import check_durations
-from .net.dial import Opened, Opener
-from .net.proxies import ProxyOption, resolve_proxy
-from .net.tls import TLSSettings, tls_settings
-from .net.transport import Transport, for_connection
-from .rfc6455 import CloseCode
+from ..connection.keepalive import Keepalive
+from ..driver.base import DEFAULT_MAX_LENGTH
+from ..driver.client import DEFAULT_USER_AGENT, ClientDriver
+from ..driver.url import parse_url
+from ..errors import ConnectionClosed, HandshakeError, InvalidState
+from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent
+from ..extensions.base import Extension
+from ..net.deadline import check_durations
+from ..net.dial import Opened, Opener
+from ..net.proxies import ProxyOption, resolve_proxy
+from ..net.tls import TLSSettings, tls_settings
+from ..net.transport import Transport, for_connection
+from ..rfc6455 import CloseCode
 
 MIN_HANDSHAKE_READ_TIMEOUT = 0.001  # seconds; a socket timeout of 0 would mean non-blocking
 DEFAULT_CONNECT_TIMEOUT = 10.0  # TCP + proxy + TLS + handshake; like websockets' open_timeout

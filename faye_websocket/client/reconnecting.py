@@ -22,9 +22,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterator, Sequence
 
-from .client import Client, connect
-from .logs import logger
-from .net.backoff import (
+from ..logs import logger
+from ..net.backoff import (
     DEFAULT_FACTOR,
     DEFAULT_INITIAL_DELAY,
     DEFAULT_JITTER,
@@ -33,6 +32,7 @@ from .net.backoff import (
     retry_after,
     worth_retrying,
 )
+from .websocket import Client, connect
 
 RetryListener = Callable[["RetryEvent"], object]
 
