@@ -63,8 +63,8 @@ import socket
 import threading
 import time
 from collections import deque
-from threading import get_ident
 from enum import Enum
+from threading import get_ident
 from typing import Callable, Protocol
 
 from ..driver.http import STATUS_REQUEST_TIMEOUT
@@ -822,7 +822,8 @@ class Connection:
         if data:
             holding = self._holding
             # Checked before the bytes are buffered; admit()'s first test, inlined for a small read.
-            if (holding.charged or holding.held + len(data) > FREE_ALLOWANCE) and not holding.admit(len(data)):
+            size = len(data)
+            if (holding.charged or holding.held + size > FREE_ALLOWANCE) and not holding.admit(size):
                 self._refuse(TRY_AGAIN_LATER, BUDGET_EXCEEDED)
                 return
             if self._started:
@@ -868,10 +869,12 @@ class Connection:
             if self._ended:
                 return
             before = core.state
-            messages = take(data) if take is not None else core.receive_data(data)
-            if messages is not None:
-                pass
+            if take is not None:
+                messages = take(data)
             else:
+                messages = None
+                core.receive_data(data)
+            if messages is None:
                 out = core.data_to_send()
                 if out:
                     self._outbox.append((out, True))

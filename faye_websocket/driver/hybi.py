@@ -223,7 +223,8 @@ class Hybi(Driver):
                     payload = (int.from_bytes(buf[start + MASK_KEY_LENGTH : end], "little")
                                ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
                 else:
-                    payload = apply_mask(buf[start + key_length : end], bytes(buf[start : start + key_length]))
+                    key_bytes = bytes(buf[start : start + MASK_KEY_LENGTH])
+                    payload = apply_mask(buf[start + MASK_KEY_LENGTH : end], key_bytes)
             elif length > COPY_THROUGH_VIEW:
                 with memoryview(buf) as view:  # one copy of a large payload, not two
                     payload = view[start:end].tobytes()
@@ -357,7 +358,7 @@ class Hybi(Driver):
             payload = data.encode("utf-8")  # type: ignore[union-attr]
             first = TEXT_FIRST
         elif kind is bytes:
-            payload = data  # type: ignore[assignment]
+            payload = data
             first = BINARY_FIRST
         else:
             return None
