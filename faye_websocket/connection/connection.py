@@ -267,7 +267,7 @@ class Connection:
         # Messages read by a recv() caller on its own thread: one read may bring several, and the
         # ones not returned yet wait here for the next recv().
         self._direct: deque[str | bytes] = deque()
-        self._poller = select.poll()
+        self._poller: select.poll | None = None  # made on first use (TLS reads, a client's EOF wait)
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -289,7 +289,6 @@ class Connection:
             transport.close()
             return False
         transport.settimeout(self._send_timeout)
-        self._poller.register(transport.fileno(), select.POLLIN)
         self._deadlines.opened_at(time.monotonic())
         self._maybe_start()
         if initial:
@@ -355,13 +354,10 @@ class Connection:
             # CONNECTING: the driver queues it until open
             accepted = self._operate(lambda: core.send(data), block=True)
             return accepted and self._broken is None
-        if self._reader_ident == get_ident():
-            return self._send_on_reader(core, data)
-        return self._send_and_write(core, data)
-
-    def _send_on_reader(self, core: DriverLike, data: str | bytes | bytearray | memoryview) -> bool:
-        """send() on the reading thread: queue the frame behind the batch's replies, or, when
-        it is the batch's last reply and nobody else writes, write it straight away."""
+        if self._reader_ident != get_ident():
+            return self._send_and_write(core, data)
+        # On the reading thread (a listener replying): queue the frame behind the batch's
+        # replies, or, when it is the batch's last reply and nobody else writes, write it now.
         write = False
         frame_message = self._frame
         with self._lock:
@@ -386,9 +382,18 @@ class Connection:
                 self._reply_size += len(frame)
         if write:
             transport = self._transport
+            error = None
             try:
-                error = self._write_out(transport, frame) if transport is not None else None
+                if transport is None:
+                    pass
+                elif len(frame) <= WRITE_CHUNK:  # _write_out's common case, without its call
+                    transport.sendall(frame)
+                else:
+                    error = self._write_out(transport, frame)
+            except OSError as failure:
+                error = failure
             finally:
+                self._in_flight = 0
                 self._write_lock.release()
             if error is not None:
                 self._write_failed(error)
@@ -794,10 +799,20 @@ class Connection:
         delay = 0.05 if until is None else max(0.0, min(0.05, until - time.monotonic()))
         time.sleep(delay)
 
+    def _readable(self) -> select.poll:
+        """The poller for the transport's readability (reading thread only); made on first use,
+        as a plain socket's reads never need it."""
+        poller = self._poller
+        if poller is None:
+            assert self._transport is not None
+            poller = self._poller = select.poll()
+            poller.register(self._transport.fileno(), select.POLLIN)
+        return poller
+
     def _poll(self, wake: float) -> bool:
         timeout_ms = max(0, math.ceil((wake - time.monotonic()) * 1000))
         try:
-            return bool(self._poller.poll(timeout_ms))
+            return bool(self._readable().poll(timeout_ms))
         except (OSError, ValueError):
             return True  # the descriptor went away: let recv report it
 
@@ -1082,7 +1097,7 @@ class Connection:
         transport.shutdown_write()
         deadline = time.monotonic() + CLIENT_EOF_WAIT
         while time.monotonic() < deadline:
-            if transport.pending() == 0 and not self._poller.poll((deadline - time.monotonic()) * 1000):
+            if transport.pending() == 0 and not self._readable().poll((deadline - time.monotonic()) * 1000):
                 return
             try:
                 if not transport.recv(RECV_SIZE):
