@@ -293,7 +293,7 @@ class Connection:
         self._maybe_start()
         if initial:
             self._operate(lambda: self.driver.receive_data(initial))
-        else:
+        elif self._outbox:  # queued before the transport came (the start has written its own)
             self._flush(block=False)
         return True
 
@@ -1025,7 +1025,7 @@ class Connection:
     def _take_writable(self, everything: bool) -> bytes:
         """Pop what this writer may write from the outbox as one buffer (called with _lock held)."""
         outbox = self._outbox
-        if everything or all(reply for _, reply in outbox):
+        if everything or self._reply_size == self._outbox_size:  # every item is a reply (none is empty)
             chunks = [data for data, _ in outbox]
             outbox.clear()
             self._outbox_size = self._reply_size = 0
@@ -1122,16 +1122,24 @@ class Connection:
             reader_elsewhere = self._read_lock.locked() and not self._on_reader_thread()
             if not reader_elsewhere:
                 self._transport_closed = True
-            # After the peer's EOF nothing is left unread (a close would not reset), and nobody
-            # else can be blocked on the socket when no other thread reads and no write is in
-            # progress (later writers see _ended): closing it is enough. This is how a vanished
-            # peer ends, and the duplicate-and-shutdown costs four system calls, each a wait for
-            # the interpreter lock when thousands of peers vanish at once.
-            quiet = (first and self._peer_eof and not reader_elsewhere
+            # Nobody else can be blocked on the socket when no other thread reads and no write is
+            # in progress (later writers see _ended), so no duplicate is needed to reach one:
+            # after the peer's EOF nothing is left unread (a close would not reset) and closing
+            # is enough; before it (a closing handshake's end) a plain socket is shut down
+            # itself first. This is how most connections end, and the duplicate-and-shutdown
+            # costs four system calls, each a wait for the interpreter lock when thousands of
+            # peers vanish at once.
+            plain = transport if isinstance(transport, PlainSocketTransport) else None
+            alone = (first and not reader_elsewhere and (self._peer_eof or plain is not None)
                      and self._write_lock.acquire(blocking=False))
-            dup = _dup_socket(transport) if first and not quiet else None
-        if quiet:
+            dup = _dup_socket(transport) if first and not alone else None
+        if alone:
             try:
+                if not self._peer_eof and plain is not None:
+                    try:
+                        plain.sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
                 transport.close()
             finally:
                 self._write_lock.release()

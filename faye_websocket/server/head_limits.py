@@ -75,6 +75,13 @@ class HeadGuard:
         if self._deadline is None:
             return bytes(self._rfile.readline(size))
         limit = size if size is not None and size >= 0 else None
+        chunk = self._peek()
+        end = chunk.find(b"\n")
+        if 0 <= end < self._left and (limit is None or end < limit):
+            # The common line: already buffered whole, within the caps; one read takes it.
+            self._left -= end + 1
+            self.received += end + 1
+            return bytes(self._rfile.read(end + 1))
         line = bytearray()
         while limit is None or len(line) < limit:
             chunk = self._peek()
