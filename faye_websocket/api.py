@@ -137,8 +137,11 @@ class WebSocketAPI(EventTarget):
         self.log_id = logs.connection_id(connection.side is Side.CLIENT)
         self._trace = logs.frame_trace_enabled()
         # The connection's fast lane hands messages to _handle_message, which does for a message
-        # exactly what _handle_event does; a subclass that handles events itself gets every event.
-        if type(self)._handle_event is WebSocketAPI._handle_event:
+        # exactly what _handle_event and dispatch_event do; a subclass that handles or dispatches
+        # events itself gets every event through them.
+        cls = type(self)
+        plain = cls._handle_event is WebSocketAPI._handle_event
+        if plain and cls.dispatch_event is EventTarget.dispatch_event:
             connection.on_message = self._handle_message
 
     def _has_message_listener(self) -> bool:

@@ -1197,7 +1197,7 @@ class Connection:
         index = 0
         try:
             for data in messages:
-                self._more = index != last  # a reply waits for the rest (see _send_on_reader)
+                self._more = index != last  # a reply waits for the rest (see send)
                 index += 1
                 try:
                     taken = on_message(data)
