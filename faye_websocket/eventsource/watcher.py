@@ -174,18 +174,27 @@ class _Loop:
             # Only reachable if a closed stream was never removed; the newer stream wins.
             stale = self._selector.unregister(fd).data
             self._fds.pop(stale, None)
-        self._selector.register(fd, selectors.EVENT_READ, stream)
+        try:
+            self._selector.register(fd, selectors.EVENT_READ, stream)
+        except OSError:
+            # EBADF: the socket was closed between watch_fileno() and here (a handler's socket
+            # whose makefile() files kept the descriptor open past the stream's close()); the
+            # stream's removal follows in the queue.
+            return
         self._fds[stream] = fd
         if first_ping is not None:
             heapq.heappush(self._timers, (first_ping, next(self._sequence), stream))
 
     def unregister(self, stream: Watched) -> None:
         fd = self._fds.pop(stream, None)
-        if fd is not None:
+        if fd is None:
+            return
+        key = self._selector.get_map().get(fd)
+        if key is not None and key.data is stream:  # not a newer stream with the same number
             try:
                 self._selector.unregister(fd)
-            except (KeyError, ValueError):
-                pass  # already replaced by a newer stream with the same descriptor
+            except (KeyError, ValueError, OSError):
+                pass  # the descriptor is already closed: epoll forgot it
 
     def run_once(self) -> None:
         timeout = None
