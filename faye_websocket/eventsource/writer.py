@@ -32,6 +32,7 @@ from ..net.transport import PlainSocketTransport, SocketTransport, wrap_socket
 from ..server.takeover import RequestSource, request_from, set_nodelay, shutdown_tcp
 from . import wire
 from .watcher import WATCHER
+from .write_turn import WriteTurn
 
 _DRAIN_SIZE = 4096  # bytes read at a time from a client that should send nothing
 STALLED_PINGS = 3  # ping intervals a write may block before the client counts as gone
@@ -85,7 +86,7 @@ class EventSource(EventTarget):
         self.last_event_id: str = wire.last_event_id(request)
         self._state = ReadyState.CONNECTING
         self._state_lock = threading.Lock()  # owner: close(); makes the move to CLOSED happen once
-        self._write_lock = threading.Lock()  # owner: writers; serialises bytes on the socket
+        self._turn = WriteTurn()  # owner: writers; serialises bytes on the socket
         # Monotonic start of a write waiting for room (or of bytes left by a turn that could not
         # finish); None while nothing waits. A write the kernel takes at once never sets it.
         self._writing_since: float | None = None
@@ -163,11 +164,14 @@ class EventSource(EventTarget):
             self._state = ReadyState.CLOSED
         WATCHER.remove(self)
         shutdown_tcp(self._sock)  # wakes a writer blocked in sendall
-        with self._write_lock:
+        self._turn.take()
+        try:
             self._rest.clear()
             self._sock.close()
             if self._watch is not self._sock:
                 self._watch.close()
+        finally:
+            self._turn.give()
         self._closed.set()
         self.dispatch_event(CloseEvent(None))
         return True
@@ -182,7 +186,12 @@ class EventSource(EventTarget):
 
     def _write(self, data: bytes) -> bool:
         """Write ``data`` whole (any thread); False if the stream is, or gets, closed."""
-        with self._write_lock:
+        turn = self._turn
+        try:
+            turn.take_nowait()  # WriteTurn.take(), inlined: this runs once per event
+        except IndexError:
+            turn.take()  # another thread writes: wait for its turn to end
+        try:
             if self._state is not _OPEN:
                 return False
             # The short path: nothing left by a broadcast turn, and the kernel takes it all.
@@ -198,11 +207,15 @@ class EventSource(EventTarget):
                     return True
             elif self._write_rest(data, 0):
                 return True
+        finally:
+            turn.put_back(True)  # WriteTurn.give(), inlined
+            if turn.waiting:
+                turn.wake()
         self.close()
         return False
 
     def _write_rest(self, data: bytes, sent: int) -> bool:
-        """The slow part of a write (write lock held): bytes a broadcast turn left, then
+        """The slow part of a write (the turn held): bytes a broadcast turn left, then
         ``data[sent:]``, waiting for room for up to ``send_timeout`` at a time. The watcher sees
         the wait start (its stall rule); False once the connection is broken or stalled."""
         if self._rest:
@@ -226,7 +239,7 @@ class EventSource(EventTarget):
         Returns BUSY (nothing done) while another thread writes, CLOSED once closed (a failed
         write closes the stream), PENDING while bytes are left, DONE otherwise.
         """
-        if not self._write_lock.acquire(blocking=False):
+        if not self._turn.try_take():
             return WriteNowait.BUSY
         try:
             if self._state is not _OPEN:
@@ -235,12 +248,12 @@ class EventSource(EventTarget):
         except OSError:
             pass
         finally:
-            self._write_lock.release()
+            self._turn.give()
         self.close()
         return WriteNowait.CLOSED
 
     def _write_some(self, data: bytes | None) -> WriteNowait:
-        """``write_nowait``'s turn, with the write lock held; raises OSError on a broken connection."""
+        """``write_nowait``'s turn, with the turn held; raises OSError on a broken connection."""
         if data:
             self._rest += data
         if not self._rest:
@@ -275,7 +288,7 @@ class EventSource(EventTarget):
         if started is not None and now - started > stalled_after:
             self.close()  # the client takes nothing: a write has blocked past the limit
             return None
-        if not self._write_lock.acquire(blocking=False):
+        if not self._turn.try_take():
             return now + self._ping  # a write is in progress, which keeps the stream alive
         try:
             if self._state is not _OPEN:
@@ -288,7 +301,7 @@ class EventSource(EventTarget):
         except OSError:
             failed = True
         finally:
-            self._write_lock.release()
+            self._turn.give()
         if failed:
             self.close()
             return None
