@@ -130,7 +130,9 @@ def format_event(message: str, *, event: str | None = None, id: str | int | None
     ignore such an id).
     """
     if event is None and id is None and type(message) is str and "\n" not in message and "\r" not in message:
-        return ("data: " + message + _EVENT_END).encode("utf-8")  # the common event: one data line
+        # The common event, one data line: one f-string, and encode()'s UTF-8 default skips the
+        # codec lookup that naming the encoding costs.
+        return f"data: {message}\r\n\r\n".encode()
     if not isinstance(message, str):
         raise TypeError(f"EventSource messages are str, not {type(message).__name__}")
     lines = []
