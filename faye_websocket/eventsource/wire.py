@@ -7,6 +7,7 @@ are CRLF, byte for byte as faye-websocket-node writes them, so captures of eithe
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Iterable, Mapping, Union
@@ -90,6 +91,24 @@ def response_head(headers: HeaderInput = None) -> bytes:
     Raises ValueError if a custom header name or value would break the head (CR, LF, NUL).
     """
     return serialize_head(STATUS_LINE, [*FIXED_HEADERS, *to_headers(headers)])
+
+
+def stream_start(headers: HeaderInput = None, retry: float | None = DEFAULT_RETRY) -> bytes:
+    """What a stream writes first: ``response_head(headers)`` then ``retry_field(retry)``.
+
+    Raises ValueError as those do. Without custom headers the bytes are made once per ``retry``.
+    """
+    if headers is None and type(retry) in _PLAIN_NUMBERS:
+        return _plain_stream_start(retry)
+    return response_head(headers) + retry_field(retry)
+
+
+_PLAIN_NUMBERS = (int, float, type(None))  # retry values whose start may be cached (hashable, exact)
+
+
+@functools.lru_cache(maxsize=32)
+def _plain_stream_start(retry: float | None) -> bytes:
+    return response_head(None) + retry_field(retry)
 
 
 def wsgi_headers(headers: HeaderInput = None) -> list[tuple[str, str]]:

@@ -28,7 +28,7 @@ from ..connection.nowait import WriteNowait, send_some
 from ..driver.http import Request
 from ..events import CloseEvent, ReadyState
 from ..net.deadline import check_duration
-from ..net.transport import PlainSocketTransport, SocketTransport, wrap_socket
+from ..net.transport import SocketTransport, wrap_socket
 from ..server.takeover import RequestSource, request_from, set_nodelay, shutdown_tcp
 from . import wire
 from .watcher import WATCHER
@@ -74,16 +74,24 @@ class EventSource(EventTarget):
         super().__init__()
         self._ping = check_duration("ping", ping, zero_disables=True)
         self._send_timeout = check_duration("send_timeout", send_timeout)
-        head = wire.response_head(headers) + wire.retry_field(retry)
+        head = wire.stream_start(headers, retry)
         self._sock = sock
-        # The send timeout is the transport's: each wait for room gets all of it, so it measures
-        # progress, not the time a large event takes.
-        self._transport: SocketTransport = wrap_socket(sock)
-        self._transport.settimeout(self._send_timeout)
-        # The socket for the one-call try (None for TLS: SSLSocket.send takes no flags).
-        self._plain = sock if isinstance(self._transport, PlainSocketTransport) else None
-        self.url: str = wire.request_url(request, secure=isinstance(sock, ssl.SSLSocket))
-        self.last_event_id: str = wire.last_event_id(request)
+        self._request = request
+        self._url: str | None = None  # url and last_event_id: computed on first use
+        self._last_event_id: str | None = None
+        # The socket for the one-call try (None for TLS: SSLSocket.send takes no flags); it stays
+        # blocking, as PlainSocketTransport keeps it, so that CPython does not poll before a send.
+        self._plain: socket.socket | None = None
+        # What a write waits through when the kernel does not take it all; made on first use for
+        # a plain socket (most streams never wait), at once for TLS (it makes the socket
+        # non-blocking). Its send timeout gives each wait for room all of it, so the timeout
+        # measures progress, not the time a large event takes.
+        self._transport: SocketTransport | None = None
+        if isinstance(sock, ssl.SSLSocket) or not hasattr(socket, "MSG_DONTWAIT"):
+            self._waiting_transport()
+        else:
+            sock.settimeout(None)
+            self._plain = sock
         self._state = ReadyState.CONNECTING
         self._state_lock = threading.Lock()  # owner: close(); makes the move to CLOSED happen once
         self._turn = WriteTurn()  # owner: writers; serialises bytes on the socket
@@ -129,6 +137,20 @@ class EventSource(EventTarget):
         ``source`` is a ``Request``, a ``BaseHTTPRequestHandler`` or a WSGI environ.
         """
         return wire.is_event_source(request_from(source))
+
+    @property
+    def url(self) -> str:
+        """``http[s]://<Host header><target>`` of the request, as the original's ``url``."""
+        if self._url is None:
+            self._url = wire.request_url(self._request, secure=isinstance(self._sock, ssl.SSLSocket))
+        return self._url
+
+    @property
+    def last_event_id(self) -> str:
+        """The reader's ``Last-Event-ID`` header, else its ``lastEventId`` query parameter, else ""."""
+        if self._last_event_id is None:
+            self._last_event_id = wire.last_event_id(self._request)
+        return self._last_event_id
 
     @property
     def ready_state(self) -> ReadyState:
@@ -224,12 +246,21 @@ class EventSource(EventTarget):
         self._writing_since = time.monotonic()
         try:
             with memoryview(data) as view:
-                self._transport.sendall(view[sent:])  # type: ignore[arg-type]  # a bytes-like buffer
+                self._waiting_transport().sendall(view[sent:])  # type: ignore[arg-type]  # bytes-like
             return True
         except OSError:
             return False
         finally:
             self._writing_since = None
+
+    def _waiting_transport(self) -> SocketTransport:
+        """The transport for writes that may wait (made on first use; the turn held, or in the
+        constructor): ``net.transport``'s for the socket, with the stream's send timeout."""
+        transport = self._transport
+        if transport is None:
+            transport = self._transport = wrap_socket(self._sock)
+            transport.settimeout(self._send_timeout)
+        return transport
 
     def write_nowait(self, data: bytes | None = None) -> WriteNowait:
         """One write turn that never waits, for the broadcast writer; any thread.
@@ -259,7 +290,7 @@ class EventSource(EventTarget):
         if not self._rest:
             return WriteNowait.DONE
         with memoryview(self._rest) as view:
-            sent = send_some(self._transport, view)
+            sent = send_some(self._waiting_transport(), view)
         del self._rest[:sent]
         # The watcher's stall rule (STALLED_PINGS) counts from the last progress.
         if not self._rest:
