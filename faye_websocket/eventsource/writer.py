@@ -90,7 +90,8 @@ class EventSource(EventTarget):
         if isinstance(sock, ssl.SSLSocket) or not hasattr(socket, "MSG_DONTWAIT"):
             self._waiting_transport()
         else:
-            sock.settimeout(None)
+            if sock.gettimeout() is not None:  # settimeout costs a system call even when unchanged
+                sock.settimeout(None)
             self._plain = sock
         self._state = ReadyState.CONNECTING
         self._state_lock = threading.Lock()  # owner: close(); makes the move to CLOSED happen once
