@@ -1,14 +1,14 @@
 """The EventSource writer: a Server-Sent Events stream on a socket taken over from an HTTP server.
 
 ``EventSource(request, sock)`` writes the response head and ``retry`` at once, then ``send()``
-writes events straight to the socket under a lock (a slow client slows the sender; nothing is
-queued). The common event costs its formatting and one ``send`` system call: a plain socket stays
-blocking, is tried once with ``MSG_DONTWAIT``, and only a write the kernel does not take whole
-waits for room (``net.transport``, bounded by ``send_timeout``); a socket timeout would make
-CPython poll before every send. The shared watcher thread (``eventsource.watcher``) notices a
-client that goes away by EOF, without waiting for the next write, and sends the keep-alive pings;
-a failed write also closes the stream. The close event fires exactly once, and the socket is
-closed before it does.
+writes events straight to the socket, writers taking turns (``write_turn``); a slow client slows
+the sender, and nothing is queued. The common event costs its formatting and one ``send`` system
+call: a plain socket stays blocking, is tried once with ``MSG_DONTWAIT``, and only a write the
+kernel does not take whole waits for room (``net.transport``, bounded by ``send_timeout``); a
+socket timeout would make CPython poll before every send. The shared watcher thread
+(``eventsource.watcher``) notices a client that goes away by EOF, without waiting for the next
+write, and sends the keep-alive pings; a failed write also closes the stream. The close event
+fires exactly once, and the socket is closed before it does.
 """
 
 from __future__ import annotations
