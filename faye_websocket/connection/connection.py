@@ -89,9 +89,9 @@ WRITE_CHUNK = 256 * 1024  # each sendall gets its own send timeout, so the timeo
 # Other threads' messages do not count: each of those threads waits for its own write.
 OUTBOX_SOFT_LIMIT = 1 << 20
 RECV_QUEUE_SIZE = 64  # messages the reader thread may hold for recv() before it stops reading
-# A keepalive (keepalive.py) stays away this long after a recv() returned: a caller that reads
-# in a loop is served by its own reads, and a second reader racing it for every message would
-# cost a thread hand-off per message.
+# A keepalive (keepalive.py) stays away this long after a recv() returned (or the connection opened): a
+# caller that reads in a loop is served by its own reads, and a second reader racing it for every
+# message would cost a thread hand-off per message.
 KEEPALIVE_GRACE = 0.2
 CLIENT_EOF_WAIT = 2.0  # RFC 6455 section 7.1.1: the client waits for the server to close TCP first
 DEFAULT_CLOSE_TIMEOUT = 30.0  # faye's API.CLOSE_TIMEOUT (30 000 ms)
@@ -497,7 +497,8 @@ class Connection:
     def _stop_reading(self) -> None:
         """Give the read lock back (after _become_reader returned True, on the same thread)."""
         with self._lock:
-            if self._reader_role is Role.RECV:
+            if self._reader_role is Role.RECV or self._reader_role is Role.OPEN:
+                # A caller that has just read (or opened) will likely read again soon.
                 self._recv_ended = time.monotonic()
             self._reader_role = None
             self._reader_ident = None
@@ -640,13 +641,16 @@ class Connection:
         full), and before that with the last messages no listener took; otherwise it reads the
         socket itself.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if self._on_reader_thread():
+        if self._reader_ident == threading.get_ident():
             raise InvalidState("recv() cannot be called from a listener on the reading thread")
-        if self._reader_thread_mode:
-            early = self._pop_direct()  # read by a recv() that then handed the socket to run()
-            if early is not None:
-                return early
+        # One read often brings several messages (pipelined traffic): the ones not returned yet
+        # come first, without taking the read lock (read by a recv(), a keepalive, or a recv()
+        # that then handed the socket to run(); newer messages are always behind them).
+        if self._direct:
+            ready = self.ready_message()
+            if ready is not None:
+                return ready
+        deadline = None if timeout is None else time.monotonic() + timeout
         if self._become_reader(Role.RECV, deadline):
             try:
                 message = self._recv_direct(deadline)
@@ -677,6 +681,14 @@ class Connection:
             self._pump(deadline)
             pumped = True
 
+    def ready_message(self) -> str | bytes | None:
+        """A message read on a recv() caller's (or keepalive's) turn and not returned yet, or None;
+        never reads. Any thread; counts as a recv() for the keepalive's grace."""
+        message = self._pop_direct()
+        if message is not None:
+            self._recv_ended = time.monotonic()
+        return message
+
     def _pop_direct(self) -> str | bytes | None:
         # Another recv() may take the last one between a check and the pop: the pop decides.
         if not self._direct:
@@ -703,6 +715,24 @@ class Connection:
         finally:
             self._stop_reading()
         return math.inf if wake is None else wake
+
+    def idle_reader_wanted(self) -> bool:
+        """For a keepalive deciding whether to read (keepalive.py): True when nobody reads, no
+        recv() returned within KEEPALIVE_GRACE and recv() has room. Never blocks; any thread."""
+        return not (self._read_lock.locked() or len(self._direct) >= RECV_QUEUE_SIZE
+                    or time.monotonic() - self._recv_ended < KEEPALIVE_GRACE)
+
+    def next_wake(self) -> float:
+        """When a timer (ping, pong, close, message deadline) is next due (time.monotonic());
+        inf when none is armed. Any thread."""
+        wake = self._deadlines.next_deadline(self.driver.state)
+        return math.inf if wake is None else wake
+
+    def input_pending(self) -> bool:
+        """True when the transport holds input a poll of its descriptor would not show (TLS
+        records already decrypted), so a keepalive must look without waiting for the poll."""
+        transport = self._transport
+        return transport is not None and not self._transport_closed and transport.pending() > 0
 
     def fileno(self) -> int | None:
         """The transport's descriptor (a keepalive polls it), None before attach or once closed."""
