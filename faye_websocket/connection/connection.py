@@ -64,6 +64,7 @@ import threading
 import time
 from collections import deque
 from enum import Enum
+from threading import get_ident
 from typing import Callable, Protocol
 
 from ..driver.http import STATUS_REQUEST_TIMEOUT
@@ -72,7 +73,7 @@ from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
 from ..net.deadline import check_durations
 from ..net.transport import RECV_SIZE, PlainSocketTransport, Transport
 from ..rfc6455 import CloseCode
-from .budget import BUDGET_EXCEEDED, PROCESS_BUDGET, TRY_AGAIN_LATER, Holding
+from .budget import BUDGET_EXCEEDED, FREE_ALLOWANCE, PROCESS_BUDGET, TRY_AGAIN_LATER, Holding
 from .nowait import WriteNowait, send_some
 from .recv_queue import RecvQueue
 from .timers import Timers, earliest
@@ -227,6 +228,12 @@ class Connection:
         self._deadlines = Timers(ping, pong_timeout if pong_timeout is not None else ping, close_timeout,
                                handshake_timeout, message_timeout)
         self._send_timeout = send_timeout
+        # The receiving fast lane (see _feed): set by the API before attach() when it can take a
+        # message without an event first. Called on the reading thread with no lock held; returns
+        # False when no listener took the message (it is kept for recv() then).
+        self.on_message: Callable[[str | bytes], bool] | None = None
+        self._take: Callable[[bytes], list[str | bytes] | None] | None = None  # core.take_messages
+        self._frame: Callable[[str | bytes | bytearray | memoryview], bytes | None] | None = None
         self._init_state()
         if transport is not None:
             self.attach(transport)
@@ -245,6 +252,7 @@ class Connection:
         # The events being dispatched by the reading thread, taken from _events in one go; a send
         # made by a listener while more of them wait is written with theirs, after the batch.
         self._batch: deque[Event] = deque()
+        self._more = False  # the fast lane's batch (_dispatch_messages) has messages after this one
         self._started = False
         self._ended = False  # no more reads or writes: the transport is shut down (under _lock)
         self._transport_closed = False
@@ -307,6 +315,10 @@ class Connection:
             self._operate(lambda: self.driver.reject(status, message))
         self._operate(self.driver.start)
         self._core = getattr(self.driver, "protocol_driver", None) or self.driver
+        # The fast lanes, when the protocol driver has them (hybi) and the API takes messages.
+        self._frame = getattr(self._core, "frame_message", None)
+        if self.on_message is not None:
+            self._take = getattr(self._core, "take_messages", None)
 
     # -- public operations (any thread) ------------------------------------------------------
 
@@ -337,12 +349,13 @@ class Connection:
         """
         core = self._core
         state = core.state
-        if self._close_event is not None or state >= ReadyState.CLOSING:
-            return False
-        if state is not ReadyState.OPEN:  # CONNECTING: the driver queues it until open
+        if state is not ReadyState.OPEN or self._close_event is not None:
+            if self._close_event is not None or state >= ReadyState.CLOSING:
+                return False
+            # CONNECTING: the driver queues it until open
             accepted = self._operate(lambda: core.send(data), block=True)
             return accepted and self._broken is None
-        if self._reader_ident == threading.get_ident():
+        if self._reader_ident == get_ident():
             return self._send_on_reader(core, data)
         return self._send_and_write(core, data)
 
@@ -350,16 +363,21 @@ class Connection:
         """send() on the reading thread: queue the frame behind the batch's replies, or, when
         it is the batch's last reply and nobody else writes, write it straight away."""
         write = False
+        frame_message = self._frame
         with self._lock:
             if self._ended:
                 return False
-            accepted = core.send(data)
-            frame = core.data_to_send()
-            if core.state is not ReadyState.OPEN:  # an extension failed: error and close events
-                self._events.extend(core.events_received())
+            frame = frame_message(data) if frame_message is not None else None
+            if frame is not None:
+                accepted = True
+            else:
+                accepted = core.send(data)
+                frame = core.data_to_send()
+                if core.state is not ReadyState.OPEN:  # an extension failed: error and close events
+                    self._events.extend(core.events_received())
             if not frame:
                 pass
-            elif not self._outbox and not self._batch and self._write_lock.acquire(blocking=False):
+            elif not (self._outbox or self._batch or self._more) and self._write_lock.acquire(blocking=False):
                 write = True  # the common echo: nothing queued, nobody writing
                 self._in_flight = len(frame)
             else:
@@ -377,7 +395,7 @@ class Connection:
                 return False
             if self._outbox:  # queued by another thread while we wrote: left to us
                 self._flush(block=False)
-        elif not self._batch or self._reply_size >= COALESCE_LIMIT:
+        elif not (self._batch or self._more) or self._reply_size >= COALESCE_LIMIT:
             self._flush(block=self._reply_size > OUTBOX_SOFT_LIMIT)
         return accepted and self._broken is None
 
@@ -773,7 +791,9 @@ class Connection:
             if self._close_event is None:
                 self._wait_without_transport(until)
             return
-        deadline = self._deadlines.next_deadline(self._core.state)
+        core = self._core
+        before = core.state
+        deadline = self._deadlines.next_deadline(before)
         wake = deadline if until is None else earliest(deadline, until)
         # Without a deadline the read itself may block (one system call instead of two); a
         # close() from another thread still wakes it, by shutting the socket down.
@@ -784,9 +804,15 @@ class Connection:
         elif transport.pending() > 0 or self._poll(wake):
             self._read(transport, wake)  # a half TLS record waits until wake at most
         # Timers are checked after every read too: a peer that never stops sending must not
-        # keep a close timeout or a ping from ever coming due.
-        if deadline is not None or self._core.state is not ReadyState.OPEN:
+        # keep a close timeout or a ping from ever coming due. While OPEN throughout, a read
+        # moves no deadline earlier than now (it clears the pong deadline, arms a message
+        # deadline in the future), so none is due unless the one computed above is.
+        if before is not ReadyState.OPEN or core.state is not ReadyState.OPEN:
             self._on_timers(time.monotonic())
+        elif deadline is not None:
+            now = time.monotonic()
+            if now >= deadline:
+                self._on_timers(now)
         if self._events:
             self._dispatch_pending()
         # The batch is dispatched: its replies leave now, in one write, before the next read.
@@ -820,9 +846,14 @@ class Connection:
         except OSError as error:
             self._fail(self._network_message(error), error)
             return
-        self._deadlines.received()
+        timers = self._deadlines
+        if timers.pong_deadline is not None:
+            timers.received()
         if data:
-            if not self._holding.admit(len(data)):  # checked before the bytes are buffered
+            holding = self._holding
+            # Checked before the bytes are buffered; admit()'s first test, inlined for a small read.
+            size = len(data)
+            if (holding.charged or holding.held + size > FREE_ALLOWANCE) and not holding.admit(size):
                 self._refuse(TRY_AGAIN_LATER, BUDGET_EXCEEDED)
                 return
             if self._started:
@@ -854,25 +885,41 @@ class Connection:
         self._fail(reason, None)
 
     def _feed(self, data: bytes) -> None:
-        """Hand received bytes to the driver; its replies wait in the outbox for the batch's end."""
+        """Hand received bytes to the driver; its replies wait in the outbox for the batch's end.
+
+        The fast lane: for run()'s reader with nothing else to dispatch first, the driver's
+        ``take_messages`` hands back the read's messages when they are all it brought, and each
+        goes straight to ``on_message``, with no event queue in between.
+        """
         core = self._core
+        take = self._take
+        if take is not None and (self._reader_role is not Role.LOOP or self._events or self._queue.enabled):
+            take = None
         with self._lock:
             if self._ended:
                 return
             before = core.state
-            core.receive_data(data)
-            out = core.data_to_send()
-            if out:
-                self._outbox.append((out, True))
-                self._outbox_size += len(out)
-                self._reply_size += len(out)
-            events = core.events_received()
-            if events:
-                self._events.extend(events)
-            state = core.state
-            if state is ReadyState.CLOSING and before is not ReadyState.CLOSING:
-                self._deadlines.closing(time.monotonic())
-        if state is ReadyState.CLOSED:
+            if take is not None:
+                messages = take(data)
+            else:
+                messages = None
+                core.receive_data(data)
+            if messages is None:
+                out = core.data_to_send()
+                if out:
+                    self._outbox.append((out, True))
+                    self._outbox_size += len(out)
+                    self._reply_size += len(out)
+                events = core.events_received()
+                if events:
+                    self._events.extend(events)
+                state = core.state
+                if state is ReadyState.CLOSING and before is not ReadyState.CLOSING:
+                    self._deadlines.closing(time.monotonic())
+        if messages is not None:
+            if messages:
+                self._dispatch_messages(messages)
+        elif state is ReadyState.CLOSED:
             self._after_operation()
 
     def _network_message(self, error: BaseException) -> str:
@@ -1146,6 +1193,31 @@ class Connection:
                         batch.extend(self._events)
                         self._events = batch
                     self._batch = deque()
+
+    def _dispatch_messages(self, messages: list[str | bytes]) -> None:
+        """The fast lane's dispatch (see _feed): each message to on_message, in order, on the
+        reading thread with no lock held; one no listener took is kept for a later recv()."""
+        on_message = self.on_message
+        assert on_message is not None
+        keep = self._has_message_listener is not None
+        last = len(messages) - 1
+        index = 0
+        try:
+            for data in messages:
+                self._more = index != last  # a reply waits for the rest (see _send_on_reader)
+                index += 1
+                try:
+                    taken = on_message(data)
+                except Exception:
+                    logger.exception("faye_websocket: event handler failed for MessageEvent")
+                    continue
+                if not taken and keep:
+                    self._queue.keep(data)
+        finally:
+            self._more = False
+            if index <= last:  # a listener raised past the logging (KeyboardInterrupt): keep the rest
+                with self._lock:
+                    self._events.extendleft(reversed([MessageEvent(data) for data in messages[index:]]))
 
     def _deliver(self, event: Event) -> None:
         if isinstance(event, MessageEvent):

@@ -364,7 +364,10 @@ class PlainSocketTransport(SocketTransport):
                 return None
         # A read started now gives up after the timeout set earlier: late by this much (or early).
         drift = self._recv_timeout - left
-        if not self._recv_timeout or abs(drift) > max(RECV_TIMEOUT_MIN_SLACK, left * RECV_TIMEOUT_SLACK):
+        slack = left * RECV_TIMEOUT_SLACK
+        if slack < RECV_TIMEOUT_MIN_SLACK:
+            slack = RECV_TIMEOUT_MIN_SLACK
+        if not self._recv_timeout or drift > slack or drift < -slack:
             self._set_recv_timeout(left)
         try:
             return self.sock.recv(size)
