@@ -141,6 +141,8 @@ class Client(WebSocketAPI):
             has_message_listener=self._has_message_listener,
         )  # fmt: skip
         self._init_connection(connection)
+        if type(self)._handle_event is Client._handle_event:  # as WebSocketAPI does for its own
+            connection.on_message = self._handle_message
         self._opener.log_id = self.log_id
         self._keepalive_wanted = keepalive and not self._start_thread
         self._keepalive: Keepalive | None = None
@@ -311,6 +313,14 @@ class Client(WebSocketAPI):
                 self._closed.set()
                 if self._keepalive is not None:
                     self._keepalive.stop()  # nothing left to keep alive: the hub lets go of it
+
+    def _handle_message(self, data: str | bytes) -> bool:
+        """The connection's fast lane for a message: what ``_handle_event`` does for one."""
+        if self._keep_early:
+            self._early.append(data)
+        if self._trace or self.onmessage is not None or self._listeners.get("message"):
+            return super()._handle_message(data)
+        return False  # nothing listens: recv() has it (or the reader keeps it for recv())
 
     def _server_hung_up_while_opening(self) -> bool:
         return not (

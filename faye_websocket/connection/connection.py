@@ -121,6 +121,11 @@ class Role(Enum):
     IDLE = "keepalive"  # read_available(): a keepalive reading while nobody else does; never waits
 
 
+# The readers whose messages may take the fast lane (see _feed): not close() (a closing
+# connection delivers no message) nor wait_open() (a connect() keeps what came with the 101).
+_FAST_LANE_ROLES = frozenset({Role.LOOP, Role.RECV, Role.IDLE})
+
+
 class DriverLike(Protocol):
     """The part of the driver contract (docs/internals.md) the I/O layer uses."""
 
@@ -887,13 +892,15 @@ class Connection:
     def _feed(self, data: bytes) -> None:
         """Hand received bytes to the driver; its replies wait in the outbox for the batch's end.
 
-        The fast lane: for run()'s reader with nothing else to dispatch first, the driver's
-        ``take_messages`` hands back the read's messages when they are all it brought, and each
-        goes straight to ``on_message``, with no event queue in between.
+        The fast lane: for run()'s reader (or a recv() or keepalive reading on its own thread)
+        with nothing else to dispatch first, the driver's ``take_messages`` hands back the read's
+        messages when they are all it brought, and each goes straight to ``on_message`` (and to
+        recv()), with no event queue in between.
         """
         core = self._core
         take = self._take
-        if take is not None and (self._reader_role is not Role.LOOP or self._events or self._queue.enabled):
+        if take is not None and (self._reader_role not in _FAST_LANE_ROLES or self._events
+                                 or self._queue.enabled):
             take = None
         with self._lock:
             if self._ended:
@@ -1200,18 +1207,23 @@ class Connection:
         on_message = self.on_message
         assert on_message is not None
         keep = self._has_message_listener is not None
+        # recv() or a keepalive reading on its own thread: every message waits for recv() (as
+        # _deliver keeps them), whether a listener took it or not.
+        direct = self._direct if self._reader_role is not Role.LOOP else None
         last = len(messages) - 1
         index = 0
         try:
             for data in messages:
                 self._more = index != last  # a reply waits for the rest (see _send_on_reader)
                 index += 1
+                if direct is not None:
+                    direct.append(data)
                 try:
                     taken = on_message(data)
                 except Exception:
                     logger.exception("faye_websocket: event handler failed for MessageEvent")
                     continue
-                if not taken and keep:
+                if not taken and keep and direct is None:
                     self._queue.keep(data)
         finally:
             self._more = False
