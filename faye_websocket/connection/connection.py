@@ -411,14 +411,19 @@ class Connection:
         if transport is None:
             accepted = self._operate(lambda: core.send(data), block=True)
             return accepted and self._broken is None
+        frame_message = self._frame
         with self._write_lock:
             with self._lock:
                 if self._ended:
                     return False
-                accepted = core.send(data)
-                frame = core.data_to_send()
-                if core.state is not ReadyState.OPEN:
-                    self._events.extend(core.events_received())
+                frame = frame_message(data) if frame_message is not None else None
+                if frame is not None:
+                    accepted = True
+                else:
+                    accepted = core.send(data)
+                    frame = core.data_to_send()
+                    if core.state is not ReadyState.OPEN:
+                        self._events.extend(core.events_received())
                 if self._outbox:
                     frame = b"".join([item for item, _ in self._outbox] + [frame])
                     self._outbox.clear()

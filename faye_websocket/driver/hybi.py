@@ -47,6 +47,7 @@ _OPCODES = {int(opcode): opcode for opcode in Opcode}
 # copy, not two); shorter ones by slicing, which costs less than making the view. Masked ones
 # are sliced: the strided copies of masking run several times faster on bytes than on a view.
 COPY_THROUGH_VIEW = 4096
+SHORT_KEY_REPEAT = 32  # a masking key repeated this often covers a 7-bit length (125 bytes)
 
 
 class ExtensionPipeline(Protocol):
@@ -346,12 +347,12 @@ class Hybi(Driver):
         return super().send(data)
 
     def frame_message(self, data: str | bytes | bytearray | memoryview) -> bytes | None:
-        """The frame ``send(data)`` would queue, returned instead, when framing it reads no state
-        that changes: OPEN, no extension session and no masking (the server side), ``str`` or
-        ``bytes`` data. None otherwise (``send`` then does the work). The I/O layer's fast lane
-        for a reply: one call instead of ``send`` plus ``data_to_send``.
+        """The frame ``send(data)`` would queue, returned instead, when framing it changes no state
+        but the masking key pool: OPEN, no extension session, ``str`` or ``bytes`` data. None
+        otherwise (``send`` then does the work). The I/O layer's fast lane for a message: one
+        call instead of ``send`` plus ``data_to_send`` (under its lock, as every driver call).
         """
-        if not self._plain or self._keys is not None or self.state is not ReadyState.OPEN:
+        if not self._plain or self.state is not ReadyState.OPEN:
             return None
         kind = type(data)
         if kind is str:
@@ -363,9 +364,17 @@ class Hybi(Driver):
         else:
             return None
         length = len(payload)
-        if length <= MAX_LENGTH_7:  # encode_frame's first case, inlined for the common reply
-            return bytes((first, length)) + payload
-        return encode_frame(first, payload, None)
+        keys = self._keys
+        if keys is None:
+            if length <= MAX_LENGTH_7:  # encode_frame's first case, inlined for the common reply
+                return bytes((first, length)) + payload
+            return encode_frame(first, payload, None)
+        key = keys.next()  # a client's frame (RFC 6455 section 5.3)
+        if length <= MAX_LENGTH_7:  # encode_frame's masked case, inlined for the common message
+            repeated = (key * SHORT_KEY_REPEAT)[:length]
+            masked = int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")
+            return bytes((first, MASK_BIT | length)) + key + masked.to_bytes(length, "little")
+        return encode_frame(first, payload, key)
 
     def _open(self) -> None:
         self._plain = not self._extensions.has_sessions
