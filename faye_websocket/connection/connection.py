@@ -238,7 +238,7 @@ class Connection:
         # False when no listener took the message (it is kept for recv() then).
         self.on_message: Callable[[str | bytes], bool] | None = None
         self._take: Callable[[bytes], list[str | bytes] | None] | None = None  # core.take_messages
-        self._frame: Callable[[str | bytes | bytearray | memoryview], bytes | None] | None = None
+        self._frame: Callable[[str | bytes | bytearray | memoryview], bytes | bytearray | None] | None = None
         self._init_state()
         if transport is not None:
             self.attach(transport)
@@ -386,9 +386,10 @@ class Connection:
                 write = True  # the common echo: nothing queued, nobody writing
                 self._in_flight = len(frame)
             else:
-                self._outbox.append((frame, True))
-                self._outbox_size += len(frame)
-                self._reply_size += len(frame)
+                queued = frame if isinstance(frame, bytes) else bytes(frame)  # the outbox holds bytes
+                self._outbox.append((queued, True))
+                self._outbox_size += len(queued)
+                self._reply_size += len(queued)
         if write:
             transport = self._transport
             try:
@@ -439,7 +440,7 @@ class Connection:
             self._after_operation()
         return accepted and self._broken is None
 
-    def _write_out(self, transport: Transport, data: bytes) -> OSError | None:
+    def _write_out(self, transport: Transport, data: bytes | bytearray) -> OSError | None:
         """Write ``data`` (the write lock is held), a chunk at a time when large; the error, if any."""
         try:
             if len(data) <= WRITE_CHUNK:
@@ -447,7 +448,7 @@ class Connection:
             else:
                 view = memoryview(data)
                 for start in range(0, len(view), WRITE_CHUNK):
-                    transport.sendall(view[start : start + WRITE_CHUNK])  # type: ignore[arg-type]
+                    transport.sendall(view[start : start + WRITE_CHUNK])
         except OSError as error:
             return error
         finally:

@@ -128,21 +128,27 @@ def encode_frame(first: int, payload: bytes, key: bytes | None) -> bytes:
     if key is None:
         if length <= MAX_LENGTH_7:
             return bytes((first, length)) + payload
-        return _head(first, 0, length) + payload
+        return frame_head(first, 0, length) + payload
     if length <= MAX_LENGTH_7:
         return bytes((first, MASK_BIT | length)) + key + mask_buffer(payload, key)
-    head = _head(first, MASK_BIT, length) + key
+    head = frame_head(first, MASK_BIT, length) + key
     if length < TRANSLATE_THRESHOLD:
         return head + mask_buffer(payload, key)
-    # A large payload is masked straight into the frame, one copy out of it (masking then
-    # concatenating made two, and whole-payload lanes four more fresh buffers to fault in).
-    frame = bytearray(len(head) + length)
+    return bytes(masked_frame(head, payload, key))
+
+
+def masked_frame(head: bytes, payload: bytes, key: bytes) -> bytearray:
+    """``head`` (which ends with ``key``) then ``payload`` masked with ``key``, built in one buffer:
+    a large payload is masked straight into its frame (masking then concatenating made two
+    payload-sized buffers, and whole-payload lanes four more, each mapped and faulted in afresh)."""
+    frame = bytearray(len(head) + len(payload))
     frame[: len(head)] = head
     mask_into(frame, len(head), payload, key)
-    return bytes(frame)
+    return frame
 
 
-def _head(first: int, mask_bit: int, length: int) -> bytes:
+def frame_head(first: int, mask_bit: int, length: int) -> bytes:
+    """A frame's header up to its length field (RFC 6455 section 5.2), the minimal encoding."""
     if length <= MAX_LENGTH_16:
         return bytes((first, mask_bit | LENGTH_16_MARKER)) + length.to_bytes(2, "big")
     return bytes((first, mask_bit | LENGTH_64_MARKER)) + length.to_bytes(8, "big")

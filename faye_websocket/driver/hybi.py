@@ -29,6 +29,8 @@ from .frames import (
     MaskKeys,
     apply_mask,
     encode_frame,
+    frame_head,
+    masked_frame,
     parse_close_payload,
     parse_frame,
     serialize_close_payload,
@@ -346,7 +348,7 @@ class Hybi(Driver):
             return True
         return super().send(data)
 
-    def frame_message(self, data: str | bytes | bytearray | memoryview) -> bytes | None:
+    def frame_message(self, data: str | bytes | bytearray | memoryview) -> bytes | bytearray | None:
         """The frame ``send(data)`` would queue, returned instead, when framing it changes no state
         but the masking key pool: OPEN, no extension session, ``str`` or ``bytes`` data. None
         otherwise (``send`` then does the work). The I/O layer's fast lane for a message: one
@@ -374,6 +376,8 @@ class Hybi(Driver):
             repeated = (key * SHORT_KEY_REPEAT)[:length]
             masked = int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")
             return bytes((first, MASK_BIT | length)) + key + masked.to_bytes(length, "little")
+        if length >= TRANSLATE_THRESHOLD:  # masked straight into the frame, which is returned as is
+            return masked_frame(frame_head(first, MASK_BIT, length) + key, payload, key)
         return encode_frame(first, payload, key)
 
     def _open(self) -> None:
