@@ -24,7 +24,17 @@ from typing import Any, Callable, Iterator, TypeVar
 from . import logs
 from .connection.connection import Connection, Side
 from .errors import ConnectionClosed
-from .events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent, PongEvent, ReadyState, with_target
+from .events import (
+    CloseEvent,
+    ErrorEvent,
+    Event,
+    MessageEvent,
+    OpenEvent,
+    PongEvent,
+    ReadyState,
+    message_event,
+    with_target,
+)
 from .rfc6455 import CloseCode, check_close_reason, check_ping_payload, is_valid_wire_close_code
 
 logger = logs.logger
@@ -126,6 +136,10 @@ class WebSocketAPI(EventTarget):
         self._connection = connection
         self.log_id = logs.connection_id(connection.side is Side.CLIENT)
         self._trace = logs.frame_trace_enabled()
+        # The connection's fast lane hands messages to _handle_message, which does for a message
+        # exactly what _handle_event does; a subclass that handles events itself gets every event.
+        if type(self)._handle_event is WebSocketAPI._handle_event:
+            connection.on_message = self._handle_message
 
     def _has_message_listener(self) -> bool:
         """True when a message event would reach user code (``onmessage`` or a listener)."""
@@ -202,7 +216,10 @@ class WebSocketAPI(EventTarget):
         if self._trace:
             logs.frame_logger.debug("%s send %s", self.log_id, logs.describe(bytes(data) if
                                     isinstance(data, (bytearray, memoryview)) else data))
-        return self.connection.send(data)
+        connection = self._connection  # the property's check, without its call on the hot path
+        if connection is None:
+            raise RuntimeError("the connection is not set up yet")
+        return connection.send(data)
 
     def send_or_raise(self, data: str | bytes | bytearray | memoryview) -> None:
         """Like ``send``, but a message that cannot be sent raises instead of returning False.
@@ -337,6 +354,26 @@ class WebSocketAPI(EventTarget):
         elif isinstance(event, (OpenEvent, ErrorEvent)) and logs.debug_enabled():
             self._log_event(event)
         self.dispatch_event(event)
+
+    def _handle_message(self, data: str | bytes) -> bool:
+        """The connection's fast lane for a message (reading thread): what ``_handle_event`` and
+        ``dispatch_event`` do for a MessageEvent, in one call. False when nothing listens."""
+        event = message_event(data, self)
+        if self._trace:
+            self._trace_event(event)
+        handler = self.onmessage
+        listeners = self._listeners.get("message", ())  # as they were when the event came
+        if handler is None:
+            if not listeners:
+                return False
+        else:
+            self._call(handler, event)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("faye_websocket: %s listener %r raised", "message", listener)
+        return True
 
     def _log_event(self, event: OpenEvent | ErrorEvent) -> None:
         """DEBUG lines for an open (the handshake heads) or an error event."""

@@ -64,6 +64,7 @@ import threading
 import time
 from collections import deque
 from enum import Enum
+from threading import get_ident
 from typing import Callable, Protocol
 
 from ..driver.http import STATUS_REQUEST_TIMEOUT
@@ -72,7 +73,7 @@ from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
 from ..net.deadline import check_durations
 from ..net.transport import RECV_SIZE, PlainSocketTransport, Transport
 from ..rfc6455 import CloseCode
-from .budget import BUDGET_EXCEEDED, PROCESS_BUDGET, TRY_AGAIN_LATER, Holding
+from .budget import BUDGET_EXCEEDED, FREE_ALLOWANCE, PROCESS_BUDGET, TRY_AGAIN_LATER, Holding
 from .nowait import WriteNowait, send_some
 from .recv_queue import RecvQueue
 from .timers import Timers, earliest
@@ -89,9 +90,9 @@ WRITE_CHUNK = 256 * 1024  # each sendall gets its own send timeout, so the timeo
 # Other threads' messages do not count: each of those threads waits for its own write.
 OUTBOX_SOFT_LIMIT = 1 << 20
 RECV_QUEUE_SIZE = 64  # messages the reader thread may hold for recv() before it stops reading
-# A keepalive (keepalive.py) stays away this long after a recv() returned: a caller that reads
-# in a loop is served by its own reads, and a second reader racing it for every message would
-# cost a thread hand-off per message.
+# A keepalive (keepalive.py) stays away this long after a recv() returned (or the connection opened): a
+# caller that reads in a loop is served by its own reads, and a second reader racing it for every
+# message would cost a thread hand-off per message.
 KEEPALIVE_GRACE = 0.2
 CLIENT_EOF_WAIT = 2.0  # RFC 6455 section 7.1.1: the client waits for the server to close TCP first
 DEFAULT_CLOSE_TIMEOUT = 30.0  # faye's API.CLOSE_TIMEOUT (30 000 ms)
@@ -118,6 +119,11 @@ class Role(Enum):
     CLOSE = "close"  # close() (or the end of an abort) finishing the closing handshake; never waits
     OPEN = "open"  # wait_open(): a blocking connect() reading the handshake response
     IDLE = "keepalive"  # read_available(): a keepalive reading while nobody else does; never waits
+
+
+# The readers whose messages may take the fast lane (see _feed): not close() (a closing
+# connection delivers no message) nor wait_open() (a connect() keeps what came with the 101).
+_FAST_LANE_ROLES = frozenset({Role.LOOP, Role.RECV, Role.IDLE})
 
 
 class DriverLike(Protocol):
@@ -227,6 +233,12 @@ class Connection:
         self._deadlines = Timers(ping, pong_timeout if pong_timeout is not None else ping, close_timeout,
                                handshake_timeout, message_timeout)
         self._send_timeout = send_timeout
+        # The receiving fast lane (see _feed): set by the API before attach() when it can take a
+        # message without an event first. Called on the reading thread with no lock held; returns
+        # False when no listener took the message (it is kept for recv() then).
+        self.on_message: Callable[[str | bytes], bool] | None = None
+        self._take: Callable[[bytes], list[str | bytes] | None] | None = None  # core.take_messages
+        self._frame: Callable[[str | bytes | bytearray | memoryview], bytes | bytearray | None] | None = None
         self._init_state()
         if transport is not None:
             self.attach(transport)
@@ -245,6 +257,7 @@ class Connection:
         # The events being dispatched by the reading thread, taken from _events in one go; a send
         # made by a listener while more of them wait is written with theirs, after the batch.
         self._batch: deque[Event] = deque()
+        self._more = False  # the fast lane's batch (_dispatch_messages) has messages after this one
         self._started = False
         self._ended = False  # no more reads or writes: the transport is shut down (under _lock)
         self._transport_closed = False
@@ -307,6 +320,10 @@ class Connection:
             self._operate(lambda: self.driver.reject(status, message))
         self._operate(self.driver.start)
         self._core = getattr(self.driver, "protocol_driver", None) or self.driver
+        # The fast lanes, when the protocol driver has them (hybi) and the API takes messages.
+        self._frame = getattr(self._core, "frame_message", None)
+        if self.on_message is not None:
+            self._take = getattr(self._core, "take_messages", None)
 
     # -- public operations (any thread) ------------------------------------------------------
 
@@ -337,12 +354,13 @@ class Connection:
         """
         core = self._core
         state = core.state
-        if self._close_event is not None or state >= ReadyState.CLOSING:
-            return False
-        if state is not ReadyState.OPEN:  # CONNECTING: the driver queues it until open
+        if state is not ReadyState.OPEN or self._close_event is not None:
+            if self._close_event is not None or state >= ReadyState.CLOSING:
+                return False
+            # CONNECTING: the driver queues it until open
             accepted = self._operate(lambda: core.send(data), block=True)
             return accepted and self._broken is None
-        if self._reader_ident == threading.get_ident():
+        if self._reader_ident == get_ident():
             return self._send_on_reader(core, data)
         return self._send_and_write(core, data)
 
@@ -350,22 +368,28 @@ class Connection:
         """send() on the reading thread: queue the frame behind the batch's replies, or, when
         it is the batch's last reply and nobody else writes, write it straight away."""
         write = False
+        frame_message = self._frame
         with self._lock:
             if self._ended:
                 return False
-            accepted = core.send(data)
-            frame = core.data_to_send()
-            if core.state is not ReadyState.OPEN:  # an extension failed: error and close events
-                self._events.extend(core.events_received())
+            frame = frame_message(data) if frame_message is not None else None
+            if frame is not None:
+                accepted = True
+            else:
+                accepted = core.send(data)
+                frame = core.data_to_send()
+                if core.state is not ReadyState.OPEN:  # an extension failed: error and close events
+                    self._events.extend(core.events_received())
             if not frame:
                 pass
-            elif not self._outbox and not self._batch and self._write_lock.acquire(blocking=False):
+            elif not (self._outbox or self._batch or self._more) and self._write_lock.acquire(blocking=False):
                 write = True  # the common echo: nothing queued, nobody writing
                 self._in_flight = len(frame)
             else:
-                self._outbox.append((frame, True))
-                self._outbox_size += len(frame)
-                self._reply_size += len(frame)
+                queued = frame if isinstance(frame, bytes) else bytes(frame)  # the outbox holds bytes
+                self._outbox.append((queued, True))
+                self._outbox_size += len(queued)
+                self._reply_size += len(queued)
         if write:
             transport = self._transport
             try:
@@ -377,7 +401,7 @@ class Connection:
                 return False
             if self._outbox:  # queued by another thread while we wrote: left to us
                 self._flush(block=False)
-        elif not self._batch or self._reply_size >= COALESCE_LIMIT:
+        elif not (self._batch or self._more) or self._reply_size >= COALESCE_LIMIT:
             self._flush(block=self._reply_size > OUTBOX_SOFT_LIMIT)
         return accepted and self._broken is None
 
@@ -388,14 +412,19 @@ class Connection:
         if transport is None:
             accepted = self._operate(lambda: core.send(data), block=True)
             return accepted and self._broken is None
+        frame_message = self._frame
         with self._write_lock:
             with self._lock:
                 if self._ended:
                     return False
-                accepted = core.send(data)
-                frame = core.data_to_send()
-                if core.state is not ReadyState.OPEN:
-                    self._events.extend(core.events_received())
+                frame = frame_message(data) if frame_message is not None else None
+                if frame is not None:
+                    accepted = True
+                else:
+                    accepted = core.send(data)
+                    frame = core.data_to_send()
+                    if core.state is not ReadyState.OPEN:
+                        self._events.extend(core.events_received())
                 if self._outbox:
                     frame = b"".join([item for item, _ in self._outbox] + [frame])
                     self._outbox.clear()
@@ -411,7 +440,7 @@ class Connection:
             self._after_operation()
         return accepted and self._broken is None
 
-    def _write_out(self, transport: Transport, data: bytes) -> OSError | None:
+    def _write_out(self, transport: Transport, data: bytes | bytearray) -> OSError | None:
         """Write ``data`` (the write lock is held), a chunk at a time when large; the error, if any."""
         try:
             if len(data) <= WRITE_CHUNK:
@@ -419,7 +448,7 @@ class Connection:
             else:
                 view = memoryview(data)
                 for start in range(0, len(view), WRITE_CHUNK):
-                    transport.sendall(view[start : start + WRITE_CHUNK])  # type: ignore[arg-type]
+                    transport.sendall(view[start : start + WRITE_CHUNK])
         except OSError as error:
             return error
         finally:
@@ -497,7 +526,8 @@ class Connection:
     def _stop_reading(self) -> None:
         """Give the read lock back (after _become_reader returned True, on the same thread)."""
         with self._lock:
-            if self._reader_role is Role.RECV:
+            if self._reader_role is Role.RECV or self._reader_role is Role.OPEN:
+                # A caller that has just read (or opened) will likely read again soon.
                 self._recv_ended = time.monotonic()
             self._reader_role = None
             self._reader_ident = None
@@ -640,13 +670,16 @@ class Connection:
         full), and before that with the last messages no listener took; otherwise it reads the
         socket itself.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if self._on_reader_thread():
+        if self._reader_ident == threading.get_ident():
             raise InvalidState("recv() cannot be called from a listener on the reading thread")
-        if self._reader_thread_mode:
-            early = self._pop_direct()  # read by a recv() that then handed the socket to run()
-            if early is not None:
-                return early
+        # One read often brings several messages (pipelined traffic): the ones not returned yet
+        # come first, without taking the read lock (read by a recv(), a keepalive, or a recv()
+        # that then handed the socket to run(); newer messages are always behind them).
+        if self._direct:
+            ready = self.ready_message()
+            if ready is not None:
+                return ready
+        deadline = None if timeout is None else time.monotonic() + timeout
         if self._become_reader(Role.RECV, deadline):
             try:
                 message = self._recv_direct(deadline)
@@ -677,6 +710,14 @@ class Connection:
             self._pump(deadline)
             pumped = True
 
+    def ready_message(self) -> str | bytes | None:
+        """A message read on a recv() caller's (or keepalive's) turn and not returned yet, or None;
+        never reads. Any thread; counts as a recv() for the keepalive's grace."""
+        message = self._pop_direct()
+        if message is not None:
+            self._recv_ended = time.monotonic()
+        return message
+
     def _pop_direct(self) -> str | bytes | None:
         # Another recv() may take the last one between a check and the pop: the pop decides.
         if not self._direct:
@@ -703,6 +744,24 @@ class Connection:
         finally:
             self._stop_reading()
         return math.inf if wake is None else wake
+
+    def idle_reader_wanted(self) -> bool:
+        """For a keepalive deciding whether to read (keepalive.py): True when nobody reads, no
+        recv() returned within KEEPALIVE_GRACE and recv() has room. Never blocks; any thread."""
+        return not (self._read_lock.locked() or len(self._direct) >= RECV_QUEUE_SIZE
+                    or time.monotonic() - self._recv_ended < KEEPALIVE_GRACE)
+
+    def next_wake(self) -> float:
+        """When a timer (ping, pong, close, message deadline) is next due (time.monotonic());
+        inf when none is armed. Any thread."""
+        wake = self._deadlines.next_deadline(self.driver.state)
+        return math.inf if wake is None else wake
+
+    def input_pending(self) -> bool:
+        """True when the transport holds input a poll of its descriptor would not show (TLS
+        records already decrypted), so a keepalive must look without waiting for the poll."""
+        transport = self._transport
+        return transport is not None and not self._transport_closed and transport.pending() > 0
 
     def fileno(self) -> int | None:
         """The transport's descriptor (a keepalive polls it), None before attach or once closed."""
@@ -743,7 +802,9 @@ class Connection:
             if self._close_event is None:
                 self._wait_without_transport(until)
             return
-        deadline = self._deadlines.next_deadline(self._core.state)
+        core = self._core
+        before = core.state
+        deadline = self._deadlines.next_deadline(before)
         wake = deadline if until is None else earliest(deadline, until)
         # Without a deadline the read itself may block (one system call instead of two); a
         # close() from another thread still wakes it, by shutting the socket down.
@@ -754,9 +815,15 @@ class Connection:
         elif transport.pending() > 0 or self._poll(wake):
             self._read(transport, wake)  # a half TLS record waits until wake at most
         # Timers are checked after every read too: a peer that never stops sending must not
-        # keep a close timeout or a ping from ever coming due.
-        if deadline is not None or self._core.state is not ReadyState.OPEN:
+        # keep a close timeout or a ping from ever coming due. While OPEN throughout, a read
+        # moves no deadline earlier than now (it clears the pong deadline, arms a message
+        # deadline in the future), so none is due unless the one computed above is.
+        if before is not ReadyState.OPEN or core.state is not ReadyState.OPEN:
             self._on_timers(time.monotonic())
+        elif deadline is not None:
+            now = time.monotonic()
+            if now >= deadline:
+                self._on_timers(now)
         if self._events:
             self._dispatch_pending()
         # The batch is dispatched: its replies leave now, in one write, before the next read.
@@ -790,9 +857,14 @@ class Connection:
         except OSError as error:
             self._fail(self._network_message(error), error)
             return
-        self._deadlines.received()
+        timers = self._deadlines
+        if timers.pong_deadline is not None:
+            timers.received()
         if data:
-            if not self._holding.admit(len(data)):  # checked before the bytes are buffered
+            holding = self._holding
+            # Checked before the bytes are buffered; admit()'s first test, inlined for a small read.
+            size = len(data)
+            if (holding.charged or holding.held + size > FREE_ALLOWANCE) and not holding.admit(size):
                 self._refuse(TRY_AGAIN_LATER, BUDGET_EXCEEDED)
                 return
             if self._started:
@@ -824,25 +896,43 @@ class Connection:
         self._fail(reason, None)
 
     def _feed(self, data: bytes) -> None:
-        """Hand received bytes to the driver; its replies wait in the outbox for the batch's end."""
+        """Hand received bytes to the driver; its replies wait in the outbox for the batch's end.
+
+        The fast lane: for run()'s reader (or a recv() or keepalive reading on its own thread)
+        with nothing else to dispatch first, the driver's ``take_messages`` hands back the read's
+        messages when they are all it brought, and each goes straight to ``on_message`` (and to
+        recv()), with no event queue in between.
+        """
         core = self._core
+        take = self._take
+        if take is not None and (self._reader_role not in _FAST_LANE_ROLES or self._events
+                                 or self._queue.enabled):
+            take = None
         with self._lock:
             if self._ended:
                 return
             before = core.state
-            core.receive_data(data)
-            out = core.data_to_send()
-            if out:
-                self._outbox.append((out, True))
-                self._outbox_size += len(out)
-                self._reply_size += len(out)
-            events = core.events_received()
-            if events:
-                self._events.extend(events)
-            state = core.state
-            if state is ReadyState.CLOSING and before is not ReadyState.CLOSING:
-                self._deadlines.closing(time.monotonic())
-        if state is ReadyState.CLOSED:
+            if take is not None:
+                messages = take(data)
+            else:
+                messages = None
+                core.receive_data(data)
+            if messages is None:
+                out = core.data_to_send()
+                if out:
+                    self._outbox.append((out, True))
+                    self._outbox_size += len(out)
+                    self._reply_size += len(out)
+                events = core.events_received()
+                if events:
+                    self._events.extend(events)
+                state = core.state
+                if state is ReadyState.CLOSING and before is not ReadyState.CLOSING:
+                    self._deadlines.closing(time.monotonic())
+        if messages is not None:
+            if messages:
+                self._dispatch_messages(messages)
+        elif state is ReadyState.CLOSED:
             self._after_operation()
 
     def _network_message(self, error: BaseException) -> str:
@@ -1116,6 +1206,36 @@ class Connection:
                         batch.extend(self._events)
                         self._events = batch
                     self._batch = deque()
+
+    def _dispatch_messages(self, messages: list[str | bytes]) -> None:
+        """The fast lane's dispatch (see _feed): each message to on_message, in order, on the
+        reading thread with no lock held; one no listener took is kept for a later recv()."""
+        on_message = self.on_message
+        assert on_message is not None
+        keep = self._has_message_listener is not None
+        # recv() or a keepalive reading on its own thread: every message waits for recv() (as
+        # _deliver keeps them), whether a listener took it or not.
+        direct = self._direct if self._reader_role is not Role.LOOP else None
+        last = len(messages) - 1
+        index = 0
+        try:
+            for data in messages:
+                self._more = index != last  # a reply waits for the rest (see _send_on_reader)
+                index += 1
+                if direct is not None:
+                    direct.append(data)
+                try:
+                    taken = on_message(data)
+                except Exception:
+                    logger.exception("faye_websocket: event handler failed for MessageEvent")
+                    continue
+                if not taken and keep and direct is None:
+                    self._queue.keep(data)
+        finally:
+            self._more = False
+            if index <= last:  # a listener raised past the logging (KeyboardInterrupt): keep the rest
+                with self._lock:
+                    self._events.extendleft(reversed([MessageEvent(data) for data in messages[index:]]))
 
     def _deliver(self, event: Event) -> None:
         if isinstance(event, MessageEvent):

@@ -54,9 +54,16 @@ class Timers:
 
     def next_deadline(self, state: ReadyState) -> float | None:
         """The earliest deadline that matters in ``state`` (None: no deadline)."""
-        if state is ReadyState.OPEN:
-            pings = None if self.next_ping is None else earliest(self.next_ping, self.pong_deadline)
-            return earliest(pings, self.message_deadline)
+        if state is ReadyState.OPEN:  # asked once per read: comparisons, no calls
+            deadline = self.next_ping
+            if deadline is not None:
+                pong = self.pong_deadline
+                if pong is not None and pong < deadline:
+                    deadline = pong
+            message = self.message_deadline
+            if message is not None and (deadline is None or message < deadline):
+                return message
+            return deadline
         if state is ReadyState.CLOSING:
             return self.close_deadline
         if state is ReadyState.CONNECTING:

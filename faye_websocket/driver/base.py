@@ -227,8 +227,12 @@ class Driver:
         except EOFError:
             self._parser = _discard()
         except (ProtocolError, HandshakeError) as error:
-            self._parser = _discard()
-            self._fail(error)
+            self._parse_failed(error)
+
+    def _parse_failed(self, error: ProtocolError | HandshakeError) -> None:
+        """The input broke the protocol: parsing ends for good, and the connection fails."""
+        self._parser = _discard()
+        self._fail(error)
 
     def _fail(self, error: ProtocolError | HandshakeError) -> None:
         code = error.code if isinstance(error, ProtocolError) else CloseCode.PROTOCOL_ERROR

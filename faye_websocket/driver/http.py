@@ -66,7 +66,8 @@ class Headers:
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = []
-        self._lowered: list[str] = []  # each field's name lower-cased, for lookups
+        # Each lower-cased name's values in order, for lookups: a handshake asks about 30 times.
+        self._index: dict[str, list[str]] = {}
         for name, value in items:
             self.add(name, value)
 
@@ -74,7 +75,12 @@ class Headers:
         """Append a field; raises ValueError if the name or value would break the head."""
         check_header(name, value)
         self._items.append((name, value))
-        self._lowered.append(name.lower())
+        lowered = name.lower()
+        values = self._index.get(lowered)
+        if values is None:
+            self._index[lowered] = [value]
+        else:
+            values.append(value)
 
     def set(self, name: str, value: str) -> None:
         """Replace every field called ``name`` with one field."""
@@ -85,7 +91,7 @@ class Headers:
         """Drop every field called ``name``."""
         lowered = name.lower()
         self._items = [(n, v) for n, v in self._items if n.lower() != lowered]
-        self._lowered = [n.lower() for n, _ in self._items]
+        self._index.pop(lowered, None)
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """All values of ``name`` joined with ", ", or ``default`` when there is none."""
@@ -94,8 +100,7 @@ class Headers:
 
     def get_all(self, name: str) -> list[str]:
         """Every value of the fields called ``name``, in order."""
-        lowered = name.lower()
-        return [item[1] for item, n in zip(self._items, self._lowered) if n == lowered]
+        return list(self._index.get(name.lower(), ()))
 
     def tokens(self, name: str) -> list[str]:
         """The comma-separated tokens of ``name``, lower-cased (``Connection: keep-alive, Upgrade``)."""
@@ -108,7 +113,7 @@ class Headers:
         return value
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and bool(self.get_all(name))
+        return isinstance(name, str) and name.lower() in self._index
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(list(self._items))

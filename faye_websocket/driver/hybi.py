@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Hashable, Protocol, cast
 
-from ..errors import ProtocolError
+from ..errors import HandshakeError, ProtocolError
 from ..events import MessageEvent, PingEvent, PongEvent, ReadyState
 from ..extensions.base import Message
 from ..rfc6455 import MAX_CLOSE_REASON, CloseCode, Opcode
@@ -23,11 +23,14 @@ from .frames import (
     MAX_LENGTH_7,
     OPCODE_BITS,
     RSV1_BIT,
+    TRANSLATE_THRESHOLD,
     Frame,
     FrameRules,
     MaskKeys,
     apply_mask,
     encode_frame,
+    frame_head,
+    masked_frame,
     parse_close_payload,
     parse_frame,
     serialize_close_payload,
@@ -46,6 +49,7 @@ _OPCODES = {int(opcode): opcode for opcode in Opcode}
 # copy, not two); shorter ones by slicing, which costs less than making the view. Masked ones
 # are sliced: the strided copies of masking run several times faster on bytes than on a view.
 COPY_THROUGH_VIEW = 4096
+SHORT_KEY_REPEAT = 32  # a masking key repeated this often covers a 7-bit length (125 bytes)
 
 
 class ExtensionPipeline(Protocol):
@@ -90,6 +94,9 @@ class Hybi(Driver):
         # True once OPEN without an extension session: messages skip the extension pipeline.
         self._plain = False
         self._common_firsts: frozenset[int] = frozenset()  # first header bytes _common_frames takes
+        # True while the parser waits at a frame boundary for a common frame (see _frames): bytes
+        # fed then may go straight to _common_frames (take_messages), skipping the generator.
+        self._at_boundary = False
         self._fragment_firsts: frozenset[int] = frozenset()  # ... for fragments
         self._handlers: dict[Opcode, Callable[[Frame], None]] = {
             Opcode.CONTINUATION: self._on_continuation,
@@ -112,18 +119,59 @@ class Hybi(Driver):
         """Parse frames until the closing handshake completes."""
         reader = self._reader
         while self.state is not ReadyState.CLOSED:
-            if self.state is ReadyState.OPEN and self._common_frames():
-                if reader.eof:
-                    raise EOFError("stream ended")
-                yield  # a common frame is incomplete: wait for more bytes, then look again
-                continue
+            if self.state is ReadyState.OPEN:
+                messages: list[str | bytes] = []
+                try:
+                    wait = self._common_frames(messages)
+                finally:  # taken before a failing frame: delivered before its error
+                    if messages:
+                        self._events.extend(map(MessageEvent, messages))
+                if wait:
+                    if reader.eof:
+                        raise EOFError("stream ended")
+                    self._at_boundary = True
+                    yield  # a common frame is incomplete: wait for more bytes, then look again
+                    self._at_boundary = False
+                    continue
             held = self._message.length if self._message else 0
             frame = yield from parse_frame(reader.read_exact, self._rules, held)
             self._handlers[frame.opcode](frame)
 
-    def _common_frames(self) -> bool:
+    def take_messages(self, data: bytes) -> list[str | bytes] | None:
+        """Feed ``data``; the messages it completes when they are all there is to it, else None.
+
+        The receiving fast lane of the I/O layer's reading thread: when the parser waits at a
+        frame boundary while OPEN and ``data`` holds only common frames (see ``_common_frames``,
+        which makes every check ``parse_frame`` makes), their messages come back as a list (text
+        as str, binary as bytes; possibly empty, with a frame left incomplete) and nothing else
+        happened: no event and no byte to send. Otherwise it does what ``receive_data`` does,
+        events and bytes wait in ``events_received``/``data_to_send`` (messages taken first
+        among them, in order), and it returns None.
+        """
+        if not self._at_boundary or self.state is not ReadyState.OPEN or self._events or self._chunks:
+            self.receive_data(data)
+            return None
+        self._reader.buffer += data
+        messages: list[str | bytes] = []
+        try:
+            wait = self._common_frames(messages)
+        except (ProtocolError, HandshakeError) as error:  # as _advance does for the generator
+            self._events.extend(map(MessageEvent, messages))
+            self._at_boundary = False
+            self._parse_failed(error)
+            return None
+        if wait and not self._events:
+            return messages
+        # A fragment made events, or the next frame is another kind: the generator goes on.
+        self._events.extend(map(MessageEvent, messages))
+        if not wait:
+            self._advance()
+        return None
+
+    def _common_frames(self, messages: list[str | bytes]) -> bool:
         """Take every complete common frame at the head of the buffer; True when the next one is
         common but incomplete, False when it is another kind (``parse_frame`` takes it then).
+        Whole messages are appended to ``messages`` (the caller makes them events).
 
         The common frame: a text or binary frame (no RSV bit but those the negotiated
         extensions claim) or a continuation frame (no RSV bit), masked as this side requires
@@ -142,7 +190,7 @@ class Hybi(Driver):
         key_length = MASK_KEY_LENGTH if masked else 0
         firsts = self._common_firsts
         fragment_firsts = self._fragment_firsts
-        events = self._events
+        append = messages.append
         wait = False
         while True:
             if size - pos < 2:
@@ -172,7 +220,14 @@ class Hybi(Driver):
                 wait = True
                 break
             if masked:
-                payload = apply_mask(buf[start + key_length : end], bytes(buf[start : start + key_length]))
+                if length < TRANSLATE_THRESHOLD:
+                    # mask_buffer's integer XOR, inlined: two calls per message on the hot path
+                    key = buf[start : start + MASK_KEY_LENGTH] * (length // MASK_KEY_LENGTH + 1)
+                    payload = (int.from_bytes(buf[start + MASK_KEY_LENGTH : end], "little")
+                               ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
+                else:
+                    key_bytes = bytes(buf[start : start + MASK_KEY_LENGTH])
+                    payload = apply_mask(buf[start + MASK_KEY_LENGTH : end], key_bytes)
             elif length > COPY_THROUGH_VIEW:
                 with memoryview(buf) as view:  # one copy of a large payload, not two
                     payload = view[start:end].tobytes()
@@ -180,19 +235,22 @@ class Hybi(Driver):
                 payload = bytes(buf[start:end])
             if not whole:
                 pos = end  # a fragment: the assembler's state moves on, its errors end the parsing
+                if messages:  # the messages before it come first
+                    self._events.extend(map(MessageEvent, messages))
+                    messages.clear()
                 self._on_fragment(first, payload)
                 continue
             if not self._plain:
                 pos = end  # taken: the extension's state moves on, and its errors end the parsing
-                events.append(MessageEvent(self._through_extensions(first, payload)))
+                append(self._through_extensions(first, payload))
                 continue
             if first == TEXT_FIRST:
                 try:
-                    events.append(MessageEvent(payload.decode("utf-8")))
+                    append(payload.decode("utf-8"))
                 except UnicodeDecodeError:
                     break  # parse_frame fails the connection with 1007
             else:
-                events.append(MessageEvent(payload))
+                append(payload)
             pos = end
         if pos:
             del buf[:pos]
@@ -289,6 +347,38 @@ class Hybi(Driver):
             self._chunks.append(encode_frame(first, payload, key))
             return True
         return super().send(data)
+
+    def frame_message(self, data: str | bytes | bytearray | memoryview) -> bytes | bytearray | None:
+        """The frame ``send(data)`` would queue, returned instead, when framing it changes no state
+        but the masking key pool: OPEN, no extension session, ``str`` or ``bytes`` data. None
+        otherwise (``send`` then does the work). The I/O layer's fast lane for a message: one
+        call instead of ``send`` plus ``data_to_send`` (under its lock, as every driver call).
+        """
+        if not self._plain or self.state is not ReadyState.OPEN:
+            return None
+        kind = type(data)
+        if kind is str:
+            payload = data.encode("utf-8")  # type: ignore[union-attr]
+            first = TEXT_FIRST
+        elif kind is bytes:
+            payload = data
+            first = BINARY_FIRST
+        else:
+            return None
+        length = len(payload)
+        keys = self._keys
+        if keys is None:
+            if length <= MAX_LENGTH_7:  # encode_frame's first case, inlined for the common reply
+                return bytes((first, length)) + payload
+            return encode_frame(first, payload, None)
+        key = keys.next()  # a client's frame (RFC 6455 section 5.3)
+        if length <= MAX_LENGTH_7:  # encode_frame's masked case, inlined for the common message
+            repeated = (key * SHORT_KEY_REPEAT)[:length]
+            masked = int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")
+            return bytes((first, MASK_BIT | length)) + key + masked.to_bytes(length, "little")
+        if length >= TRANSLATE_THRESHOLD:  # masked straight into the frame, which is returned as is
+            return masked_frame(frame_head(first, MASK_BIT, length) + key, payload, key)
+        return encode_frame(first, payload, key)
 
     def _open(self) -> None:
         self._plain = not self._extensions.has_sessions

@@ -228,6 +228,7 @@ class ServerDriver:
         secure: bool = False,
     ) -> None:
         self.request = request
+        self._url: tuple[Request, str] | None = None  # the url, for the request it was made from
         self._options = _Options(protocols, extensions, headers, max_length, allow_drafts, secure)
         self._pre = Driver(max_length=max_length)  # holds failures before a protocol is chosen
         self._inner: Driver | None = None
@@ -267,7 +268,13 @@ class ServerDriver:
     @property
     def url(self) -> str:
         """``ws[s]://host/path`` of the request ("" before it has been read)."""
-        return websocket_url(self.request, self._options.secure) if self.request else ""
+        request = self.request
+        if request is None:
+            return ""
+        cached = self._url
+        if cached is None or cached[0] is not request:  # asked several times per handshake
+            cached = self._url = (request, websocket_url(request, self._options.secure))
+        return cached[1]
 
     @property
     def close_event(self) -> CloseEvent | None:

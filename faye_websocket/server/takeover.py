@@ -20,6 +20,7 @@ BUFFER_READ_LIMIT = 1 << 20  # more than a BufferedReader ever holds (8 KiB by d
 HTTP_PREFIX = "HTTP_"  # PEP 3333: request headers arrive as HTTP_<NAME> variables
 # RFC 3986 section 3.3 pchar delimiters and "/": kept as they are when re-encoding a path.
 PATH_SAFE = "/:@!$&'()*+,;=~"
+_REQUEST_ATTRIBUTE = "_faye_websocket_request"  # request_from_handler's cache on the handler
 
 
 def request_from(source: RequestSource) -> Request:
@@ -37,9 +38,20 @@ def request_from(source: RequestSource) -> Request:
 
 
 def request_from_handler(handler: BaseHTTPRequestHandler) -> Request:
-    """The request head http.server has parsed for ``handler``."""
-    headers = Headers((str(name), str(value)) for name, value in handler.headers.items())
-    return Request(handler.command or "", handler.path, headers, handler.request_version)
+    """The request head http.server has parsed for ``handler``.
+
+    Kept on the handler for its current request (``is_websocket(handler)`` then
+    ``from_handler(handler)`` build it once): a new request on a kept-alive connection comes
+    with a new ``headers`` object, and gets its own.
+    """
+    parsed = handler.headers
+    cached = handler.__dict__.get(_REQUEST_ATTRIBUTE)
+    if cached is not None and cached[0] is parsed and cached[1].target == handler.path:
+        return cached[1]  # type: ignore[no-any-return]
+    headers = Headers((str(name), str(value)) for name, value in parsed.items())
+    request = Request(handler.command or "", handler.path, headers, handler.request_version)
+    handler.__dict__[_REQUEST_ATTRIBUTE] = (parsed, request)
+    return request
 
 
 def request_from_environ(environ: Mapping[str, Any]) -> Request:

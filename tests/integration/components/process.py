@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import os
+import random
 import re
 import shutil
 import signal
@@ -63,16 +64,70 @@ def require_executable(name: str) -> str:
     return found
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that was free on `host` a moment ago (for programs that need a port in a config).
+# Ports handed to programs come from below the kernel's ephemeral range, which is where every bind to
+# port 0 (our in-process servers) and every outgoing connection's source port lands: a port chosen in
+# the ephemeral range and released can be given to one of those before the program binds it, and the
+# program then fails while its readiness probe talks to the wrong listener. Each xdist worker draws
+# from its own slice, so two workers never hand out the same port.
+_EPHEMERAL_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
+_LOWEST_CHOSEN_PORT = 10000  # above the registered ports that daemons here may hold
+_DEFAULT_EPHEMERAL_LOW = 32768  # Linux's default when the range cannot be read
 
-    Another process may take it before the program binds; the start helpers retry with a new port.
+
+def _chosen_port_range() -> range:
+    """The ports free_port() may hand out: between _LOWEST_CHOSEN_PORT and the ephemeral range."""
+    try:
+        with open(_EPHEMERAL_RANGE_FILE, encoding="ascii") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = _DEFAULT_EPHEMERAL_LOW
+    return range(_LOWEST_CHOSEN_PORT, max(low, _LOWEST_CHOSEN_PORT + 1000))
+
+
+def _worker_slice() -> range:
+    """This xdist worker's share of the chosen ports (all of them without xdist)."""
+    ports = _chosen_port_range()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker) if worker.isdigit() else 0
+    size = len(ports) // max(count, 1)
+    return ports[index * size:(index + 1) * size]
+
+
+class _PortCounter:
+    """Walks this worker's slice from a start drawn per process, so two test runs at once rarely meet."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.slice = _worker_slice()
+        self._next = random.randrange(len(self.slice))
+
+    def take(self) -> int:
+        with self._lock:
+            port = self.slice[self._next % len(self.slice)]
+            self._next += 1
+            return port
+
+
+_ports = _PortCounter()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port, free on `host` right now, for a program that needs a port in its config.
+
+    The port lies below the ephemeral range (see above), so no port-0 bind in this run can take it;
+    another program on the machine still could, and the start helpers retry with a new port.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    for _ in range(len(_ports.slice)):
+        port = _ports.take()
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue  # held by someone else: try the next one
+            return port
+    raise RuntimeError(f"no free port on {host} in {_ports.slice}")
 
 
 def port_is_open(host: str, port: int) -> bool:

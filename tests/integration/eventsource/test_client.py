@@ -17,7 +17,7 @@ from faye_websocket.events import ErrorEvent, OpenEvent, ReadyState
 from faye_websocket.eventsource.client import EventSourceClient
 from faye_websocket.eventsource.parser import MAX_RETRY_MS, ServerSentEvent
 from faye_websocket.eventsource.writer import EventSource
-from tests.integration.components import TLSCerts, assert_no_leaks
+from tests.integration.components import TLSCerts, assert_no_leaks, free_port
 from tests.integration.eventsource_support import (
     StreamFunction,
     read_in_thread,
@@ -196,10 +196,7 @@ def test_silent_stream_counts_as_dropped_after_the_read_timeout() -> None:
 
 
 def test_refused_connection_is_retried_then_raised_without_reconnect() -> None:
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()  # nothing listens on this port now
+    port = free_port()  # nothing listens on it, and no port-0 bind in this run can be given it
     errors: list[ErrorEvent] = []
     client = EventSourceClient(f"http://127.0.0.1:{port}/", reconnect=False)
     client.onerror = errors.append

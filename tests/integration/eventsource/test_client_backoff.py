@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -13,19 +12,15 @@ import pytest
 from faye_websocket.events import ErrorEvent
 from faye_websocket.eventsource.client import EventSourceClient
 from faye_websocket.eventsource.writer import EventSource
-from tests.integration.components import assert_no_leaks
+from tests.integration.components import assert_no_leaks, free_port
 from tests.integration.eventsource_support import serving, take
 
 DELAY_LINE = re.compile(r"connection (\d+) failed .*; next in ([0-9.]+) s")
 
 
 def refused_port() -> int:
-    """A port nothing listens on: bound, never listening, so connections are refused."""
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port: int = probe.getsockname()[1]
-    probe.close()
-    return port
+    """A port nothing listens on, from the range no port-0 bind in this run can be given."""
+    return free_port()
 
 
 def test_without_a_listener_the_iteration_raises_once_it_gives_up(caplog: pytest.LogCaptureFixture) -> None:
