@@ -247,7 +247,7 @@ class EventSource(EventTarget):
         self._writing_since = time.monotonic()
         try:
             with memoryview(data) as view:
-                self._waiting_transport().sendall(view[sent:])  # type: ignore[arg-type]  # bytes-like
+                self._waiting_transport().sendall(view[sent:])
             return True
         except OSError:
             return False
