@@ -9,11 +9,17 @@ import threading
 import time
 from collections.abc import Iterator
 
+from faye_websocket.connection.keepalive import KeepaliveHub
+
+# The keepalive hub is process-wide (one thread and one epoll for every connect()ed client) and
+# starts on first use; started here, the first test that uses it does not count it as a leak.
+KeepaliveHub.instance()
+
 # Pause between fd counts while stragglers finish closing: there is no event for "fd closed".
 _FD_POLL_INTERVAL = 0.02
 # Threads that start once per process and live with it by design (one for all connections),
 # so the first test to start them has not leaked them.
-PROCESS_THREADS = frozenset({"faye_websocket-watchdog"})
+PROCESS_THREADS = frozenset({"faye_websocket-watchdog", "faye_websocket-idle-watcher"})
 
 
 def open_fd_count() -> int:

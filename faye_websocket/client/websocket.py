@@ -14,7 +14,6 @@ thread, and listeners run on whichever thread reads (``recv()``, ``close()``, or
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import socket
 import ssl
@@ -22,7 +21,7 @@ import threading
 import time
 from collections import deque
 from types import TracebackType
-from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 from ..api import Listener, WebSocketAPI
 from ..connection.connection import (
@@ -142,6 +141,8 @@ class Client(WebSocketAPI):
             has_message_listener=self._has_message_listener,
         )  # fmt: skip
         self._init_connection(connection)
+        if type(self)._handle_event is Client._handle_event:  # as WebSocketAPI does for its own
+            connection.on_message = self._handle_message
         self._opener.log_id = self.log_id
         self._keepalive_wanted = keepalive and not self._start_thread
         self._keepalive: Keepalive | None = None
@@ -154,7 +155,6 @@ class Client(WebSocketAPI):
         self._handshake_lock = threading.Lock()
         self._closed = threading.Event()  # set once the close event has been dispatched
         self._readers: set[int] = set()  # threads in recv() / run() of a connect()ed client
-        self._readers_lock = threading.Lock()
         # connect(): messages that arrived with the 101, before recv() could ask for them
         self._early: deque[str | bytes] = deque()
         self._keep_early = False
@@ -203,8 +203,12 @@ class Client(WebSocketAPI):
         """As WebSocketAPI.recv; after connect() it first returns messages that came with the 101."""
         if self._early:
             return self._early.popleft()
+        connection = self.connection
+        ready = connection.ready_message()  # read already: no need to become the reader
+        if ready is not None:
+            return ready
         with self._reading():
-            return super().recv(timeout)
+            return connection.recv(timeout)
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """As WebSocketAPI.close; while still connecting it also stops the opening at once.
@@ -255,26 +259,15 @@ class Client(WebSocketAPI):
             self._thread.join(timeout)
             return not self._thread.is_alive()
         if self._thread is None and self.connection.close_event is None:
-            with self._readers_lock:
-                # A listener on the reading thread must not wait for its own thread.
-                others_read = bool(self._readers - {threading.get_ident()})
+            # A listener on the reading thread must not wait for its own thread.
+            others_read = bool(self._readers - {threading.get_ident()})
             if others_read:
                 self._closed.wait(timeout)
         return self.connection.close_event is not None
 
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[None]:
+    def _reading(self) -> _Reading:
         """Marks the calling thread as reading this connect()ed client (for wait_closed)."""
-        ident = threading.get_ident()
-        with self._readers_lock:
-            nested = ident in self._readers
-            self._readers.add(ident)
-        try:
-            yield
-        finally:
-            if not nested:
-                with self._readers_lock:
-                    self._readers.discard(ident)
+        return _Reading(self._readers)
 
     def __enter__(self) -> Client:
         return self
@@ -287,6 +280,12 @@ class Client(WebSocketAPI):
         self.wait_closed(self._close_wait)
 
     def _handle_event(self, event: Event) -> None:
+        if type(event) is MessageEvent:  # the common event, first; nothing to do without a taker
+            if self._keep_early:
+                self._early.append(event.data)
+            if self._trace or self.onmessage is not None or self._listeners.get("message"):
+                super()._handle_event(event)
+            return
         if isinstance(event, OpenEvent):
             with self._handshake_lock:
                 self._opened = True
@@ -299,7 +298,7 @@ class Client(WebSocketAPI):
             elif event.error is None:
                 # _give_up's abort() carries only the message; the event carries the exception too.
                 event = dataclasses.replace(event, error=self._opening_error)
-        elif isinstance(event, MessageEvent) and self._keep_early:
+        elif isinstance(event, MessageEvent) and self._keep_early:  # a subclass of MessageEvent
             self._early.append(event.data)
         elif isinstance(event, CloseEvent) and self._server_hung_up_while_opening():
             # An EOF before the handshake response was complete (not a network error): a failed
@@ -312,6 +311,16 @@ class Client(WebSocketAPI):
         finally:
             if isinstance(event, CloseEvent):
                 self._closed.set()
+                if self._keepalive is not None:
+                    self._keepalive.stop()  # nothing left to keep alive: the hub lets go of it
+
+    def _handle_message(self, data: str | bytes) -> bool:
+        """The connection's fast lane for a message: what ``_handle_event`` does for one."""
+        if self._keep_early:
+            self._early.append(data)
+        if self._trace or self.onmessage is not None or self._listeners.get("message"):
+            return super()._handle_message(data)
+        return False  # nothing listens: recv() has it (or the reader keeps it for recv())
 
     def _server_hung_up_while_opening(self) -> bool:
         return not (
@@ -448,6 +457,26 @@ class _BlockingClient(Client):
     """A Client without a thread of its own (made by ``connect()``)."""
 
     _start_thread = False
+
+
+class _Reading:
+    """The context of ``Client._reading``: the thread is in ``readers`` (a set of thread idents)
+    while inside, unless it already was (a nested call). Set operations on idents are atomic under
+    the GIL, so no lock is needed; this runs for every ``recv()`` that reads."""
+
+    __slots__ = ("_readers", "_ident", "_nested")
+
+    def __init__(self, readers: set[int]) -> None:
+        self._readers = readers
+        self._ident = threading.get_ident()
+        self._nested = self._ident in readers
+
+    def __enter__(self) -> None:
+        self._readers.add(self._ident)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self._nested:
+            self._readers.discard(self._ident)
 
 
 def _failure_message(url: str, exc: BaseException) -> str:

@@ -90,9 +90,9 @@ WRITE_CHUNK = 256 * 1024  # each sendall gets its own send timeout, so the timeo
 # Other threads' messages do not count: each of those threads waits for its own write.
 OUTBOX_SOFT_LIMIT = 1 << 20
 RECV_QUEUE_SIZE = 64  # messages the reader thread may hold for recv() before it stops reading
-# A keepalive (keepalive.py) stays away this long after a recv() returned: a caller that reads
-# in a loop is served by its own reads, and a second reader racing it for every message would
-# cost a thread hand-off per message.
+# A keepalive (keepalive.py) stays away this long after a recv() returned (or the connection opened): a
+# caller that reads in a loop is served by its own reads, and a second reader racing it for every
+# message would cost a thread hand-off per message.
 KEEPALIVE_GRACE = 0.2
 CLIENT_EOF_WAIT = 2.0  # RFC 6455 section 7.1.1: the client waits for the server to close TCP first
 DEFAULT_CLOSE_TIMEOUT = 30.0  # faye's API.CLOSE_TIMEOUT (30 000 ms)
@@ -119,6 +119,11 @@ class Role(Enum):
     CLOSE = "close"  # close() (or the end of an abort) finishing the closing handshake; never waits
     OPEN = "open"  # wait_open(): a blocking connect() reading the handshake response
     IDLE = "keepalive"  # read_available(): a keepalive reading while nobody else does; never waits
+
+
+# The readers whose messages may take the fast lane (see _feed): not close() (a closing
+# connection delivers no message) nor wait_open() (a connect() keeps what came with the 101).
+_FAST_LANE_ROLES = frozenset({Role.LOOP, Role.RECV, Role.IDLE})
 
 
 class DriverLike(Protocol):
@@ -233,7 +238,7 @@ class Connection:
         # False when no listener took the message (it is kept for recv() then).
         self.on_message: Callable[[str | bytes], bool] | None = None
         self._take: Callable[[bytes], list[str | bytes] | None] | None = None  # core.take_messages
-        self._frame: Callable[[str | bytes | bytearray | memoryview], bytes | None] | None = None
+        self._frame: Callable[[str | bytes | bytearray | memoryview], bytes | bytearray | None] | None = None
         self._init_state()
         if transport is not None:
             self.attach(transport)
@@ -377,9 +382,10 @@ class Connection:
                 write = True  # the common echo: nothing queued, nobody writing
                 self._in_flight = len(frame)
             else:
-                self._outbox.append((frame, True))
-                self._outbox_size += len(frame)
-                self._reply_size += len(frame)
+                queued = frame if isinstance(frame, bytes) else bytes(frame)  # the outbox holds bytes
+                self._outbox.append((queued, True))
+                self._outbox_size += len(queued)
+                self._reply_size += len(queued)
         if write:
             transport = self._transport
             error = None
@@ -411,14 +417,19 @@ class Connection:
         if transport is None:
             accepted = self._operate(lambda: core.send(data), block=True)
             return accepted and self._broken is None
+        frame_message = self._frame
         with self._write_lock:
             with self._lock:
                 if self._ended:
                     return False
-                accepted = core.send(data)
-                frame = core.data_to_send()
-                if core.state is not ReadyState.OPEN:
-                    self._events.extend(core.events_received())
+                frame = frame_message(data) if frame_message is not None else None
+                if frame is not None:
+                    accepted = True
+                else:
+                    accepted = core.send(data)
+                    frame = core.data_to_send()
+                    if core.state is not ReadyState.OPEN:
+                        self._events.extend(core.events_received())
                 if self._outbox:
                     frame = b"".join([item for item, _ in self._outbox] + [frame])
                     self._outbox.clear()
@@ -434,7 +445,7 @@ class Connection:
             self._after_operation()
         return accepted and self._broken is None
 
-    def _write_out(self, transport: Transport, data: bytes) -> OSError | None:
+    def _write_out(self, transport: Transport, data: bytes | bytearray) -> OSError | None:
         """Write ``data`` (the write lock is held), a chunk at a time when large; the error, if any."""
         try:
             if len(data) <= WRITE_CHUNK:
@@ -442,7 +453,7 @@ class Connection:
             else:
                 view = memoryview(data)
                 for start in range(0, len(view), WRITE_CHUNK):
-                    transport.sendall(view[start : start + WRITE_CHUNK])  # type: ignore[arg-type]
+                    transport.sendall(view[start : start + WRITE_CHUNK])
         except OSError as error:
             return error
         finally:
@@ -520,7 +531,8 @@ class Connection:
     def _stop_reading(self) -> None:
         """Give the read lock back (after _become_reader returned True, on the same thread)."""
         with self._lock:
-            if self._reader_role is Role.RECV:
+            if self._reader_role is Role.RECV or self._reader_role is Role.OPEN:
+                # A caller that has just read (or opened) will likely read again soon.
                 self._recv_ended = time.monotonic()
             self._reader_role = None
             self._reader_ident = None
@@ -663,13 +675,16 @@ class Connection:
         full), and before that with the last messages no listener took; otherwise it reads the
         socket itself.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if self._on_reader_thread():
+        if self._reader_ident == threading.get_ident():
             raise InvalidState("recv() cannot be called from a listener on the reading thread")
-        if self._reader_thread_mode:
-            early = self._pop_direct()  # read by a recv() that then handed the socket to run()
-            if early is not None:
-                return early
+        # One read often brings several messages (pipelined traffic): the ones not returned yet
+        # come first, without taking the read lock (read by a recv(), a keepalive, or a recv()
+        # that then handed the socket to run(); newer messages are always behind them).
+        if self._direct:
+            ready = self.ready_message()
+            if ready is not None:
+                return ready
+        deadline = None if timeout is None else time.monotonic() + timeout
         if self._become_reader(Role.RECV, deadline):
             try:
                 message = self._recv_direct(deadline)
@@ -700,6 +715,14 @@ class Connection:
             self._pump(deadline)
             pumped = True
 
+    def ready_message(self) -> str | bytes | None:
+        """A message read on a recv() caller's (or keepalive's) turn and not returned yet, or None;
+        never reads. Any thread; counts as a recv() for the keepalive's grace."""
+        message = self._pop_direct()
+        if message is not None:
+            self._recv_ended = time.monotonic()
+        return message
+
     def _pop_direct(self) -> str | bytes | None:
         # Another recv() may take the last one between a check and the pop: the pop decides.
         if not self._direct:
@@ -726,6 +749,24 @@ class Connection:
         finally:
             self._stop_reading()
         return math.inf if wake is None else wake
+
+    def idle_reader_wanted(self) -> bool:
+        """For a keepalive deciding whether to read (keepalive.py): True when nobody reads, no
+        recv() returned within KEEPALIVE_GRACE and recv() has room. Never blocks; any thread."""
+        return not (self._read_lock.locked() or len(self._direct) >= RECV_QUEUE_SIZE
+                    or time.monotonic() - self._recv_ended < KEEPALIVE_GRACE)
+
+    def next_wake(self) -> float:
+        """When a timer (ping, pong, close, message deadline) is next due (time.monotonic());
+        inf when none is armed. Any thread."""
+        wake = self._deadlines.next_deadline(self.driver.state)
+        return math.inf if wake is None else wake
+
+    def input_pending(self) -> bool:
+        """True when the transport holds input a poll of its descriptor would not show (TLS
+        records already decrypted), so a keepalive must look without waiting for the poll."""
+        transport = self._transport
+        return transport is not None and not self._transport_closed and transport.pending() > 0
 
     def fileno(self) -> int | None:
         """The transport's descriptor (a keepalive polls it), None before attach or once closed."""
@@ -872,13 +913,15 @@ class Connection:
     def _feed(self, data: bytes) -> None:
         """Hand received bytes to the driver; its replies wait in the outbox for the batch's end.
 
-        The fast lane: for run()'s reader with nothing else to dispatch first, the driver's
-        ``take_messages`` hands back the read's messages when they are all it brought, and each
-        goes straight to ``on_message``, with no event queue in between.
+        The fast lane: for run()'s reader (or a recv() or keepalive reading on its own thread)
+        with nothing else to dispatch first, the driver's ``take_messages`` hands back the read's
+        messages when they are all it brought, and each goes straight to ``on_message`` (and to
+        recv()), with no event queue in between.
         """
         core = self._core
         take = self._take
-        if take is not None and (self._reader_role is not Role.LOOP or self._events or self._queue.enabled):
+        if take is not None and (self._reader_role not in _FAST_LANE_ROLES or self._events
+                                 or self._queue.enabled):
             take = None
         with self._lock:
             if self._ended:
@@ -1193,18 +1236,23 @@ class Connection:
         on_message = self.on_message
         assert on_message is not None
         keep = self._has_message_listener is not None
+        # recv() or a keepalive reading on its own thread: every message waits for recv() (as
+        # _deliver keeps them), whether a listener took it or not.
+        direct = self._direct if self._reader_role is not Role.LOOP else None
         last = len(messages) - 1
         index = 0
         try:
             for data in messages:
                 self._more = index != last  # a reply waits for the rest (see send)
                 index += 1
+                if direct is not None:
+                    direct.append(data)
                 try:
                     taken = on_message(data)
                 except Exception:
                     logger.exception("faye_websocket: event handler failed for MessageEvent")
                     continue
-                if not taken and keep:
+                if not taken and keep and direct is None:
                     self._queue.keep(data)
         finally:
             self._more = False

@@ -42,6 +42,10 @@ class Frame:
 # bytes.translate passes beat one big-integer XOR (about 2x at 1 MiB); below it the integer
 # XOR has less fixed cost.
 TRANSLATE_THRESHOLD = 2048
+# Large payloads are masked a block at a time: each lane of a block is a 16 KiB temporary that
+# malloc recycles, where a lane of a whole megabyte is mapped and faulted in afresh every time
+# (a page fault per 4 KiB costs about as much as the masking: scripts/bench_mask.py).
+MASK_BLOCK = 65536
 BYTE_VALUES = 256
 
 
@@ -82,12 +86,23 @@ def mask_buffer(data: Maskable, key: bytes) -> bytes | bytearray:
         masked = int.from_bytes(data, "little") ^ int.from_bytes(repeated[:length], "little")
         return masked.to_bytes(length, "little")
     out = bytearray(length)
-    for offset in range(MASK_KEY_LENGTH):
-        lane = data[offset::MASK_KEY_LENGTH]
-        if isinstance(lane, memoryview):  # slower than slicing bytes: callers slice large payloads
-            lane = lane.tobytes()
-        out[offset::MASK_KEY_LENGTH] = lane.translate(_xor_table(key[offset]))
+    mask_into(out, 0, data, key)
     return out
+
+
+def mask_into(out: bytearray, at: int, data: Maskable, key: bytes) -> None:
+    """Write ``data`` XORed with ``key`` (RFC 6455 section 5.3) into ``out[at:]``, which must be
+    exactly as long as ``data``: four strided ``bytes.translate`` lanes, no other buffer the size
+    of ``data`` (a fresh megabyte costs more in page faults than the masking itself)."""
+    length = len(data)
+    tables = [_xor_table(key_byte) for key_byte in key]
+    for block in range(0, length, MASK_BLOCK):
+        end = min(block + MASK_BLOCK, length)
+        for offset in range(MASK_KEY_LENGTH):
+            lane = data[block + offset : end : MASK_KEY_LENGTH]
+            if isinstance(lane, memoryview):  # slower than slicing bytes: callers slice large payloads
+                lane = lane.tobytes()
+            out[at + block + offset : at + end : MASK_KEY_LENGTH] = lane.translate(tables[offset])
 
 
 def serialize_frame(frame: Frame, *, mask: bool) -> bytes:
@@ -113,13 +128,27 @@ def encode_frame(first: int, payload: bytes, key: bytes | None) -> bytes:
     if key is None:
         if length <= MAX_LENGTH_7:
             return bytes((first, length)) + payload
-        return _head(first, 0, length) + payload
+        return frame_head(first, 0, length) + payload
     if length <= MAX_LENGTH_7:
         return bytes((first, MASK_BIT | length)) + key + mask_buffer(payload, key)
-    return _head(first, MASK_BIT, length) + key + mask_buffer(payload, key)
+    head = frame_head(first, MASK_BIT, length) + key
+    if length < TRANSLATE_THRESHOLD:
+        return head + mask_buffer(payload, key)
+    return bytes(masked_frame(head, payload, key))
 
 
-def _head(first: int, mask_bit: int, length: int) -> bytes:
+def masked_frame(head: bytes, payload: bytes, key: bytes) -> bytearray:
+    """``head`` (which ends with ``key``) then ``payload`` masked with ``key``, built in one buffer:
+    a large payload is masked straight into its frame (masking then concatenating made two
+    payload-sized buffers, and whole-payload lanes four more, each mapped and faulted in afresh)."""
+    frame = bytearray(len(head) + len(payload))
+    frame[: len(head)] = head
+    mask_into(frame, len(head), payload, key)
+    return frame
+
+
+def frame_head(first: int, mask_bit: int, length: int) -> bytes:
+    """A frame's header up to its length field (RFC 6455 section 5.2), the minimal encoding."""
     if length <= MAX_LENGTH_16:
         return bytes((first, mask_bit | LENGTH_16_MARKER)) + length.to_bytes(2, "big")
     return bytes((first, mask_bit | LENGTH_64_MARKER)) + length.to_bytes(8, "big")

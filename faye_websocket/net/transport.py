@@ -33,6 +33,7 @@ TLS_FLUSH_SIZE = 65536  # encrypted bytes gathered before one write to the outer
 RECV_TIMEOUT_SLACK = 0.05
 RECV_TIMEOUT_MIN_SLACK = 0.002
 _TIMEVAL = struct.Struct("ll")  # struct timeval for SO_RCVTIMEO (socket(7)): seconds, microseconds
+Buffer = bytes | bytearray | memoryview  # what a write takes: frames, and views of large ones
 
 
 @runtime_checkable
@@ -46,7 +47,7 @@ class Transport(Protocol):
         TLS record gives up there (TimeoutError) rather than at the timeout.
         """
 
-    def sendall(self, data: bytes) -> None:
+    def sendall(self, data: Buffer) -> None:
         """Write all of ``data``; raises OSError when the connection is broken."""
 
     def settimeout(self, timeout: float | None) -> None:
@@ -75,7 +76,7 @@ class SocketTransport:
         """See Transport.recv; a TLS EOF without close_notify also reads as b"" (ragged EOF)."""
         return self.sock.recv(size)
 
-    def sendall(self, data: bytes) -> None:
+    def sendall(self, data: Buffer) -> None:
         """See Transport.sendall."""
         self.sock.sendall(data)
 
@@ -276,7 +277,7 @@ class TLSInTLS:
                     break
                 self._plain += chunk
 
-    def sendall(self, data: bytes) -> None:
+    def sendall(self, data: Buffer) -> None:
         """See Transport.sendall; encrypts record by record and writes the outer transport every
         ``TLS_FLUSH_SIZE`` bytes, so memory stays bounded and small messages share one write."""
         view = memoryview(data)
@@ -388,7 +389,7 @@ class PlainSocketTransport(SocketTransport):
         """Always 0: a plain socket holds no decrypted bytes."""
         return 0
 
-    def sendall(self, data: bytes) -> None:
+    def sendall(self, data: Buffer) -> None:
         """Write everything; TimeoutError when the peer takes nothing for the send timeout."""
         try:
             sent = self.sock.send(data, socket.MSG_DONTWAIT)
@@ -446,7 +447,7 @@ class TLSSocketTransport(SocketTransport):
             except ssl.SSLWantWriteError:
                 self._wait(self._writable, deadline)
 
-    def sendall(self, data: bytes) -> None:
+    def sendall(self, data: Buffer) -> None:
         """See Transport.sendall; TimeoutError when the peer takes nothing for the send timeout."""
         view = memoryview(data)
         while view:

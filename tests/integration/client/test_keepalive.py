@@ -54,6 +54,23 @@ def test_messages_read_by_the_keepalive_wait_for_recv_in_order(no_leaks: None) -
         assert [ws.recv(timeout=WAIT) for _ in range(20)] == [f"m{n}" for n in range(20)]
 
 
+def _keepalive_threads() -> list[str]:
+    # One per connection that needed one ("faye_websocket-keepalive c<n>"); the process-wide idle
+    # watcher that starts them is another name.
+    return [t.name for t in threading.enumerate() if t.name.startswith("faye_websocket-keepalive")]
+
+
+def test_a_client_that_reads_in_a_loop_and_closes_starts_no_thread_of_its_own(no_leaks: None) -> None:
+    with HTTPServerThread() as server:
+        before = _keepalive_threads()
+        with connect(server.url()) as ws:
+            for n in range(50):
+                assert ws.send(f"m{n}") is True
+                assert ws.recv(timeout=WAIT) == f"m{n}"
+            assert _keepalive_threads() == before  # recv() answered everything: nothing to keep alive
+        assert ws.close_code == 1000
+
+
 def test_keepalive_false_leaves_the_socket_to_the_caller(no_leaks: None) -> None:
     with HTTPServerThread() as server, connect(server.url(), keepalive=False) as ws:
         assert not any(t.name.startswith("faye_websocket-keepalive") for t in threading.enumerate())
