@@ -246,6 +246,7 @@ class Connection:
         # core.receive_buffer and core.received_into, when the protocol driver has them (hybi).
         self._receive_buffer: Callable[[], memoryview | None] | None = None
         self._received_into: Callable[[int], None] = _ignore_count
+        self._lend = False  # the driver holds a read's worth or more: it may lend a buffer next
         self._init_state()
         if transport is not None:
             self.attach(transport)
@@ -854,7 +855,7 @@ class Connection:
 
     def _read(self, transport: Transport, wake: float | None = None) -> None:
         """Read once (until ``wake`` at the latest) and feed the driver."""
-        if self._receive_buffer is not None and type(transport) is PlainSocketTransport:
+        if self._lend and self._receive_buffer is not None and type(transport) is PlainSocketTransport:
             with self._lock:
                 view = None if self._ended else self._receive_buffer()
             if view is not None:
@@ -893,6 +894,15 @@ class Connection:
                 self._account_held(held)
         else:
             self._read_ended()
+
+    def _account_held(self, held: int) -> None:
+        """After a read: charge what is held to the memory budget; arm or clear the deadline of an
+        unfinished message; note whether the driver may lend a buffer for the next read."""
+        self._holding.settle(held)
+        in_driver = self._core.held_bytes
+        self._lend = in_driver >= RECV_SIZE  # a large payload on its way holds at least this much
+        if (in_driver > 0) is not (self._deadlines.message_deadline is not None):
+            self._deadlines.holding(in_driver > 0, time.monotonic())
 
     def _read_ended(self) -> None:
         """A read returned nothing: the peer's EOF, or the shutdown of a failed write."""
@@ -934,13 +944,6 @@ class Connection:
             self._after_operation()
         self._account_held(core.held_bytes + self._queue.held_bytes)
 
-    def _account_held(self, held: int) -> None:
-        """After a read: charge what is held to the memory budget; arm or clear the deadline of an
-        unfinished message."""
-        self._holding.settle(held)
-        in_driver = self._core.held_bytes > 0
-        if in_driver is not (self._deadlines.message_deadline is not None):
-            self._deadlines.holding(in_driver, time.monotonic())
 
     def _refuse(self, code: int, reason: str) -> None:
         """Close with ``code`` and stop reading at once (memory budget, message deadline): our close
