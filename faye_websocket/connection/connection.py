@@ -1191,6 +1191,7 @@ class Connection:
                 return
             try:
                 if not transport.recv(RECV_SIZE):
+                    self._peer_eof = True  # nothing left unread: closing the socket is enough
                     return
             except OSError:
                 return
