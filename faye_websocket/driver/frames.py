@@ -100,7 +100,9 @@ def mask_into(out: bytearray, at: int, data: Maskable, key: bytes, length: int |
     tables = [_xor_table(key_byte) for key_byte in key]
     for block in range(0, length, MASK_BLOCK):
         end = min(block + MASK_BLOCK, length)
-        for offset in range(MASK_KEY_LENGTH):
+        # A block of fewer than 4 bytes has empty lanes: assigning one would "resize" the buffer,
+        # which fails while a view of it exists (a reused send buffer may still be viewed).
+        for offset in range(min(MASK_KEY_LENGTH, end - block)):
             lane = data[block + offset : end : MASK_KEY_LENGTH]
             if isinstance(lane, memoryview):  # slower than slicing bytes: callers slice large payloads
                 lane = lane.tobytes()

@@ -124,3 +124,17 @@ def test_fragments_and_control_frames_around_a_large_message_keep_their_order() 
     _feed_in_chunks(client, data, 3)
     events = client.events_received()
     assert [getattr(event, "data", None) for event in events] == ["ab", payload, b"p", "c"]
+
+
+@pytest.mark.parametrize("size", [2048, 2049, LARGE_PAYLOAD + 1, LARGE_PAYLOAD + 3, 3 * LARGE_PAYLOAD + 5])
+def test_a_client_masks_every_large_frame_size_into_its_reused_buffer(size: int) -> None:
+    client = open_client()
+    payload = random.Random(size).randbytes(size)
+    held = []
+    for _ in range(2):  # the second frame reuses the buffer while a view of the first is held
+        frame = client.frame_to_write(payload)
+        assert frame is not None
+        held.append(frame)
+        server = open_server()
+        server.receive_data(bytes(frame))
+        assert server.events_received() == [MessageEvent(payload)]
