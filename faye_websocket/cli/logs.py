@@ -25,6 +25,8 @@ def enable_debug_log(*, frames: bool = False) -> None:
 def printable(text: str) -> str:
     """``text`` with control and non-printable characters escaped (``\\x1b``), so that a request
     line cannot move the cursor or forge a log line."""
+    if text.isprintable():  # the common line: one check instead of one per character
+        return text
     return "".join(char if char.isprintable() else _escape(char) for char in text)
 
 

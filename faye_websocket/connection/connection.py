@@ -280,7 +280,7 @@ class Connection:
         # Messages read by a recv() caller on its own thread: one read may bring several, and the
         # ones not returned yet wait here for the next recv().
         self._direct: deque[str | bytes] = deque()
-        self._poller = select.poll()
+        self._poller: select.poll | None = None  # made on first use (TLS reads, a client's EOF wait)
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -302,12 +302,11 @@ class Connection:
             transport.close()
             return False
         transport.settimeout(self._send_timeout)
-        self._poller.register(transport.fileno(), select.POLLIN)
         self._deadlines.opened_at(time.monotonic())
         self._maybe_start()
         if initial:
             self._operate(lambda: self.driver.receive_data(initial))
-        else:
+        elif self._outbox:  # queued before the transport came (the start has written its own)
             self._flush(block=False)
         return True
 
@@ -371,13 +370,10 @@ class Connection:
             # CONNECTING: the driver queues it until open
             accepted = self._operate(lambda: core.send(data), block=True)
             return accepted and self._broken is None
-        if self._reader_ident == get_ident():
-            return self._send_on_reader(core, data)
-        return self._send_and_write(core, data)
-
-    def _send_on_reader(self, core: DriverLike, data: str | bytes | bytearray | memoryview) -> bool:
-        """send() on the reading thread: queue the frame behind the batch's replies, or, when
-        it is the batch's last reply and nobody else writes, write it straight away."""
+        if self._reader_ident != get_ident():
+            return self._send_and_write(core, data)
+        # On the reading thread (a listener replying): queue the frame behind the batch's
+        # replies, or, when it is the batch's last reply and nobody else writes, write it now.
         write = False
         frame_message = self._frame
         with self._lock:
@@ -403,9 +399,18 @@ class Connection:
                 self._reply_size += len(queued)
         if write:
             transport = self._transport
+            error = None
             try:
-                error = self._write_out(transport, frame) if transport is not None else None
+                if transport is None:
+                    pass
+                elif len(frame) <= WRITE_CHUNK:  # _write_out's common case, without its call
+                    transport.sendall(frame)
+                else:
+                    error = self._write_out(transport, frame)
+            except OSError as failure:
+                error = failure
             finally:
+                self._in_flight = 0
                 self._write_lock.release()
             if error is not None:
                 self._write_failed(error)
@@ -846,10 +851,20 @@ class Connection:
         delay = 0.05 if until is None else max(0.0, min(0.05, until - time.monotonic()))
         time.sleep(delay)
 
+    def _readable(self) -> select.poll:
+        """The poller for the transport's readability (reading thread only); made on first use,
+        as a plain socket's reads never need it."""
+        poller = self._poller
+        if poller is None:
+            assert self._transport is not None
+            poller = self._poller = select.poll()
+            poller.register(self._transport.fileno(), select.POLLIN)
+        return poller
+
     def _poll(self, wake: float) -> bool:
         timeout_ms = max(0, math.ceil((wake - time.monotonic()) * 1000))
         try:
-            return bool(self._poller.poll(timeout_ms))
+            return bool(self._readable().poll(timeout_ms))
         except (OSError, ValueError):
             return True  # the descriptor went away: let recv report it
 
@@ -1115,7 +1130,7 @@ class Connection:
     def _take_writable(self, everything: bool) -> bytes:
         """Pop what this writer may write from the outbox as one buffer (called with _lock held)."""
         outbox = self._outbox
-        if everything or all(reply for _, reply in outbox):
+        if everything or self._reply_size == self._outbox_size:  # every item is a reply (none is empty)
             chunks = [data for data, _ in outbox]
             outbox.clear()
             self._outbox_size = self._reply_size = 0
@@ -1187,7 +1202,7 @@ class Connection:
         transport.shutdown_write()
         deadline = time.monotonic() + CLIENT_EOF_WAIT
         while time.monotonic() < deadline:
-            if transport.pending() == 0 and not self._poller.poll((deadline - time.monotonic()) * 1000):
+            if transport.pending() == 0 and not self._readable().poll((deadline - time.monotonic()) * 1000):
                 return
             try:
                 if not transport.recv(RECV_SIZE):
@@ -1213,16 +1228,24 @@ class Connection:
             reader_elsewhere = self._read_lock.locked() and not self._on_reader_thread()
             if not reader_elsewhere:
                 self._transport_closed = True
-            # After the peer's EOF nothing is left unread (a close would not reset), and nobody
-            # else can be blocked on the socket when no other thread reads and no write is in
-            # progress (later writers see _ended): closing it is enough. This is how a vanished
-            # peer ends, and the duplicate-and-shutdown costs four system calls, each a wait for
-            # the interpreter lock when thousands of peers vanish at once.
-            quiet = (first and self._peer_eof and not reader_elsewhere
+            # Nobody else can be blocked on the socket when no other thread reads and no write is
+            # in progress (later writers see _ended), so no duplicate is needed to reach one:
+            # after the peer's EOF nothing is left unread (a close would not reset) and closing
+            # is enough; before it (a closing handshake's end) a plain socket is shut down
+            # itself first. This is how most connections end, and the duplicate-and-shutdown
+            # costs four system calls, each a wait for the interpreter lock when thousands of
+            # peers vanish at once.
+            plain = transport if isinstance(transport, PlainSocketTransport) else None
+            alone = (first and not reader_elsewhere and (self._peer_eof or plain is not None)
                      and self._write_lock.acquire(blocking=False))
-            dup = _dup_socket(transport) if first and not quiet else None
-        if quiet:
+            dup = _dup_socket(transport) if first and not alone else None
+        if alone:
             try:
+                if not self._peer_eof and plain is not None:
+                    try:
+                        plain.sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
                 transport.close()
             finally:
                 self._write_lock.release()
@@ -1283,7 +1306,7 @@ class Connection:
         index = 0
         try:
             for data in messages:
-                self._more = index != last  # a reply waits for the rest (see _send_on_reader)
+                self._more = index != last  # a reply waits for the rest (see send)
                 index += 1
                 if direct is not None:
                     direct.append(data)

@@ -7,7 +7,7 @@ failing the connection with the right close code (RFC 6455 section 7.1.7).
 
 from __future__ import annotations
 
-from typing import Callable, Hashable, Protocol, cast
+from typing import Hashable, Protocol, cast
 
 from ..errors import HandshakeError, InvalidPayload, ProtocolError
 from ..events import MessageEvent, PingEvent, PongEvent, ReadyState
@@ -23,6 +23,8 @@ from .frames import (
     MAX_LENGTH_7,
     OPCODE_BITS,
     RSV1_BIT,
+    RSV2_BIT,
+    RSV3_BIT,
     TRANSLATE_THRESHOLD,
     Frame,
     FrameRules,
@@ -40,13 +42,21 @@ from .message import NOT_UTF8, MessageAssembler, decode_text
 from .payload import LARGE_PAYLOAD, LargePayload
 from .shared_frames import SharedFraming, StatelessTransform
 
-Rsv = tuple[bool, bool, bool]
-NO_RSV: Rsv = (False, False, False)
 # The first header byte of the common frame: FIN set, no RSV bit (RFC 6455 section 5.2).
 TEXT_FIRST = FIN_BIT | Opcode.TEXT
 BINARY_FIRST = FIN_BIT | Opcode.BINARY
 CONTINUATION_FIRSTS = frozenset({Opcode.CONTINUATION, FIN_BIT | Opcode.CONTINUATION})
 _OPCODES = {int(opcode): opcode for opcode in Opcode}
+# Each opcode's handler method, by name (looked up per frame, so a subclass may override one;
+# a table of bound methods per connection cost more to build than the few lookups it saved).
+_HANDLERS = {
+    Opcode.CONTINUATION: "_on_continuation",
+    Opcode.TEXT: "_on_data",
+    Opcode.BINARY: "_on_data",
+    Opcode.CLOSE: "_on_close",
+    Opcode.PING: "_on_ping",
+    Opcode.PONG: "_on_pong",
+}
 # Unmasked payloads longer than this are cut out of the read buffer through a memoryview (one
 # copy, not two); shorter ones by slicing, which costs less than making the view. Masked ones
 # are sliced: the strided copies of masking run several times faster on bytes than on a view.
@@ -101,14 +111,6 @@ class Hybi(Driver):
         # fed then may go straight to _common_frames (take_messages), skipping the generator.
         self._at_boundary = False
         self._fragment_firsts: frozenset[int] = frozenset()  # ... for fragments
-        self._handlers: dict[Opcode, Callable[[Frame], None]] = {
-            Opcode.CONTINUATION: self._on_continuation,
-            Opcode.TEXT: self._on_data,
-            Opcode.BINARY: self._on_data,
-            Opcode.CLOSE: self._on_close,
-            Opcode.PING: self._on_ping,
-            Opcode.PONG: self._on_pong,
-        }
 
     @property
     def held_bytes(self) -> int:
@@ -141,7 +143,7 @@ class Hybi(Driver):
                     continue
             held = self._message.length if self._message else 0
             frame = yield from parse_frame(reader.read_exact, self._rules, held)
-            self._handlers[frame.opcode](frame)
+            getattr(self, _HANDLERS[frame.opcode])(frame)
 
     def take_messages(self, data: bytes) -> list[str | bytes] | None:
         """Feed ``data``; the messages it completes when they are all there is to it, else None.
@@ -323,7 +325,7 @@ class Hybi(Driver):
 
     def _on_fragment(self, first: int, payload: bytes) -> None:
         frame = Frame(bool(first & FIN_BIT), _OPCODES[first & OPCODE_BITS], payload, bool(first & RSV1_BIT))
-        self._handlers[frame.opcode](frame)
+        getattr(self, _HANDLERS[frame.opcode])(frame)
 
     def _through_extensions(self, first: int, payload: bytes) -> str | bytes:
         opcode = Opcode.TEXT if first & OPCODE_BITS == Opcode.TEXT else Opcode.BINARY
@@ -390,9 +392,10 @@ class Hybi(Driver):
 
     # -- outgoing ---------------------------------------------------------------------------
 
-    def _write_frame(self, opcode: Opcode, payload: bytes, rsv: Rsv = NO_RSV) -> None:
-        first = FIN_BIT | (0x40 if rsv[0] else 0) | (0x20 if rsv[1] else 0) | (0x10 if rsv[2] else 0) | opcode
-        self._write(encode_frame(first, payload, self._keys.next() if self._keys is not None else None))
+    def _write_frame(self, opcode: Opcode, payload: bytes) -> None:
+        """A control frame, or a data message that no extension transforms, framed and queued."""
+        key = self._keys.next() if self._keys is not None else None
+        self._write(encode_frame(FIN_BIT | opcode, payload, key))
 
     def send(self, data: str | bytes | bytearray | memoryview) -> bool:
         """Send text (str) or binary (bytes-like) data; the common message is framed at once."""
@@ -407,7 +410,7 @@ class Hybi(Driver):
             else:
                 return super().send(data)
             if not self._plain:
-                return self._send_message(Opcode(first & OPCODE_BITS), payload)
+                return self._send_message(_OPCODES[first & OPCODE_BITS], payload)
             key = self._keys.next() if self._keys is not None else None
             self._chunks.append(encode_frame(first, payload, key))
             return True
@@ -482,7 +485,9 @@ class Hybi(Driver):
         except ProtocolError as error:
             self._fail(error)
             return False
-        self._write_frame(message.opcode, message.data, (message.rsv1, message.rsv2, message.rsv3))
+        first = (FIN_BIT | (RSV1_BIT if message.rsv1 else 0) | (RSV2_BIT if message.rsv2 else 0)
+                 | (RSV3_BIT if message.rsv3 else 0) | message.opcode)
+        self._write(encode_frame(first, message.data, self._keys.next() if self._keys is not None else None))
         return True
 
     def shared_framing(self) -> SharedFraming | None:

@@ -25,8 +25,8 @@ from .http import (
     STATUS_BAD_REQUEST,
     HeadBuffer,
     HeadError,
-    Headers,
     Request,
+    check_header,
     error_response,
     http_version,
     is_secure_request,  # noqa: F401 - re-exported for the I/O layer
@@ -119,15 +119,17 @@ def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
         raise HandshakeError(str(error), STATUS_BAD_REQUEST) from None
     offered = [p.strip() for p in (headers.get("Sec-WebSocket-Protocol") or "").split(",") if p.strip()]
     protocol = select_protocol(offered, options.protocols)
-    fields = Headers([("Upgrade", "websocket"), ("Connection", "Upgrade"),
-                      ("Sec-WebSocket-Accept", accept_value(key))])
+    # Plain pairs: the handshake's own fields are safe by construction (the protocol is one
+    # of ours, checked by protocol_list; the user's headers were checked by _Options); only
+    # the extensions' answer, made by their code, is checked here.
+    fields = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+              ("Sec-WebSocket-Accept", accept_value(key))]
     if protocol:
-        fields.add("Sec-WebSocket-Protocol", protocol)
+        fields.append(("Sec-WebSocket-Protocol", protocol))
     if accepted:
-        fields.add("Sec-WebSocket-Extensions", accepted)
-    for name, value in options.headers:
-        if name.lower() not in _HANDSHAKE_HEADERS:
-            fields.add(name, value)
+        check_header("Sec-WebSocket-Extensions", accepted)
+        fields.append(("Sec-WebSocket-Extensions", accepted))
+    fields += [(name, value) for name, value in options.headers if name.lower() not in _HANDSHAKE_HEADERS]
     response = serialize_head("HTTP/1.1 101 Switching Protocols", fields)
     return HybiServer(response, registry, max_length=options.max_length, version=f"hybi-{version}",
                       protocol=protocol)

@@ -60,6 +60,9 @@ class StreamWatcher:
         self._pending: list[tuple[bool, Watched, float | None]] = []
         self._thread: threading.Thread | None = None
         self._wake_w: socket.socket | None = None
+        # A wake-up byte is on its way and the thread has not taken the queue since: changes
+        # queued meanwhile ride on it (one system call per batch of adds and removes, not each).
+        self._wake_sent = False
         self._sequence = itertools.count()
         self._start_failed_at = -math.inf  # when a failed start was last logged
 
@@ -103,10 +106,13 @@ class StreamWatcher:
                 logger.warning("faye_websocket: EventSource watcher thread not started (%s); %d "
                                "stream(s) wait for the next attempt", error, len(self._pending))
             return
-        self._thread, self._wake_w = thread, wake_w
+        self._thread, self._wake_w, self._wake_sent = thread, wake_w, False
 
     def _wake(self) -> None:
         assert self._wake_w is not None
+        if self._wake_sent:
+            return  # the thread has yet to take the queue: it sees this change too
+        self._wake_sent = True
         try:
             self._wake_w.send(b"\0", socket.MSG_DONTWAIT)
         except BlockingIOError:
@@ -133,6 +139,7 @@ class StreamWatcher:
         """Apply queued changes; False (and the thread ends) once nothing is watched."""
         with self._lock:
             pending, self._pending = self._pending, []
+            self._wake_sent = False  # a change queued from now on needs a wake-up of its own
             for adding, stream, first_ping in pending:
                 if adding:
                     loop.register(stream, first_ping)
@@ -174,18 +181,27 @@ class _Loop:
             # Only reachable if a closed stream was never removed; the newer stream wins.
             stale = self._selector.unregister(fd).data
             self._fds.pop(stale, None)
-        self._selector.register(fd, selectors.EVENT_READ, stream)
+        try:
+            self._selector.register(fd, selectors.EVENT_READ, stream)
+        except OSError:
+            # EBADF: the socket was closed between watch_fileno() and here (a handler's socket
+            # whose makefile() files kept the descriptor open past the stream's close()); the
+            # stream's removal follows in the queue.
+            return
         self._fds[stream] = fd
         if first_ping is not None:
             heapq.heappush(self._timers, (first_ping, next(self._sequence), stream))
 
     def unregister(self, stream: Watched) -> None:
         fd = self._fds.pop(stream, None)
-        if fd is not None:
+        if fd is None:
+            return
+        key = self._selector.get_map().get(fd)
+        if key is not None and key.data is stream:  # not a newer stream with the same number
             try:
                 self._selector.unregister(fd)
-            except (KeyError, ValueError):
-                pass  # already replaced by a newer stream with the same descriptor
+            except (KeyError, ValueError, OSError):
+                pass  # the descriptor is already closed: epoll forgot it
 
     def run_once(self) -> None:
         timeout = None

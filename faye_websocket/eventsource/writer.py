@@ -1,10 +1,14 @@
 """The EventSource writer: a Server-Sent Events stream on a socket taken over from an HTTP server.
 
 ``EventSource(request, sock)`` writes the response head and ``retry`` at once, then ``send()``
-writes events straight to the socket under a lock (a slow client slows the sender; nothing is
-queued). The shared watcher thread (``eventsource_watcher``) notices a client that goes away by
-EOF, without waiting for the next write, and sends the keep-alive pings; a failed write also
-closes the stream. The close event fires exactly once, and the socket is closed before it does.
+writes events straight to the socket, writers taking turns (``write_turn``); a slow client slows
+the sender, and nothing is queued. The common event costs its formatting and one ``send`` system
+call: a plain socket stays blocking, is tried once with ``MSG_DONTWAIT``, and only a write the
+kernel does not take whole waits for room (``net.transport``, bounded by ``send_timeout``); a
+socket timeout would make CPython poll before every send. The shared watcher thread
+(``eventsource.watcher``) notices a client that goes away by EOF, without waiting for the next
+write, and sends the keep-alive pings; a failed write also closes the stream. The close event
+fires exactly once, and the socket is closed before it does.
 """
 
 from __future__ import annotations
@@ -24,15 +28,16 @@ from ..connection.nowait import WriteNowait, send_some
 from ..driver.http import Request
 from ..events import CloseEvent, ReadyState
 from ..net.deadline import check_duration
+from ..net.transport import SocketTransport, wrap_socket
 from ..server.takeover import RequestSource, request_from, set_nodelay, shutdown_tcp
 from . import wire
 from .watcher import WATCHER
+from .write_turn import WriteTurn
 
 _DRAIN_SIZE = 4096  # bytes read at a time from a client that should send nothing
 STALLED_PINGS = 3  # ping intervals a write may block before the client counts as gone
-# Each piece of a write gets the whole send timeout, so the timeout measures progress, not the
-# time a large event takes (CPython's sendall applies a socket timeout to the whole call).
-WRITE_CHUNK = 64 * 1024
+_DONTWAIT = socket.MSG_DONTWAIT
+_OPEN = ReadyState.OPEN  # a module global: an enum attribute lookup costs more than the check
 
 
 class EventSource(EventTarget):
@@ -69,19 +74,35 @@ class EventSource(EventTarget):
         super().__init__()
         self._ping = check_duration("ping", ping, zero_disables=True)
         self._send_timeout = check_duration("send_timeout", send_timeout)
-        head = wire.response_head(headers) + wire.retry_field(retry)
+        head = wire.stream_start(headers, retry)
         self._sock = sock
-        self.url: str = wire.request_url(request, secure=isinstance(sock, ssl.SSLSocket))
-        self.last_event_id: str = wire.last_event_id(request)
+        self._request = request
+        self._url: str | None = None  # url and last_event_id: computed on first use
+        self._last_event_id: str | None = None
+        # The socket for the one-call try (None for TLS: SSLSocket.send takes no flags); it stays
+        # blocking, as PlainSocketTransport keeps it, so that CPython does not poll before a send.
+        self._plain: socket.socket | None = None
+        # What a write waits through when the kernel does not take it all; made on first use for
+        # a plain socket (most streams never wait), at once for TLS (it makes the socket
+        # non-blocking). Its send timeout gives each wait for room all of it, so the timeout
+        # measures progress, not the time a large event takes.
+        self._transport: SocketTransport | None = None
+        if isinstance(sock, ssl.SSLSocket) or not hasattr(socket, "MSG_DONTWAIT"):
+            self._waiting_transport()
+        else:
+            if sock.gettimeout() is not None:  # settimeout costs a system call even when unchanged
+                sock.settimeout(None)
+            self._plain = sock
         self._state = ReadyState.CONNECTING
         self._state_lock = threading.Lock()  # owner: close(); makes the move to CLOSED happen once
-        self._write_lock = threading.Lock()  # owner: writers; serialises bytes on the socket
-        self._writing_since: float | None = None  # monotonic start of the write in progress
+        self._turn = WriteTurn()  # owner: writers; serialises bytes on the socket
+        # Monotonic start of a write waiting for room (or of bytes left by a turn that could not
+        # finish); None while nothing waits. A write the kernel takes at once never sets it.
+        self._writing_since: float | None = None
         self._rest = bytearray()  # what a write_nowait turn left unwritten; written first by any write
         self._closed = threading.Event()
         self._watch = watch_view(sock)
         set_nodelay(sock)
-        sock.settimeout(self._send_timeout)
         self._state = ReadyState.OPEN
         if self._write(head):
             first_ping = time.monotonic() + self._ping if self._ping else None
@@ -119,6 +140,20 @@ class EventSource(EventTarget):
         return wire.is_event_source(request_from(source))
 
     @property
+    def url(self) -> str:
+        """``http[s]://<Host header><target>`` of the request, as the original's ``url``."""
+        if self._url is None:
+            self._url = wire.request_url(self._request, secure=isinstance(self._sock, ssl.SSLSocket))
+        return self._url
+
+    @property
+    def last_event_id(self) -> str:
+        """The reader's ``Last-Event-ID`` header, else its ``lastEventId`` query parameter, else ""."""
+        if self._last_event_id is None:
+            self._last_event_id = wire.last_event_id(self._request)
+        return self._last_event_id
+
+    @property
     def ready_state(self) -> ReadyState:
         """OPEN while the stream can be written, CLOSED after (there is no CLOSING)."""
         return self._state
@@ -152,11 +187,14 @@ class EventSource(EventTarget):
             self._state = ReadyState.CLOSED
         WATCHER.remove(self)
         shutdown_tcp(self._sock)  # wakes a writer blocked in sendall
-        with self._write_lock:
+        self._turn.take()
+        try:
             self._rest.clear()
             self._sock.close()
             if self._watch is not self._sock:
                 self._watch.close()
+        finally:
+            self._turn.give()
         self._closed.set()
         self.dispatch_event(CloseEvent(None))
         return True
@@ -170,24 +208,60 @@ class EventSource(EventTarget):
         self.close()
 
     def _write(self, data: bytes) -> bool:
-        with self._write_lock:
-            if self._state is not ReadyState.OPEN:
+        """Write ``data`` whole (any thread); False if the stream is, or gets, closed."""
+        turn = self._turn
+        try:
+            turn.take_nowait()  # WriteTurn.take(), inlined: this runs once per event
+        except IndexError:
+            turn.take()  # another thread writes: wait for its turn to end
+        try:
+            if self._state is not _OPEN:
                 return False
-            self._writing_since = time.monotonic()
-            try:
-                if self._rest:  # the end of an event a broadcast turn started
-                    self._sock.sendall(self._rest)
-                    self._rest.clear()
-                with memoryview(data) as view:
-                    for start in range(0, len(view), WRITE_CHUNK):
-                        self._sock.sendall(view[start : start + WRITE_CHUNK])
+            # The short path: nothing left by a broadcast turn, and the kernel takes it all.
+            plain = self._plain
+            if plain is not None and not self._rest:
+                try:
+                    sent = plain.send(data, _DONTWAIT)
+                except BlockingIOError:  # the client's window is full
+                    sent = 0
+                except OSError:
+                    sent = -1
+                if sent == len(data) or (sent >= 0 and self._write_rest(data, sent)):
+                    return True
+            elif self._write_rest(data, 0):
                 return True
-            except OSError:
-                pass
-            finally:
-                self._writing_since = None
+        finally:
+            turn.put_back(True)  # WriteTurn.give(), inlined
+            if turn.waiting:
+                turn.wake()
         self.close()
         return False
+
+    def _write_rest(self, data: bytes, sent: int) -> bool:
+        """The slow part of a write (the turn held): bytes a broadcast turn left, then
+        ``data[sent:]``, waiting for room for up to ``send_timeout`` at a time. The watcher sees
+        the wait start (its stall rule); False once the connection is broken or stalled."""
+        if self._rest:
+            data = bytes(self._rest) + data
+            self._rest.clear()
+        self._writing_since = time.monotonic()
+        try:
+            with memoryview(data) as view:
+                self._waiting_transport().sendall(view[sent:])
+            return True
+        except OSError:
+            return False
+        finally:
+            self._writing_since = None
+
+    def _waiting_transport(self) -> SocketTransport:
+        """The transport for writes that may wait (made on first use; the turn held, or in the
+        constructor): ``net.transport``'s for the socket, with the stream's send timeout."""
+        transport = self._transport
+        if transport is None:
+            transport = self._transport = wrap_socket(self._sock)
+            transport.settimeout(self._send_timeout)
+        return transport
 
     def write_nowait(self, data: bytes | None = None) -> WriteNowait:
         """One write turn that never waits, for the broadcast writer; any thread.
@@ -197,30 +271,34 @@ class EventSource(EventTarget):
         Returns BUSY (nothing done) while another thread writes, CLOSED once closed (a failed
         write closes the stream), PENDING while bytes are left, DONE otherwise.
         """
-        if not self._write_lock.acquire(blocking=False):
+        if not self._turn.try_take():
             return WriteNowait.BUSY
         try:
-            if self._state is not ReadyState.OPEN:
+            if self._state is not _OPEN:
                 return WriteNowait.CLOSED
-            if data:
-                self._rest += data
-            if not self._rest:
-                return WriteNowait.DONE
-            with memoryview(self._rest) as view:
-                sent = send_some(self._sock, view)
-            del self._rest[:sent]
-            # The watcher's stall rule (STALLED_PINGS) counts from the last progress.
-            if not self._rest:
-                self._writing_since = None
-            elif sent or self._writing_since is None:
-                self._writing_since = time.monotonic()
-            return WriteNowait.PENDING if self._rest else WriteNowait.DONE
+            return self._write_some(data)
         except OSError:
             pass
         finally:
-            self._write_lock.release()
+            self._turn.give()
         self.close()
         return WriteNowait.CLOSED
+
+    def _write_some(self, data: bytes | None) -> WriteNowait:
+        """``write_nowait``'s turn, with the turn held; raises OSError on a broken connection."""
+        if data:
+            self._rest += data
+        if not self._rest:
+            return WriteNowait.DONE
+        with memoryview(self._rest) as view:
+            sent = send_some(self._waiting_transport(), view)
+        del self._rest[:sent]
+        # The watcher's stall rule (STALLED_PINGS) counts from the last progress.
+        if not self._rest:
+            self._writing_since = None
+        elif sent or self._writing_since is None:
+            self._writing_since = time.monotonic()
+        return WriteNowait.PENDING if self._rest else WriteNowait.DONE
 
     # The watcher thread's side (eventsource_watcher.Watched); none of these may block.
 
@@ -242,20 +320,20 @@ class EventSource(EventTarget):
         if started is not None and now - started > stalled_after:
             self.close()  # the client takes nothing: a write has blocked past the limit
             return None
-        if not self._write_lock.acquire(blocking=False):
+        if not self._turn.try_take():
             return now + self._ping  # a write is in progress, which keeps the stream alive
         try:
-            if self._state is not ReadyState.OPEN:
+            if self._state is not _OPEN:
                 return None
-            if not self._rest and _writable(self._sock):  # never inside an unfinished event
-                self._writing_since = now
-                self._sock.sendall(wire.PING_COMMENT)
+            # Never inside an unfinished event: bytes left by an earlier turn go first instead.
+            # What the socket does not take now stays for the next write (or the next ping), and
+            # the stall rule above counts from then.
+            self._write_some(None if self._rest else wire.PING_COMMENT)
             failed = False
         except OSError:
             failed = True
         finally:
-            self._writing_since = None
-            self._write_lock.release()
+            self._turn.give()
         if failed:
             self.close()
             return None
@@ -303,9 +381,3 @@ def watch_view(sock: socket.socket) -> socket.socket:
         return socket.socket(sock.family, sock.type, sock.proto, fileno=socket.dup(sock.fileno()))
     return sock
 
-
-def _writable(sock: socket.socket) -> bool:
-    """True when the send buffer has room, so a short write cannot block the watcher thread."""
-    poller = select.poll()
-    poller.register(sock.fileno(), select.POLLOUT)
-    return bool(poller.poll(0))

@@ -1,8 +1,9 @@
 """The EventSource writer for WSGI: a streaming response body that a WSGI server iterates.
 
 WSGI gives an application no socket, so the stream is the response body itself: ``send()`` puts
-framed events into a bounded queue and the server's worker thread takes them out one per
-iteration, writing and flushing each (PEP 3333 requires servers not to buffer yielded blocks).
+framed events into a bounded queue and the server's worker thread takes them out, writing and
+flushing each block (PEP 3333 requires servers not to buffer yielded blocks). Events that are
+queued together leave in one block (up to ``COALESCE_LIMIT`` bytes): nothing waits for more.
 Between events the iterator yields the ping comment every ``ping`` seconds; when the client has
 gone that write fails and the server calls ``close()``, which fires the close event. Servers that
 expose their socket (gunicorn's ``gunicorn.socket``, werkzeug's ``werkzeug.socket``) get the
@@ -28,6 +29,9 @@ from .writer import peer_gone, stall_limit, watch_view
 
 StartResponse = Callable[..., Any]
 DEFAULT_QUEUE_SIZE = 64  # events; a full queue makes send() wait for the client, as a socket would
+# Bytes of queued events one iteration may join into one block: the server writes (and flushes)
+# each block with one system call; a socket buffer's worth keeps one block's write short.
+COALESCE_LIMIT = 64 * 1024
 # Where WSGI servers put the client's socket in the environ (not part of PEP 3333).
 SOCKET_KEYS = ("gunicorn.socket", "werkzeug.socket")
 
@@ -137,7 +141,8 @@ class EventSourceResponse(EventTarget):
         return self
 
     def __next__(self) -> bytes:
-        """The next block for the server: an event, a ping when idle, StopIteration after close.
+        """The next block for the server: the queued events (one block), a ping when idle,
+        StopIteration after close.
 
         The very first block is a comment when nothing is queued yet (``retry=None``), so that the
         server sends the head at once.
@@ -157,10 +162,24 @@ class EventSourceResponse(EventTarget):
                 self._condition.wait(remaining)
             if not self._queue:
                 raise StopIteration
-            data = self._queue.popleft()
+            data = self._take_block()
             self._taken_at = time.monotonic()
             self._condition.notify_all()
             return data
+
+    def _take_block(self) -> bytes:
+        """The next queued event, joined with those queued behind it up to ``COALESCE_LIMIT`` bytes
+        (condition held): events that wait already leave in one write, none is held back."""
+        queue = self._queue
+        data = queue.popleft()
+        if not queue or len(data) >= COALESCE_LIMIT:
+            return data
+        parts, size = [data], len(data)
+        while queue and size + len(queue[0]) <= COALESCE_LIMIT:
+            data = queue.popleft()
+            parts.append(data)
+            size += len(data)
+        return b"".join(parts)
 
     def close(self) -> bool:
         """End the stream: events already queued are still yielded, then iteration stops.

@@ -206,7 +206,15 @@ class Extensions:
         a session becomes ExtensionError (1010).
         """
         for ext, session in reversed(self._active):
-            message = _run(ext, session.process_incoming_message, message, max_length)
+            try:  # _run's work, without its call: this runs for every message
+                message = session.process_incoming_message(message, max_length)
+            except ProtocolError as error:
+                _name_in(ext, error)
+                raise
+            except Exception as error:  # a user's extension failing must fail the connection
+                raise ExtensionError(f"{ext.name}: {error}") from error
+            if type(message) is not Message and not isinstance(message, Message):
+                raise _not_a_message(ext, message)
         return message
 
     def stateless_transforms(self) -> tuple[Hashable, ...] | None:
@@ -231,7 +239,15 @@ class Extensions:
         Errors as for process_incoming_message.
         """
         for ext, session in self._active:
-            message = _run(ext, session.process_outgoing_message, message)
+            try:  # as process_incoming_message
+                message = session.process_outgoing_message(message)
+            except ProtocolError as error:
+                _name_in(ext, error)
+                raise
+            except Exception as error:
+                raise ExtensionError(f"{ext.name}: {error}") from error
+            if type(message) is not Message and not isinstance(message, Message):
+                raise _not_a_message(ext, message)
         return message
 
     def close(self) -> None:
@@ -287,15 +303,10 @@ def _response_of(ext: Extension, session: ServerSession) -> str:
     return serialize_params(ext.name, session.generate_response())
 
 
-def _run(ext: Extension, step: Callable[..., Message], *args: object) -> Message:
-    """Call one session step, naming the extension in any error it raises."""
-    try:
-        result = step(*args)
-    except ProtocolError as error:
-        error.args = (f"{ext.name}: {error}", *error.args[1:])
-        raise
-    except Exception as error:  # a user's extension failing must fail the connection, not crash
-        raise ExtensionError(f"{ext.name}: {error}") from error
-    if not isinstance(result, Message):
-        raise ExtensionError(f"{ext.name}: session returned {type(result).__name__}, not a Message")
-    return result
+def _name_in(ext: Extension, error: ProtocolError) -> None:
+    """A session step's ProtocolError keeps its class and code, with the extension's name in front."""
+    error.args = (f"{ext.name}: {error}", *error.args[1:])
+
+
+def _not_a_message(ext: Extension, result: object) -> ExtensionError:
+    return ExtensionError(f"{ext.name}: session returned {type(result).__name__}, not a Message")

@@ -217,7 +217,9 @@ class _DeflateSession:
         Messages shorter than ``threshold``, and any sent after ``close()``, go out
         uncompressed, which RFC 7692 section 6 allows. Runs on the sending thread.
         """
-        agreed = self._agreed()
+        agreed = self.parameters  # _agreed(), without its call: this runs for every message
+        if agreed is None:
+            agreed = self._agreed()
         if self._closed or len(message.data) < self._options.threshold:
             return message
         compressor = self._compressor or self._new_compressor(agreed)
@@ -234,14 +236,18 @@ class _DeflateSession:
         MessageTooLarge (1009) when the output would exceed either bound, ProtocolError (1002)
         for data that is not valid DEFLATE, ExtensionError after ``close()``.
         """
-        agreed = self._agreed()
+        agreed = self.parameters  # _agreed(), without its call: this runs for every message
+        if agreed is None:
+            agreed = self._agreed()
         if not message.rsv1:
             return message
         if self._closed:
             raise ExtensionError(CLOSED)
         decompressor = self._decompressor or self._new_decompressor(agreed, self._window_history(agreed))
         self._decompressor = None  # on any error below the stream state is unusable
-        limit = self._inflate_limit(len(message.data), max_length)
+        ratio = self._options.max_ratio  # _inflate_limit, inlined
+        received = len(message.data)
+        limit = max_length if ratio is None else min(max_length, max(RATIO_FREE_SIZE, ratio * received))
         budget = max(limit, 0) + 1  # zlib reads a limit of 0 as "unlimited"
         try:
             data = decompressor.decompress(message.data, budget)
@@ -261,13 +267,6 @@ class _DeflateSession:
             if not decompressor.eof:  # after a BFINAL block a new stream starts from the history
                 self._decompressor = decompressor
         return Message(message.opcode, data, False, message.rsv2, message.rsv3)
-
-    def _inflate_limit(self, received: int, max_length: int) -> int:
-        """The most bytes a message of ``received`` compressed bytes may inflate to."""
-        ratio = self._options.max_ratio
-        if ratio is None:
-            return max_length
-        return min(max_length, max(RATIO_FREE_SIZE, ratio * received))
 
     def _remember(self, data: bytes, agreed: DeflateParameters) -> None:
         window = 1 << max(agreed.peer_window_bits, ZLIB_MIN_WINDOW_BITS)

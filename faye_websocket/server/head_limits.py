@@ -22,6 +22,8 @@ from typing import Any, Callable
 from ..driver.http import MAX_HEAD_SIZE, STATUS_HEADERS_TOO_LARGE, STATUS_REQUEST_TIMEOUT, error_response
 
 DEFAULT_HEAD_TIMEOUT = 10.0  # seconds for a whole request head: the WebSocket's handshake_timeout
+# A head's read may end this share of the time left after its deadline (see HeadGuard._peek).
+TIMEOUT_SLACK = 0.05
 ANSWER_TIMEOUT = 1.0  # seconds the 408/431 answer may take to write before we just close
 REQUEST_TIMEOUT = error_response(STATUS_REQUEST_TIMEOUT, "Request head not complete in time")
 HEAD_TOO_LARGE = error_response(STATUS_HEADERS_TOO_LARGE, "Request head too large")
@@ -48,11 +50,13 @@ class HeadGuard:
         self._deadline: float | None = None
         self._left = 0
         self._saved_timeout: float | None = None
+        self._timeout_set: float | None = None  # what _peek last gave the socket (None: not yet)
         self.received = 0  # head bytes read since arm()
 
     def arm(self, timeout: float, limit: int) -> None:
         """Start a head: ``timeout`` seconds and ``limit`` bytes for all of it."""
         self._saved_timeout = self._sock.gettimeout()
+        self._timeout_set = None
         self._deadline = time.monotonic() + timeout
         self._left = limit
         self.received = 0
@@ -71,6 +75,13 @@ class HeadGuard:
         if self._deadline is None:
             return bytes(self._rfile.readline(size))
         limit = size if size is not None and size >= 0 else None
+        chunk = self._peek()
+        end = chunk.find(b"\n")
+        if 0 <= end < self._left and (limit is None or end < limit):
+            # The common line: already buffered whole, within the caps; one read takes it.
+            self._left -= end + 1
+            self.received += end + 1
+            return bytes(self._rfile.read(end + 1))
         line = bytearray()
         while limit is None or len(line) < limit:
             chunk = self._peek()
@@ -94,7 +105,13 @@ class HeadGuard:
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
             raise HeadTimeout("request head not complete in time")
-        self._sock.settimeout(remaining)
+        # A head's lines mostly come from one read already buffered: the timeout (a system
+        # call to set) is set again only once it is off by more than TIMEOUT_SLACK of the time
+        # left, so a read may end that much after the deadline.
+        current = self._timeout_set
+        if current is None or abs(current - remaining) > remaining * TIMEOUT_SLACK:
+            self._sock.settimeout(remaining)
+            self._timeout_set = remaining
         try:
             return bytes(self._rfile.peek(1))
         except TimeoutError:

@@ -20,7 +20,7 @@ import pytest
 from faye_websocket.events import ReadyState
 from faye_websocket.eventsource.client import EventSourceClient
 from faye_websocket.eventsource.writer import EventSource
-from faye_websocket.eventsource.wsgi import EventSourceResponse
+from faye_websocket.eventsource.wsgi import COALESCE_LIMIT, EventSourceResponse
 from tests.integration.components import (
     Process,
     TLSCerts,
@@ -114,6 +114,20 @@ def test_wsgi_send_waits_while_the_queue_is_full_and_close_releases_it() -> None
     assert results == [True]
     assert es.close()
     assert list(es) == [b"data: second\r\n\r\n"]  # queued events are still delivered
+
+
+def test_wsgi_events_waiting_together_leave_in_one_bounded_block() -> None:
+    environ = {"REQUEST_METHOD": "GET", "HTTP_ACCEPT": "text/event-stream", "HTTP_HOST": "h"}
+    es = EventSourceResponse(environ, lambda status, headers: None, queue_size=100, retry=None)
+    big = "b" * (COALESCE_LIMIT // 2)
+    for text in ("one", "two", big, big, "last"):
+        assert es.send(text)
+    es.close()
+    blocks = list(es)
+    # Joined up to COALESCE_LIMIT bytes, in order, never splitting an event.
+    assert blocks[0] == b"data: one\r\n\r\ndata: two\r\n\r\n" + f"data: {big}\r\n\r\n".encode()
+    assert blocks[1] == f"data: {big}\r\n\r\n".encode() + b"data: last\r\n\r\n"
+    assert len(blocks) == 2 and all(len(block) <= COALESCE_LIMIT for block in blocks)
 
 
 @pytest.mark.parametrize("server", [wsgiref_server, werkzeug_server], ids=["wsgiref", "werkzeug"])

@@ -210,3 +210,18 @@ def test_wsgi_url_is_the_request_target_as_sent_not_the_decoded_path() -> None:
         "HTTP_HOST": "h:81",
     }
     assert wire.request_url(request_from(environ)) == "http://h:81/app/a%20b/%C3%A9/x%252Fy?q=%20&r=1"
+
+
+@pytest.mark.parametrize("headers", [None, {"X-Accel-Buffering": "no"}])
+@pytest.mark.parametrize("retry", [None, 0, 1, 1.0, 2.5, 5.0])
+def test_stream_start_is_the_head_then_the_retry_field(
+        headers: dict[str, str] | None, retry: float | None) -> None:
+    for _ in range(2):  # the second call may come from the cache: the same bytes
+        assert wire.stream_start(headers, retry) == wire.response_head(headers) + wire.retry_field(retry)
+
+
+@pytest.mark.parametrize("retry", [-1, float("nan"), float("inf")])
+def test_stream_start_refuses_a_bad_retry_every_time(retry: float) -> None:
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            wire.stream_start(None, retry)

@@ -1,0 +1,69 @@
+"""The turn to write on one event stream: mutual exclusion whose uncontended use costs two C calls.
+
+Every event costs one ``send`` system call, and around it a ``threading.Lock`` acquired and
+released costs more than the rest of the Python path (measured on the bench machine: 0.4-0.7 us
+after a system call, of about 3 us per event). The turn is a one-element list instead: taking it
+is ``list.pop()`` and giving it back ``list.append()``, each atomic under CPython's interpreter
+lock. Only a thread that finds the turn taken pays for a real lock and a condition.
+
+Why no wake-up is lost: a waiter counts itself in ``waiting`` (under the condition's lock) before
+its last try, and a giver puts the token back before it reads ``waiting``. If the giver's put
+came first the waiter's try succeeds; otherwise the giver sees the count and notifies, which it
+can only do once the waiter sleeps in ``wait`` (the condition's lock is held until then).
+"""
+
+from __future__ import annotations
+
+import threading
+
+_TOKEN = True  # what the list holds while the turn is free
+
+
+class WriteTurn:
+    """Who may write next on one stream; any thread.
+
+    The hot path inlines the two calls: ``turn.take_nowait()`` (IndexError when another thread
+    holds the turn), then ``turn.put_back(True)`` followed by ``if turn.waiting: turn.wake()``,
+    which is what ``give()`` does. A thread must give back only a turn it took.
+    """
+
+    __slots__ = ("take_nowait", "put_back", "waiting", "_condition")
+
+    def __init__(self) -> None:
+        token = [_TOKEN]
+        self.take_nowait = token.pop  # the turn, or IndexError; atomic under the interpreter lock
+        self.put_back = token.append  # the turn back (always with True)
+        self.waiting = 0  # threads blocked in take(); written under _condition's lock only
+        self._condition = threading.Condition(threading.Lock())
+
+    def try_take(self) -> bool:
+        """Take the turn if it is free; True if taken (never waits)."""
+        try:
+            self.take_nowait()
+        except IndexError:
+            return False
+        return True
+
+    def take(self) -> None:
+        """Wait for the turn and take it. Whoever holds it gives it back after one write (bounded
+        by the stream's send timeout or its close), so the wait has no timeout of its own."""
+        if self.try_take():
+            return
+        with self._condition:
+            self.waiting += 1
+            try:
+                while not self.try_take():
+                    self._condition.wait()
+            finally:
+                self.waiting -= 1
+
+    def give(self) -> None:
+        """Give the turn back and wake a waiting thread, if any."""
+        self.put_back(_TOKEN)
+        if self.waiting:
+            self.wake()
+
+    def wake(self) -> None:
+        """Wake the threads waiting in ``take()`` (called after ``put_back``, when ``waiting``)."""
+        with self._condition:
+            self._condition.notify_all()
