@@ -23,7 +23,7 @@ from collections import deque
 from types import TracebackType
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
-from ..api import Listener, WebSocketAPI
+from ..api import EventTarget, Listener, WebSocketAPI
 from ..connection.connection import (
     CLIENT_EOF_WAIT,
     DEFAULT_CLOSE_TIMEOUT,
@@ -141,7 +141,10 @@ class Client(WebSocketAPI):
             has_message_listener=self._has_message_listener,
         )  # fmt: skip
         self._init_connection(connection)
-        if type(self)._handle_event is Client._handle_event:  # as WebSocketAPI does for its own
+        # A message nobody listens for skips dispatch, unless a subclass dispatches events itself;
+        # the fast lane (as WebSocketAPI sets it for its own) unless it handles them itself too.
+        self._plain_dispatch = type(self).dispatch_event is EventTarget.dispatch_event
+        if self._plain_dispatch and type(self)._handle_event is Client._handle_event:
             connection.on_message = self._handle_message
         self._opener.log_id = self.log_id
         self._keepalive_wanted = keepalive and not self._start_thread
@@ -283,7 +286,8 @@ class Client(WebSocketAPI):
         if type(event) is MessageEvent:  # the common event, first; nothing to do without a taker
             if self._keep_early:
                 self._early.append(event.data)
-            if self._trace or self.onmessage is not None or self._listeners.get("message"):
+            if (self._trace or self.onmessage is not None or self._listeners.get("message")
+                    or not self._plain_dispatch):
                 super()._handle_event(event)
             return
         if isinstance(event, OpenEvent):

@@ -180,6 +180,8 @@ class DriverLike(Protocol):
 
 
 EventCallback = Callable[[Event], None]
+# The driver's frame_message / frame_to_write: a message framed in one call, or None.
+FrameMaker = Callable[[str | bytes | bytearray | memoryview], bytes | bytearray | memoryview | None]
 StartHook = Callable[[], "tuple[int, str] | None"]
 
 
@@ -238,7 +240,13 @@ class Connection:
         # False when no listener took the message (it is kept for recv() then).
         self.on_message: Callable[[str | bytes], bool] | None = None
         self._take: Callable[[bytes], list[str | bytes] | None] | None = None  # core.take_messages
-        self._frame: Callable[[str | bytes | bytearray | memoryview], bytes | bytearray | None] | None = None
+        self._frame: FrameMaker | None = None
+        self._frame_to_write: FrameMaker | None = None  # the same, for a sender that writes at once
+        # The rest of a large payload is read straight into its buffer (see _read_into):
+        # core.receive_buffer and core.received_into, when the protocol driver has them (hybi).
+        self._receive_buffer: Callable[[], memoryview | None] | None = None
+        self._received_into: Callable[[int], None] = _ignore_count
+        self._lend = False  # the driver holds a read's worth or more: it may lend a buffer next
         self._init_state()
         if transport is not None:
             self.attach(transport)
@@ -321,6 +329,9 @@ class Connection:
         self._core = getattr(self.driver, "protocol_driver", None) or self.driver
         # The fast lanes, when the protocol driver has them (hybi) and the API takes messages.
         self._frame = getattr(self._core, "frame_message", None)
+        self._frame_to_write = getattr(self._core, "frame_to_write", None) or self._frame
+        self._receive_buffer = getattr(self._core, "receive_buffer", None)
+        self._received_into = getattr(self._core, "received_into", _ignore_count)
         if self.on_message is not None:
             self._take = getattr(self._core, "take_messages", None)
 
@@ -417,7 +428,7 @@ class Connection:
         if transport is None:
             accepted = self._operate(lambda: core.send(data), block=True)
             return accepted and self._broken is None
-        frame_message = self._frame
+        frame_message = self._frame_to_write  # the write lock is held until the frame is written
         with self._write_lock:
             with self._lock:
                 if self._ended:
@@ -431,7 +442,7 @@ class Connection:
                     if core.state is not ReadyState.OPEN:
                         self._events.extend(core.events_received())
                 if self._outbox:
-                    frame = b"".join([item for item, _ in self._outbox] + [frame])
+                    frame = b"".join([*(item for item, _ in self._outbox), frame])
                     self._outbox.clear()
                     self._outbox_size = self._reply_size = 0
                 self._in_flight = len(frame)
@@ -445,7 +456,7 @@ class Connection:
             self._after_operation()
         return accepted and self._broken is None
 
-    def _write_out(self, transport: Transport, data: bytes | bytearray) -> OSError | None:
+    def _write_out(self, transport: Transport, data: bytes | bytearray | memoryview) -> OSError | None:
         """Write ``data`` (the write lock is held), a chunk at a time when large; the error, if any."""
         try:
             if len(data) <= WRITE_CHUNK:
@@ -859,6 +870,12 @@ class Connection:
 
     def _read(self, transport: Transport, wake: float | None = None) -> None:
         """Read once (until ``wake`` at the latest) and feed the driver."""
+        if self._lend and self._receive_buffer is not None and type(transport) is PlainSocketTransport:
+            with self._lock:
+                view = None if self._ended else self._receive_buffer()
+            if view is not None:
+                self._read_into(transport, view, wake)
+                return
         try:
             if wake is not None and type(transport) is PlainSocketTransport:
                 timed = transport.recv_before(RECV_SIZE, wake)
@@ -890,19 +907,58 @@ class Connection:
             held = self._core.held_bytes + self._queue.held_bytes
             if held or self._holding.held:  # nothing held before or after: nothing to account
                 self._account_held(held)
-        elif self._broken is not None:
+        else:
+            self._read_ended()
+
+    def _account_held(self, held: int) -> None:
+        """After a read: charge what is held to the memory budget; arm or clear the deadline of an
+        unfinished message; note whether the driver may lend a buffer for the next read."""
+        self._holding.settle(held)
+        in_driver = self._core.held_bytes
+        self._lend = in_driver >= RECV_SIZE  # a large payload on its way holds at least this much
+        if (in_driver > 0) is not (self._deadlines.message_deadline is not None):
+            self._deadlines.holding(in_driver > 0, time.monotonic())
+
+    def _read_ended(self) -> None:
+        """A read returned nothing: the peer's EOF, or the shutdown of a failed write."""
+        if self._broken is not None:
             self._fail(self._network_message(self._broken), self._broken)
         else:
             self._peer_eof = True
             self._operate(self.driver.receive_eof)
 
-    def _account_held(self, held: int) -> None:
-        """After a read: charge what is held to the memory budget; arm or clear the deadline of an
-        unfinished message."""
-        self._holding.settle(held)
-        in_driver = self._core.held_bytes > 0
-        if in_driver is not (self._deadlines.message_deadline is not None):
-            self._deadlines.holding(in_driver, time.monotonic())
+    def _read_into(self, transport: PlainSocketTransport, view: memoryview, wake: float | None) -> None:
+        """``_read`` for the rest of a large payload: straight into its buffer (one copy, by the
+        kernel; see driver/payload.py), with the same deadline, budget and end of stream rules."""
+        try:
+            count = transport.recv_into(view, wake)
+        except OSError as error:
+            self._fail(self._network_message(error), error)
+            return
+        finally:
+            view.release()  # the driver may grow the buffer next: no view may stay
+        if count is None:
+            return  # the deadline came first
+        timers = self._deadlines
+        if timers.pong_deadline is not None:
+            timers.received()
+        if not count:
+            self._read_ended()
+            return
+        if not self._holding.admit(count):
+            self._refuse(TRY_AGAIN_LATER, BUDGET_EXCEEDED)
+            return
+        core = self._core
+        with self._lock:
+            if self._ended:
+                return
+            before = core.state
+            self._received_into(count)
+            state = self._collect_fed(core, before)
+        if state is ReadyState.CLOSED:
+            self._after_operation()
+        self._account_held(core.held_bytes + self._queue.held_bytes)
+
 
     def _refuse(self, code: int, reason: str) -> None:
         """Close with ``code`` and stop reading at once (memory budget, message deadline): our close
@@ -933,22 +989,28 @@ class Connection:
                 messages = None
                 core.receive_data(data)
             if messages is None:
-                out = core.data_to_send()
-                if out:
-                    self._outbox.append((out, True))
-                    self._outbox_size += len(out)
-                    self._reply_size += len(out)
-                events = core.events_received()
-                if events:
-                    self._events.extend(events)
-                state = core.state
-                if state is ReadyState.CLOSING and before is not ReadyState.CLOSING:
-                    self._deadlines.closing(time.monotonic())
+                state = self._collect_fed(core, before)
         if messages is not None:
             if messages:
                 self._dispatch_messages(messages)
         elif state is ReadyState.CLOSED:
             self._after_operation()
+
+    def _collect_fed(self, core: DriverLike, before: ReadyState) -> ReadyState:
+        """After feeding the driver (with _lock held): its replies to the outbox, its events to
+        the event list, the close deadline armed if it started closing; returns its state."""
+        out = core.data_to_send()
+        if out:
+            self._outbox.append((out, True))
+            self._outbox_size += len(out)
+            self._reply_size += len(out)
+        events = core.events_received()
+        if events:
+            self._events.extend(events)
+        state = core.state
+        if state is ReadyState.CLOSING and before is not ReadyState.CLOSING:
+            self._deadlines.closing(time.monotonic())
+        return state
 
     def _network_message(self, error: BaseException) -> str:
         return f"Network error: {self.url}: {error}" if self.url else f"Network error: {error}"
@@ -1144,6 +1206,7 @@ class Connection:
                 return
             try:
                 if not transport.recv(RECV_SIZE):
+                    self._peer_eof = True  # nothing left unread: closing the socket is enough
                     return
             except OSError:
                 return
@@ -1274,6 +1337,10 @@ class Connection:
             self._on_event(event)
         except Exception:
             logger.exception("faye_websocket: event handler failed for %s", type(event).__name__)
+
+
+def _ignore_count(count: int) -> None:
+    """A driver without ``received_into`` never lends a buffer (see Connection._read_into)."""
 
 
 def _dup_socket(transport: Transport) -> socket.socket | None:

@@ -90,15 +90,19 @@ def mask_buffer(data: Maskable, key: bytes) -> bytes | bytearray:
     return out
 
 
-def mask_into(out: bytearray, at: int, data: Maskable, key: bytes) -> None:
-    """Write ``data`` XORed with ``key`` (RFC 6455 section 5.3) into ``out[at:]``, which must be
-    exactly as long as ``data``: four strided ``bytes.translate`` lanes, no other buffer the size
-    of ``data`` (a fresh megabyte costs more in page faults than the masking itself)."""
-    length = len(data)
+def mask_into(out: bytearray, at: int, data: Maskable, key: bytes, length: int | None = None) -> None:
+    """Write the first ``length`` bytes of ``data`` (all of it by default) XORed with ``key`` (RFC
+    6455 section 5.3) into ``out[at : at + length]``: four strided ``bytes.translate`` lanes per
+    block, no other buffer the size of ``data`` (a fresh megabyte costs more in page faults than
+    the masking itself). ``out`` may be ``data`` itself (masking in place)."""
+    if length is None:
+        length = len(data)
     tables = [_xor_table(key_byte) for key_byte in key]
     for block in range(0, length, MASK_BLOCK):
         end = min(block + MASK_BLOCK, length)
-        for offset in range(MASK_KEY_LENGTH):
+        # A block of fewer than 4 bytes has empty lanes: assigning one would "resize" the buffer,
+        # which fails while a view of it exists (a reused send buffer may still be viewed).
+        for offset in range(min(MASK_KEY_LENGTH, end - block)):
             lane = data[block + offset : end : MASK_KEY_LENGTH]
             if isinstance(lane, memoryview):  # slower than slicing bytes: callers slice large payloads
                 lane = lane.tobytes()
@@ -152,6 +156,35 @@ def frame_head(first: int, mask_bit: int, length: int) -> bytes:
     if length <= MAX_LENGTH_16:
         return bytes((first, mask_bit | LENGTH_16_MARKER)) + length.to_bytes(2, "big")
     return bytes((first, mask_bit | LENGTH_64_MARKER)) + length.to_bytes(8, "big")
+
+
+# A client keeps the buffer it masks large frames into up to this size (frame headers included):
+# reused, it is mapped once, where a fresh megabyte per message costs its page faults each time.
+SEND_BUFFER_MAX = (4 << 20) + 14
+
+
+class SendBuffer:
+    """The buffer one connection masks its large frames into, reused frame after frame.
+
+    ``frame`` returns a view of it, valid until the next call: the caller writes each frame before
+    it asks for the next. A bigger frame gets a new buffer (never a resize, so a view still held
+    stays valid); one over SEND_BUFFER_MAX a buffer of its own, not kept.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def frame(self, head: bytes, payload: bytes, key: bytes) -> bytearray | memoryview:
+        """``head`` (ending with ``key``) then ``payload`` masked with ``key`` (RFC 6455 section 5.3)."""
+        size = len(head) + len(payload)
+        if size > SEND_BUFFER_MAX:
+            return masked_frame(head, payload, key)
+        if len(self._buffer) < size:
+            self._buffer = bytearray(size)
+        buffer = self._buffer
+        buffer[: len(head)] = head
+        mask_into(buffer, len(head), payload, key)
+        return memoryview(buffer)[:size]
 
 
 MASK_POOL_SIZE = 1024  # bytes of randomness drawn at once: 256 masking keys per system call

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Hashable, Protocol, cast
 
-from ..errors import HandshakeError, ProtocolError
+from ..errors import HandshakeError, InvalidPayload, ProtocolError
 from ..events import MessageEvent, PingEvent, PongEvent, ReadyState
 from ..extensions.base import Message
 from ..rfc6455 import MAX_CLOSE_REASON, CloseCode, Opcode
@@ -29,6 +29,7 @@ from .frames import (
     Frame,
     FrameRules,
     MaskKeys,
+    SendBuffer,
     apply_mask,
     encode_frame,
     frame_head,
@@ -37,7 +38,8 @@ from .frames import (
     parse_frame,
     serialize_close_payload,
 )
-from .message import MessageAssembler, decode_text
+from .message import NOT_UTF8, MessageAssembler, decode_text
+from .payload import LARGE_PAYLOAD, LargePayload
 from .shared_frames import SharedFraming, StatelessTransform
 
 # The first header byte of the common frame: FIN set, no RSV bit (RFC 6455 section 5.2).
@@ -101,6 +103,7 @@ class Hybi(Driver):
         )
         self._message: MessageAssembler | None = None
         self._keys = MaskKeys() if mask_outgoing else None
+        self._send_buffer = SendBuffer()  # large masked frames (frame_to_write); empty until one
         # True once OPEN without an extension session: messages skip the extension pipeline.
         self._plain = False
         self._common_firsts: frozenset[int] = frozenset()  # first header bytes _common_frames takes
@@ -111,9 +114,12 @@ class Hybi(Driver):
 
     @property
     def held_bytes(self) -> int:
-        """The parser's buffer plus the fragments of the unfinished message (see Driver)."""
+        """The parser's buffer, the fragments of the unfinished message and the buffer of a large
+        payload on its way (see Driver)."""
         message = self._message
-        return len(self._reader.buffer) + (message.length if message is not None else 0)
+        payload = self._reader.payload
+        return (len(self._reader.buffer) + (message.length if message is not None else 0)
+                + (payload.held if payload is not None else 0))
 
     # -- incoming ---------------------------------------------------------------------------
 
@@ -121,7 +127,7 @@ class Hybi(Driver):
         """Parse frames until the closing handshake completes."""
         reader = self._reader
         while self.state is not ReadyState.CLOSED:
-            if self.state is ReadyState.OPEN:
+            if self.state is ReadyState.OPEN or reader.payload is not None:
                 messages: list[str | bytes] = []
                 try:
                     wait = self._common_frames(messages)
@@ -153,7 +159,11 @@ class Hybi(Driver):
         if not self._at_boundary or self.state is not ReadyState.OPEN or self._events or self._chunks:
             self.receive_data(data)
             return None
-        self._reader.buffer += data
+        reader = self._reader
+        if reader.payload is None:
+            reader.buffer += data
+        else:
+            reader.feed_data(data)
         messages: list[str | bytes] = []
         try:
             wait = self._common_frames(messages)
@@ -185,6 +195,11 @@ class Hybi(Driver):
         UTF-8 is left to it as well, or, once an extension has transformed it, fails here as
         there (InvalidPayload, 1007).
         """
+        if self._reader.payload is not None:  # a large payload first (driver/payload.py)
+            if not self._take_large(messages):
+                return True
+            if self.state is not ReadyState.OPEN:
+                return False  # closing: parse_frame takes what follows
         buf = self._reader.buffer
         size = len(buf)
         pos = 0
@@ -219,6 +234,12 @@ class Hybi(Driver):
                 break
             end = start + key_length + length
             if end > size:
+                if whole and length >= LARGE_PAYLOAD:
+                    # Its checks are made (the ones above): the rest of it is received apart.
+                    mask_key = bytes(buf[start : start + key_length]) if masked else None
+                    with memoryview(buf) as view, view[start + key_length : size] as partial:
+                        self._reader.payload = LargePayload(first, length, mask_key, partial)
+                    pos = size
                 wait = True
                 break
             if masked:
@@ -257,6 +278,50 @@ class Hybi(Driver):
         if pos:
             del buf[:pos]
         return wait
+
+    def _take_large(self, messages: list[str | bytes]) -> bool:
+        """The large payload's message, once complete, to ``messages`` (not once closing: RFC 6455
+        section 7.1.6); False while bytes are missing. InvalidPayload (1007) for text that is not
+        UTF-8, as ``parse_frame``'s path raises it."""
+        reader = self._reader
+        large = reader.payload
+        assert large is not None
+        if not large.complete:
+            return False
+        reader.payload = None
+        first = large.first
+        data: str | bytes
+        if not self._plain:
+            data = self._through_extensions(first, large.take_bytes())
+        elif first & OPCODE_BITS == Opcode.TEXT:
+            try:
+                data = large.take_text()
+            except UnicodeDecodeError:
+                raise InvalidPayload(NOT_UTF8) from None
+        else:
+            data = large.take_bytes()
+        if self.state is ReadyState.OPEN:
+            messages.append(data)
+        return True
+
+    def receive_buffer(self) -> memoryview | None:
+        """Where the I/O layer may read the next bytes in place (``socket.recv_into``): the rest
+        of a large payload, or None (then it reads and calls ``receive_data`` as usual). Call
+        ``received_into`` with the count once read; release the view before any other call."""
+        payload = self._reader.payload
+        if payload is None or payload.complete or self.state is ReadyState.CLOSED:
+            return None
+        return payload.writable()
+
+    def received_into(self, count: int) -> None:
+        """``count`` bytes were read into ``receive_buffer()``; parsing goes on once the payload
+        is complete (events and bytes to send as after ``receive_data``)."""
+        payload = self._reader.payload
+        if payload is None or not count:
+            return
+        payload.wrote(count)
+        if payload.complete:
+            self._advance()
 
     def _on_fragment(self, first: int, payload: bytes) -> None:
         frame = Frame(bool(first & FIN_BIT), _OPCODES[first & OPCODE_BITS], payload, bool(first & RSV1_BIT))
@@ -351,11 +416,17 @@ class Hybi(Driver):
             return True
         return super().send(data)
 
-    def frame_message(self, data: str | bytes | bytearray | memoryview) -> bytes | bytearray | None:
+    def frame_message(
+        self, data: str | bytes | bytearray | memoryview, *, reuse: bool = False
+    ) -> bytes | bytearray | memoryview | None:
         """The frame ``send(data)`` would queue, returned instead, when framing it changes no state
         but the masking key pool: OPEN, no extension session, ``str`` or ``bytes`` data. None
         otherwise (``send`` then does the work). The I/O layer's fast lane for a message: one
         call instead of ``send`` plus ``data_to_send`` (under its lock, as every driver call).
+
+        With ``reuse`` (a caller that writes the frame before it asks for the next one) a large
+        client frame is a view of a buffer this driver masks every large frame into, so no
+        payload-sized buffer is mapped and faulted in afresh per message.
         """
         if not self._plain or self.state is not ReadyState.OPEN:
             return None
@@ -380,8 +451,18 @@ class Hybi(Driver):
             masked = int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")
             return bytes((first, MASK_BIT | length)) + key + masked.to_bytes(length, "little")
         if length >= TRANSLATE_THRESHOLD:  # masked straight into the frame, which is returned as is
-            return masked_frame(frame_head(first, MASK_BIT, length) + key, payload, key)
+            head = frame_head(first, MASK_BIT, length) + key
+            if reuse:
+                return self._send_buffer.frame(head, payload, key)
+            return masked_frame(head, payload, key)
         return encode_frame(first, payload, key)
+
+    def frame_to_write(
+        self, data: str | bytes | bytearray | memoryview
+    ) -> bytes | bytearray | memoryview | None:
+        """``frame_message(data, reuse=True)``: for a caller that writes each frame before it
+        asks for the next one (the I/O layer's sender, holding its write lock)."""
+        return self.frame_message(data, reuse=True)
 
     def _open(self) -> None:
         self._plain = not self._extensions.has_sessions
@@ -438,6 +519,7 @@ class Hybi(Driver):
 
     def _closed(self) -> None:
         self._message = None
+        self._reader.payload = None
         try:
             self._extensions.close()
         except Exception:  # a user's extension failing to clean up

@@ -9,6 +9,7 @@ from ..rfc6455 import Opcode
 from .frames import Frame
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+NOT_UTF8 = "Could not decode a text frame as UTF-8"
 
 
 def decode_text(data: bytes) -> str:
@@ -16,7 +17,7 @@ def decode_text(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidPayload("Could not decode a text frame as UTF-8") from None
+        raise InvalidPayload(NOT_UTF8) from None
 
 
 class MessageAssembler:
@@ -44,7 +45,7 @@ class MessageAssembler:
         try:
             self._text.append(self._decoder.decode(payload, final))
         except UnicodeDecodeError:
-            raise InvalidPayload("Could not decode a text frame as UTF-8") from None
+            raise InvalidPayload(NOT_UTF8) from None
 
     @property
     def decoded(self) -> bool:

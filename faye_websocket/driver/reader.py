@@ -8,10 +8,13 @@ Nothing is allocated ahead of the bytes that actually arrived.
 
 from __future__ import annotations
 
-from typing import Generator
+from typing import TYPE_CHECKING, Generator
 
 from ..errors import MessageTooLarge
 from .http import STATUS_HEADERS_TOO_LARGE, HeadError, find_head_end
+
+if TYPE_CHECKING:
+    from .payload import LargePayload
 
 Step = Generator[None, None, bytes]
 
@@ -24,9 +27,20 @@ class StreamReader:
         # frames from one large read stays linear.
         self.buffer = bytearray()
         self.eof = False
+        # A large frame's payload being received apart from the buffer (driver/payload.py): the
+        # bytes fed go to it first, until it is complete.
+        self.payload: LargePayload | None = None
 
     def feed_data(self, data: bytes) -> None:
-        """Append bytes received from the peer."""
+        """Append bytes received from the peer (the rest of a large payload's first)."""
+        payload = self.payload
+        if payload is not None and not payload.complete:
+            taken = payload.add(data)
+            if taken == len(data):
+                return
+            with memoryview(data) as view:
+                self.buffer += view[taken:]
+            return
         self.buffer += data
 
     def feed_eof(self) -> None:

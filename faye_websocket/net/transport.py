@@ -356,13 +356,31 @@ class PlainSocketTransport(SocketTransport):
         left by more than RECV_TIMEOUT_SLACK of it, so the read may end that much late, or early
         (None before the deadline: the caller asks again).
         """
-        now = time.monotonic()
-        left = deadline - now
+        flags = 0 if self._timed(deadline) else socket.MSG_DONTWAIT
+        try:
+            return self.sock.recv(size, flags)
+        except BlockingIOError:  # EAGAIN: the receive timeout expired (or nothing came in time)
+            return None
+
+    def recv_into(self, view: memoryview, deadline: float | None = None) -> int | None:
+        """Read into ``view`` (a large payload's buffer): the byte count, 0 at EOF; with
+        ``deadline``, None once it passed without bytes (as ``recv_before``)."""
+        if deadline is None:
+            if self._recv_timeout:
+                self._set_recv_timeout(0.0)
+            return self.sock.recv_into(view)
+        flags = 0 if self._timed(deadline) else socket.MSG_DONTWAIT
+        try:
+            return self.sock.recv_into(view, 0, flags)
+        except BlockingIOError:
+            return None
+
+    def _timed(self, deadline: float) -> bool:
+        """Set the receive timeout for a read that ends at ``deadline``; False when it has passed
+        (the read must not wait)."""
+        left = deadline - time.monotonic()
         if left <= 0:
-            try:
-                return self.sock.recv(size, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                return None
+            return False
         # A read started now gives up after the timeout set earlier: late by this much (or early).
         drift = self._recv_timeout - left
         slack = left * RECV_TIMEOUT_SLACK
@@ -370,10 +388,7 @@ class PlainSocketTransport(SocketTransport):
             slack = RECV_TIMEOUT_MIN_SLACK
         if not self._recv_timeout or drift > slack or drift < -slack:
             self._set_recv_timeout(left)
-        try:
-            return self.sock.recv(size)
-        except BlockingIOError:  # EAGAIN: the receive timeout expired
-            return None
+        return True
 
     def _set_recv_timeout(self, seconds: float) -> None:
         whole = int(seconds)
