@@ -5,11 +5,18 @@ watching for EOF (faye-websocket-ruby #33: the close callback never ran behind n
 with one thread per stream would double the threads of a thread-per-connection server, so a
 single selector thread watches all streams and also fires their ping timers. The thread starts
 with the first stream and exits when the last one is gone, so idle processes keep no thread and
-no file descriptor.
+no file descriptor (the thread's lifecycle is ``net.wakeup.ServiceThread``'s).
+
+A stream joins and leaves on its own thread: ``add`` and ``remove`` change the selector directly
+(epoll and kqueue take registrations while another thread waits in them), so the watcher thread
+is woken only when it must act sooner: a first ping earlier than its next timer, the last stream
+gone (it ends), or a selector that sees changes only at its next call (poll, select). Opening and
+closing a stream thus costs the watcher thread nothing, where one wake-up each way cost every
+other thread a hand-off of the interpreter lock under load.
 
 The thread never blocks on a stream: readiness calls and ping writes are non-blocking (see
-``faye_websocket.eventsource.writer``), and it calls no user code except close listeners of streams it
-closes.
+``faye_websocket.eventsource.writer``), and it calls no user code except close listeners of
+streams it closes.
 """
 
 from __future__ import annotations
@@ -24,13 +31,20 @@ import threading
 import time
 from typing import Protocol
 
+from ..net.wakeup import ServiceThread, drain_wakeups
+
 logger = logging.getLogger("faye_websocket")
 THREAD_NAME = "faye_websocket-eventsource-watcher"
 START_FAILURE_LOG_INTERVAL = 10.0  # seconds between two warnings that the thread did not start
+# Selectors whose kernel object takes registrations made while another thread waits in it.
+_LIVE_SELECTORS = tuple(
+    getattr(selectors, name) for name in ("EpollSelector", "KqueueSelector", "DevpollSelector")
+    if hasattr(selectors, name)
+)
 
 
 class Watched(Protocol):
-    """What the watcher needs from a stream. Every method runs on the watcher thread."""
+    """What the watcher needs from a stream. The ``on_*`` methods run on the watcher thread."""
 
     def watch_fileno(self) -> int:
         """The descriptor to watch for readability (EOF or stray bytes), or -1 if closed."""
@@ -45,195 +59,153 @@ class Watched(Protocol):
 class StreamWatcher:
     """The shared selector thread; ``add`` and ``remove`` are safe from any thread.
 
-    Changes are queued and applied by the watcher thread itself (a selector must not change under
-    a running ``select``); the queue keeps their order, so a descriptor number that is closed and
-    reused by a new stream is unregistered before it is registered again.
+    A stream is registered in the selector by ``add`` and unregistered by ``remove``, both on the
+    caller's thread and under the watcher's lock; ``remove`` must come before the stream's socket
+    is closed, so that a descriptor number reused by a new stream is never mistaken for it.
 
     When the thread cannot start (the process is at its thread limit) nothing is lost: the
-    streams stay queued, a warning is logged (at most once per ``START_FAILURE_LOG_INTERVAL``),
-    and the next ``add`` starts the thread with all of them. Streams still work meanwhile; only
-    pings and the early notice of a departed client wait for the thread.
+    streams stay registered, a warning is logged (at most once per
+    ``START_FAILURE_LOG_INTERVAL``), and the next ``add`` starts the thread for all of them.
+    Streams still work meanwhile; only pings and the early notice of a departed client wait for
+    the thread.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()  # owner: this object; guards _pending, _thread, _wake_w
-        self._pending: list[tuple[bool, Watched, float | None]] = []
-        self._thread: threading.Thread | None = None
-        self._wake_w: socket.socket | None = None
-        # A wake-up byte is on its way and the thread has not taken the queue since: changes
-        # queued meanwhile ride on it (one system call per batch of adds and removes, not each).
-        self._wake_sent = False
+        self._lock = threading.Lock()  # owner: this object; guards every field below
+        self._service = ServiceThread(THREAD_NAME, self._lock, self._run)
+        self._selector: selectors.BaseSelector | None = None  # exists while streams are watched
+        self._live = False  # the selector sees changes made during a select (see _LIVE_SELECTORS)
+        self._fds: dict[Watched, int] = {}  # every watched stream and its descriptor
+        self._timers: list[tuple[float, int, Watched]] = []  # ping deadlines (removed lazily)
+        self._next_wake = math.inf  # when the thread's current wait ends at the latest
         self._sequence = itertools.count()
         self._start_failed_at = -math.inf  # when a failed start was last logged
 
     def add(self, stream: Watched, first_ping: float | None) -> None:
         """Watch ``stream``; ``first_ping`` is the monotonic time of its first ping (None: never)."""
+        fd = stream.watch_fileno()
+        if fd < 0:
+            return  # already closed
         with self._lock:
-            self._pending.append((True, stream, first_ping))
-            if self._thread is None:
-                self._start()
-            else:
-                self._wake()
+            selector = self._selector
+            if selector is None:
+                selector = self._selector = selectors.DefaultSelector()
+                self._live = isinstance(selector, _LIVE_SELECTORS)
+            stale = selector.get_map().get(fd)
+            if stale is not None:  # only if a closed stream was never removed: the newer one wins
+                selector.unregister(fd)
+                self._fds.pop(stale.data, None)
+            try:
+                selector.register(fd, selectors.EVENT_READ, stream)
+            except OSError:  # EBADF: closed by another thread since watch_fileno()
+                if not self._fds and not self._service.running():
+                    self._close_selector()
+                return
+            self._fds[stream] = fd
+            wake = not self._live
+            if first_ping is not None:
+                heapq.heappush(self._timers, (first_ping, next(self._sequence), stream))
+                wake = wake or first_ping < self._next_wake
+            if wake or not self._service.running():
+                self._start_or_wake()
 
     def remove(self, stream: Watched) -> None:
-        """Stop watching ``stream`` (before its socket is closed, to keep the order of changes)."""
+        """Stop watching ``stream``; call it before the stream's socket is closed."""
         with self._lock:
-            if self._thread is None:
-                # Never started (or its start failed): forget the queued add, if any.
-                self._pending = [change for change in self._pending if change[1] is not stream]
+            fd = self._fds.pop(stream, None)
+            selector = self._selector
+            if fd is None or selector is None:
                 return
-            self._pending.append((False, stream, None))
-            self._wake()
+            key = selector.get_map().get(fd)
+            if key is not None and key.data is stream:
+                try:
+                    selector.unregister(fd)
+                except (KeyError, ValueError, OSError):
+                    pass  # the descriptor is already closed: the kernel forgot it
+            if self._fds:
+                return
+            if self._service.running():
+                self._service.start_or_wake()  # the thread sees nothing left and ends
+            else:
+                self._close_selector()  # never started (or its start failed): nothing to wake
 
     def running(self) -> bool:
         """True while the watcher thread exists (tests check that it exits when idle)."""
         with self._lock:
-            return self._thread is not None
+            return self._service.running()
 
-    def _start(self) -> None:
-        """Start the thread (called with the lock held); on failure keep the queue for a retry."""
-        wake_r, wake_w = socket.socketpair()
-        wake_r.setblocking(False)
-        thread = threading.Thread(target=self._run, args=(wake_r,), name=THREAD_NAME, daemon=True)
+    def _start_or_wake(self) -> None:
+        """Start or wake the thread (lock held); a refused start is logged and retried later."""
         try:
-            thread.start()  # the thread waits for our lock before it reads _pending
+            self._service.start_or_wake()
         except RuntimeError as error:  # "can't start new thread"
-            wake_r.close()
-            wake_w.close()
             now = time.monotonic()
             if now - self._start_failed_at >= START_FAILURE_LOG_INTERVAL:
                 self._start_failed_at = now
                 logger.warning("faye_websocket: EventSource watcher thread not started (%s); %d "
-                               "stream(s) wait for the next attempt", error, len(self._pending))
-            return
-        self._thread, self._wake_w, self._wake_sent = thread, wake_w, False
+                               "stream(s) wait for the next attempt", error, len(self._fds))
 
-    def _wake(self) -> None:
-        assert self._wake_w is not None
-        if self._wake_sent:
-            return  # the thread has yet to take the queue: it sees this change too
-        self._wake_sent = True
-        try:
-            self._wake_w.send(b"\0", socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            pass  # the pipe is full, so the thread is already due to wake
+    def _close_selector(self) -> None:
+        """Nothing is watched any more (lock held): drop the selector and the timers."""
+        if self._selector is not None:
+            self._selector.close()
+            self._selector = None
+        self._timers.clear()
+        self._next_wake = math.inf
+
+    # -- the watcher thread -----------------------------------------------------------------
 
     def _run(self, wake_r: socket.socket) -> None:
-        loop = _Loop(wake_r, self._sequence)
-        try:
-            while self._apply_pending(loop):
-                loop.run_once()
-        except Exception:  # pragma: no cover - a bug here must not pass silently
-            logger.exception("EventSource watcher thread failed")
-            with self._lock:
-                # Its streams go back to the queue, so that the next add() watches them again.
-                self._pending[:0] = loop.registrations()
-                self._thread = None
-                if self._wake_w is not None:
-                    self._wake_w.close()
-                    self._wake_w = None
-        finally:
-            loop.close()
-
-    def _apply_pending(self, loop: _Loop) -> bool:
-        """Apply queued changes; False (and the thread ends) once nothing is watched."""
+        """The thread's body (``ServiceThread``): wait, serve, until nothing is watched."""
         with self._lock:
-            pending, self._pending = self._pending, []
-            self._wake_sent = False  # a change queued from now on needs a wake-up of its own
-            for adding, stream, first_ping in pending:
-                if adding:
-                    loop.register(stream, first_ping)
-                else:
-                    loop.unregister(stream)
-            if loop.empty():
-                self._thread = None
-                assert self._wake_w is not None
-                self._wake_w.close()
-                self._wake_w = None
-                return False
-            return True
-
-
-class _Loop:
-    """The watcher thread's own state: the selector, the watched streams and the ping heap."""
-
-    def __init__(self, wake_r: socket.socket, sequence: itertools.count[int]) -> None:
-        self._selector = selectors.DefaultSelector()
-        self._wake_r = wake_r
-        self._selector.register(wake_r, selectors.EVENT_READ, None)
-        self._fds: dict[Watched, int] = {}
-        self._timers: list[tuple[float, int, Watched]] = []
-        self._sequence = sequence
-
-    def empty(self) -> bool:
-        return not self._fds
-
-    def registrations(self) -> list[tuple[bool, Watched, float | None]]:
-        """Every watched stream as a queued add, with its next ping (to start over elsewhere)."""
-        pings = {stream: deadline for deadline, _, stream in self._timers if stream in self._fds}
-        return [(True, stream, pings.get(stream)) for stream in self._fds]
-
-    def register(self, stream: Watched, first_ping: float | None) -> None:
-        fd = stream.watch_fileno()
-        if fd < 0:
-            return  # closed before the watcher saw it; its removal follows in the queue
-        if fd in self._selector.get_map():
-            # Only reachable if a closed stream was never removed; the newer stream wins.
-            stale = self._selector.unregister(fd).data
-            self._fds.pop(stale, None)
+            selector = self._selector
+            if selector is None or not self._fds:  # every stream left before the thread ran
+                self._close_selector()
+                self._service.finish()
+                return
+            if wake_r.fileno() in selector.get_map():  # a read end of a thread that failed
+                selector.unregister(wake_r.fileno())
+            selector.register(wake_r, selectors.EVENT_READ, None)
         try:
-            self._selector.register(fd, selectors.EVENT_READ, stream)
-        except OSError:
-            # EBADF: the socket was closed between watch_fileno() and here (a handler's socket
-            # whose makefile() files kept the descriptor open past the stream's close()); the
-            # stream's removal follows in the queue.
-            return
-        self._fds[stream] = fd
-        if first_ping is not None:
-            heapq.heappush(self._timers, (first_ping, next(self._sequence), stream))
+            while self._run_once(selector, wake_r):
+                pass
+        finally:
+            with self._lock:
+                if self._selector is selector and wake_r.fileno() in selector.get_map():
+                    selector.unregister(wake_r)
 
-    def unregister(self, stream: Watched) -> None:
-        fd = self._fds.pop(stream, None)
-        if fd is None:
-            return
-        key = self._selector.get_map().get(fd)
-        if key is not None and key.data is stream:  # not a newer stream with the same number
-            try:
-                self._selector.unregister(fd)
-            except (KeyError, ValueError, OSError):
-                pass  # the descriptor is already closed: epoll forgot it
-
-    def run_once(self) -> None:
-        timeout = None
-        if self._timers:
-            timeout = max(0.0, self._timers[0][0] - time.monotonic())
-        for key, _ in self._selector.select(timeout):
+    def _run_once(self, selector: selectors.BaseSelector, wake_r: socket.socket) -> bool:
+        """One wait and what it found; False (the thread ends) once nothing is watched."""
+        with self._lock:
+            if not self._fds:
+                selector.unregister(wake_r)
+                self._close_selector()
+                self._service.finish()
+                return False
+            self._next_wake = self._timers[0][0] if self._timers else math.inf
+            timeout = None if not self._timers else max(0.0, self._next_wake - time.monotonic())
+        for key, _ in selector.select(timeout):
             if key.data is None:
-                self._drain_wake()
+                drain_wakeups(wake_r)
             elif key.data in self._fds:
                 key.data.on_readable()
         self._fire_timers()
-
-    def _drain_wake(self) -> None:
-        try:
-            while self._wake_r.recv(4096):
-                pass
-        except BlockingIOError:
-            pass
+        return True
 
     def _fire_timers(self) -> None:
         now = time.monotonic()
-        while self._timers and self._timers[0][0] <= now:
-            _, _, stream = heapq.heappop(self._timers)
-            if stream not in self._fds:
-                continue  # removed: its entry is dropped lazily here
+        while True:
+            with self._lock:
+                if not self._timers or self._timers[0][0] > now:
+                    return
+                _, _, stream = heapq.heappop(self._timers)
+                if stream not in self._fds:
+                    continue  # removed: its entry is dropped lazily here
             deadline = stream.on_ping_timer(now)
             if deadline is not None:
-                heapq.heappush(self._timers, (deadline, next(self._sequence), stream))
-
-    def close(self) -> None:
-        self._selector.close()
-        self._wake_r.close()
+                with self._lock:
+                    if stream in self._fds:
+                        heapq.heappush(self._timers, (deadline, next(self._sequence), stream))
 
 
 WATCHER = StreamWatcher()

@@ -39,12 +39,23 @@ class ServiceThread:
         return self._thread is not None
 
     def start_or_wake(self) -> None:
-        """Start the thread, or wake it if it runs (its body sees the read end readable)."""
+        """Start the thread, or wake it if it runs (its body sees the read end readable).
+
+        Raises RuntimeError when the thread cannot start (the process is at its thread limit);
+        nothing is left half done then (no thread recorded, the socket pair closed), so a later
+        call tries again.
+        """
         if self._thread is None:
-            wake_r, self._wake_w = socket.socketpair()
+            wake_r, wake_w = socket.socketpair()
             wake_r.setblocking(False)
-            self._thread = threading.Thread(target=self._main, args=(wake_r,), name=self.name, daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._main, args=(wake_r,), name=self.name, daemon=True)
+            try:
+                thread.start()  # the body waits for the owner's lock, held by our caller
+            except RuntimeError:
+                wake_r.close()
+                wake_w.close()
+                raise
+            self._thread, self._wake_w = thread, wake_w
             return
         assert self._wake_w is not None
         try:
