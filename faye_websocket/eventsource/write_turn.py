@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 
 _TOKEN = True  # what the list holds while the turn is free
+_MAKING = threading.Lock()  # makes a turn's condition once, the first time a thread must wait
 
 
 class WriteTurn:
@@ -34,7 +35,7 @@ class WriteTurn:
         self.take_nowait = token.pop  # the turn, or IndexError; atomic under the interpreter lock
         self.put_back = token.append  # the turn back (always with True)
         self.waiting = 0  # threads blocked in take(); written under _condition's lock only
-        self._condition = threading.Condition(threading.Lock())
+        self._condition: threading.Condition | None = None  # made when a thread first waits
 
     def try_take(self) -> bool:
         """Take the turn if it is free; True if taken (never waits)."""
@@ -49,11 +50,12 @@ class WriteTurn:
         by the stream's send timeout or its close), so the wait has no timeout of its own."""
         if self.try_take():
             return
-        with self._condition:
+        condition = self._waiting_room()
+        with condition:
             self.waiting += 1
             try:
                 while not self.try_take():
-                    self._condition.wait()
+                    condition.wait()
             finally:
                 self.waiting -= 1
 
@@ -65,5 +67,16 @@ class WriteTurn:
 
     def wake(self) -> None:
         """Wake the threads waiting in ``take()`` (called after ``put_back``, when ``waiting``)."""
-        with self._condition:
-            self._condition.notify_all()
+        condition = self._waiting_room()  # exists: a waiter counted itself under it
+        with condition:
+            condition.notify_all()
+
+    def _waiting_room(self) -> threading.Condition:
+        """The condition waiters sleep on, made on first need (most streams never wait)."""
+        condition = self._condition
+        if condition is None:
+            with _MAKING:
+                condition = self._condition
+                if condition is None:
+                    condition = self._condition = threading.Condition(threading.Lock())
+        return condition

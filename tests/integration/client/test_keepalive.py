@@ -60,15 +60,16 @@ def _keepalive_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("faye_websocket-keepalive")]
 
 
-def test_a_client_that_reads_in_a_loop_and_closes_starts_no_thread_of_its_own(no_leaks: None) -> None:
+def test_a_client_that_connects_and_closes_starts_no_thread_of_its_own(no_leaks: None) -> None:
     with HTTPServerThread() as server:
         before = _keepalive_threads()
-        with connect(server.url()) as ws:
-            for n in range(50):
-                assert ws.send(f"m{n}") is True
-                assert ws.recv(timeout=WAIT) == f"m{n}"
-            assert _keepalive_threads() == before  # recv() answered everything: nothing to keep alive
-        assert ws.close_code == 1000
+        for _ in range(20):
+            with connect(server.url()) as ws:
+                # Nothing arrives while nobody reads (the close reply comes while close() reads):
+                # the keepalive has had no work, so it has no thread.
+                assert _keepalive_threads() == before
+            assert ws.close_code == 1000
+        assert _keepalive_threads() == before
 
 
 def test_keepalive_false_leaves_the_socket_to_the_caller(no_leaks: None) -> None:

@@ -60,6 +60,10 @@ def refuse_one_watcher_start(monkeypatch: pytest.MonkeyPatch) -> Iterator[thread
 def test_the_watcher_survives_a_refused_thread_start_and_then_watches_every_stream(
         refuse_one_watcher_start: threading.Event) -> None:
     streams = Streams()
+    # The watcher of an earlier test ends IDLE_LINGER after its last stream: wait for that.
+    deadline = time.monotonic() + WAIT
+    while WATCHER.running() and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert not WATCHER.running(), "another test left the watcher running"
 
     def stream(handler: BaseHTTPRequestHandler) -> None:

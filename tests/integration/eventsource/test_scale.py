@@ -71,6 +71,9 @@ def test_500_concurrent_streams_are_served_watched_and_released() -> None:
         detected = time.monotonic() - started
     print(f"\n{STREAMS} streams: opened in {opened:.2f} s, broadcast read in {broadcast:.2f} s, "
           f"all disconnects noticed in {detected:.2f} s")
+    deadline = time.monotonic() + 5  # the watcher ends IDLE_LINGER after its last stream
+    while WATCHER.running() and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert not WATCHER.running()
 
 
