@@ -17,6 +17,7 @@ PEM paths at startup and deleted at exit.
 from __future__ import annotations
 
 import argparse
+import functools
 import mimetypes
 import shutil
 import ssl
@@ -41,13 +42,18 @@ PING_INTERVAL = 20.0  # seconds between keep-alive pings (the original's demo us
 INDEX = "ws.html"
 
 
-def extensions() -> list[Any]:
-    """permessage-deflate when the extension is available."""
+@functools.lru_cache(maxsize=1)
+def extensions() -> tuple[Any, ...]:
+    """permessage-deflate when the extension is available.
+
+    Made once and shared: an extension object only holds its options, and each connection
+    negotiates its own session from it.
+    """
     try:
         from faye_websocket.extensions.permessage_deflate import PermessageDeflate
     except ImportError:  # pragma: no cover - the extension ships with the package
-        return []
-    return [PermessageDeflate()]
+        return ()
+    return (PermessageDeflate(),)
 
 
 def is_event_source(handler: BaseHTTPRequestHandler) -> bool:
