@@ -148,6 +148,17 @@ class KeepaliveHub:
         thread.start()
 
     @classmethod
+    def _after_fork(cls) -> None:
+        """In a forked child: the hub's thread did not come along, and its epoll is shared with the
+        parent's; drop it (closing the child's descriptors) so the child starts its own."""
+        hub, cls._instance = cls._instance, None
+        cls._instance_lock = threading.Lock()
+        if hub is not None:
+            hub._epoll.close()
+            os.close(hub._wake_read)
+            os.close(hub._wake_write)
+
+    @classmethod
     def instance(cls, *, start: bool = True) -> KeepaliveHub | None:
         """The process's hub (started on first use with ``start``); None without epoll."""
         if cls._instance is not None or not start:
@@ -300,3 +311,7 @@ class KeepaliveHub:
                 return
             self._drop(keepalive)
         keepalive.start_thread()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=KeepaliveHub._after_fork)

@@ -5,10 +5,12 @@ the messages that arrive meanwhile wait for the next ``recv()``, in order.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 from faye_websocket.client import connect
+from faye_websocket.connection.keepalive import KeepaliveHub
 from faye_websocket.server.websocket import WebSocket
 from tests.integration.client_support import WAIT
 from tests.integration.server_support import HTTPServerThread
@@ -77,3 +79,20 @@ def test_keepalive_false_leaves_the_socket_to_the_caller(no_leaks: None) -> None
         assert not any(t.name.startswith("faye_websocket-keepalive") for t in threading.enumerate())
         ws.send("x")
         assert ws.recv(timeout=WAIT) == "x"
+
+
+def test_a_forked_child_gets_an_idle_watcher_of_its_own() -> None:
+    parent = KeepaliveHub.instance()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's watcher thread did not come along, its epoll is shared
+        child = KeepaliveHub.instance()
+        os._exit(0 if child is not None and child is not parent else 1)
+    deadline = time.monotonic() + WAIT
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)  # polling the child's exit, bounded by WAIT
+    assert done, "the forked child did not exit"
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert KeepaliveHub.instance() is parent
