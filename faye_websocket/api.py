@@ -22,7 +22,8 @@ from types import TracebackType
 from typing import Any, Callable, Iterator, TypeVar
 
 from . import logs
-from .connection.connection import Connection, Side
+from .connection.connection import Connection
+from .connection.roles import Side
 from .errors import ConnectionClosed
 from .events import (
     CloseEvent,

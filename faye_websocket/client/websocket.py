@@ -25,13 +25,13 @@ from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 from ..api import EventTarget, Listener, WebSocketAPI
 from ..connection.connection import (
-    CLIENT_EOF_WAIT,
     DEFAULT_CLOSE_TIMEOUT,
     DEFAULT_SEND_TIMEOUT,
     Connection,
-    Side,
 )
+from ..connection.ending import CLIENT_EOF_WAIT
 from ..connection.keepalive import Keepalive
+from ..connection.roles import Side
 from ..driver.base import DEFAULT_MAX_LENGTH
 from ..driver.client import DEFAULT_USER_AGENT, ClientDriver
 from ..driver.url import parse_url

@@ -1,5 +1,10 @@
 """The blocking I/O loop of one WebSocket connection: read, feed the driver, write, dispatch.
 
+This file holds the reading side (who reads, the read, the fast lane, timers, dispatch) and the
+public operations; ``Connection`` takes its write path from ``writing.py``, the broadcast
+writer's turn from ``broadcast_turn.py`` and its ending from ``ending.py`` (mixins; the fields
+they share are declared in ``state.py``).
+
 A ``Connection`` owns a sans-I/O driver (``faye_websocket.driver``) and a ``Transport``
 (``faye_websocket.net.transport``). It moves bytes between them, keeps the deadlines the protocol
 needs (opening handshake, closing handshake, ping interval and pong timeout), and hands every
@@ -39,7 +44,7 @@ Timers
     with a later (or no) deadline; for that, one process-wide watchdog thread (``watchdog.Watchdog``)
     shuts the socket down when the close deadline passes, which wakes the reader.
 
-How a client plugs in (faye_websocket/client.py)
+How a client plugs in (faye_websocket/client/websocket.py)
     Build ``Connection(driver, None, side=Side.CLIENT, on_event=..., reader_thread=True)`` in
     the constructor: ``send``/``close`` work at once (the driver queues sends until open; a close
     while CONNECTING aborts and dispatches the close event on the calling thread). On the
@@ -57,44 +62,36 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import select
-import socket
 import threading
 import time
 from collections import deque
-from enum import Enum
 from threading import get_ident
-from typing import Callable, Protocol
+from typing import Callable
 
 from ..driver.http import STATUS_REQUEST_TIMEOUT
 from ..errors import ConnectionClosed, InvalidState
-from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, ReadyState
+from ..events import CloseEvent, Event, MessageEvent, ReadyState
 from ..net.deadline import check_durations
 from ..net.transport import RECV_SIZE, PlainSocketTransport, Transport
 from ..rfc6455 import CloseCode
+from .broadcast_turn import BroadcastTurn
 from .budget import BUDGET_EXCEEDED, FREE_ALLOWANCE, PROCESS_BUDGET, TRY_AGAIN_LATER, Holding
-from .nowait import WriteNowait, send_some
+from .driver_like import DriverLike, EventCallback, FrameMaker, StartHook
+from .ending import EndingPath
 from .recv_queue import RecvQueue
+from .roles import FAST_LANE_ROLES, Role, Side
 from .timers import Timers, earliest
 from .watchdog import Watchdog, WatchdogEntry
+from .writing import COALESCE_LIMIT, OUTBOX_SOFT_LIMIT, WRITE_CHUNK
 
 logger = logging.getLogger("faye_websocket")
 
-# Replies made on the reading thread while it handles one read (echoes from a listener, pongs,
-# close echoes) leave in one write after the batch; a batch larger than this is written at once.
-COALESCE_LIMIT = 65536
-WRITE_CHUNK = 256 * 1024  # each sendall gets its own send timeout, so the timeout measures progress
-# The reader stops and waits for the writer once this many bytes of its own replies (pongs, close
-# echoes) are queued behind another thread's write (a peer that floods pings and reads nothing).
-# Other threads' messages do not count: each of those threads waits for its own write.
-OUTBOX_SOFT_LIMIT = 1 << 20
 RECV_QUEUE_SIZE = 64  # messages the reader thread may hold for recv() before it stops reading
 # A keepalive (keepalive.py) stays away this long after a recv() returned (or the connection opened): a
 # caller that reads in a loop is served by its own reads, and a second reader racing it for every
 # message would cost a thread hand-off per message.
 KEEPALIVE_GRACE = 0.2
-CLIENT_EOF_WAIT = 2.0  # RFC 6455 section 7.1.1: the client waits for the server to close TCP first
 DEFAULT_CLOSE_TIMEOUT = 30.0  # faye's API.CLOSE_TIMEOUT (30 000 ms)
 DEFAULT_SEND_TIMEOUT = 30.0  # no write progress for this long means the peer is gone
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0  # like websockets' open_timeout
@@ -104,88 +101,7 @@ DEFAULT_MESSAGE_TIMEOUT = 60.0
 MESSAGE_OVERDUE = "message not completed within the message timeout"
 
 
-class Side(Enum):
-    """Which end of the connection we are (decides who closes TCP first)."""
-
-    SERVER = "server"
-    CLIENT = "client"
-
-
-class Role(Enum):
-    """Why the reading thread reads; every caller becomes the reader through ``_become_reader``."""
-
-    LOOP = "run"  # run(): reads until CLOSED; a recv() or close() reading elsewhere hands over to it
-    RECV = "recv"  # recv() on its caller's thread, until one message
-    CLOSE = "close"  # close() (or the end of an abort) finishing the closing handshake; never waits
-    OPEN = "open"  # wait_open(): a blocking connect() reading the handshake response
-    IDLE = "keepalive"  # read_available(): a keepalive reading while nobody else does; never waits
-
-
-# The readers whose messages may take the fast lane (see _feed): not close() (a closing
-# connection delivers no message) nor wait_open() (a connect() keeps what came with the 101).
-_FAST_LANE_ROLES = frozenset({Role.LOOP, Role.RECV, Role.IDLE})
-
-
-class DriverLike(Protocol):
-    """The part of the driver contract (docs/internals.md) the I/O layer uses."""
-
-    @property
-    def state(self) -> ReadyState:
-        """CONNECTING, OPEN, CLOSING or CLOSED."""
-
-    @property
-    def close_event(self) -> CloseEvent | None:
-        """The close event once the driver has produced it."""
-
-    @property
-    def ready_to_start(self) -> bool:
-        """False while a server still waits for the request head."""
-
-    def start(self) -> None:
-        """Queue the request head (client) or the response (server)."""
-
-    def reject(self, status: int, message: str) -> None:
-        """Answer the opening handshake with an HTTP error instead (server side only)."""
-
-    @property
-    def held_bytes(self) -> int:
-        """Bytes received and not delivered yet (charged to the memory budget)."""
-
-    def receive_data(self, data: bytes) -> None:
-        """Bytes from the peer."""
-
-    def receive_eof(self) -> None:
-        """The peer closed its side."""
-
-    def events_received(self) -> list[Event]:
-        """Events since the last call."""
-
-    def data_to_send(self) -> bytes:
-        """Bytes to write since the last call."""
-
-    def close_expected(self) -> bool:
-        """True once TCP should end."""
-
-    def send(self, data: str | bytes | bytearray | memoryview) -> bool:
-        """Queue a message."""
-
-    def ping(self, payload: str | bytes = b"") -> bool:
-        """Queue a ping; False when impossible."""
-
-    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bool:
-        """Start the closing handshake."""
-
-    def abort(self, code: int = CloseCode.ABNORMAL_CLOSURE, reason: str = "") -> None:
-        """CLOSED now, without a handshake."""
-
-
-EventCallback = Callable[[Event], None]
-# The driver's frame_message / frame_to_write: a message framed in one call, or None.
-FrameMaker = Callable[[str | bytes | bytearray | memoryview], bytes | bytearray | memoryview | None]
-StartHook = Callable[[], "tuple[int, str] | None"]
-
-
-class Connection:
+class Connection(BroadcastTurn, EndingPath):
     """One WebSocket connection's I/O: see the module docstring for threads, locks and deadlines.
 
     ``on_event`` is called for every event, in order, on the reading thread, with no lock held.
@@ -421,56 +337,6 @@ class Connection:
             self._flush(block=self._reply_size > OUTBOX_SOFT_LIMIT)
         return accepted and self._broken is None
 
-    def _send_and_write(self, core: DriverLike, data: str | bytes | bytearray | memoryview) -> bool:
-        """send() on any other thread: take the write lock, frame the message, write it (with
-        whatever replies were queued before it, in order); returns once written."""
-        transport = self._transport
-        if transport is None:
-            accepted = self._operate(lambda: core.send(data), block=True)
-            return accepted and self._broken is None
-        frame_message = self._frame_to_write  # the write lock is held until the frame is written
-        with self._write_lock:
-            with self._lock:
-                if self._ended:
-                    return False
-                frame = frame_message(data) if frame_message is not None else None
-                if frame is not None:
-                    accepted = True
-                else:
-                    accepted = core.send(data)
-                    frame = core.data_to_send()
-                    if core.state is not ReadyState.OPEN:
-                        self._events.extend(core.events_received())
-                if self._outbox:
-                    frame = b"".join([*(item for item, _ in self._outbox), frame])
-                    self._outbox.clear()
-                    self._outbox_size = self._reply_size = 0
-                self._in_flight = len(frame)
-            error = self._write_out(transport, frame) if frame else None
-        if error is not None:
-            self._write_failed(error)
-            return False
-        if self._outbox:  # a reply queued while we wrote: its thread left it to us
-            self._flush(block=False)
-        if core.state is not ReadyState.OPEN:
-            self._after_operation()
-        return accepted and self._broken is None
-
-    def _write_out(self, transport: Transport, data: bytes | bytearray | memoryview) -> OSError | None:
-        """Write ``data`` (the write lock is held), a chunk at a time when large; the error, if any."""
-        try:
-            if len(data) <= WRITE_CHUNK:
-                transport.sendall(data)
-            else:
-                view = memoryview(data)
-                for start in range(0, len(view), WRITE_CHUNK):
-                    transport.sendall(view[start : start + WRITE_CHUNK])
-        except OSError as error:
-            return error
-        finally:
-            self._in_flight = 0
-        return None
-
     def ping(self, payload: bytes = b"") -> bool:
         """Send a ping; blocks until written. False on drafts, once closing, or on failure."""
         accepted = self._operate(lambda: self.driver.ping(payload), block=True)
@@ -566,96 +432,6 @@ class Connection:
     def abort(self, reason: str = "") -> None:
         """End the connection now without a closing handshake (close event 1006); any thread."""
         self._fail(reason or "connection aborted", error=None)
-
-    # -- the broadcast writer's turn (faye_websocket.broadcast) --------------------------------
-
-    def write_nowait(
-        self, *, frame: bytes | None = None, message: str | bytes | None = None,
-        close: tuple[int, str] | None = None,
-    ) -> WriteNowait:
-        """One write turn that never waits, for the broadcast writer (one thread for many
-        connections); any thread.
-
-        Queues at most one item behind the replies already queued: ``frame`` (bytes framed for
-        this connection already, shared with others), ``message`` (framed now by the driver,
-        with this connection's extensions) or ``close`` ((code, reason): start the closing
-        handshake, as ``close(wait=False)``). Then writes what the socket takes now
-        (``nowait.send_some``); bytes it does not take stay at the head of the outbox, where
-        the next writer of any kind finishes them first, so frames never interleave. Returns
-        BUSY (nothing done) while another thread writes or has a message queued, CLOSED once
-        the connection is closing (for a frame or message) or ended, PENDING while bytes are
-        left, DONE otherwise. A failed write fails the connection (close event 1006).
-        """
-        if not self._write_lock.acquire(blocking=False):
-            return WriteNowait.BUSY
-        with self._lock:
-            if self._ended or self._transport is None:
-                self._write_lock.release()
-                return WriteNowait.CLOSED
-            if not all(reply for _, reply in self._outbox):
-                self._write_lock.release()
-                return WriteNowait.BUSY  # a sender's message is queued: that thread writes next
-            accepted = self._queue_nowait(frame, message, close)
-        if close is not None:
-            self._queue.stop_putting()
-            self._arm_watchdog()
-        outcome = self._drain_nowait()
-        if self.driver.state is ReadyState.CLOSED and not self._on_reader_thread():
-            self._interrupt()  # the driver failed the connection: the reader must report it
-        if outcome is WriteNowait.DONE and not accepted:
-            return WriteNowait.CLOSED
-        return outcome
-
-    def _queue_nowait(
-        self, frame: bytes | None, message: str | bytes | None, close: tuple[int, str] | None
-    ) -> bool:
-        # Called with _lock held: queue the item as a reply (written without a waiting sender).
-        if close is not None:
-            if self.driver.close(*close):
-                self._deadlines.closing(time.monotonic())
-            self._collect(reply=True)
-            return True
-        if self.driver.state is not ReadyState.OPEN:
-            return frame is None and message is None
-        if frame is not None:
-            self._outbox.append((frame, True))
-            self._outbox_size += len(frame)
-            self._reply_size += len(frame)
-        elif message is not None:
-            self.driver.send(message)
-            self._collect(reply=True)
-        return True
-
-    def _drain_nowait(self) -> WriteNowait:
-        """Write queued replies without waiting; the write lock is held and released here."""
-        transport = self._transport
-        assert transport is not None
-        while True:
-            with self._lock:
-                if self._ended or not self._has_writable(False):
-                    # Released under _lock: a reply queued after this check finds the lock free.
-                    self._write_lock.release()
-                    return WriteNowait.CLOSED if self._ended else WriteNowait.DONE
-                data, _ = self._outbox.popleft()
-                self._outbox_size -= len(data)
-                self._reply_size -= len(data)
-                self._in_flight = len(data)
-            try:
-                sent = send_some(transport, memoryview(data))
-            except OSError as error:
-                self._in_flight = 0
-                self._write_lock.release()
-                self._write_failed(error)
-                return WriteNowait.CLOSED
-            self._in_flight = 0
-            if sent < len(data):
-                rest = data[sent:]
-                with self._lock:
-                    self._outbox.appendleft((rest, True))
-                    self._outbox_size += len(rest)
-                    self._reply_size += len(rest)
-                    self._write_lock.release()
-                return WriteNowait.PENDING
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -976,7 +752,7 @@ class Connection:
         """
         core = self._core
         take = self._take
-        if take is not None and (self._reader_role not in _FAST_LANE_ROLES or self._events
+        if take is not None and (self._reader_role not in FAST_LANE_ROLES or self._events
                                  or self._queue.enabled):
             take = None
         with self._lock:
@@ -1049,110 +825,7 @@ class Connection:
             return
         self._interrupt()
 
-    # -- driver operations and writing --------------------------------------------------------
-
-    def _operate(self, action: Callable[[], bool | None], *, block: bool = False) -> bool:
-        """Run a driver call under the lock, queue its output and events, then write them."""
-        with self._lock:
-            if self._ended:
-                return False
-            was_closing = self.driver.state is ReadyState.CLOSING
-            result = action()
-            self._collect(reply=not block)
-            state = self.driver.state
-            if state is ReadyState.CLOSING and not was_closing:
-                self._deadlines.closing(time.monotonic())
-        # A sender always takes its turn at the write lock (so it returns once written); others
-        # write only when there is something to write.
-        if block or self._outbox:
-            self._flush(block=block or self._reply_size > OUTBOX_SOFT_LIMIT)
-        if state is ReadyState.CLOSED:
-            self._after_operation()
-        return result is not False
-
-    def _collect(self, *, reply: bool) -> None:
-        # Called with _lock held: move the driver's output into the outbox and event list.
-        data = self.driver.data_to_send()
-        if data:
-            self._outbox.append((data, reply))
-            self._outbox_size += len(data)
-            if reply:
-                self._reply_size += len(data)
-        events = self.driver.events_received()
-        if events:
-            self._events.extend(events)
-
-    def _flush(self, *, block: bool) -> None:
-        """Write the outbox unless another thread is writing (then it writes our bytes too).
-
-        With ``block`` the caller waits for the write lock at least once, so a sender returns
-        only after its bytes (and everything queued before them) have been written. Without it
-        (the reader, close()) only replies are written: a message another thread queued is left
-        at the head of the outbox for that thread, which is on its way to the write lock, so
-        the reader never ends up blocked writing someone else's megabytes instead of reading.
-        """
-        everything = block
-        while self._transport is not None:
-            if not self._write_lock.acquire(blocking=block):
-                return
-            try:
-                error = self._drain_outbox(everything=everything)
-            finally:
-                self._write_lock.release()
-            if error is not None:
-                self._write_failed(error)
-                return
-            # Checked after the release: a thread that queued bytes before this check is seen
-            # here, and one that queues after it finds the write lock free.
-            if not self._outbox or not (everything or self._outbox[0][1]):
-                return
-            block = False
-
-    def _has_writable(self, everything: bool) -> bool:
-        # Called with _lock held: is there something at the head of the outbox for this writer?
-        return bool(self._outbox) and (everything or self._outbox[0][1])
-
-    def _drain_outbox(self, *, everything: bool) -> OSError | None:
-        """Write queued bytes until the outbox is empty (or, unless ``everything``, until the
-        next item is another thread's message); the write lock is held."""
-        transport = self._transport
-        while transport is not None:
-            with self._lock:
-                if self._ended or not self._has_writable(everything):
-                    return None
-                data = self._take_writable(everything)
-                self._in_flight = len(data)
-            error = self._write_out(transport, data)
-            if error is not None:
-                return error
-        return None
-
-    def _take_writable(self, everything: bool) -> bytes:
-        """Pop what this writer may write from the outbox as one buffer (called with _lock held)."""
-        outbox = self._outbox
-        if everything or self._reply_size == self._outbox_size:  # every item is a reply (none is empty)
-            chunks = [data for data, _ in outbox]
-            outbox.clear()
-            self._outbox_size = self._reply_size = 0
-        else:
-            chunks = []
-            while outbox and outbox[0][1]:
-                data, _ = outbox.popleft()
-                chunks.append(data)
-                self._outbox_size -= len(data)
-                self._reply_size -= len(data)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    def _write_failed(self, error: OSError) -> None:
-        with self._lock:
-            if self._broken is None:
-                self._broken = error
-            self._outbox.clear()
-            self._outbox_size = self._reply_size = 0
-        if self._read_lock.locked() and not self._on_reader_thread():
-            self._interrupt()  # the reader wakes, sees _broken and reports the failure
-        else:
-            self._fail(self._network_message(error), error)
+    # -- after a driver call on a thread that is not reading ---------------------------------
 
     def _after_operation(self) -> None:
         """After a call on a thread that is not reading: end TCP if the driver has closed.
@@ -1169,104 +842,6 @@ class Connection:
             self._finish_if_closed()
         finally:
             self._stop_reading()
-
-    # -- ending ---------------------------------------------------------------------------
-
-    def _fail(self, message: str, error: BaseException | None) -> None:
-        """Give up on the connection: error event (if still open), close event 1006, TCP ended."""
-        with self._lock:
-            if self.driver.state is not ReadyState.CLOSED:
-                if self.driver.state < ReadyState.CLOSING:
-                    self._events.append(ErrorEvent(message, error))
-                self.driver.abort(1006, message)
-                self._events.extend(self.driver.events_received())
-                self.driver.data_to_send()  # nothing more is written after an abort
-        self._end_transport()
-        self._after_operation()
-
-    def _finish_if_closed(self) -> None:
-        """Once the driver is CLOSED: flush (a close echo), wait for EOF as a client, close TCP."""
-        if self.driver.state is not ReadyState.CLOSED:
-            return
-        if not self._ended:
-            self._flush(block=True)
-            close = self.driver.close_event
-            if self.side is Side.CLIENT and close is not None and close.was_clean:
-                self._await_server_eof()
-        self._end_transport()
-
-    def _await_server_eof(self) -> None:
-        transport = self._transport
-        if transport is None or self._broken is not None:
-            return
-        transport.shutdown_write()
-        deadline = time.monotonic() + CLIENT_EOF_WAIT
-        while time.monotonic() < deadline:
-            if transport.pending() == 0 and not self._readable().poll((deadline - time.monotonic()) * 1000):
-                return
-            try:
-                if not transport.recv(RECV_SIZE):
-                    self._peer_eof = True  # nothing left unread: closing the socket is enough
-                    return
-            except OSError:
-                return
-
-    def _end_transport(self) -> None:
-        """Shut the transport down (once) and close it, unless another thread is reading.
-
-        The shutdown wakes every thread blocked in poll, recv or sendall on it; the descriptor
-        itself is closed only by the reading thread (or when nobody reads), so that no thread
-        ever polls a descriptor number the process has already reused.
-        """
-        with self._lock:
-            transport = self._transport
-            if transport is None or self._transport_closed:
-                self._ended = True
-                return
-            first = not self._ended
-            self._ended = True
-            reader_elsewhere = self._read_lock.locked() and not self._on_reader_thread()
-            if not reader_elsewhere:
-                self._transport_closed = True
-            # Nobody else can be blocked on the socket when no other thread reads and no write is
-            # in progress (later writers see _ended), so no duplicate is needed to reach one:
-            # after the peer's EOF nothing is left unread (a close would not reset) and closing
-            # is enough; before it (a closing handshake's end) a plain socket is shut down
-            # itself first. This is how most connections end, and the duplicate-and-shutdown
-            # costs four system calls, each a wait for the interpreter lock when thousands of
-            # peers vanish at once.
-            plain = transport if isinstance(transport, PlainSocketTransport) else None
-            alone = (first and not reader_elsewhere and (self._peer_eof or plain is not None)
-                     and self._write_lock.acquire(blocking=False))
-            dup = _dup_socket(transport) if first and not alone else None
-        if alone:
-            try:
-                if not self._peer_eof and plain is not None:
-                    try:
-                        plain.sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-                transport.close()
-            finally:
-                self._write_lock.release()
-            self._queue.stop_putting()
-            return
-        if first:
-            _shutdown(dup)
-            self._queue.stop_putting()
-        if reader_elsewhere:
-            return
-        with self._write_lock:
-            transport.close()
-
-    def _interrupt(self) -> None:
-        """Wake the reading thread from another thread by shutting the socket down."""
-        with self._lock:
-            if self._ended or self._transport is None:
-                return
-            dup = _dup_socket(self._transport)
-        _shutdown(dup)
-        self._queue.stop_putting()
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -1342,27 +917,3 @@ class Connection:
 def _ignore_count(count: int) -> None:
     """A driver without ``received_into`` never lends a buffer (see Connection._read_into)."""
 
-
-def _dup_socket(transport: Transport) -> socket.socket | None:
-    """A duplicate of the transport's socket; call with the connection's _lock held.
-
-    Under the lock the descriptor cannot be closed (``_transport_closed`` is set under it before
-    the close), so the duplicate never refers to a socket the process has reused the number for.
-    """
-    try:
-        return socket.socket(fileno=os.dup(transport.fileno()))
-    except OSError:
-        return None
-
-
-def _shutdown(dup: socket.socket | None) -> None:
-    # shutdown() acts on the TCP connection, not on one descriptor: a dup reaches it even
-    # when the transport wraps TLS, and it wakes any thread blocked in poll, recv or send.
-    if dup is None:
-        return
-    try:
-        dup.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    finally:
-        dup.close()

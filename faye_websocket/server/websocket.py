@@ -28,8 +28,8 @@ from ..connection.connection import (
     DEFAULT_MESSAGE_TIMEOUT,
     DEFAULT_SEND_TIMEOUT,
     Connection,
-    Side,
 )
+from ..connection.roles import Side
 from ..driver.base import DEFAULT_MAX_LENGTH
 from ..driver.http import Request
 from ..driver.server import ServerDriver, is_websocket_request

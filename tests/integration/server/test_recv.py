@@ -10,7 +10,7 @@ import time
 import pytest
 from websockets.sync.client import connect
 
-from faye_websocket.connection.connection import Role
+from faye_websocket.connection.roles import Role
 from faye_websocket.errors import ConnectionClosed
 from faye_websocket.server.websocket import WebSocket
 from tests.integration.server_support import (
