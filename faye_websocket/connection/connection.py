@@ -295,14 +295,7 @@ class Connection(BroadcastTurn, EndingPath):
         with self._lock:
             if self._ended:
                 return False
-            frame = frame_message(data) if frame_message is not None else None
-            if frame is not None:
-                accepted = True
-            else:
-                accepted = core.send(data)
-                frame = core.data_to_send()
-                if core.state is not ReadyState.OPEN:  # an extension failed: error and close events
-                    self._events.extend(core.events_received())
+            accepted, frame = self._frame_locked(core, frame_message, data)
             if not frame:
                 pass
             elif not (self._outbox or self._batch or self._more) and self._write_lock.acquire(blocking=False):

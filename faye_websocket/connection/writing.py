@@ -13,7 +13,7 @@ from typing import Callable
 
 from ..events import ReadyState
 from ..net.transport import Transport
-from .driver_like import DriverLike
+from .driver_like import DriverLike, FrameMaker
 from .state import ConnectionState
 
 # Replies made on the reading thread while it handles one read (echoes from a listener, pongs,
@@ -41,14 +41,7 @@ class WritePath(ConnectionState):
             with self._lock:
                 if self._ended:
                     return False
-                frame = frame_message(data) if frame_message is not None else None
-                if frame is not None:
-                    accepted = True
-                else:
-                    accepted = core.send(data)
-                    frame = core.data_to_send()
-                    if core.state is not ReadyState.OPEN:
-                        self._events.extend(core.events_received())
+                accepted, frame = self._frame_locked(core, frame_message, data)
                 if self._outbox:
                     frame = b"".join([*(item for item, _ in self._outbox), frame])
                     self._outbox.clear()
@@ -63,6 +56,21 @@ class WritePath(ConnectionState):
         if core.state is not ReadyState.OPEN:
             self._after_operation()
         return accepted and self._broken is None
+
+    def _frame_locked(
+        self, core: DriverLike, frame_message: FrameMaker | None, data: str | bytes | bytearray | memoryview
+    ) -> tuple[bool, bytes | bytearray | memoryview]:
+        """(accepted, frame) for ``data``, with ``_lock`` held: the driver's one-call framing when it
+        has one for this message, else ``send`` + ``data_to_send`` (extensions, fragments, drafts),
+        whose failure events are queued for the reader."""
+        frame = frame_message(data) if frame_message is not None else None
+        if frame is not None:
+            return True, frame
+        accepted = core.send(data)
+        frame = core.data_to_send()
+        if core.state is not ReadyState.OPEN:  # an extension failed: error and close events
+            self._events.extend(core.events_received())
+        return accepted, frame
 
     def _write_out(self, transport: Transport, data: bytes | bytearray | memoryview) -> OSError | None:
         """Write ``data`` (the write lock is held), a chunk at a time when large; the error, if any."""

@@ -400,15 +400,10 @@ class Hybi(Driver):
     def send(self, data: str | bytes | bytearray | memoryview) -> bool:
         """Send text (str) or binary (bytes-like) data; the common message is framed at once."""
         if self.state is ReadyState.OPEN:
-            kind = type(data)
-            if kind is str:
-                payload = data.encode("utf-8")  # type: ignore[union-attr]
-                first = TEXT_FIRST
-            elif kind is bytes:
-                payload = data
-                first = BINARY_FIRST
-            else:
+            common = _common_message(data)
+            if common is None:
                 return super().send(data)
+            first, payload = common
             if not self._plain:
                 return self._send_message(_OPCODES[first & OPCODE_BITS], payload)
             key = self._keys.next() if self._keys is not None else None
@@ -430,15 +425,10 @@ class Hybi(Driver):
         """
         if not self._plain or self.state is not ReadyState.OPEN:
             return None
-        kind = type(data)
-        if kind is str:
-            payload = data.encode("utf-8")  # type: ignore[union-attr]
-            first = TEXT_FIRST
-        elif kind is bytes:
-            payload = data
-            first = BINARY_FIRST
-        else:
+        common = _common_message(data)
+        if common is None:
             return None
+        first, payload = common
         length = len(payload)
         keys = self._keys
         if keys is None:
@@ -526,3 +516,14 @@ class Hybi(Driver):
             # The close event is already out; raising now would escape receive_data/close/abort
             # and lose it. Every session has been asked to close (Extensions.close goes on).
             pass
+
+
+def _common_message(data: str | bytes | bytearray | memoryview) -> tuple[int, bytes] | None:
+    """(first header byte, payload) of an unfragmented text (``str``) or binary (``bytes``)
+    message; None for other buffer types, which the general path copies first."""
+    kind = type(data)
+    if kind is str:
+        return TEXT_FIRST, data.encode("utf-8")  # type: ignore[union-attr]
+    if kind is bytes:
+        return BINARY_FIRST, data  # type: ignore[return-value]
+    return None
