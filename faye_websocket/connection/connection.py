@@ -86,6 +86,7 @@ from .watchdog import Watchdog, WatchdogEntry
 from .writing import COALESCE_LIMIT, OUTBOX_SOFT_LIMIT, WRITE_CHUNK
 
 logger = logging.getLogger("faye_websocket")
+_LOOP = Role.LOOP  # compared once per read: a module global, not an Enum class attribute
 
 RECV_QUEUE_SIZE = 64  # messages the reader thread may hold for recv() before it stops reading
 # A keepalive (keepalive.py) stays away this long after a recv() returned (or the connection opened): a
@@ -189,6 +190,7 @@ class Connection(BroadcastTurn, EndingPath):
         self._broken: BaseException | None = None
         self._close_event: CloseEvent | None = None
         self._reader_role: Role | None = None  # why the read lock is held (under _lock)
+        self._fast_reader = False  # _reader_role is one of FAST_LANE_ROLES (one test per read)
         self._recv_ended = -math.inf  # time.monotonic() when a recv() last stopped reading
         self._watchdog_entry: WatchdogEntry | None = None  # our close deadline at the watchdog (under _lock)
         self._queue = RecvQueue(RECV_QUEUE_SIZE)
@@ -295,7 +297,11 @@ class Connection(BroadcastTurn, EndingPath):
         with self._lock:
             if self._ended:
                 return False
-            accepted, frame = self._frame_locked(core, frame_message, data)
+            frame = frame_message(data) if frame_message is not None else None
+            if frame is not None:  # the driver's one-call framing (_frame_locked's first case)
+                accepted = True
+            else:
+                accepted, frame = self._frame_locked(core, None, data)
             if not frame:
                 pass
             elif not (self._outbox or self._batch or self._more) and self._write_lock.acquire(blocking=False):
@@ -381,6 +387,7 @@ class Connection(BroadcastTurn, EndingPath):
                     return False
                 if self._read_lock.acquire(blocking=False):
                     self._reader_role = role
+                    self._fast_reader = role in FAST_LANE_ROLES
                     self._reader_ident = threading.get_ident()
                     if role is Role.LOOP:
                         self._reader_thread_mode = True
@@ -405,6 +412,7 @@ class Connection(BroadcastTurn, EndingPath):
                 # A caller that has just read (or opened) will likely read again soon.
                 self._recv_ended = time.monotonic()
             self._reader_role = None
+            self._fast_reader = False
             self._reader_ident = None
             self._read_lock.release()
 
@@ -745,8 +753,7 @@ class Connection(BroadcastTurn, EndingPath):
         """
         core = self._core
         take = self._take
-        if take is not None and (self._reader_role not in FAST_LANE_ROLES or self._events
-                                 or self._queue.enabled):
+        if take is not None and (not self._fast_reader or self._events or self._queue.enabled):
             take = None
         with self._lock:
             if self._ended:
@@ -759,11 +766,21 @@ class Connection(BroadcastTurn, EndingPath):
                 core.receive_data(data)
             if messages is None:
                 state = self._collect_fed(core, before)
-        if messages is not None:
+        if messages is None:
+            if state is ReadyState.CLOSED:
+                self._after_operation()
+        elif len(messages) != 1 or self._reader_role is not _LOOP:
             if messages:
                 self._dispatch_messages(messages)
-        elif state is ReadyState.CLOSED:
-            self._after_operation()
+        else:  # run()'s one message of a read (the common echo): _dispatch_messages without its loop
+            message = messages[0]
+            try:
+                taken = self.on_message(message)  # type: ignore[misc]  # set whenever _take is
+            except Exception:
+                logger.exception("faye_websocket: event handler failed for MessageEvent")
+                return
+            if not taken and self._has_message_listener is not None:
+                self._queue.keep(message)
 
     def _collect_fed(self, core: DriverLike, before: ReadyState) -> ReadyState:
         """After feeding the driver (with _lock held): its replies to the outbox, its events to

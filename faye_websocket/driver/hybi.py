@@ -18,6 +18,7 @@ from .frames import (
     FIN_BIT,
     LENGTH_16_MARKER,
     LENGTH_64_TOP_BIT,
+    LENGTH_BITS,
     MASK_BIT,
     MASK_KEY_LENGTH,
     MAX_LENGTH_7,
@@ -45,6 +46,7 @@ from .shared_frames import SharedFraming, StatelessTransform
 # The first header byte of the common frame: FIN set, no RSV bit (RFC 6455 section 5.2).
 TEXT_FIRST = FIN_BIT | Opcode.TEXT
 BINARY_FIRST = FIN_BIT | Opcode.BINARY
+WHOLE_FIRSTS = frozenset({TEXT_FIRST, BINARY_FIRST})  # an unfragmented message without extension bits
 CONTINUATION_FIRSTS = frozenset({Opcode.CONTINUATION, FIN_BIT | Opcode.CONTINUATION})
 _OPCODES = {int(opcode): opcode for opcode in Opcode}
 # Each opcode's handler method, by name (looked up per frame, so a subclass may override one;
@@ -160,10 +162,37 @@ class Hybi(Driver):
             self.receive_data(data)
             return None
         reader = self._reader
-        if reader.payload is None:
+        if reader.payload is not None:
+            reader.feed_data(data)
+        elif reader.buffer or not self._plain or self._message is not None:
             reader.buffer += data
         else:
-            reader.feed_data(data)
+            # The common read: nothing buffered, and ``data`` is one whole short text or binary
+            # frame. It gets _common_frames' checks (FIN, no RSV bit, masked as this side requires,
+            # a 7-bit length within max_length, UTF-8) without going through the buffer; any
+            # other read, or a check that fails, takes the general path below.
+            size = len(data)
+            if size > 1 and type(data) is bytes:
+                first = data[0]
+                second = data[1]
+                length = second & LENGTH_BITS
+                masked = self._rules.require_masking
+                if (first in WHOLE_FIRSTS and length <= MAX_LENGTH_7
+                        and length <= self.max_length and second & MASK_BIT == (MASK_BIT if masked else 0)
+                        and size == (2 + MASK_KEY_LENGTH if masked else 2) + length):
+                    if masked:  # the small-payload integer XOR of _common_frames
+                        key = (data[2:6] * SHORT_KEY_REPEAT)[:length]
+                        payload = (int.from_bytes(data[6:], "little")
+                                   ^ int.from_bytes(key, "little")).to_bytes(length, "little")
+                    else:
+                        payload = data[2:]
+                    if first == BINARY_FIRST:
+                        return [payload]
+                    try:
+                        return [payload.decode("utf-8")]
+                    except UnicodeDecodeError:
+                        pass  # parse_frame fails the connection with 1007
+            reader.buffer += data
         messages: list[str | bytes] = []
         try:
             wait = self._common_frames(messages)
@@ -425,10 +454,15 @@ class Hybi(Driver):
         """
         if not self._plain or self.state is not ReadyState.OPEN:
             return None
-        common = _common_message(data)
-        if common is None:
+        kind = type(data)  # _common_message, inlined: one call fewer per message
+        if kind is str:
+            first = TEXT_FIRST
+            payload = data.encode("utf-8")  # type: ignore[union-attr]
+        elif kind is bytes:
+            first = BINARY_FIRST
+            payload = data
+        else:
             return None
-        first, payload = common
         length = len(payload)
         keys = self._keys
         if keys is None:
