@@ -22,6 +22,7 @@ from .frames import (
     MASK_BIT,
     MASK_KEY_LENGTH,
     MAX_LENGTH_7,
+    MAX_LENGTH_16,
     OPCODE_BITS,
     RSV1_BIT,
     RSV2_BIT,
@@ -46,7 +47,6 @@ from .shared_frames import SharedFraming, StatelessTransform
 # The first header byte of the common frame: FIN set, no RSV bit (RFC 6455 section 5.2).
 TEXT_FIRST = FIN_BIT | Opcode.TEXT
 BINARY_FIRST = FIN_BIT | Opcode.BINARY
-WHOLE_FIRSTS = frozenset({TEXT_FIRST, BINARY_FIRST})  # an unfragmented message without extension bits
 CONTINUATION_FIRSTS = frozenset({Opcode.CONTINUATION, FIN_BIT | Opcode.CONTINUATION})
 _OPCODES = {int(opcode): opcode for opcode in Opcode}
 # Each opcode's handler method, by name (looked up per frame, so a subclass may override one;
@@ -164,34 +164,14 @@ class Hybi(Driver):
         reader = self._reader
         if reader.payload is not None:
             reader.feed_data(data)
-        elif reader.buffer or not self._plain or self._message is not None:
+        elif reader.buffer or self._message is not None or type(data) is not bytes or len(data) < 2:
             reader.buffer += data
         else:
-            # The common read: nothing buffered, and ``data`` is one whole short text or binary
-            # frame. It gets _common_frames' checks (FIN, no RSV bit, masked as this side requires,
-            # a 7-bit length within max_length, UTF-8) without going through the buffer; any
-            # other read, or a check that fails, takes the general path below.
-            size = len(data)
-            if size > 1 and type(data) is bytes:
-                first = data[0]
-                second = data[1]
-                length = second & LENGTH_BITS
-                masked = self._rules.require_masking
-                if (first in WHOLE_FIRSTS and length <= MAX_LENGTH_7
-                        and length <= self.max_length and second & MASK_BIT == (MASK_BIT if masked else 0)
-                        and size == (2 + MASK_KEY_LENGTH if masked else 2) + length):
-                    if masked:  # the small-payload integer XOR of _common_frames
-                        key = (data[2:6] * SHORT_KEY_REPEAT)[:length]
-                        payload = (int.from_bytes(data[6:], "little")
-                                   ^ int.from_bytes(key, "little")).to_bytes(length, "little")
-                    else:
-                        payload = data[2:]
-                    if first == BINARY_FIRST:
-                        return [payload]
-                    try:
-                        return [payload.decode("utf-8")]
-                    except UnicodeDecodeError:
-                        pass  # parse_frame fails the connection with 1007
+            one = self._one_frame(data)
+            if one is not None:
+                return one
+            if self._close_event is not None:
+                return None  # its extension failed the connection: events and bytes are queued
             reader.buffer += data
         messages: list[str | bytes] = []
         try:
@@ -208,6 +188,51 @@ class Hybi(Driver):
         if not wait:
             self._advance()
         return None
+
+    def _one_frame(self, data: bytes) -> list[str | bytes] | None:
+        """The common read, taken without the parser's buffer: ``data`` (nothing buffered before
+        it) is exactly one whole common frame with a 7- or 16-bit length. Returns its message as
+        a list, or None when ``data`` is anything else or fails a check (the caller then buffers
+        it and ``_common_frames`` or ``parse_frame`` decide, as for any read), or when an
+        extension failed the connection (the error and close are queued, as from ``_advance``).
+
+        The checks are those of ``_common_frames``: the first byte (FIN, the opcode, only RSV
+        bits the extensions claim), masking as this side requires (RFC 6455 section 5.1), the
+        length within ``max_length`` (section 10.4), and UTF-8 for text (section 8.1).
+        """
+        size = len(data)
+        second = data[1]
+        length = second & LENGTH_BITS
+        masked = self._rules.require_masking
+        start = 2 + MASK_KEY_LENGTH if masked else 2
+        if length > MAX_LENGTH_7:
+            if length != LENGTH_16_MARKER or size < 4:
+                return None
+            length = int.from_bytes(data[2:4], "big")
+            start += 2
+        first = data[0]
+        if (size != start + length or length >= TRANSLATE_THRESHOLD or first not in self._common_firsts
+                or second & MASK_BIT != (MASK_BIT if masked else 0) or length > self.max_length):
+            return None
+        if masked:  # the small-payload integer XOR of _common_frames
+            key = data[start - MASK_KEY_LENGTH : start] * (length // MASK_KEY_LENGTH + 1)
+            payload = (int.from_bytes(data[start:], "little")
+                       ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
+        else:
+            payload = data[start:]
+        if not self._plain:
+            try:
+                return [self._through_extensions(first, payload)]
+            except (ProtocolError, HandshakeError) as error:  # as take_messages does
+                self._at_boundary = False
+                self._parse_failed(error)
+                return None
+        if first != TEXT_FIRST:
+            return [payload]
+        try:
+            return [payload.decode("utf-8")]
+        except UnicodeDecodeError:
+            return None  # parse_frame fails the connection with 1007
 
     def _common_frames(self, messages: list[str | bytes]) -> bool:
         """Take every complete common frame at the head of the buffer; True when the next one is
@@ -357,10 +382,15 @@ class Hybi(Driver):
         getattr(self, _HANDLERS[frame.opcode])(frame)
 
     def _through_extensions(self, first: int, payload: bytes) -> str | bytes:
-        opcode = Opcode.TEXT if first & OPCODE_BITS == Opcode.TEXT else Opcode.BINARY
-        message = Message(opcode, payload, bool(first & RSV1_BIT), False, False)
+        if first & OPCODE_BITS != Opcode.TEXT:
+            message = Message(Opcode.BINARY, payload, bool(first & RSV1_BIT), False, False)
+            return self._extensions.process_incoming_message(message, self.max_length).data
+        message = Message(Opcode.TEXT, payload, bool(first & RSV1_BIT), False, False)
         data = self._extensions.process_incoming_message(message, self.max_length).data
-        return decode_text(data) if opcode is Opcode.TEXT else data
+        try:  # decode_text, inlined: one call fewer per message
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidPayload(NOT_UTF8) from None
 
     def _on_data(self, frame: Frame) -> None:
         if self._message is not None:
@@ -443,16 +473,19 @@ class Hybi(Driver):
     def frame_message(
         self, data: str | bytes | bytearray | memoryview, *, reuse: bool = False
     ) -> bytes | bytearray | memoryview | None:
-        """The frame ``send(data)`` would queue, returned instead, when framing it changes no state
-        but the masking key pool: OPEN, no extension session, ``str`` or ``bytes`` data. None
-        otherwise (``send`` then does the work). The I/O layer's fast lane for a message: one
-        call instead of ``send`` plus ``data_to_send`` (under its lock, as every driver call).
+        """The frame ``send(data)`` would queue, returned instead: OPEN, ``str`` or ``bytes`` data.
+        None otherwise (``send`` then does the work), and None when an extension fails on the
+        message (the connection is failed then: its close frame and events wait in
+        ``data_to_send``/``events_received``, and ``send`` returns False). The I/O layer's fast
+        lane for a message: one call instead of ``send`` plus ``data_to_send`` (under its lock,
+        as every driver call). Framing moves no state but the masking key pool and the
+        extensions' (a compressor's context): the caller writes every frame it gets, in order.
 
         With ``reuse`` (a caller that writes the frame before it asks for the next one) a large
         client frame is a view of a buffer this driver masks every large frame into, so no
         payload-sized buffer is mapped and faulted in afresh per message.
         """
-        if not self._plain or self.state is not ReadyState.OPEN:
+        if self.state is not ReadyState.OPEN:
             return None
         kind = type(data)  # _common_message, inlined: one call fewer per message
         if kind is str:
@@ -463,11 +496,15 @@ class Hybi(Driver):
             payload = data
         else:
             return None
+        if not self._plain:
+            return self._extension_frame(_OPCODES[first & OPCODE_BITS], payload)
         length = len(payload)
         keys = self._keys
-        if keys is None:
-            if length <= MAX_LENGTH_7:  # encode_frame's first case, inlined for the common reply
+        if keys is None:  # encode_frame's unmasked cases, inlined for the common reply
+            if length <= MAX_LENGTH_7:
                 return bytes((first, length)) + payload
+            if length <= MAX_LENGTH_16:
+                return bytes((first, LENGTH_16_MARKER, length >> 8, length & 0xFF)) + payload
             return encode_frame(first, payload, None)
         key = keys.next()  # a client's frame (RFC 6455 section 5.3)
         if length <= MAX_LENGTH_7:  # encode_frame's masked case, inlined for the common message
@@ -504,15 +541,23 @@ class Hybi(Driver):
         if not self._extensions.has_sessions:
             self._write_frame(opcode, payload)
             return True
+        frame = self._extension_frame(opcode, payload)
+        if frame is None:
+            return False
+        self._write(frame)
+        return True
+
+    def _extension_frame(self, opcode: Opcode, payload: bytes) -> bytes | None:
+        """A message through the extensions (permessage-deflate), framed with the RSV bits they
+        set; None when one failed: the connection is failed then (close frame and events queued)."""
         try:
             message = self._extensions.process_outgoing_message(Message(opcode, payload))
         except ProtocolError as error:
             self._fail(error)
-            return False
+            return None
         first = (FIN_BIT | (RSV1_BIT if message.rsv1 else 0) | (RSV2_BIT if message.rsv2 else 0)
                  | (RSV3_BIT if message.rsv3 else 0) | message.opcode)
-        self._write(encode_frame(first, message.data, self._keys.next() if self._keys is not None else None))
-        return True
+        return encode_frame(first, message.data, self._keys.next() if self._keys is not None else None)
 
     def shared_framing(self) -> SharedFraming | None:
         """How ``send`` frames a message, as a value shared by every connection that frames

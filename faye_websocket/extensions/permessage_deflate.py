@@ -243,7 +243,8 @@ class _DeflateSession:
             return message
         if self._closed:
             raise ExtensionError(CLOSED)
-        decompressor = self._decompressor or self._new_decompressor(agreed, self._window_history(agreed))
+        decompressor = self._decompressor or self._new_decompressor(agreed, self._window_history(agreed)
+                                                                       if self._history else b"")
         self._decompressor = None  # on any error below the stream state is unusable
         ratio = self._options.max_ratio  # _inflate_limit, inlined
         received = len(message.data)
