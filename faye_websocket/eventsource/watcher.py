@@ -137,6 +137,11 @@ class StreamWatcher:
             else:
                 self._close_selector()  # its thread failed: nothing to wake
 
+    def watching(self, stream: Watched) -> bool:
+        """True once ``stream``'s socket is in the selector (tests check when that happens)."""
+        with self._lock:
+            return stream in self._fds
+
     def running(self) -> bool:
         """True while the watcher thread exists (tests check that it exits when idle)."""
         with self._lock:
