@@ -22,6 +22,7 @@ from faye_websocket.eventsource.writer import EventSource
 from tests.integration.components import TLSCerts, assert_no_leaks
 from tests.integration.eventsource_support import open_stream, read_to_eof, read_until, serving, wait_for
 
+WAIT_CLOSED = 5.0  # seconds a waiter may take to see a close on a loaded machine
 HEAD = (
     b"HTTP/1.1 200 OK\r\n"
     b"Content-Type: text/event-stream\r\n"
@@ -361,6 +362,34 @@ def test_constructor_works_on_a_raw_socket_with_a_request_parsed_by_hand() -> No
         server.join(5)
     assert data == HEAD + b"\r\nevent: r\r\ndata: raw\r\n\r\n"
     assert (made[0].url, made[0].last_event_id) == (f"http://127.0.0.1:{port}/raw?lastEventId=3", "3")
+
+
+def test_wait_returns_true_for_every_waiter_once_closed_and_false_on_timeout_before() -> None:
+    streams = Streams()
+
+    def stream(handler: BaseHTTPRequestHandler) -> None:
+        streams.adopt(EventSource.from_handler(handler, ping=None))
+
+    with serving(stream) as server, open_stream(server.port) as sock:
+        read_until(sock, b"retry")
+        es = streams.first()
+        assert es.wait(0) is False
+        assert es.wait(-1) is False  # as threading.Event.wait: a timeout <= 0 only looks
+        assert es.wait(0.05) is False
+        results: list[bool] = []
+        waiters = [threading.Thread(target=lambda: results.append(es.wait(WAIT_CLOSED))) for _ in range(3)]
+        for waiter in waiters:
+            waiter.start()
+        es.close()
+        for waiter in waiters:
+            waiter.join(WAIT_CLOSED)
+        assert results == [True, True, True]
+        assert es.wait() is True and es.wait(0) is True  # and stays so
+
+
+def test_a_request_of_another_kind_is_refused() -> None:
+    with socket.socket() as sock, pytest.raises(TypeError):
+        EventSource("GET /", sock)  # type: ignore[arg-type]
 
 
 def test_once_off_and_a_failing_listener() -> None:
