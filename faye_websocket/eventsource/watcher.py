@@ -117,19 +117,21 @@ class StreamWatcher:
     def remove(self, stream: Watched) -> None:
         """Stop watching ``stream``; call it before the stream's socket is closed."""
         with self._lock:
-            if stream in self._pending:
+            if stream in self._pending:  # never watched; its entry in _due is dropped when due
                 del self._pending[stream]
-                return  # never watched; its entry in _due is dropped when it falls due
-            fd = self._fds.pop(stream, None)
-            selector = self._selector
-            if fd is None or selector is None:
-                return
-            key = selector.get_map().get(fd)
-            if key is not None and key.data is stream:
-                try:
-                    selector.unregister(fd)
-                except (KeyError, ValueError, OSError):
-                    pass  # the descriptor is already closed: the kernel forgot it
+                if not self._pending:
+                    self._due.clear()  # only such entries are left
+            else:
+                fd = self._fds.pop(stream, None)
+                selector = self._selector
+                if fd is None or selector is None:
+                    return
+                key = selector.get_map().get(fd)
+                if key is not None and key.data is stream:
+                    try:
+                        selector.unregister(fd)
+                    except (KeyError, ValueError, OSError):
+                        pass  # the descriptor is already closed: the kernel forgot it
             if self._fds or self._pending:
                 return
             if self._service.running():
