@@ -4,7 +4,7 @@ An event stream never reads from its socket, so a client that goes away is only 
 watching for EOF (faye-websocket-ruby #33: the close callback never ran behind nginx). Doing that
 with one thread per stream would double the threads of a thread-per-connection server, so a
 single selector thread watches all streams and also fires their ping timers. The thread starts
-with the first stream and exits ``IDLE_LINGER`` seconds after the last one is gone, so idle
+with the first stream and exits ``IDLE_LINGER`` seconds after it finds the last one gone, so idle
 processes keep no thread and no file descriptor (the thread's lifecycle is
 ``net.wakeup.ServiceThread``'s).
 
@@ -20,7 +20,7 @@ that leaves a stream nothing is being written to is noticed ``WATCH_DELAY`` late
 A watched stream leaves the selector on its own thread: ``remove`` unregisters it directly (every
 selector accepts that while another thread waits in it; a descriptor it then reports is no
 longer in the map and is skipped), so the watcher thread is woken only when the last stream has
-gone (it ends) or when a newcomer is due before its next timer.
+gone while it would sleep long (it then ends) or when a newcomer is due before its next timer.
 
 The thread never blocks on a stream: readiness calls and ping writes are non-blocking (see
 ``faye_websocket.eventsource.writer``), and it calls no user code except close listeners of
@@ -48,6 +48,11 @@ START_FAILURE_LOG_INTERVAL = 10.0  # seconds between two warnings that the threa
 # event each, or a reconnecting reader) then share one thread instead of starting one apiece,
 # which cost more than the rest of a stream's setup (measured: 500 one-event streams, 100 at once).
 IDLE_LINGER = 0.25
+# Seconds: when the last stream leaves, a thread due to sleep longer than this is woken so that
+# it ends soon (IDLE_LINGER later); a shorter sleep is left to run out, which spares a wake-up
+# each time a server between short streams has none open (the thread then ends at most
+# LONG_SLEEP + IDLE_LINGER after the last stream).
+LONG_SLEEP = 1.0
 # Seconds a stream lives before the thread watches its socket for EOF: the bound on noticing a
 # reader that leaves an idle stream. Streams shorter than this cost the selector nothing (two
 # epoll_ctl calls and the interpreter-lock hand-offs around them were a fifth of a short stream's
@@ -134,10 +139,10 @@ class StreamWatcher:
                         pass  # the descriptor is already closed: the kernel forgot it
             if self._fds or self._pending:
                 return
-            if self._service.running():
-                self._service.start_or_wake()  # the thread sees nothing left: it ends soon
-            else:
+            if not self._service.running():
                 self._close_selector()  # its thread failed: nothing to wake
+            elif self._next_wake - time.monotonic() > LONG_SLEEP:
+                self._service.start_or_wake()  # the thread sees nothing left: it ends soon
 
     def watching(self, stream: Watched) -> bool:
         """True once ``stream``'s socket is in the selector (tests check when that happens)."""
