@@ -49,12 +49,16 @@ class EventSource(EventTarget):
     is the keep-alive comment interval in seconds (None or 0: no pings). ``send_timeout``
     (seconds, 30 by default as the WebSocket's; None: no limit) bounds how long a write may make
     no progress: a client that stops reading is cut then, and ``send()`` returns False; with pings
-    on, a write blocked for three ping intervals is cut sooner. ``url`` and
+    on, a write blocked for three ping intervals is cut sooner. ``nodelay`` (True, as faye)
+    turns Nagle's algorithm off so that every event leaves at once; ``nodelay=False`` leaves the
+    socket as the server made it (Nagle on, for http.server), for bulk streams: events written
+    back to back then share segments, which costs the writer and the reader less per event, but
+    a small event may wait for the previous one's acknowledgement. ``url`` and
     ``last_event_id`` describe the request: a ``Request``, or the ``BaseHTTPRequestHandler`` or
     WSGI environ it came from, which is then read only when one of them is first asked for
     (``from_handler`` passes its handler: most streams never ask). Every method is safe from any
-    thread. Raises ValueError for a bad option or custom header, TypeError for another kind of
-    ``request``.
+    thread. Raises ValueError for a bad option or custom header, TypeError for a ``nodelay``
+    that is not a bool or another kind of ``request``.
 
     Behind nginx with its default ``proxy_buffering on``, events wait in nginx's buffer until it
     fills; pass ``headers={"X-Accel-Buffering": "no"}`` (or turn buffering off for the location).
@@ -74,12 +78,15 @@ class EventSource(EventTarget):
         ping: float | None = wire.DEFAULT_PING,
         retry: float | None = wire.DEFAULT_RETRY,
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        nodelay: bool = True,
     ) -> None:
         super().__init__()
         if not isinstance(request, (Request, BaseHTTPRequestHandler, Mapping)):
             request_from(request)  # raises its TypeError for anything else
         self._ping = check_duration("ping", ping, zero_disables=True)
         self._send_timeout = check_duration("send_timeout", send_timeout)
+        if not isinstance(nodelay, bool):
+            raise TypeError(f"nodelay must be True or False, not {nodelay!r}")
         head = wire.stream_start(headers, retry)
         self._sock = sock
         self._request = request  # parsed by url or last_event_id, if ever (http.server's headers
@@ -116,7 +123,8 @@ class EventSource(EventTarget):
         self._open = threading.Lock()
         self._open.acquire()
         self._watch = watch_view(sock)
-        set_nodelay(sock)
+        if nodelay:
+            set_nodelay(sock)
         self._state = ReadyState.OPEN
         if self._write(head):
             first_ping = time.monotonic() + self._ping if self._ping else None

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from faye_websocket.driver.http import HeadBuffer, parse_request
+from faye_websocket.driver.http import HeadBuffer, Headers, Request, parse_request
 from faye_websocket.events import CloseEvent, ReadyState
 from faye_websocket.eventsource.parser import EventStreamParser
 from faye_websocket.eventsource.watcher import WATCH_DELAY, WATCHER
@@ -531,3 +531,28 @@ def test_peer_gone_on_a_socket_with_a_timeout_neither_blocks_nor_reports_a_live_
     closed = socket.socket()
     closed.close()
     assert peer_gone(closed) is True  # a view closed under the watcher never raises
+
+
+@pytest.mark.parametrize(("options", "nodelay_on"),
+                         [({}, True), ({"nodelay": True}, True), ({"nodelay": False}, False)])
+def test_nodelay_is_on_by_default_and_false_leaves_nagle_on(
+        options: dict[str, bool], nodelay_on: bool) -> None:
+    seen: list[int] = []
+
+    def stream(handler: BaseHTTPRequestHandler) -> None:
+        es = EventSource.from_handler(handler, ping=None, **options)
+        seen.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        for n in range(3):
+            es.send(f"bulk {n}")
+        es.close()
+
+    with serving(stream) as server, open_stream(server.port) as sock:
+        data = read_to_eof(sock)
+    # The same bytes either way.
+    assert data.endswith(b"data: bulk 0\r\n\r\ndata: bulk 1\r\n\r\ndata: bulk 2\r\n\r\n")
+    assert [bool(value) for value in seen] == [nodelay_on]
+
+
+def test_a_nodelay_that_is_not_a_bool_is_refused() -> None:
+    with socket.socket() as sock, pytest.raises(TypeError):
+        EventSource(Request("GET", "/", Headers(), "HTTP/1.1"), sock, nodelay=1)  # type: ignore[arg-type]
