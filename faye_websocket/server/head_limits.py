@@ -19,7 +19,13 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
-from ..driver.http import MAX_HEAD_SIZE, STATUS_HEADERS_TOO_LARGE, STATUS_REQUEST_TIMEOUT, error_response
+from ..driver.http import (
+    MAX_HEAD_SIZE,
+    STATUS_HEADERS_TOO_LARGE,
+    STATUS_REQUEST_TIMEOUT,
+    error_response,
+    find_head_end,
+)
 
 DEFAULT_HEAD_TIMEOUT = 10.0  # seconds for a whole request head: the WebSocket's handshake_timeout
 # A head's read may end this share of the time left after its deadline (see HeadGuard._peek).
@@ -50,13 +56,12 @@ class HeadGuard:
         self._deadline: float | None = None
         self._left = 0
         self._saved_timeout: float | None = None
-        self._timeout_set: float | None = None  # what _peek last gave the socket (None: not yet)
+        self._timeout_set: float | None = None  # the socket's timeout now (None: blocking)
         self.received = 0  # head bytes read since arm()
 
     def arm(self, timeout: float, limit: int) -> None:
         """Start a head: ``timeout`` seconds and ``limit`` bytes for all of it."""
-        self._saved_timeout = self._sock.gettimeout()
-        self._timeout_set = None
+        self._saved_timeout = self._timeout_set = self._sock.gettimeout()
         self._deadline = time.monotonic() + timeout
         self._left = limit
         self.received = 0
@@ -65,6 +70,8 @@ class HeadGuard:
         """The head is read: later reads are the body's (the socket's own timeout again)."""
         if self._deadline is not None:
             self._deadline = None
+            if self._timeout_set == self._saved_timeout:
+                return  # _peek left it as it was (each settimeout is a system call)
             try:
                 self._sock.settimeout(self._saved_timeout)
             except OSError:
@@ -76,6 +83,15 @@ class HeadGuard:
             return bytes(self._rfile.readline(size))
         limit = size if size is not None and size >= 0 else None
         chunk = self._peek()
+        if not self.received:
+            whole = find_head_end(chunk)
+            if whole is not None and whole[1] <= self._left:
+                # The head's first read brought all of it, within the cap (the common request):
+                # nothing is left to wait for, so its lines are read as they are, unguarded.
+                # http.server stops at the same blank line (RFC 9112 section 2.2: CRLF or LF).
+                self.received = whole[1]
+                self.disarm()
+                return bytes(self._rfile.readline(size))
         end = chunk.find(b"\n")
         if 0 <= end < self._left and (limit is None or end < limit):
             # The common line: already buffered whole, within the caps; one read takes it.
@@ -107,7 +123,8 @@ class HeadGuard:
             raise HeadTimeout("request head not complete in time")
         # A head's lines mostly come from one read already buffered: the timeout (a system
         # call to set) is set again only once it is off by more than TIMEOUT_SLACK of the time
-        # left, so a read may end that much after the deadline.
+        # left, so a read may end that much after the deadline. The socket's own timeout counts
+        # too: the command line's server has just set one as long as the head's.
         current = self._timeout_set
         if current is None or abs(current - remaining) > remaining * TIMEOUT_SLACK:
             self._sock.settimeout(remaining)
