@@ -58,10 +58,14 @@ class HeadGuard:
         self._saved_timeout: float | None = None
         self._timeout_set: float | None = None  # the socket's timeout now (None: blocking)
         self.received = 0  # head bytes read since arm()
+        # Bytes the reader held when the whole head was found buffered, minus what has been read
+        # since (see buffered_bytes); None when unknown.
+        self._buffered: int | None = None
 
     def arm(self, timeout: float, limit: int) -> None:
         """Start a head: ``timeout`` seconds and ``limit`` bytes for all of it."""
         self._saved_timeout = self._timeout_set = self._sock.gettimeout()
+        self._buffered = None
         self._deadline = time.monotonic() + timeout
         self._left = limit
         self.received = 0
@@ -80,7 +84,10 @@ class HeadGuard:
     def readline(self, size: int | None = -1) -> bytes:
         """One line, bounded by the head's deadline and what is left of its size cap."""
         if self._deadline is None:
-            return bytes(self._rfile.readline(size))
+            read = bytes(self._rfile.readline(size))
+            if self._buffered is not None:
+                self._buffered -= len(read)
+            return read
         limit = size if size is not None and size >= 0 else None
         chunk = self._peek()
         if not self.received:
@@ -90,8 +97,9 @@ class HeadGuard:
                 # nothing is left to wait for, so its lines are read as they are, unguarded.
                 # http.server stops at the same blank line (RFC 9112 section 2.2: CRLF or LF).
                 self.received = whole[1]
+                self._buffered = len(chunk)  # peek gives all that is buffered, reading nothing
                 self.disarm()
-                return bytes(self._rfile.readline(size))
+                return self.readline(size)
         end = chunk.find(b"\n")
         if 0 <= end < self._left and (limit is None or end < limit):
             # The common line: already buffered whole, within the caps; one read takes it.
@@ -134,10 +142,18 @@ class HeadGuard:
         except TimeoutError:
             raise HeadTimeout("request head not complete in time") from None
 
+    def buffered_bytes(self) -> int | None:
+        """How many bytes the reader holds past what has been read, when known without a system
+        call (just after a head that arrived whole: ``take_buffered`` asks); None otherwise."""
+        buffered = self._buffered
+        return buffered if buffered is not None and buffered >= 0 else None
+
     def __getattr__(self, name: str) -> Any:
+        self._buffered = None  # a read through the wrapped reader: no longer known
         return getattr(self._rfile, name)
 
     def __iter__(self) -> Any:
+        self._buffered = None
         return iter(self._rfile)
 
 
