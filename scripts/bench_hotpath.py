@@ -359,7 +359,7 @@ def peers_for(group: str) -> list[str]:
     if group == "client":
         return ["ours", *before, "websockets", "minimal"]
     if group == "sse":
-        return ["ours", *before, "node faye", "minimal sse"]
+        return ["ours", *before, "node faye", "minimal sse", "minimal sse nodelay"]
     return ["ours", *before, "websockets", "minimal"] + (["node ws"] if have_node_ws() else [])
 
 
@@ -374,6 +374,10 @@ def make_servers() -> dict[str, Server]:
         "websockets": Server("websockets", [py, "-c", WEBSOCKETS_SERVER, "{port}"]),
         "minimal": Server("minimal", [py, str(SCRIPTS / "minimal_ws.py"), "server", "{port}"]),
         "minimal sse": Server("minimal sse", [py, str(SCRIPTS / "minimal_ws.py"), "sse", "{port}"]),
+        # The same writer with TCP_NODELAY on, the socket contract of ours (and faye's): what pure
+        # Python reaches when every event leaves as its own segment.
+        "minimal sse nodelay": Server("minimal sse nodelay",
+                                      [py, str(SCRIPTS / "minimal_ws.py"), "sse-nodelay", "{port}"]),
         "ours sse": Server("ours sse", [py, "-c", OUR_SSE_SERVER, "{port}", str(ROOT)]),
         "node faye": Server("node faye", ["node", str(LOAD), "faye-sse", "{port}"]),
     }
@@ -420,7 +424,7 @@ def report(loads: list[Workload], reps: int) -> None:
         print(f"  {load.name}")
         for peer, values in load.results.items():
             rate, cpu = median(values, 0), median(values, 1)
-            print(f"      {peer:12s} rate {rate:10.0f}  ({rate / yard:5.2f}x {YARDSTICK[load.group]})  "
+            print(f"      {peer:20s} rate {rate:10.0f}  ({rate / yard:5.2f}x {YARDSTICK[load.group]})  "
                   f"cpu {cpu:8.1f} us/msg")
     print("\n| workload | ours | minimal reference | goal | met | ours CPU us/msg | minimal CPU us/msg |")
     print("|---|---|---|---|---|---|---|")

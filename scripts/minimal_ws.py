@@ -8,6 +8,8 @@ error reporting: it is a yardstick for the benchmark, not a library, and not use
 
     python scripts/minimal_ws.py server PORT     WebSocket echo on every path
     python scripts/minimal_ws.py sse PORT        event stream: GET /?n=N&m=TEXT sends N events
+    python scripts/minimal_ws.py sse-nodelay PORT   the same with TCP_NODELAY on, as our EventSource
+                                                    (and faye's) sets it: every event its own segment
 """
 
 from __future__ import annotations
@@ -226,10 +228,14 @@ class Client:
 class StreamHandler(BaseHTTPRequestHandler):
     """An event stream written with plain http.server: the head, then one write per event."""
 
+    nodelay = False  # sse-nodelay: Nagle off, the socket contract of our EventSource and faye's
+
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         query = parse_qs(urlsplit(self.path).query)
         count, message = int(query.get("n", ["1000"])[0]), query.get("m", ["x"])[0]
         self.close_connection = True
+        if self.nodelay:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                          b"Cache-Control: no-cache, no-store\r\nConnection: close\r\n\r\nretry: 5000\r\n\r\n")
         for _ in range(count):
@@ -243,6 +249,7 @@ if __name__ == "__main__":
     if sys.argv[1] == "server":
         serve(int(sys.argv[2]))
     else:
+        StreamHandler.nodelay = sys.argv[1] == "sse-nodelay"
         ThreadingHTTPServer.daemon_threads = True
         ThreadingHTTPServer.request_queue_size = 1024
         ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), StreamHandler).serve_forever()

@@ -24,6 +24,7 @@ from ..errors import HandshakeError
 from ..events import ErrorEvent
 from ..extensions.permessage_deflate import PermessageDeflate
 from ..server.http_server import WebSocketHTTPServer, serve_until_signalled
+from ..server.thread_reuse import DEFAULT_IDLE_THREAD_TIMEOUT
 from ..server.websocket import WebSocket
 from .arguments import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PROG
 from .failures import describe_listen_failure
@@ -47,8 +48,14 @@ PLAIN_ON_TLS_PORT = "answered 400 to plain HTTP on this TLS port: the client sho
 
 
 class ServeServer(WebSocketHTTPServer):
-    """The echo server: its options, and one log line (not a traceback) for network errors."""
+    """The echo server: its options, and one log line (not a traceback) for network errors.
 
+    A handler thread whose connection has ended serves a later one (``idle_thread_timeout``,
+    see ``faye_websocket.server.thread_reuse``): a short connection does not pay for starting a
+    thread.
+    """
+
+    idle_thread_timeout = DEFAULT_IDLE_THREAD_TIMEOUT
     tls_context: ssl.SSLContext | None = None
     origins: list[str] | None = None  # allowed Origin values; None: any
     allow_drafts = False

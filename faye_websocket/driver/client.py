@@ -67,6 +67,8 @@ class ClientDriver(Hybi):
         self._extra = to_headers(headers)
         if origin is not None:
             check_header("Origin", origin)  # a ValueError now, not when start() writes the head
+        if user_agent:
+            check_header("User-Agent", user_agent)
         self._origin = origin
         self._user_agent = user_agent
         self._key = generate_key()
@@ -77,23 +79,31 @@ class ClientDriver(Hybi):
         self.request_sent = b""  # the request head as written (the I/O layer's debug log shows it)
 
     def request_head(self) -> bytes:
-        """The handshake request: request line, then Host, Upgrade, Connection, key, version, ..."""
+        """The handshake request: request line, then Host, Upgrade, Connection, key, version, ...
+
+        The fields are written as pairs: each value is safe by construction (the URL was
+        checked by ``parse_url``, the key is base64, credentials are base64, the subprotocols,
+        Origin, User-Agent and the user's headers were checked when this driver was made);
+        only an extension's offer, made by code that may be the user's, is checked here.
+        """
         target = self.target
-        fields = Headers([("Host", target.host_header), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
-                          ("Sec-WebSocket-Key", self._key), ("Sec-WebSocket-Version", "13")])
+        fields = [("Host", target.host_header), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                  ("Sec-WebSocket-Key", self._key), ("Sec-WebSocket-Version", "13")]
         if self._protocols:
-            fields.add("Sec-WebSocket-Protocol", ", ".join(self._protocols))
+            fields.append(("Sec-WebSocket-Protocol", ", ".join(self._protocols)))
         if target.username is not None:
             credentials = f"{target.username}:{target.password or ''}".encode()
-            fields.add("Authorization", "Basic " + base64.b64encode(credentials).decode("ascii"))
+            fields.append(("Authorization", "Basic " + base64.b64encode(credentials).decode("ascii")))
         if self._origin is not None:
-            fields.add("Origin", self._origin)
+            fields.append(("Origin", self._origin))
         if self._user_agent and "User-Agent" not in self._extra:
-            fields.add("User-Agent", self._user_agent)
-        fields = Headers(with_user_fields(fields, self._extra))
+            fields.append(("User-Agent", self._user_agent))
+        if self._extra:
+            fields = with_user_fields(fields, self._extra)
         offer = self._registry.generate_offer()
         if offer:
-            fields.add("Sec-WebSocket-Extensions", offer)
+            check_header("Sec-WebSocket-Extensions", offer)
+            fields.append(("Sec-WebSocket-Extensions", offer))
         return serialize_head(f"GET {target.resource} HTTP/1.1", fields)
 
     def start(self) -> None:

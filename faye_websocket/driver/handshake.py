@@ -7,9 +7,9 @@ import hashlib
 import secrets
 from typing import Iterable, Sequence
 
+from ..extensions.header import is_token
+
 ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
-# RFC 7230 section 3.2.6: tchar, the characters of a token
-_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 KEY_BYTES = 16  # RFC 6455 section 4.1: "a randomly selected 16-byte value ... base64-encoded"
 
 
@@ -47,7 +47,7 @@ def protocol_list(protocols: str | Iterable[str] | None) -> list[str]:
     else:
         result = [str(p) for p in protocols]
     for name in result:
-        if not name or any(c not in _TOKEN_CHARS for c in name):
+        if not is_token(name):  # RFC 7230 section 3.2.6: tchar, the characters of a token
             raise ValueError(f"invalid subprotocol name: {name!r}")
     return result
 

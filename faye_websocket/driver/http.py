@@ -73,7 +73,10 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a field; raises ValueError if the name or value would break the head."""
-        check_header(name, value)
+        # check_header's rules, its common case (an ASCII value) without its calls: a request
+        # head's fields are each added once per handshake.
+        if not (_TOKEN_RE.fullmatch(name) and value.isascii()) or _FORBIDDEN_VALUE_RE.search(value):
+            check_header(name, value)
         self._items.append((name, value))
         lowered = name.lower()
         values = self._index.get(lowered)
@@ -95,8 +98,10 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """All values of ``name`` joined with ", ", or ``default`` when there is none."""
-        values = self.get_all(name)
-        return ", ".join(values) if values else default
+        values = self._index.get(name.lower())
+        if not values:
+            return default
+        return values[0] if len(values) == 1 else ", ".join(values)
 
     def get_all(self, name: str) -> list[str]:
         """Every value of the fields called ``name``, in order."""
@@ -104,7 +109,10 @@ class Headers:
 
     def tokens(self, name: str) -> list[str]:
         """The comma-separated tokens of ``name``, lower-cased (``Connection: keep-alive, Upgrade``)."""
-        return [t.strip().lower() for v in self.get_all(name) for t in v.split(",") if t.strip()]
+        values = self._index.get(name.lower())
+        if not values:
+            return []
+        return [t.strip().lower() for v in values for t in v.split(",") if t.strip()]
 
     def __getitem__(self, name: str) -> str:
         value = self.get(name)

@@ -234,7 +234,7 @@ class ServerDriver:
         self._options = _Options(protocols, extensions, headers, max_length, allow_drafts, secure)
         self._pre = Driver(max_length=max_length)  # holds failures before a protocol is chosen
         self._inner: Driver | None = None
-        self._head = HeadBuffer(MAX_HEAD_SIZE)
+        self._head: HeadBuffer | None = None  # made by the raw path's first read (_read_head)
         self._early = bytearray()
         # Sends made before the protocol driver exists (the raw path hands the WebSocket out
         # before the head is read); replayed on it once start() has created it, in order.
@@ -333,6 +333,8 @@ class ServerDriver:
             self._read_head(data)
 
     def _read_head(self, data: bytes) -> None:
+        if self._head is None:
+            self._head = HeadBuffer(MAX_HEAD_SIZE)
         try:
             done = self._head.feed(data)
             if done is not None:

@@ -4,16 +4,23 @@ An event stream never reads from its socket, so a client that goes away is only 
 watching for EOF (faye-websocket-ruby #33: the close callback never ran behind nginx). Doing that
 with one thread per stream would double the threads of a thread-per-connection server, so a
 single selector thread watches all streams and also fires their ping timers. The thread starts
-with the first stream and exits ``IDLE_LINGER`` seconds after the last one is gone, so idle
+with the first stream and exits ``IDLE_LINGER`` seconds after it finds the last one gone, so idle
 processes keep no thread and no file descriptor (the thread's lifecycle is
 ``net.wakeup.ServiceThread``'s).
 
-A stream joins and leaves on its own thread: ``add`` and ``remove`` change the selector directly
-(epoll and kqueue take registrations while another thread waits in them), so the watcher thread
-is woken only when it must act sooner: a first ping earlier than its next timer, the last stream
-gone (it ends), or a selector that sees changes only at its next call (poll, select). Opening and
-closing a stream thus costs the watcher thread nothing, where one wake-up each way cost every
-other thread a hand-off of the interpreter lock under load.
+A stream is watched only once it has lived ``WATCH_DELAY`` seconds (or at its first ping, when
+that comes sooner): ``add`` and ``remove`` of a stream that is still waiting are a dictionary
+entry under the watcher's lock, with no system call and no wake-up, so the many short streams of
+a busy server (a few events, then closed) never touch the selector. The watcher thread registers
+the streams that are still open in batches (every stream due within ``WATCH_BATCH`` at once), so
+newcomers wake it a few times a second at most, however many arrive. What this costs: a reader
+that leaves a stream nothing is being written to is noticed ``WATCH_DELAY`` later at the latest
+(a write to it fails at once either way); pings are not delayed.
+
+A watched stream leaves the selector on its own thread: ``remove`` unregisters it directly (every
+selector accepts that while another thread waits in it; a descriptor it then reports is no
+longer in the map and is skipped), so the watcher thread is woken only when the last stream has
+gone while it would sleep long (it then ends) or when a newcomer is due before its next timer.
 
 The thread never blocks on a stream: readiness calls and ping writes are non-blocking (see
 ``faye_websocket.eventsource.writer``), and it calls no user code except close listeners of
@@ -41,11 +48,20 @@ START_FAILURE_LOG_INTERVAL = 10.0  # seconds between two warnings that the threa
 # event each, or a reconnecting reader) then share one thread instead of starting one apiece,
 # which cost more than the rest of a stream's setup (measured: 500 one-event streams, 100 at once).
 IDLE_LINGER = 0.25
-# Selectors whose kernel object takes registrations made while another thread waits in it.
-_LIVE_SELECTORS = tuple(
-    getattr(selectors, name) for name in ("EpollSelector", "KqueueSelector", "DevpollSelector")
-    if hasattr(selectors, name)
-)
+# Seconds: when the last stream leaves, a thread due to sleep longer than this is woken so that
+# it ends soon (IDLE_LINGER later); a shorter sleep is left to run out, which spares a wake-up
+# each time a server between short streams has none open (the thread then ends at most
+# LONG_SLEEP + IDLE_LINGER after the last stream).
+LONG_SLEEP = 1.0
+# Seconds a stream lives before the thread watches its socket for EOF: the bound on noticing a
+# reader that leaves an idle stream. Streams shorter than this cost the selector nothing (two
+# epoll_ctl calls and the interpreter-lock hand-offs around them were a fifth of a short stream's
+# cost with 100 handler threads at once, measured with the bench's 500 readers).
+WATCH_DELAY = 0.5
+# Streams due within this many seconds of the earliest are registered in the same wake-up, so the
+# thread wakes at most 1 / WATCH_BATCH times a second for newcomers (each stream is then watched
+# between WATCH_DELAY - WATCH_BATCH and WATCH_DELAY after it opened).
+WATCH_BATCH = 0.125
 
 
 class Watched(Protocol):
@@ -64,22 +80,25 @@ class Watched(Protocol):
 class StreamWatcher:
     """The shared selector thread; ``add`` and ``remove`` are safe from any thread.
 
-    A stream is registered in the selector by ``add`` and unregistered by ``remove``, both on the
-    caller's thread and under the watcher's lock; ``remove`` must come before the stream's socket
-    is closed, so that a descriptor number reused by a new stream is never mistaken for it.
+    ``add`` files a stream as pending (due ``WATCH_DELAY`` later, or at its first ping); the
+    thread registers the streams still pending when they fall due. ``remove`` drops a pending
+    stream, or unregisters a watched one on the caller's thread, under the watcher's lock; it
+    must come before the stream's socket is closed, so that a descriptor number reused by a new
+    stream is never mistaken for it.
 
     When the thread cannot start (the process is at its thread limit) nothing is lost: the
-    streams stay registered, a warning is logged (at most once per
+    streams stay pending, a warning is logged (at most once per
     ``START_FAILURE_LOG_INTERVAL``), and the next ``add`` starts the thread for all of them.
-    Streams still work meanwhile; only pings and the early notice of a departed client wait for
-    the thread.
+    Streams still work meanwhile; only pings and the notice of a departed client wait for the
+    thread.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # owner: this object; guards every field below
         self._service = ServiceThread(THREAD_NAME, self._lock, self._run)
-        self._selector: selectors.BaseSelector | None = None  # exists while streams are watched
-        self._live = False  # the selector sees changes made during a select (see _LIVE_SELECTORS)
+        self._selector: selectors.BaseSelector | None = None  # exists while the thread runs
+        self._pending: dict[Watched, float | None] = {}  # not yet watched: stream -> first ping
+        self._due: list[tuple[float, int, Watched]] = []  # when pending streams are watched (lazy)
         self._fds: dict[Watched, int] = {}  # every watched stream and its descriptor
         self._timers: list[tuple[float, int, Watched]] = []  # ping deadlines (removed lazily)
         self._next_wake = math.inf  # when the thread's current wait ends at the latest
@@ -88,53 +107,47 @@ class StreamWatcher:
         self._start_failed_at = -math.inf  # when a failed start was last logged
 
     def add(self, stream: Watched, first_ping: float | None) -> None:
-        """Watch ``stream``; ``first_ping`` is the monotonic time of its first ping (None: never)."""
-        fd = stream.watch_fileno()
-        if fd < 0:
-            return  # already closed
+        """Watch ``stream`` from ``WATCH_DELAY`` seconds on; ``first_ping`` is the monotonic time
+        of its first ping (None: never), which also watches it then if that is sooner."""
+        due = time.monotonic() + WATCH_DELAY
+        if first_ping is not None and first_ping < due:
+            due = first_ping
         with self._lock:
-            selector = self._selector
-            if selector is None:
-                selector = self._selector = selectors.DefaultSelector()
-                self._live = isinstance(selector, _LIVE_SELECTORS)
-            stale = selector.get_map().get(fd)
-            if stale is not None:  # only if a closed stream was never removed: the newer one wins
-                selector.unregister(fd)
-                self._fds.pop(stale.data, None)
-            try:
-                selector.register(fd, selectors.EVENT_READ, stream)
-            except OSError:  # EBADF: closed by another thread since watch_fileno()
-                if not self._fds and not self._service.running():
-                    self._close_selector()
-                return
-            self._fds[stream] = fd
+            self._pending[stream] = first_ping
+            heapq.heappush(self._due, (due, next(self._sequence), stream))
             self._idle_since = None
-            wake = not self._live
-            if first_ping is not None:
-                heapq.heappush(self._timers, (first_ping, next(self._sequence), stream))
-                wake = wake or first_ping < self._next_wake
-            if wake or not self._service.running():
+            if due < self._next_wake or not self._service.running():
                 self._start_or_wake()
 
     def remove(self, stream: Watched) -> None:
         """Stop watching ``stream``; call it before the stream's socket is closed."""
         with self._lock:
-            fd = self._fds.pop(stream, None)
-            selector = self._selector
-            if fd is None or selector is None:
-                return
-            key = selector.get_map().get(fd)
-            if key is not None and key.data is stream:
-                try:
-                    selector.unregister(fd)
-                except (KeyError, ValueError, OSError):
-                    pass  # the descriptor is already closed: the kernel forgot it
-            if self._fds:
-                return
-            if self._service.running():
-                self._service.start_or_wake()  # the thread sees nothing left: it ends soon
+            if stream in self._pending:  # never watched; its entry in _due is dropped when due
+                del self._pending[stream]
+                if not self._pending:
+                    self._due.clear()  # only such entries are left
             else:
-                self._close_selector()  # never started (or its start failed): nothing to wake
+                fd = self._fds.pop(stream, None)
+                selector = self._selector
+                if fd is None or selector is None:
+                    return
+                key = selector.get_map().get(fd)
+                if key is not None and key.data is stream:
+                    try:
+                        selector.unregister(fd)
+                    except (KeyError, ValueError, OSError):
+                        pass  # the descriptor is already closed: the kernel forgot it
+            if self._fds or self._pending:
+                return
+            if not self._service.running():
+                self._close_selector()  # its thread failed: nothing to wake
+            elif self._next_wake - time.monotonic() > LONG_SLEEP:
+                self._service.start_or_wake()  # the thread sees nothing left: it ends soon
+
+    def watching(self, stream: Watched) -> bool:
+        """True once ``stream``'s socket is in the selector (tests check when that happens)."""
+        with self._lock:
+            return stream in self._fds
 
     def running(self) -> bool:
         """True while the watcher thread exists (tests check that it exits when idle)."""
@@ -153,11 +166,13 @@ class StreamWatcher:
                                "stream(s) wait for the next attempt", error, len(self._fds))
 
     def _close_selector(self) -> None:
-        """Nothing is watched any more (lock held): drop the selector and the timers."""
+        """Nothing is watched any more and the thread ends (lock held): drop the selector and
+        the timers."""
         if self._selector is not None:
             self._selector.close()
             self._selector = None
         self._timers.clear()
+        self._due.clear()
         self._next_wake = math.inf
         self._idle_since = None
 
@@ -166,11 +181,13 @@ class StreamWatcher:
     def _run(self, wake_r: socket.socket) -> None:
         """The thread's body (``ServiceThread``): wait, serve, until nothing is watched."""
         with self._lock:
-            selector = self._selector
-            if selector is None or not self._fds:  # every stream left before the thread ran
+            if not self._fds and not self._pending:  # every stream left before the thread ran
                 self._close_selector()
                 self._service.finish()
                 return
+            selector = self._selector
+            if selector is None:
+                selector = self._selector = selectors.DefaultSelector()
             if wake_r.fileno() in selector.get_map():  # a read end of a thread that failed
                 selector.unregister(wake_r.fileno())
             selector.register(wake_r, selectors.EVENT_READ, None)
@@ -187,7 +204,8 @@ class StreamWatcher:
         ``IDLE_LINGER`` seconds."""
         with self._lock:
             now = time.monotonic()
-            if self._fds:
+            self._watch_due(selector, now)
+            if self._fds or self._pending:
                 idle_until = math.inf
             else:
                 if self._idle_since is None:
@@ -198,7 +216,8 @@ class StreamWatcher:
                     self._close_selector()
                     self._service.finish()
                     return False
-            self._next_wake = min(self._timers[0][0] if self._timers else math.inf, idle_until)
+            self._next_wake = min(self._timers[0][0] if self._timers else math.inf,
+                                  self._due[0][0] if self._due else math.inf, idle_until)
             timeout = None if self._next_wake == math.inf else max(0.0, self._next_wake - now)
         for key, _ in selector.select(timeout):
             if key.data is None:
@@ -207,6 +226,32 @@ class StreamWatcher:
                 key.data.on_readable()
         self._fire_timers()
         return True
+
+    def _watch_due(self, selector: selectors.BaseSelector, now: float) -> None:
+        """Register the pending streams due within ``WATCH_BATCH`` of ``now`` (lock held)."""
+        due = self._due
+        while due and due[0][0] <= now + WATCH_BATCH:
+            _, _, stream = heapq.heappop(due)
+            if stream in self._pending:  # else removed while pending: never watched
+                self._register(selector, stream, self._pending.pop(stream))
+
+    def _register(self, selector: selectors.BaseSelector, stream: Watched, first_ping: float | None) -> None:
+        """Put ``stream`` in the selector and its first ping on the timers (lock held). A stream
+        is removed before its socket closes, so its descriptor is still its own."""
+        fd = stream.watch_fileno()
+        if fd < 0:
+            return  # closed (the WSGI server ended the response)
+        stale = selector.get_map().get(fd)
+        if stale is not None:  # only if a closed stream was never removed: the newer one wins
+            selector.unregister(fd)
+            self._fds.pop(stale.data, None)
+        try:
+            selector.register(fd, selectors.EVENT_READ, stream)
+        except OSError:  # EBADF: the socket was closed without the stream's close()
+            return
+        self._fds[stream] = fd
+        if first_ping is not None:
+            heapq.heappush(self._timers, (first_ping, next(self._sequence), stream))
 
     def _fire_timers(self) -> None:
         now = time.monotonic()

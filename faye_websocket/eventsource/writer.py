@@ -18,6 +18,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
@@ -48,9 +49,16 @@ class EventSource(EventTarget):
     is the keep-alive comment interval in seconds (None or 0: no pings). ``send_timeout``
     (seconds, 30 by default as the WebSocket's; None: no limit) bounds how long a write may make
     no progress: a client that stops reading is cut then, and ``send()`` returns False; with pings
-    on, a write blocked for three ping intervals is cut sooner. ``url`` and
-    ``last_event_id`` describe the request. Every method is safe from any thread. Raises
-    ValueError for a bad option or custom header.
+    on, a write blocked for three ping intervals is cut sooner. ``nodelay`` (True, as faye)
+    turns Nagle's algorithm off so that every event leaves at once; ``nodelay=False`` leaves the
+    socket as the server made it (Nagle on, for http.server), for bulk streams: events written
+    back to back then share segments, which costs the writer and the reader less per event, but
+    a small event may wait for the previous one's acknowledgement. ``url`` and
+    ``last_event_id`` describe the request: a ``Request``, or the ``BaseHTTPRequestHandler`` or
+    WSGI environ it came from, which is then read only when one of them is first asked for
+    (``from_handler`` passes its handler: most streams never ask). Every method is safe from any
+    thread. Raises ValueError for a bad option or custom header, TypeError for a ``nodelay``
+    that is not a bool or another kind of ``request``.
 
     Behind nginx with its default ``proxy_buffering on``, events wait in nginx's buffer until it
     fills; pass ``headers={"X-Accel-Buffering": "no"}`` (or turn buffering off for the location).
@@ -63,24 +71,30 @@ class EventSource(EventTarget):
 
     def __init__(
         self,
-        request: Request,
+        request: RequestSource,
         sock: socket.socket,
         *,
         headers: wire.HeaderInput = None,
         ping: float | None = wire.DEFAULT_PING,
         retry: float | None = wire.DEFAULT_RETRY,
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        nodelay: bool = True,
     ) -> None:
         super().__init__()
+        if not isinstance(request, (Request, BaseHTTPRequestHandler, Mapping)):
+            request_from(request)  # raises its TypeError for anything else
         self._ping = check_duration("ping", ping, zero_disables=True)
         self._send_timeout = check_duration("send_timeout", send_timeout)
+        if not isinstance(nodelay, bool):
+            raise TypeError(f"nodelay must be True or False, not {nodelay!r}")
         head = wire.stream_start(headers, retry)
         self._sock = sock
-        self._request = request
+        self._request = request  # parsed by url or last_event_id, if ever (http.server's headers
+        # cost about 18 us to copy: more than the rest of the stream's Python set-up)
         self._url: str | None = None  # url and last_event_id: computed on first use
         self._last_event_id: str | None = None
-        # The socket for the one-call try (None for TLS: SSLSocket.send takes no flags); it stays
-        # blocking, as PlainSocketTransport keeps it, so that CPython does not poll before a send.
+        # The plain socket (None for TLS: SSLSocket.send takes no flags). It stays blocking, as
+        # PlainSocketTransport keeps it, so that CPython does not poll before a send.
         self._plain: socket.socket | None = None
         # What a write waits through when the kernel does not take it all; made on first use for
         # a plain socket (most streams never wait), at once for TLS (it makes the socket
@@ -93,6 +107,10 @@ class EventSource(EventTarget):
             if sock.gettimeout() is not None:  # settimeout costs a system call even when unchanged
                 sock.settimeout(None)
             self._plain = sock
+        # The plain socket while a write may go straight to it with one try (the stream open,
+        # nothing left by a broadcast turn), else None: the one check of the common write.
+        # Changed with the turn held (and set to None as the stream closes).
+        self._fast = self._plain
         self._state = ReadyState.CONNECTING
         self._state_lock = threading.Lock()  # owner: close(); makes the move to CLOSED happen once
         self._turn = WriteTurn()  # owner: writers; serialises bytes on the socket
@@ -100,9 +118,13 @@ class EventSource(EventTarget):
         # finish); None while nothing waits. A write the kernel takes at once never sets it.
         self._writing_since: float | None = None
         self._rest = bytearray()  # what a write_nowait turn left unwritten; written first by any write
-        self._closed = threading.Event()
+        # Held from here until close() releases it: wait() takes and gives it back. A Lock where
+        # a threading.Event costs ten times as much to make, set and wait on (about 4 us a stream).
+        self._open = threading.Lock()
+        self._open.acquire()
         self._watch = watch_view(sock)
-        set_nodelay(sock)
+        if nodelay:
+            set_nodelay(sock)
         self._state = ReadyState.OPEN
         if self._write(head):
             first_ping = time.monotonic() + self._ping if self._ping else None
@@ -118,7 +140,7 @@ class EventSource(EventTarget):
         """
         handler.close_connection = True
         handler.wfile.flush()
-        stream = cls(request_from(handler), handler.connection, **options)
+        stream = cls(handler, handler.connection, **options)
         finish = handler.finish
 
         def finish_after_stream() -> None:
@@ -143,14 +165,15 @@ class EventSource(EventTarget):
     def url(self) -> str:
         """``http[s]://<Host header><target>`` of the request, as the original's ``url``."""
         if self._url is None:
-            self._url = wire.request_url(self._request, secure=isinstance(self._sock, ssl.SSLSocket))
+            request = request_from(self._request)
+            self._url = wire.request_url(request, secure=isinstance(self._sock, ssl.SSLSocket))
         return self._url
 
     @property
     def last_event_id(self) -> str:
         """The reader's ``Last-Event-ID`` header, else its ``lastEventId`` query parameter, else ""."""
         if self._last_event_id is None:
-            self._last_event_id = wire.last_event_id(self._request)
+            self._last_event_id = wire.last_event_id(request_from(self._request))
         return self._last_event_id
 
     @property
@@ -166,6 +189,8 @@ class EventSource(EventTarget):
         write closes the stream too. Raises TypeError/ValueError as
         ``driver.eventsource.format_event`` does (checked before anything is written).
         """
+        if event is None and id is None:  # the common event: no keyword arguments to pass on
+            return self._write(wire.format_event(message))
         return self._write(wire.format_event(message, event=event, id=id))
 
     def ping(self) -> bool:
@@ -174,7 +199,15 @@ class EventSource(EventTarget):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the stream is closed (or ``timeout`` seconds pass); True if it is closed."""
-        return self._closed.wait(timeout)
+        if timeout is None:
+            closed = self._open.acquire()
+        elif timeout > 0:
+            closed = self._open.acquire(True, timeout)
+        else:
+            closed = self._open.acquire(False)  # as threading.Event.wait: a timeout <= 0 only looks
+        if closed:
+            self._open.release()  # for the next waiter
+        return closed
 
     def close(self) -> bool:
         """End the stream: close the socket, then fire the close event. False if already closed.
@@ -185,17 +218,19 @@ class EventSource(EventTarget):
             if self._state is ReadyState.CLOSED:
                 return False
             self._state = ReadyState.CLOSED
+            self._fast = None
         WATCHER.remove(self)
         shutdown_tcp(self._sock)  # wakes a writer blocked in sendall
         self._turn.take()
         try:
+            self._fast = None  # again with the turn held: no turn restores it once CLOSED
             self._rest.clear()
             self._sock.close()
             if self._watch is not self._sock:
                 self._watch.close()
         finally:
             self._turn.give()
-        self._closed.set()
+        self._open.release()
         self.dispatch_event(CloseEvent(None))
         return True
 
@@ -215,19 +250,19 @@ class EventSource(EventTarget):
         except IndexError:
             turn.take()  # another thread writes: wait for its turn to end
         try:
-            if self._state is not _OPEN:
-                return False
-            # The short path: nothing left by a broadcast turn, and the kernel takes it all.
-            plain = self._plain
-            if plain is not None and not self._rest:
+            # The short path (open, plain, nothing left by a broadcast turn): the kernel takes it all.
+            fast = self._fast
+            if fast is not None:
                 try:
-                    sent = plain.send(data, _DONTWAIT)
+                    sent = fast.send(data, _DONTWAIT)
                 except BlockingIOError:  # the client's window is full
                     sent = 0
                 except OSError:
                     sent = -1
                 if sent == len(data) or (sent >= 0 and self._write_rest(data, sent)):
                     return True
+            elif self._state is not _OPEN:
+                return False
             elif self._write_rest(data, 0):
                 return True
         finally:
@@ -244,6 +279,7 @@ class EventSource(EventTarget):
         if self._rest:
             data = bytes(self._rest) + data
             self._rest.clear()
+            self._fast = self._plain if self._state is _OPEN else None
         self._writing_since = time.monotonic()
         try:
             with memoryview(data) as view:
@@ -288,6 +324,7 @@ class EventSource(EventTarget):
         """``write_nowait``'s turn, with the turn held; raises OSError on a broken connection."""
         if data:
             self._rest += data
+            self._fast = None  # the rest goes first: every write takes the slow path until it has
         if not self._rest:
             return WriteNowait.DONE
         with memoryview(self._rest) as view:
@@ -296,6 +333,7 @@ class EventSource(EventTarget):
         # The watcher's stall rule (STALLED_PINGS) counts from the last progress.
         if not self._rest:
             self._writing_since = None
+            self._fast = self._plain if self._state is _OPEN else None
         elif sent or self._writing_since is None:
             self._writing_since = time.monotonic()
         return WriteNowait.PENDING if self._rest else WriteNowait.DONE

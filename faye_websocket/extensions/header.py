@@ -15,6 +15,7 @@ original typed them: a bare parameter is ``True``, a decimal integer (also insid
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, NamedTuple
 
 from ..errors import ProtocolError
@@ -27,6 +28,8 @@ _ECHO_LIMIT = 200  # how much of a bad header an error message repeats
 
 # RFC 7230 section 3.2.6: tchar
 TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# The same set as a pattern: a scan in C (names are checked on every handshake).
+_TOKEN_RE = re.compile("[" + re.escape("".join(sorted(TOKEN_CHARS))) + "]+")
 _OWS = frozenset(" \t")  # RFC 7230 section 3.2.3
 # RFC 7230 section 3.2.6: qdtext and the characters a quoted-pair may escape (obs-text refused)
 _QDTEXT = frozenset(["\t", " ", "!"] + [chr(c) for c in range(0x23, 0x7F) if c != 0x5C])
@@ -66,7 +69,7 @@ def parse_header(value: str | None) -> list[ExtensionOffer]:
 
 def is_token(text: str) -> bool:
     """True when ``text`` is a non-empty RFC 7230 token."""
-    return bool(text) and all(char in TOKEN_CHARS for char in text)
+    return _TOKEN_RE.fullmatch(text) is not None
 
 
 def serialize_params(name: str, params: Params) -> str:

@@ -9,6 +9,7 @@ it (the socket is shut down, and ``open()`` raises ConnectionAbortedError).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import ssl
@@ -40,6 +41,17 @@ class Opened:
 AddressInfo = list[tuple[Any, Any, int, str, Any]]
 
 
+@functools.lru_cache(maxsize=256)
+def is_ip_literal(host: str) -> bool:
+    """True for an IPv4 or IPv6 address (no lookup needed). Cached: a client connecting again
+    and again asks about the same few hosts, and ipaddress parses in Python."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def resolve(host: str, port: int, timeout: float | None, wake: threading.Event | None = None) -> AddressInfo:
     """getaddrinfo under a deadline; TimeoutError when the resolver does not answer in time.
 
@@ -47,12 +59,7 @@ def resolve(host: str, port: int, timeout: float | None, wake: threading.Event |
     thread that is left to finish on its own if the deadline passes first, or if another thread
     sets ``wake`` (an abort: ConnectionAbortedError).
     """
-    try:
-        ipaddress.ip_address(host)
-        literal = True
-    except ValueError:
-        literal = False
-    if literal or (timeout is None and wake is None):
+    if is_ip_literal(host) or (timeout is None and wake is None):
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     result: list[AddressInfo | BaseException] = []
     done = wake or threading.Event()

@@ -19,7 +19,13 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
-from ..driver.http import MAX_HEAD_SIZE, STATUS_HEADERS_TOO_LARGE, STATUS_REQUEST_TIMEOUT, error_response
+from ..driver.http import (
+    MAX_HEAD_SIZE,
+    STATUS_HEADERS_TOO_LARGE,
+    STATUS_REQUEST_TIMEOUT,
+    error_response,
+    find_head_end,
+)
 
 DEFAULT_HEAD_TIMEOUT = 10.0  # seconds for a whole request head: the WebSocket's handshake_timeout
 # A head's read may end this share of the time left after its deadline (see HeadGuard._peek).
@@ -50,13 +56,16 @@ class HeadGuard:
         self._deadline: float | None = None
         self._left = 0
         self._saved_timeout: float | None = None
-        self._timeout_set: float | None = None  # what _peek last gave the socket (None: not yet)
+        self._timeout_set: float | None = None  # the socket's timeout now (None: blocking)
         self.received = 0  # head bytes read since arm()
+        # Bytes the reader held when the whole head was found buffered, minus what has been read
+        # since (see buffered_bytes); None when unknown.
+        self._buffered: int | None = None
 
     def arm(self, timeout: float, limit: int) -> None:
         """Start a head: ``timeout`` seconds and ``limit`` bytes for all of it."""
-        self._saved_timeout = self._sock.gettimeout()
-        self._timeout_set = None
+        self._saved_timeout = self._timeout_set = self._sock.gettimeout()
+        self._buffered = None
         self._deadline = time.monotonic() + timeout
         self._left = limit
         self.received = 0
@@ -65,6 +74,8 @@ class HeadGuard:
         """The head is read: later reads are the body's (the socket's own timeout again)."""
         if self._deadline is not None:
             self._deadline = None
+            if self._timeout_set == self._saved_timeout:
+                return  # _peek left it as it was (each settimeout is a system call)
             try:
                 self._sock.settimeout(self._saved_timeout)
             except OSError:
@@ -73,9 +84,22 @@ class HeadGuard:
     def readline(self, size: int | None = -1) -> bytes:
         """One line, bounded by the head's deadline and what is left of its size cap."""
         if self._deadline is None:
-            return bytes(self._rfile.readline(size))
+            read = bytes(self._rfile.readline(size))
+            if self._buffered is not None:
+                self._buffered -= len(read)
+            return read
         limit = size if size is not None and size >= 0 else None
         chunk = self._peek()
+        if not self.received:
+            whole = find_head_end(chunk)
+            if whole is not None and whole[1] <= self._left:
+                # The head's first read brought all of it, within the cap (the common request):
+                # nothing is left to wait for, so its lines are read as they are, unguarded.
+                # http.server stops at the same blank line (RFC 9112 section 2.2: CRLF or LF).
+                self.received = whole[1]
+                self._buffered = len(chunk)  # peek gives all that is buffered, reading nothing
+                self.disarm()
+                return self.readline(size)
         end = chunk.find(b"\n")
         if 0 <= end < self._left and (limit is None or end < limit):
             # The common line: already buffered whole, within the caps; one read takes it.
@@ -107,7 +131,8 @@ class HeadGuard:
             raise HeadTimeout("request head not complete in time")
         # A head's lines mostly come from one read already buffered: the timeout (a system
         # call to set) is set again only once it is off by more than TIMEOUT_SLACK of the time
-        # left, so a read may end that much after the deadline.
+        # left, so a read may end that much after the deadline. The socket's own timeout counts
+        # too: the command line's server has just set one as long as the head's.
         current = self._timeout_set
         if current is None or abs(current - remaining) > remaining * TIMEOUT_SLACK:
             self._sock.settimeout(remaining)
@@ -117,10 +142,18 @@ class HeadGuard:
         except TimeoutError:
             raise HeadTimeout("request head not complete in time") from None
 
+    def buffered_bytes(self) -> int | None:
+        """How many bytes the reader holds past what has been read, when known without a system
+        call (just after a head that arrived whole: ``take_buffered`` asks); None otherwise."""
+        buffered = self._buffered
+        return buffered if buffered is not None and buffered >= 0 else None
+
     def __getattr__(self, name: str) -> Any:
+        self._buffered = None  # a read through the wrapped reader: no longer known
         return getattr(self._rfile, name)
 
     def __iter__(self) -> Any:
+        self._buffered = None
         return iter(self._rfile)
 
 

@@ -35,10 +35,11 @@ from ..api import WebSocketAPI
 from ..driver.http import MAX_HEAD_SIZE
 from .admission import AdmissionMixIn
 from .head_limits import DEFAULT_HEAD_TIMEOUT, guarded_handler
+from .thread_reuse import ThreadReuseMixIn
 from .tracking import DEFAULT_SHUTDOWN_GRACE, LISTEN_BACKLOG, ConnectionTracker, Stream
 
 
-class WebSocketHTTPServer(AdmissionMixIn, ThreadingHTTPServer):
+class WebSocketHTTPServer(AdmissionMixIn, ThreadReuseMixIn, ThreadingHTTPServer):
     """ThreadingHTTPServer (daemon handler threads) that tracks the WebSockets it upgrades.
 
     Class attributes (set on a subclass, or on the instance before serving):
@@ -50,6 +51,10 @@ class WebSocketHTTPServer(AdmissionMixIn, ThreadingHTTPServer):
     - ``max_connections``, ``retry_after``, ``overload_log_interval``: admission (see
       ``faye_websocket.server.admission``); by default at most 4096 connections, fewer when the
       descriptor limit leaves fewer.
+    - ``idle_thread_timeout`` (None: off) and ``max_idle_threads``: a handler thread whose
+      connection has ended waits that long for the next one instead of ending (see
+      ``faye_websocket.server.thread_reuse``); ``faye-websocket serve`` and the demo server
+      turn it on.
 
     The handler class is used through a subclass that adds the head guard (same name).
     """
@@ -62,6 +67,7 @@ class WebSocketHTTPServer(AdmissionMixIn, ThreadingHTTPServer):
     def __init__(self, server_address: Any, RequestHandlerClass: Any, bind_and_activate: bool = True) -> None:
         self.websockets = ConnectionTracker()
         self._admission_init()
+        self._thread_reuse_init()
         super().__init__(server_address, guarded_handler(RequestHandlerClass), bind_and_activate)
 
     def track_websocket(self, websocket: WebSocketAPI) -> None:

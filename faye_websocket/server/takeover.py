@@ -103,6 +103,10 @@ def take_buffered(rfile: Any, sock: socket.socket) -> bytes:
     head; http.server's BufferedReader has then already pulled them off the socket. The socket
     is made non-blocking for the peek so an empty buffer costs one failed read, never a wait.
     """
+    known = getattr(rfile, "buffered_bytes", None)  # a head guard may know without reading
+    count = known() if callable(known) else None
+    if count is not None:
+        return bytes(rfile.read(count)) if count else b""
     peek = getattr(rfile, "peek", None)
     if peek is None:
         return b""

@@ -55,7 +55,7 @@ class ConnectionTracker:
         # Single C-level set operations on it are atomic under the interpreter lock; iterating
         # goes through a copy (_snapshot) so that a concurrent add or discard cannot break it.
         self._live: weakref.WeakSet[Tracked] = weakref.WeakSet()
-        self._cond = threading.Condition()  # owner: close_all() waits on it; guards _closing
+        self._cond = threading.Condition()  # owner: close_all() waits on it; it sets _closing
         self._closing = False  # close_all() has begun: connections tracked from now on are closed
 
     def add(self, websocket: Tracked) -> None:
@@ -71,9 +71,11 @@ class ConnectionTracker:
                 with self._cond:
                     self._cond.notify_all()
 
-        with self._cond:
-            self._live.add(websocket)
-            closing = self._closing
+        # No lock: close_all() sets _closing before it takes its snapshot, so a connection added
+        # before the flag is read here is either in that snapshot or closed below (at worst
+        # both: a second close does nothing). Every handshake passes here.
+        self._live.add(websocket)
+        closing = self._closing
         websocket.on("close", forget)
         if websocket.ready_state is ReadyState.CLOSED:
             forget(None)

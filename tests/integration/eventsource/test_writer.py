@@ -14,14 +14,15 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from faye_websocket.driver.http import HeadBuffer, parse_request
+from faye_websocket.driver.http import HeadBuffer, Headers, Request, parse_request
 from faye_websocket.events import CloseEvent, ReadyState
 from faye_websocket.eventsource.parser import EventStreamParser
-from faye_websocket.eventsource.watcher import WATCHER
+from faye_websocket.eventsource.watcher import WATCH_DELAY, WATCHER
 from faye_websocket.eventsource.writer import EventSource
 from tests.integration.components import TLSCerts, assert_no_leaks
 from tests.integration.eventsource_support import open_stream, read_to_eof, read_until, serving, wait_for
 
+WAIT_CLOSED = 5.0  # seconds a waiter may take to see a close on a loaded machine
 HEAD = (
     b"HTTP/1.1 200 OK\r\n"
     b"Content-Type: text/event-stream\r\n"
@@ -129,12 +130,12 @@ def test_client_that_disconnects_is_noticed_by_eof_with_no_write_pending() -> No
         es = streams.first()
         started = time.monotonic()
         sock.close()
-        assert streams.closed.wait(2.0), "close event did not fire after the client left"
+        assert streams.closed.wait(WATCH_DELAY + 2.0), "close event did not fire after the client left"
         elapsed = time.monotonic() - started
         assert es.ready_state is ReadyState.CLOSED
         assert es.wait(1.0)
     assert len(streams.closes) == 1
-    assert elapsed < 1.0
+    assert elapsed < WATCH_DELAY + 1.0  # watched from WATCH_DELAY after it opened at the latest
 
 
 def test_client_reset_is_noticed_too() -> None:
@@ -148,7 +149,7 @@ def test_client_reset_is_noticed_too() -> None:
         read_until(sock, b"\r\n\r\nretry")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()  # SO_LINGER 0: an RST instead of a FIN
-        assert streams.closed.wait(2.0)
+        assert streams.closed.wait(WATCH_DELAY + 2.0)
     assert len(streams.closes) == 1
 
 
@@ -255,7 +256,7 @@ def test_stream_over_tls_has_https_url_and_notices_disconnect(tls_certs: TLSCert
         es = streams.first()
         assert es.url == "https://localhost/tls"
         sock.close()
-        assert streams.closed.wait(2.0)
+        assert streams.closed.wait(WATCH_DELAY + 2.0)
     assert len(streams.closes) == 1
 
 
@@ -271,7 +272,7 @@ def test_watcher_thread_exists_only_while_streams_are_open() -> None:
         streams.first()
         assert WATCHER.running()
         sock.close()
-        assert streams.closed.wait(2)
+        assert streams.closed.wait(WATCH_DELAY + 2.0)
     deadline = time.monotonic() + 2
     while WATCHER.running() and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -363,8 +364,37 @@ def test_constructor_works_on_a_raw_socket_with_a_request_parsed_by_hand() -> No
     assert (made[0].url, made[0].last_event_id) == (f"http://127.0.0.1:{port}/raw?lastEventId=3", "3")
 
 
+def test_wait_returns_true_for_every_waiter_once_closed_and_false_on_timeout_before() -> None:
+    streams = Streams()
+
+    def stream(handler: BaseHTTPRequestHandler) -> None:
+        streams.adopt(EventSource.from_handler(handler, ping=None))
+
+    with serving(stream) as server, open_stream(server.port) as sock:
+        read_until(sock, b"retry")
+        es = streams.first()
+        assert es.wait(0) is False
+        assert es.wait(-1) is False  # as threading.Event.wait: a timeout <= 0 only looks
+        assert es.wait(0.05) is False
+        results: list[bool] = []
+        waiters = [threading.Thread(target=lambda: results.append(es.wait(WAIT_CLOSED))) for _ in range(3)]
+        for waiter in waiters:
+            waiter.start()
+        es.close()
+        for waiter in waiters:
+            waiter.join(WAIT_CLOSED)
+        assert results == [True, True, True]
+        assert es.wait() is True and es.wait(0) is True  # and stays so
+
+
+def test_a_request_of_another_kind_is_refused() -> None:
+    with socket.socket() as sock, pytest.raises(TypeError):
+        EventSource("GET /", sock)  # type: ignore[arg-type]
+
+
 def test_once_off_and_a_failing_listener() -> None:
     calls: list[str] = []
+    dispatched = threading.Event()  # the close event fires after the socket closes: wait for it
 
     def stream(handler: BaseHTTPRequestHandler) -> None:
         es = EventSource.from_handler(handler, ping=None)
@@ -379,10 +409,12 @@ def test_once_off_and_a_failing_listener() -> None:
         es.off("close", removed)
         es.on("close", failing)  # logged, and the next listener still runs
         es.once("close", lambda event: calls.append("once"))
+        es.on("close", lambda event: dispatched.set())
         es.close()
 
     with serving(stream) as server, open_stream(server.port) as sock:
         read_to_eof(sock)
+        assert dispatched.wait(5.0)
     assert calls == ["once"]
 
 
@@ -499,3 +531,28 @@ def test_peer_gone_on_a_socket_with_a_timeout_neither_blocks_nor_reports_a_live_
     closed = socket.socket()
     closed.close()
     assert peer_gone(closed) is True  # a view closed under the watcher never raises
+
+
+@pytest.mark.parametrize(("options", "nodelay_on"),
+                         [({}, True), ({"nodelay": True}, True), ({"nodelay": False}, False)])
+def test_nodelay_is_on_by_default_and_false_leaves_nagle_on(
+        options: dict[str, bool], nodelay_on: bool) -> None:
+    seen: list[int] = []
+
+    def stream(handler: BaseHTTPRequestHandler) -> None:
+        es = EventSource.from_handler(handler, ping=None, **options)
+        seen.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        for n in range(3):
+            es.send(f"bulk {n}")
+        es.close()
+
+    with serving(stream) as server, open_stream(server.port) as sock:
+        data = read_to_eof(sock)
+    # The same bytes either way.
+    assert data.endswith(b"data: bulk 0\r\n\r\ndata: bulk 1\r\n\r\ndata: bulk 2\r\n\r\n")
+    assert [bool(value) for value in seen] == [nodelay_on]
+
+
+def test_a_nodelay_that_is_not_a_bool_is_refused() -> None:
+    with socket.socket() as sock, pytest.raises(TypeError):
+        EventSource(Request("GET", "/", Headers(), "HTTP/1.1"), sock, nodelay=1)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ import pytest
 
 from faye_websocket.events import ReadyState
 from faye_websocket.eventsource.client import EventSourceClient
+from faye_websocket.eventsource.watcher import WATCH_DELAY
 from faye_websocket.eventsource.writer import EventSource
 from faye_websocket.eventsource.wsgi import COALESCE_LIMIT, EventSourceResponse
 from tests.integration.components import (
@@ -170,7 +171,7 @@ def test_werkzeug_client_that_goes_away_is_noticed_without_a_write() -> None:
             read_until(sock, b"retry")
             streams[0].on("close", lambda event: closed.set())
             started = time.monotonic()
-        assert closed.wait(2.0), "the departure was not noticed"
+        assert closed.wait(WATCH_DELAY + 2.0), "the departure was not noticed"
         assert time.monotonic() - started < 1.0
 
 
@@ -230,7 +231,7 @@ def test_werkzeug_over_tls_streams_to_our_reader_and_notices_departure(tls_certs
         es.send("over tls")
         reader.join(5)
         assert events == ["over tls"]
-        assert closed.wait(2.0), "the TLS client's departure was not noticed"
+        assert closed.wait(WATCH_DELAY + 2.0), "the TLS client's departure was not noticed"
 
 
 def stalled_client_app(streams: list[EventSourceResponse]) -> Callable[..., Any]:
@@ -275,7 +276,7 @@ def test_wsgi_sends_to_a_client_that_reads_nothing_stop_within_three_ping_interv
         sock.close()  # lets a server blocked in a write (wsgiref) finish
         assert not stuck, "send() blocked with no bound on a client that reads nothing"
         assert results == [False]
-        assert closed.wait(2)
+        assert closed.wait(WATCH_DELAY + 2.0)
     # werkzeug's request thread leaves its drain selector to the garbage collector when the read
     # after the response fails (serving.py, execute()): let the thread end, then collect it.
     for thread in set(threading.enumerate()) - threads_before:
