@@ -111,7 +111,8 @@ class PermessageDeflate:
 
     Options (keyword-only; an unknown one is a TypeError, a bad value a ValueError/TypeError):
     ``level``, ``mem_level``, ``strategy``: zlib's compression settings.
-    ``no_context_takeover``: reset our compressor after every message (and say so).
+    ``no_context_takeover``: compress every message alone (and say so); no connection then
+    holds a compressor: each message borrows an idle one (see ``deflate_alone``).
     ``max_window_bits``: the largest LZ77 window (8-15) our compressor may use.
     ``request_no_context_takeover``: ask the peer to reset its compressor per message.
     ``request_max_window_bits``: ask the peer to use at most this window (8-15).
@@ -392,8 +393,9 @@ def deflate_alone(settings: CompressorSettings, data: bytes) -> bytes:
     """One message's compressed payload with no history (no context takeover, RFC 7692 section
     7.1.1.1): the bytes a new compressor of these ``settings`` makes, without the 4-byte tail.
 
-    A new compressor allocates and clears zlib's state (about 256 KiB at the defaults), which
-    cost about six times the compressing of a 1 KiB message. Instead an idle compressor is
+    A new compressor allocates zlib's state (about 256 KiB at the defaults) and frees it after
+    the message; where malloc hands that back to the kernel each time, the page faults cost
+    several times the compressing of a 1 KiB message. Instead an idle compressor is
     reused: each message ends with Z_FULL_FLUSH, which writes the same sync marker as
     Z_SYNC_FLUSH and makes zlib forget the history (its hash table is cleared and its position
     reset), so the next message is compressed byte for byte as by a new compressor. Thread-safe
