@@ -71,6 +71,24 @@ class Headers:
         for name, value in items:
             self.add(name, value)
 
+    @classmethod
+    def from_checked(cls, fields: list[tuple[str, str]]) -> Headers:
+        """Headers holding ``fields`` (kept, not copied), whose names are known to be tokens and
+        values printable ASCII: the checks ``add`` makes have been made (a request head matched
+        field by field, see server/request_head.py)."""
+        headers = cls.__new__(cls)
+        headers._items = fields
+        index: dict[str, list[str]] = {}
+        for name, value in fields:
+            lowered = name.lower()
+            values = index.get(lowered)
+            if values is None:
+                index[lowered] = [value]
+            else:
+                values.append(value)
+        headers._index = index
+        return headers
+
     def add(self, name: str, value: str) -> None:
         """Append a field; raises ValueError if the name or value would break the head."""
         # check_header's rules, its common case (an ASCII value) without its calls: a request
