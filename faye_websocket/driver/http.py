@@ -52,6 +52,8 @@ SECURE_FORWARDING: tuple[tuple[str, str], ...] = (
     ("x-forwarded-proto", "https"),
 )
 
+_SECURE_FORWARDING_NAMES = frozenset(name for name, _ in SECURE_FORWARDING)
+
 
 class HeadError(HandshakeError):
     """A malformed or oversized HTTP head; ``status`` is the answer a server should give."""
@@ -124,6 +126,10 @@ class Headers:
     def get_all(self, name: str) -> list[str]:
         """Every value of the fields called ``name``, in order."""
         return list(self._index.get(name.lower(), ()))
+
+    def has_any(self, names: frozenset[str]) -> bool:
+        """True when a field has one of ``names`` (lower-case): one test for several rare fields."""
+        return not names.isdisjoint(self._index)
 
     def tokens(self, name: str) -> list[str]:
         """The comma-separated tokens of ``name``, lower-cased (``Connection: keep-alive, Upgrade``)."""
@@ -352,8 +358,11 @@ def is_secure_request(request: Request) -> bool:
 
     Only the first token counts: behind several proxies it is the one the client connected to.
     """
+    headers = request.headers
+    if not headers.has_any(_SECURE_FORWARDING_NAMES):  # the common request: none of them
+        return False
     for name, expected in SECURE_FORWARDING:
-        values = request.headers.tokens(name)
+        values = headers.tokens(name)
         if values and values[0] == expected:
             return True
     return False
