@@ -42,6 +42,9 @@ SUPPORTED_VERSIONS = ("13", "8", "7")  # hybi-13 is RFC 6455; 07 and 08 frame id
 COMMON_HTTP_VERSION = "HTTP/1.1"  # what nearly every handshake says; any other goes through http_version
 STATUS_UPGRADE_REQUIRED = 426  # RFC 6455 section 4.4
 STATUS_INTERNAL_ERROR = 500  # one of our own extensions failed: not the client's fault
+CHECKED_EXTENSIONS_KEPT = 64  # sequences of extension objects remembered as checked (_check_extensions)
+# The sequences checked, by the ids of their objects; the objects are kept, so no id is reused.
+_checked: dict[tuple[int, ...], tuple[Extension, ...]] = {}
 # Headers the handshake writes itself; a user's extra header of the same name is dropped.
 _HANDSHAKE_HEADERS = frozenset(
     {"upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol", "sec-websocket-extensions"}
@@ -113,14 +116,12 @@ def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
     key, version = _checked_key_and_version(request)
     _check_upgrade(request)
     registry = Extensions()
-    for extension in options.extensions:
-        registry.add(extension)
-    try:
-        accepted = registry.generate_response(headers.get("Sec-WebSocket-Extensions"))
-    except ExtensionError as error:  # an extension raised: the message names it
-        raise HandshakeError(str(error), STATUS_INTERNAL_ERROR) from None
-    except ProtocolError as error:  # the registry's message names the header already
-        raise HandshakeError(str(error), STATUS_BAD_REQUEST) from None
+    offer = headers.get("Sec-WebSocket-Extensions")
+    accepted = None
+    if offer is None:  # nothing to negotiate: no session, no answer; the extensions still checked
+        _check_extensions(options.extensions)
+    else:
+        accepted = _negotiate(registry, options.extensions, offer)
     requested = headers.get("Sec-WebSocket-Protocol")
     protocol = ""
     if requested:
@@ -141,6 +142,34 @@ def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
     response = serialize_head("HTTP/1.1 101 Switching Protocols", fields)
     return HybiServer(response, registry, max_length=options.max_length, version=f"hybi-{version}",
                       protocol=protocol)
+
+
+def _negotiate(registry: Extensions, extensions: list[Extension], offer: str) -> str | None:
+    """Register ``extensions`` and answer the client's ``offer`` (the 101's extensions field, or
+    None); HandshakeError 500 when an extension fails, 400 for a malformed offer."""
+    for extension in extensions:
+        registry.add(extension)
+    try:
+        return registry.generate_response(offer)
+    except ExtensionError as error:  # an extension raised: the message names it
+        raise HandshakeError(str(error), STATUS_INTERNAL_ERROR) from None
+    except ProtocolError as error:  # the registry's message names the header already
+        raise HandshakeError(str(error), STATUS_BAD_REQUEST) from None
+
+
+def _check_extensions(extensions: list[Extension]) -> None:
+    """``Extensions.add``'s checks of ``extensions`` (TypeError, ValueError), made once per
+    sequence of the same objects: a server passes the same extensions to every connection, and
+    a handshake that offers none has no other use for them."""
+    key = tuple(map(id, extensions))
+    if key in _checked:
+        return
+    registry = Extensions()
+    for extension in extensions:
+        registry.add(extension)
+    if len(_checked) >= CHECKED_EXTENSIONS_KEPT:
+        _checked.clear()
+    _checked[key] = tuple(extensions)
 
 
 def _checked_key_and_version(request: Request) -> tuple[str, str]:
