@@ -189,7 +189,7 @@ class EchoHandler(SortingHandler):
                                     origin=getattr(self.server, "origins", None),
                                     allow_drafts=getattr(self.server, "allow_drafts", False))
         self.log_upgrade(ws)
-        ws.on("message", lambda event: ws.send(event.data))
+        ws.on("message", lambda event: event.target.send(event.data))  # not ws: no reference cycle
         ws.run()
 
 

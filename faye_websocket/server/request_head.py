@@ -32,10 +32,10 @@ MAX_COMMON_BLOCK = 65536
 # A field line as the feed parser reads it without a defect: a token name, a colon, optional
 # whitespace, then a value of printable ASCII and tabs (the feed parser keeps its trailing
 # whitespace, and so does this), CRLF. Names are RFC 9110 tokens, as Headers.add requires.
+# Each match starts at a line's start and ends with its line feed, so a head whose every line but
+# the blank one matched has exactly one line feed more than it has matches (see _fields).
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_FIELD = _TOKEN + r":[ \t]*[\x20-\x7e\t]*\r\n"
-_BLOCK_RE = re.compile(f"(?:{_FIELD})*\r\n")
-_PAIR_RE = re.compile(f"({_TOKEN}):[ \t]*([\x20-\x7e\t]*)\r\n")
+_FIELD_RE = re.compile(f"^({_TOKEN}):[ \t]*([\x20-\x7e\t]*)\r\n", re.MULTILINE)
 
 
 class HeadSource(Protocol):
@@ -65,11 +65,8 @@ def parse_common_request(handler: BaseHTTPRequestHandler, source: HeadSource) ->
     block = source.buffered_head()
     if block is None or len(block) > MAX_COMMON_BLOCK:
         return False
-    text = block.decode("latin-1")
-    if _BLOCK_RE.fullmatch(text) is None:
-        return False
-    pairs: list[tuple[str, str]] = _PAIR_RE.findall(text)
-    if len(pairs) > MAX_COMMON_FIELDS:
+    pairs = _fields(block.decode("latin-1"))
+    if pairs is None or len(pairs) > MAX_COMMON_FIELDS:
         return False
     headers = Headers.from_checked(pairs)
     if "expect" in headers:
@@ -77,6 +74,15 @@ def parse_common_request(handler: BaseHTTPRequestHandler, source: HeadSource) ->
     source.skip_head(len(block))
     _set_parsed(handler, requestline, words, pairs, headers)
     return True
+
+
+def _fields(text: str) -> list[tuple[str, str]] | None:
+    """The (name, value) pairs of a head's field lines and blank line, in one scan; None unless
+    every line but the last (blank) one is a plain field line."""
+    pairs: list[tuple[str, str]] = _FIELD_RE.findall(text)
+    # A line that is not a field (a stray CR or LF, a fold, a control character, a bad name)
+    # leaves its line feed unmatched: one more than the blank line's.
+    return pairs if text.count("\n") == len(pairs) + 1 else None
 
 
 def _set_parsed(handler: BaseHTTPRequestHandler, requestline: str, words: list[str],

@@ -37,10 +37,13 @@ HEADS: list[tuple[bytes, str]] = [
     (b"GET  /spaced   HTTP/1.1\r\nHost: a\r\n\r\n", QUICK),
     (b"GET / HTTP/1.1\r\n\r\n", QUICK),
     (b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", QUICK),
+    (b"GET / HTTP/1.1\r\nHost: a\r\n\n", QUICK),  # a bare LF ends the head (RFC 9112 section 2.2)
     # everything else: http.server's own parse
     (b"GET / HTTP/1.1\nHost: a\n\n", OWN),
     (b"GET / HTTP/1.1\r\nHost: a\n\r\n", OWN),
     (b"GET / HTTP/1.1\r\nHost: a\r\nX-Fold: one\r\n two\r\n\r\n", OWN),
+    (b"GET / HTTP/1.1\r\nHost: a\nX-After-Lf: 2\r\n\r\n", OWN),
+    (b"GET / HTTP/1.1\r\nHost: a\rX-After-Cr: 2\r\n\r\n", OWN),
     (b"GET / HTTP/1.1\r\nHost: a\r\nX-Latin: caf\xe9\r\n\r\n", OWN),
     (b"GET / HTTP/1.1\r\nHost: a\r\nX-Ctl: a\x01b\r\n\r\n", OWN),
     (b"GET / HTTP/1.1\r\nHost: a\r\nX-Cr: a\rb\r\n\r\n", OWN),
