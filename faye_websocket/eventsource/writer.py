@@ -189,9 +189,40 @@ class EventSource(EventTarget):
         write closes the stream too. Raises TypeError/ValueError as
         ``driver.eventsource.format_event`` does (checked before anything is written).
         """
-        if event is None and id is None:  # the common event: no keyword arguments to pass on
-            return self._write(wire.format_event(message))
-        return self._write(wire.format_event(message, event=event, id=id))
+        # The common event costs one Python frame: wire.format_event's one-line case and _write
+        # are inlined here; the two calls were about a third of the event's instructions.
+        if (event is None and id is None and type(message) is str
+                and "\n" not in message and "\r" not in message):
+            data = f"data: {message}\r\n\r\n".encode()
+        else:
+            data = wire.format_event(message, event=event, id=id)
+        turn = self._turn
+        token = turn.token
+        try:
+            token.pop()  # from here to the return, _write's body
+        except IndexError:
+            turn.take()
+        try:
+            fast = self._fast
+            if fast is not None:
+                try:
+                    sent = fast.send(data, _DONTWAIT)
+                except BlockingIOError:
+                    sent = 0
+                except OSError:
+                    sent = -1
+                if sent == len(data) or (sent >= 0 and self._write_rest(data, sent)):
+                    return True
+            elif self._state is not _OPEN:
+                return False
+            elif self._write_rest(data, 0):
+                return True
+        finally:
+            token.append(True)
+            if turn.waiting:
+                turn.wake()
+        self.close()
+        return False
 
     def ping(self) -> bool:
         """Write a comment line (``:``), which keeps proxies from timing the stream out."""
@@ -243,10 +274,12 @@ class EventSource(EventTarget):
         self.close()
 
     def _write(self, data: bytes) -> bool:
-        """Write ``data`` whole (any thread); False if the stream is, or gets, closed."""
+        """Write ``data`` whole (any thread); False if the stream is, or gets, closed. ``send``
+        repeats this body inline: a change here belongs there too."""
         turn = self._turn
+        token = turn.token
         try:
-            turn.take_nowait()  # WriteTurn.take(), inlined: this runs once per event
+            token.pop()  # WriteTurn.take(), inlined
         except IndexError:
             turn.take()  # another thread writes: wait for its turn to end
         try:
@@ -266,7 +299,7 @@ class EventSource(EventTarget):
             elif self._write_rest(data, 0):
                 return True
         finally:
-            turn.put_back(True)  # WriteTurn.give(), inlined
+            token.append(True)  # WriteTurn.give(), inlined
             if turn.waiting:
                 turn.wake()
         self.close()
