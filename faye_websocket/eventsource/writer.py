@@ -159,8 +159,14 @@ class EventSource(EventTarget):
         finish = handler.finish
 
         def finish_after_stream() -> None:
-            stream.wait()
-            finish()
+            try:
+                stream.wait()
+                finish()
+            finally:
+                # The override refers to the handler (through ``finish``): dropping it breaks
+                # that cycle, so the handler, its request and the stream are freed as soon as
+                # http.server lets go, not by a garbage collection.
+                handler.__dict__.pop("finish", None)
 
         setattr(handler, "finish", finish_after_stream)  # noqa: B010 - an instance override
         track = getattr(handler.server, "track_event_source", None)
