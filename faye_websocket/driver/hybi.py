@@ -25,8 +25,6 @@ from .frames import (
     MAX_LENGTH_16,
     OPCODE_BITS,
     RSV1_BIT,
-    RSV2_BIT,
-    RSV3_BIT,
     TRANSLATE_THRESHOLD,
     Frame,
     FrameRules,
@@ -49,6 +47,10 @@ TEXT_FIRST = FIN_BIT | Opcode.TEXT
 BINARY_FIRST = FIN_BIT | Opcode.BINARY
 CONTINUATION_FIRSTS = frozenset({Opcode.CONTINUATION, FIN_BIT | Opcode.CONTINUATION})
 _OPCODES = {int(opcode): opcode for opcode in Opcode}
+# Enum members as module names: ``Opcode.TEXT`` goes through EnumType's attribute hook on
+# Python 3.11, several times the cost of a global, on paths that run for every message.
+_TEXT = Opcode.TEXT
+_BINARY = Opcode.BINARY
 # Each opcode's handler method, by name (looked up per frame, so a subclass may override one;
 # a table of bound methods per connection cost more to build than the few lookups it saved).
 _HANDLERS = {
@@ -77,6 +79,10 @@ class ExtensionPipeline(Protocol):
     def process_incoming_message(self, message: Message, max_length: int) -> Message: ...
 
     def process_outgoing_message(self, message: Message) -> Message: ...
+
+    def incoming_payload(self, opcode: Opcode, payload: bytes, rsv1: bool, max_length: int) -> bytes: ...
+
+    def outgoing_payload(self, opcode: Opcode, payload: bytes) -> tuple[int, bytes]: ...
 
     def stateless_transforms(self) -> tuple[Hashable, ...] | None: ...
 
@@ -382,11 +388,10 @@ class Hybi(Driver):
         getattr(self, _HANDLERS[frame.opcode])(frame)
 
     def _through_extensions(self, first: int, payload: bytes) -> str | bytes:
-        if first & OPCODE_BITS != Opcode.TEXT:
-            message = Message(Opcode.BINARY, payload, bool(first & RSV1_BIT), False, False)
-            return self._extensions.process_incoming_message(message, self.max_length).data
-        message = Message(Opcode.TEXT, payload, bool(first & RSV1_BIT), False, False)
-        data = self._extensions.process_incoming_message(message, self.max_length).data
+        rsv1 = bool(first & RSV1_BIT)
+        if first & OPCODE_BITS != _TEXT:
+            return self._extensions.incoming_payload(_BINARY, payload, rsv1, self.max_length)
+        data = self._extensions.incoming_payload(_TEXT, payload, rsv1, self.max_length)
         try:  # decode_text, inlined: one call fewer per message
             return data.decode("utf-8")
         except UnicodeDecodeError:
@@ -551,13 +556,11 @@ class Hybi(Driver):
         """A message through the extensions (permessage-deflate), framed with the RSV bits they
         set; None when one failed: the connection is failed then (close frame and events queued)."""
         try:
-            message = self._extensions.process_outgoing_message(Message(opcode, payload))
+            flags, data = self._extensions.outgoing_payload(opcode, payload)
         except ProtocolError as error:
             self._fail(error)
             return None
-        first = (FIN_BIT | (RSV1_BIT if message.rsv1 else 0) | (RSV2_BIT if message.rsv2 else 0)
-                 | (RSV3_BIT if message.rsv3 else 0) | message.opcode)
-        return encode_frame(first, message.data, self._keys.next() if self._keys is not None else None)
+        return encode_frame(FIN_BIT | flags, data, self._keys.next() if self._keys is not None else None)
 
     def shared_framing(self) -> SharedFraming | None:
         """How ``send`` frames a message, as a value shared by every connection that frames

@@ -12,12 +12,23 @@ buffers becomes an ordered fold. Not thread-safe: the driver calls it under its 
 
 from __future__ import annotations
 
-from typing import Callable, Hashable, Sequence, TypeVar
+from typing import Callable, Hashable, Sequence, TypeVar, cast
 
 from ..errors import ExtensionError, InvalidState, ProtocolError
 from ..rfc6455 import Opcode
-from .base import ClientSession, Extension, Message, Params, ServerSession, Session
+from .base import (
+    RSV1_BIT,
+    RSV2_BIT,
+    RSV3_BIT,
+    ClientSession,
+    Extension,
+    Message,
+    Params,
+    ServerSession,
+    Session,
+)
 from .header import ExtensionHeaderError, is_token, parse_header, serialize_params
+from .permessage_deflate import DeflateClientSession, DeflateServerSession
 
 EXTENSION_TYPE = "permessage"  # the only type websocket-extensions defines
 # RFC 6455 section 5.2 / websocket-extensions' MESSAGE_OPCODES: only the first frame of a data
@@ -31,6 +42,10 @@ UNACCEPTABLE_PARAMS = "Server sent unacceptable extension parameters: {params}"
 DUPLICATE_NAME = 'An extension with name "{name}" is already registered'
 
 _RSV_BITS = (1, 2, 3)
+# Sessions whose bytes-level steps (``inflate``/``deflate``) the payload methods call directly
+# when one is the only active session: exactly these classes, so that a subclass overriding
+# process_*_message is still called through them.
+_DIRECT_SESSIONS = (DeflateServerSession, DeflateClientSession)
 T = TypeVar("T")
 
 
@@ -68,6 +83,10 @@ class Extensions:
         self._active: list[tuple[Extension, Session]] = []
         self._rsv_owner: dict[int, str] = {}
         self._negotiated = False
+        # The only active session when it is our permessage-deflate (see _DIRECT_SESSIONS), and
+        # its extension: the payload methods then skip the Message records and the fold.
+        self._direct: DeflateServerSession | DeflateClientSession | None = None
+        self._direct_name = ""
         self._closed = False
 
     def add(self, extension: Extension) -> None:
@@ -132,6 +151,7 @@ class Extensions:
         finally:
             self._active = accepted
             self._close_unaccepted()
+            self._find_direct()
 
     def _activate_one(
         self, name: str, params: Params, accepted: Sequence[tuple[Extension, Session]]
@@ -184,7 +204,14 @@ class Extensions:
             self._reserve(ext)
             self._active.append((ext, session))
             answers.append(_call(ext, _response_of, ext, session))
+        self._find_direct()
         return ", ".join(answers) if answers else None
+
+    def _find_direct(self) -> None:
+        if len(self._active) == 1 and type(self._active[0][1]) in _DIRECT_SESSIONS:
+            ext, session = self._active[0]
+            self._direct = cast("DeflateServerSession | DeflateClientSession", session)
+            self._direct_name = ext.name
 
     def valid_frame_rsv(self, opcode: int, rsv1: bool, rsv2: bool, rsv3: bool) -> bool:
         """True when a received frame's RSV bits are allowed by the negotiated extensions.
@@ -216,6 +243,48 @@ class Extensions:
             if type(message) is not Message and not isinstance(message, Message):
                 raise _not_a_message(ext, message)
         return message
+
+    def incoming_payload(self, opcode: Opcode, payload: bytes, rsv1: bool, max_length: int) -> bytes:
+        """The payload of a received whole message (``opcode`` TEXT or BINARY, RSV1 as given,
+        RSV2 and RSV3 clear) after the sessions: ``process_incoming_message``'s result, without
+        a Message per step when permessage-deflate is the only session. Errors as there.
+        """
+        direct = self._direct
+        if direct is None:
+            message = Message(opcode, payload, rsv1, False, False)
+            return self.process_incoming_message(message, max_length).data
+        if not rsv1:
+            return payload
+        try:
+            return direct.inflate(payload, max_length)
+        except ProtocolError as error:
+            _prefix(self._direct_name, error)
+            raise
+        except Exception as error:  # as process_incoming_message: fail the connection, named
+            raise ExtensionError(f"{self._direct_name}: {error}") from error
+
+    def outgoing_payload(self, opcode: Opcode, payload: bytes) -> tuple[int, bytes]:
+        """A message to be sent (TEXT or BINARY), after the sessions: its first frame's RSV bits
+        and opcode (``RSV1_BIT`` etc. ORed with the opcode, as RFC 6455 section 5.2 places them
+        in the frame's first byte) and its payload. ``process_outgoing_message``'s result,
+        without a Message per step when permessage-deflate is the only session. Errors as there.
+        """
+        direct = self._direct
+        if direct is None:
+            message = self.process_outgoing_message(Message(opcode, payload))
+            flags = ((RSV1_BIT if message.rsv1 else 0) | (RSV2_BIT if message.rsv2 else 0)
+                     | (RSV3_BIT if message.rsv3 else 0))
+            return flags | message.opcode, message.data
+        try:
+            data = direct.deflate(payload)
+        except ProtocolError as error:
+            _prefix(self._direct_name, error)
+            raise
+        except Exception as error:
+            raise ExtensionError(f"{self._direct_name}: {error}") from error
+        if data is None:  # short, or after close: sent as it is
+            return opcode, payload
+        return RSV1_BIT | opcode, data
 
     def stateless_transforms(self) -> tuple[Hashable, ...] | None:
         """The active sessions' outgoing steps as values, when each depends on the message alone.
@@ -305,7 +374,11 @@ def _response_of(ext: Extension, session: ServerSession) -> str:
 
 def _name_in(ext: Extension, error: ProtocolError) -> None:
     """A session step's ProtocolError keeps its class and code, with the extension's name in front."""
-    error.args = (f"{ext.name}: {error}", *error.args[1:])
+    _prefix(ext.name, error)
+
+
+def _prefix(name: str, error: ProtocolError) -> None:
+    error.args = (f"{name}: {error}", *error.args[1:])
 
 
 def _not_a_message(ext: Extension, result: object) -> ExtensionError:

@@ -57,6 +57,12 @@ TOO_COMPRESSED = "inflated message exceeds {ratio} times its compressed size"
 DEFAULT_MAX_RATIO = 100
 RATIO_FREE_SIZE = 1 << 20
 CLOSED = "received a compressed message after the session was closed"
+# A compressed payload up to this size gets its tail appended by a copy, so that one zlib call
+# inflates it; a larger one is inflated in two calls rather than copied.
+JOIN_TAIL_SIZE = 64 * 1024
+# Idle compressors kept per settings for messages compressed alone (``deflate_alone``): about as
+# many as threads compress at once; each holds zlib's state (about 256 KiB at the defaults).
+MAX_IDLE_COMPRESSORS = 4
 
 
 def _check_int(name: str, value: object, low: int, high: int | None) -> None:
@@ -105,7 +111,8 @@ class PermessageDeflate:
 
     Options (keyword-only; an unknown one is a TypeError, a bad value a ValueError/TypeError):
     ``level``, ``mem_level``, ``strategy``: zlib's compression settings.
-    ``no_context_takeover``: reset our compressor after every message (and say so).
+    ``no_context_takeover``: compress every message alone (and say so); no connection then
+    holds a compressor: each message borrows an idle one (see ``deflate_alone``).
     ``max_window_bits``: the largest LZ77 window (8-15) our compressor may use.
     ``request_no_context_takeover``: ask the peer to reset its compressor per message.
     ``request_max_window_bits``: ask the peer to use at most this window (8-15).
@@ -200,6 +207,8 @@ class _DeflateSession:
 
     def __init__(self, options: _Options) -> None:
         self._options = options
+        self._threshold = options.threshold  # read per message: one attribute, not two
+        self._max_ratio = options.max_ratio
         self.parameters: DeflateParameters | None = None
         self._compressor: zlib._Compress | None = None
         self._decompressor: zlib._Decompress | None = None
@@ -217,57 +226,100 @@ class _DeflateSession:
         Messages shorter than ``threshold``, and any sent after ``close()``, go out
         uncompressed, which RFC 7692 section 6 allows. Runs on the sending thread.
         """
-        agreed = self.parameters  # _agreed(), without its call: this runs for every message
-        if agreed is None:
-            agreed = self._agreed()
-        if self._closed or len(message.data) < self._options.threshold:
+        data = self.deflate(message.data)
+        if data is None:
             return message
-        compressor = self._compressor or self._new_compressor(agreed)
-        data = deflate_message(compressor, message.data)
-        self._compressor = compressor if agreed.own_context_takeover else None
         # Message(...) rather than dataclasses.replace: replace() costs a tenth of this path
         return Message(message.opcode, data, True, message.rsv2, message.rsv3)
 
-    def process_incoming_message(self, message: Message, max_length: int) -> Message:
-        """Inflate a message that has RSV1 set (RFC 7692 section 7.2.2); others pass unchanged.
+    def deflate(self, data: bytes) -> bytes | None:
+        """The payload of one outgoing message compressed (RFC 7692 section 7.2.1), to be sent
+        with RSV1 set; None when it goes uncompressed (shorter than ``threshold``, or after
+        ``close()``; RFC 7692 section 6 allows both). Runs under the connection's lock.
 
-        Never holds more than ``max_length + 1`` inflated bytes, nor inflates more than
-        ``max_ratio`` times the compressed size (at least ``RATIO_FREE_SIZE``). Raises
-        MessageTooLarge (1009) when the output would exceed either bound, ProtocolError (1002)
-        for data that is not valid DEFLATE, ExtensionError after ``close()``.
+        Without context takeover (section 7.1.1.1) the message is compressed alone by an idle
+        compressor of the same settings (``deflate_alone``), not by one made for it.
         """
         agreed = self.parameters  # _agreed(), without its call: this runs for every message
         if agreed is None:
             agreed = self._agreed()
+        if self._closed or len(data) < self._threshold:
+            return None
+        if not agreed.own_context_takeover:
+            options = self._options
+            return deflate_alone((options.level, options.mem_level, options.strategy, agreed.own_window_bits),
+                                 data)
+        compressor = self._compressor
+        if compressor is None:
+            compressor = self._compressor = self._new_compressor(agreed)
+        out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        # always true after Z_SYNC_FLUSH; RFC 7692 section 7.2.1 step 3 (deflate_message, inlined)
+        return out[: -len(TAIL)] if out.endswith(TAIL) else out
+
+    def process_incoming_message(self, message: Message, max_length: int) -> Message:
+        """Inflate a message that has RSV1 set (RFC 7692 section 7.2.2); others pass unchanged.
+
+        Bounds and errors as ``inflate``.
+        """
+        if self.parameters is None:
+            self._agreed()  # raises: used before negotiation completed
         if not message.rsv1:
             return message
+        data = self.inflate(message.data, max_length)
+        return Message(message.opcode, data, False, message.rsv2, message.rsv3)
+
+    def inflate(self, data: bytes, max_length: int) -> bytes:
+        """The payload of a received message whose first frame had RSV1 set, inflated (RFC 7692
+        section 7.2.2: the 4-byte tail appended first). Runs on the reading thread.
+
+        Never holds more than ``max_length + 1`` inflated bytes, nor inflates more than
+        ``max_ratio`` times the compressed size (at least ``RATIO_FREE_SIZE``). Raises
+        MessageTooLarge (1009) when the output would exceed either bound, ProtocolError (1002)
+        for data that is not valid DEFLATE, ExtensionError after ``close()``. After an error the
+        next message starts a new stream (the failed one's state is dropped).
+        """
+        agreed = self.parameters  # _agreed(), without its call: this runs for every message
+        if agreed is None:
+            agreed = self._agreed()
         if self._closed:
             raise ExtensionError(CLOSED)
-        decompressor = self._decompressor or self._new_decompressor(agreed, self._window_history(agreed)
-                                                                       if self._history else b"")
-        self._decompressor = None  # on any error below the stream state is unusable
-        ratio = self._options.max_ratio  # _inflate_limit, inlined
-        received = len(message.data)
-        limit = max_length if ratio is None else min(max_length, max(RATIO_FREE_SIZE, ratio * received))
-        budget = max(limit, 0) + 1  # zlib reads a limit of 0 as "unlimited"
+        decompressor = self._decompressor
+        if decompressor is None:
+            decompressor = (self._new_decompressor(agreed, self._window_history(agreed)) if self._history
+                            else self._new_decompressor(agreed))
+        else:
+            self._decompressor = None  # on any error below the stream state is unusable
+        received = len(data)
+        limit = max_length  # min(max_length, max(RATIO_FREE_SIZE, ratio * received)), without calls
+        ratio = self._max_ratio
+        if ratio is not None:
+            bound = ratio * received
+            if bound < RATIO_FREE_SIZE:
+                bound = RATIO_FREE_SIZE
+            if bound < limit:
+                limit = bound
+        budget = limit + 1 if limit > 0 else 1  # zlib reads a limit of 0 as "unlimited"
         try:
-            data = decompressor.decompress(message.data, budget)
-            if len(data) < budget:  # all input consumed: the tail's empty block adds no bytes
-                data += decompressor.decompress(TAIL, budget - len(data))
+            if received <= JOIN_TAIL_SIZE and type(data) is bytes:  # one zlib call, the usual message
+                out = decompressor.decompress(data + TAIL, budget)
+            else:  # no copy of a large payload to append 4 bytes (or of a view, which cannot)
+                out = decompressor.decompress(data, budget)
+                if len(out) < budget:  # all input consumed: the tail's empty block adds no bytes
+                    out += decompressor.decompress(TAIL, budget - len(out))
         except zlib.error as error:
             # RFC 7692 section 8 says fail the connection; corrupt DEFLATE data breaks the
             # extension's framing, hence 1002 as for any other malformed frame (websockets does
             # the same). 1007 is for payloads inconsistent with the message type (UTF-8).
             raise ProtocolError(f"{INVALID_DATA}: {error}") from error
-        if len(data) > limit:
+        if len(out) > limit:
             if limit < max_length:
-                raise MessageTooLarge(TOO_COMPRESSED.format(ratio=self._options.max_ratio))
+                raise MessageTooLarge(TOO_COMPRESSED.format(ratio=ratio))
             raise MessageTooLarge(TOO_LARGE.format(limit=max_length))
         if agreed.peer_context_takeover:
-            self._remember(data, agreed)
+            self._remember(out, agreed)
             if not decompressor.eof:  # after a BFINAL block a new stream starts from the history
                 self._decompressor = decompressor
-        return Message(message.opcode, data, False, message.rsv2, message.rsv3)
+        return out
 
     def _remember(self, data: bytes, agreed: DeflateParameters) -> None:
         window = 1 << max(agreed.peer_window_bits, ZLIB_MIN_WINDOW_BITS)
@@ -311,8 +363,10 @@ class _DeflateSession:
                                 options.threshold)
 
     def _new_decompressor(self, agreed: DeflateParameters, history: bytes = b"") -> zlib._Decompress:
-        bits = -max(agreed.peer_window_bits, ZLIB_MIN_WINDOW_BITS)
-        return zlib.decompressobj(bits, zdict=history) if history else zlib.decompressobj(bits)
+        bits = agreed.peer_window_bits  # max(bits, ZLIB_MIN_WINDOW_BITS), without a call per message
+        if bits < ZLIB_MIN_WINDOW_BITS:
+            bits = ZLIB_MIN_WINDOW_BITS
+        return zlib.decompressobj(-bits, zdict=history) if history else zlib.decompressobj(-bits)
 
 
 def new_compressor(level: int, mem_level: int, strategy: int, window_bits: int) -> zlib._Compress:
@@ -329,12 +383,43 @@ def deflate_message(compressor: zlib._Compress, data: bytes) -> bytes:
     return out
 
 
+CompressorSettings = tuple[int, int, int, int]
+"""``new_compressor``'s arguments: level, memory level, strategy, window bits."""
+
+_idle_compressors: dict[CompressorSettings, list[zlib._Compress]] = {}
+
+
+def deflate_alone(settings: CompressorSettings, data: bytes) -> bytes:
+    """One message's compressed payload with no history (no context takeover, RFC 7692 section
+    7.1.1.1): the bytes a new compressor of these ``settings`` makes, without the 4-byte tail.
+
+    A new compressor allocates zlib's state (about 256 KiB at the defaults) and frees it after
+    the message; where malloc hands that back to the kernel each time, the page faults cost
+    several times the compressing of a 1 KiB message. Instead an idle compressor is
+    reused: each message ends with Z_FULL_FLUSH, which writes the same sync marker as
+    Z_SYNC_FLUSH and makes zlib forget the history (its hash table is cleared and its position
+    reset), so the next message is compressed byte for byte as by a new compressor. Thread-safe
+    (a compressor is used by one thread at a time); at most MAX_IDLE_COMPRESSORS stay idle.
+    """
+    idle = _idle_compressors.get(settings)
+    if idle is None:
+        idle = _idle_compressors.setdefault(settings, [])
+    try:
+        compressor = idle.pop()
+    except IndexError:
+        compressor = new_compressor(*settings)
+    out = compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
+    if len(idle) < MAX_IDLE_COMPRESSORS:  # only after success: a failed one's state is unknown
+        idle.append(compressor)
+    return out[: -len(TAIL)] if out.endswith(TAIL) else out  # RFC 7692 section 7.2.1 step 3
+
+
 @dataclass(frozen=True)
 class StatelessDeflate:
     """permessage-deflate compression without context takeover, as a hashable value.
 
-    ``process_outgoing_message`` compresses with a fresh compressor each time, exactly as a
-    session without context takeover does, so its output depends on the message alone; it is
+    ``process_outgoing_message`` compresses each message alone (``deflate_alone``), exactly as
+    a session without context takeover does, so its output depends on the message alone; it is
     pure and thread-safe. Used by broadcasts to compress a message once for many connections.
     """
 
@@ -348,8 +433,7 @@ class StatelessDeflate:
         """Compress a message and set RSV1, or leave one shorter than ``threshold`` as it is."""
         if len(message.data) < self.threshold:
             return message
-        compressor = new_compressor(self.level, self.mem_level, self.strategy, self.window_bits)
-        data = deflate_message(compressor, message.data)
+        data = deflate_alone((self.level, self.mem_level, self.strategy, self.window_bits), message.data)
         return Message(message.opcode, data, True, message.rsv2, message.rsv3)
 
 

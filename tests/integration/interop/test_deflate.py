@@ -346,6 +346,24 @@ def test_our_client_gets_compressed_echoes_from_the_websockets_server(
     assert link.counts["down"] < payload / 3, link.counts
 
 
+@pytest.mark.parametrize("bits", range(8, 16))
+def test_our_client_and_server_without_context_takeover_on_either_side_echo_at_every_window(
+    no_leaks: None, echo_server: Callable[..., int], relay: Callable[[int], CountingRelay], bits: int
+) -> None:
+    # Each side compresses every message alone (RFC 7692 section 7.1.1) with idle compressors
+    # reused between messages; each inflates every message with a new stream of the agreed window.
+    link = relay(echo_server(no_context_takeover=True, max_window_bits=bits))
+    header = echo_with_our_client(f"ws://127.0.0.1:{link.port}/", no_context_takeover=True,
+                                  max_window_bits=bits, request_no_context_takeover=True,
+                                  request_max_window_bits=bits)
+    client_bits = f"; client_max_window_bits={bits}" if bits < 15 else ""  # 15 goes unsaid
+    assert header == (f"permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+                      f"server_max_window_bits={bits}{client_bits}")
+    payload = 2 * len(BIG_JSON) + len(BINARY)
+    assert link.counts["up"] < payload / 3, link.counts
+    assert link.counts["down"] < payload / 3, link.counts
+
+
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
