@@ -87,14 +87,39 @@ class SortingHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         """Peek at the first byte (bounded); wrap TLS, refuse a mix-up, then read as http.server."""
-        refusal = self._sort_protocol()
+        if getattr(self.server, "tls_context", None) is None and self.timeout is None:
+            refusal = self._sort_plain()
+        else:
+            refusal = self._sort_protocol()
+            if refusal is None:
+                super().setup()
         if refusal is None:
-            super().setup()
             return
         self.refused = True
         if refusal:
             log_line(self.client_address[0], refusal)
+        for stream in (getattr(self, "rfile", None), getattr(self, "wfile", None)):
+            if stream is not None:
+                stream.close()  # made by _sort_plain; the socket stays open for the server to close
         self.rfile, self.wfile = io.BytesIO(), io.BytesIO()  # finish() closes them; nothing to read
+
+    def _sort_plain(self) -> str | None:
+        """``_sort_protocol`` for a plain port: the first byte is peeked through http.server's own
+        reader, whose read then holds the request head too (one read instead of a peek and a read)."""
+        self.request.settimeout(REQUEST_WAIT)
+        super().setup()
+        peek = getattr(self.rfile, "peek", None)  # a BufferedReader's (rbufsize is -1: buffered)
+        if peek is None:
+            return None
+        try:
+            first = bytes(peek(1)[:1])
+        except TimeoutError:
+            return f"no request within {REQUEST_WAIT:g} s"
+        except OSError as error:
+            return f"connection error: {error}"
+        if not first:
+            return ""  # connected and left: nothing to log
+        return TLS_ON_PLAIN_PORT if first[0] == TLS_HANDSHAKE_RECORD else None
 
     def _sort_protocol(self) -> str | None:
         """None to go on (self.request then TLS if it must be), else the refusal's log line."""
@@ -164,7 +189,7 @@ class EchoHandler(SortingHandler):
                                     origin=getattr(self.server, "origins", None),
                                     allow_drafts=getattr(self.server, "allow_drafts", False))
         self.log_upgrade(ws)
-        ws.on("message", lambda event: ws.send(event.data))
+        ws.on("message", lambda event: event.target.send(event.data))  # not ws: no reference cycle
         ws.run()
 
 

@@ -60,6 +60,7 @@ How a client plugs in (faye_websocket/client/websocket.py)
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import select
@@ -454,6 +455,17 @@ class Connection(BroadcastTurn, EndingPath):
         finally:
             self._stop_reading()
             self._queue.close()
+            if self._close_event is not None:
+                self._drop_listener()
+
+    def _drop_listener(self) -> None:
+        """After run() has dispatched the close event, no event is left to deliver: drop the API's
+        callbacks (its bound methods refer back to it through this connection), so that the
+        connection's objects are freed when the last reference goes, not by a garbage collection
+        (every collection walks every object still waiting for one)."""
+        self._on_event = _ignore_event
+        self.on_message = self._take = None
+        self._has_message_listener = self._before_start = None
 
     def recv(self, timeout: float | None = None) -> str | bytes:
         """The next message; ConnectionClosed once closed, TimeoutError after ``timeout`` seconds.
@@ -870,6 +882,10 @@ class Connection(BroadcastTurn, EndingPath):
                         self._queue.close()
                         self._disarm_watchdog()
                         self._holding.release()
+                        # The listeners get a copy: the one kept here and by the driver must not
+                        # refer to the API object (the dispatch sets the event's target), or the
+                        # connection would be a reference cycle that only a garbage collection frees.
+                        event = copy.copy(event)
                     self._deliver(event)
             finally:
                 if batch:  # a listener raised past the logging (KeyboardInterrupt): keep the rest
@@ -922,6 +938,10 @@ class Connection(BroadcastTurn, EndingPath):
             self._on_event(event)
         except Exception:
             logger.exception("faye_websocket: event handler failed for %s", type(event).__name__)
+
+
+def _ignore_event(event: Event) -> None:
+    """The on_event of a connection whose events have all been delivered (see _drop_listener)."""
 
 
 def _ignore_count(count: int) -> None:

@@ -66,6 +66,8 @@ class RecvQueue:
 
     def close(self) -> None:
         """No more messages will come; wakes every waiter. Queued messages stay readable."""
+        if self._closed:
+            return  # closed under the condition before: every waiter was woken, none waits since
         with self._cond:
             self._closed = True
             self._cond.notify_all()

@@ -52,6 +52,8 @@ SECURE_FORWARDING: tuple[tuple[str, str], ...] = (
     ("x-forwarded-proto", "https"),
 )
 
+_SECURE_FORWARDING_NAMES = frozenset(name for name, _ in SECURE_FORWARDING)
+
 
 class HeadError(HandshakeError):
     """A malformed or oversized HTTP head; ``status`` is the answer a server should give."""
@@ -70,6 +72,24 @@ class Headers:
         self._index: dict[str, list[str]] = {}
         for name, value in items:
             self.add(name, value)
+
+    @classmethod
+    def from_checked(cls, fields: list[tuple[str, str]]) -> Headers:
+        """Headers holding ``fields`` (kept, not copied), whose names are known to be tokens and
+        values printable ASCII: the checks ``add`` makes have been made (a request head matched
+        field by field, see server/request_head.py)."""
+        headers = cls.__new__(cls)
+        headers._items = fields
+        index: dict[str, list[str]] = {}
+        for name, value in fields:
+            lowered = name.lower()
+            values = index.get(lowered)
+            if values is None:
+                index[lowered] = [value]
+            else:
+                values.append(value)
+        headers._index = index
+        return headers
 
     def add(self, name: str, value: str) -> None:
         """Append a field; raises ValueError if the name or value would break the head."""
@@ -106,6 +126,10 @@ class Headers:
     def get_all(self, name: str) -> list[str]:
         """Every value of the fields called ``name``, in order."""
         return list(self._index.get(name.lower(), ()))
+
+    def has_any(self, names: frozenset[str]) -> bool:
+        """True when a field has one of ``names`` (lower-case): one test for several rare fields."""
+        return not names.isdisjoint(self._index)
 
     def tokens(self, name: str) -> list[str]:
         """The comma-separated tokens of ``name``, lower-cased (``Connection: keep-alive, Upgrade``)."""
@@ -334,8 +358,11 @@ def is_secure_request(request: Request) -> bool:
 
     Only the first token counts: behind several proxies it is the one the client connected to.
     """
+    headers = request.headers
+    if not headers.has_any(_SECURE_FORWARDING_NAMES):  # the common request: none of them
+        return False
     for name, expected in SECURE_FORWARDING:
-        values = request.headers.tokens(name)
+        values = headers.tokens(name)
         if values and values[0] == expected:
             return True
     return False

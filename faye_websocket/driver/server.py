@@ -39,8 +39,12 @@ from .hybi import Hybi
 from .shared_frames import SharedFraming
 
 SUPPORTED_VERSIONS = ("13", "8", "7")  # hybi-13 is RFC 6455; 07 and 08 frame identically
+COMMON_HTTP_VERSION = "HTTP/1.1"  # what nearly every handshake says; any other goes through http_version
 STATUS_UPGRADE_REQUIRED = 426  # RFC 6455 section 4.4
 STATUS_INTERNAL_ERROR = 500  # one of our own extensions failed: not the client's fault
+CHECKED_EXTENSIONS_KEPT = 64  # sequences of extension objects remembered as checked (_check_extensions)
+# The sequences checked, by the ids of their objects; the objects are kept, so no id is reused.
+_checked: dict[tuple[int, ...], tuple[Extension, ...]] = {}
 # Headers the handshake writes itself; a user's extra header of the same name is dropped.
 _HANDSHAKE_HEADERS = frozenset(
     {"upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol", "sec-websocket-extensions"}
@@ -91,6 +95,9 @@ class _Options:
         self.protocols = protocol_list(protocols)
         self.extensions = list(extensions)
         self.headers = to_headers(headers)
+        # The user's extra 101 fields, minus those the handshake writes itself: fixed per server.
+        self.extra_fields = [] if headers is None else [
+            (name, value) for name, value in self.headers if name.lower() not in _HANDSHAKE_HEADERS]
         self.max_length = max_length
         self.allow_drafts = allow_drafts
         self.secure = secure
@@ -100,7 +107,7 @@ def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
     headers = request.headers
     # RFC 6455 section 4.2.1: "An HTTP/1.1 or higher GET request" (item 1) with "A |Host|
     # header field" (item 2); anything else MUST get an error such as 400.
-    version_number = http_version(request.version)
+    version_number = (1, 1) if request.version == COMMON_HTTP_VERSION else http_version(request.version)
     if version_number is None or version_number < (1, 1):
         raise HandshakeError(f"WebSocket handshakes need HTTP/1.1 or later, not {request.version}",
                              STATUS_BAD_REQUEST)
@@ -109,16 +116,17 @@ def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
     key, version = _checked_key_and_version(request)
     _check_upgrade(request)
     registry = Extensions()
-    for extension in options.extensions:
-        registry.add(extension)
-    try:
-        accepted = registry.generate_response(headers.get("Sec-WebSocket-Extensions"))
-    except ExtensionError as error:  # an extension raised: the message names it
-        raise HandshakeError(str(error), STATUS_INTERNAL_ERROR) from None
-    except ProtocolError as error:  # the registry's message names the header already
-        raise HandshakeError(str(error), STATUS_BAD_REQUEST) from None
-    offered = [p.strip() for p in (headers.get("Sec-WebSocket-Protocol") or "").split(",") if p.strip()]
-    protocol = select_protocol(offered, options.protocols)
+    offer = headers.get("Sec-WebSocket-Extensions")
+    accepted = None
+    if offer is None:  # nothing to negotiate: no session, no answer; the extensions still checked
+        _check_extensions(options.extensions)
+    else:
+        accepted = _negotiate(registry, options.extensions, offer)
+    requested = headers.get("Sec-WebSocket-Protocol")
+    protocol = ""
+    if requested:
+        offered = [p.strip() for p in requested.split(",") if p.strip()]
+        protocol = select_protocol(offered, options.protocols)
     # Plain pairs: the handshake's own fields are safe by construction (the protocol is one
     # of ours, checked by protocol_list; the user's headers were checked by _Options); only
     # the extensions' answer, made by their code, is checked here.
@@ -129,10 +137,39 @@ def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
     if accepted:
         check_header("Sec-WebSocket-Extensions", accepted)
         fields.append(("Sec-WebSocket-Extensions", accepted))
-    fields += [(name, value) for name, value in options.headers if name.lower() not in _HANDSHAKE_HEADERS]
+    if options.extra_fields:
+        fields += options.extra_fields
     response = serialize_head("HTTP/1.1 101 Switching Protocols", fields)
     return HybiServer(response, registry, max_length=options.max_length, version=f"hybi-{version}",
                       protocol=protocol)
+
+
+def _negotiate(registry: Extensions, extensions: list[Extension], offer: str) -> str | None:
+    """Register ``extensions`` and answer the client's ``offer`` (the 101's extensions field, or
+    None); HandshakeError 500 when an extension fails, 400 for a malformed offer."""
+    for extension in extensions:
+        registry.add(extension)
+    try:
+        return registry.generate_response(offer)
+    except ExtensionError as error:  # an extension raised: the message names it
+        raise HandshakeError(str(error), STATUS_INTERNAL_ERROR) from None
+    except ProtocolError as error:  # the registry's message names the header already
+        raise HandshakeError(str(error), STATUS_BAD_REQUEST) from None
+
+
+def _check_extensions(extensions: list[Extension]) -> None:
+    """``Extensions.add``'s checks of ``extensions`` (TypeError, ValueError), made once per
+    sequence of the same objects: a server passes the same extensions to every connection, and
+    a handshake that offers none has no other use for them."""
+    key = tuple(map(id, extensions))
+    if key in _checked:
+        return
+    registry = Extensions()
+    for extension in extensions:
+        registry.add(extension)
+    if len(_checked) >= CHECKED_EXTENSIONS_KEPT:
+        _checked.clear()
+    _checked[key] = tuple(extensions)
 
 
 def _checked_key_and_version(request: Request) -> tuple[str, str]:

@@ -26,6 +26,7 @@ from ..driver.http import (
     error_response,
     find_head_end,
 )
+from .request_head import parse_common_request
 
 DEFAULT_HEAD_TIMEOUT = 10.0  # seconds for a whole request head: the WebSocket's handshake_timeout
 # A head's read may end this share of the time left after its deadline (see HeadGuard._peek).
@@ -61,11 +62,13 @@ class HeadGuard:
         # Bytes the reader held when the whole head was found buffered, minus what has been read
         # since (see buffered_bytes); None when unknown.
         self._buffered: int | None = None
+        # Bytes of such a head not read yet (see buffered_head); None when it was not found whole.
+        self._head_left: int | None = None
 
     def arm(self, timeout: float, limit: int) -> None:
         """Start a head: ``timeout`` seconds and ``limit`` bytes for all of it."""
         self._saved_timeout = self._timeout_set = self._sock.gettimeout()
-        self._buffered = None
+        self._buffered = self._head_left = None
         self._deadline = time.monotonic() + timeout
         self._left = limit
         self.received = 0
@@ -87,6 +90,8 @@ class HeadGuard:
             read = bytes(self._rfile.readline(size))
             if self._buffered is not None:
                 self._buffered -= len(read)
+            if self._head_left is not None:
+                self._head_left -= len(read)
             return read
         limit = size if size is not None and size >= 0 else None
         chunk = self._peek()
@@ -96,7 +101,7 @@ class HeadGuard:
                 # The head's first read brought all of it, within the cap (the common request):
                 # nothing is left to wait for, so its lines are read as they are, unguarded.
                 # http.server stops at the same blank line (RFC 9112 section 2.2: CRLF or LF).
-                self.received = whole[1]
+                self.received = self._head_left = whole[1]
                 self._buffered = len(chunk)  # peek gives all that is buffered, reading nothing
                 self.disarm()
                 return self.readline(size)
@@ -148,8 +153,25 @@ class HeadGuard:
         buffered = self._buffered
         return buffered if buffered is not None and buffered >= 0 else None
 
+    def buffered_head(self) -> bytes | None:
+        """The rest of the current head (field lines and blank line), when the head arrived whole
+        and only its request line has been read: shown, not read (no system call). Else None."""
+        left = self._head_left
+        if not left or self._buffered is None:
+            return None
+        data = self._rfile.peek(left)
+        return bytes(data[:left]) if len(data) >= left else None
+
+    def skip_head(self, count: int) -> None:
+        """Read ``count`` bytes that ``buffered_head`` showed (parsed by its caller)."""
+        read = len(self._rfile.read(count))
+        if self._buffered is not None:
+            self._buffered -= read
+        if self._head_left is not None:
+            self._head_left -= read
+
     def __getattr__(self, name: str) -> Any:
-        self._buffered = None  # a read through the wrapped reader: no longer known
+        self._buffered = self._head_left = None  # a read through the wrapped reader: no longer known
         return getattr(self._rfile, name)
 
     def __iter__(self) -> Any:
@@ -191,8 +213,12 @@ class GuardedHandler(BaseHTTPRequestHandler):
             guard.disarm()
 
     def parse_request(self) -> bool:
-        """http.server's parse (the headers are read in it); then the guard steps aside."""
+        """http.server's parse (the headers are read in it), or the same done in a few calls for
+        a common head that arrived whole (see request_head.py); then the guard steps aside."""
         try:
+            guard = self.rfile
+            if isinstance(guard, HeadGuard) and parse_common_request(self, guard):
+                return True
             return super().parse_request()
         finally:
             guard = self.rfile

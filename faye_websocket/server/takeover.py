@@ -54,6 +54,12 @@ def request_from_handler(handler: BaseHTTPRequestHandler) -> Request:
     return request
 
 
+def remember_request(handler: BaseHTTPRequestHandler, request: Request) -> None:
+    """Keep ``request``, built from ``handler``'s current head, for ``request_from_handler``
+    (a parse that makes both at once, see request_head.py)."""
+    handler.__dict__[_REQUEST_ATTRIBUTE] = (handler.headers, request)
+
+
 def request_from_environ(environ: Mapping[str, Any]) -> Request:
     """Rebuild the request head from a WSGI environ (header order is lost, values kept).
 

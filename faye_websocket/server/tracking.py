@@ -64,9 +64,14 @@ class ConnectionTracker:
         Once ``close_all()`` has begun (a handshake that finished while the server shut down),
         the connection is closed at once instead, so that it does not outlive the server.
         """
+        # A weak reference: the listener is kept by the connection it forgets, and a strong one
+        # would make each connection a reference cycle that only a garbage collection frees.
+        ref = weakref.ref(websocket)
 
         def forget(_event: Any) -> None:
-            self._live.discard(websocket)
+            tracked = ref()
+            if tracked is not None:
+                self._live.discard(tracked)
             if self._closing:
                 with self._cond:
                     self._cond.notify_all()

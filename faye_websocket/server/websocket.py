@@ -43,6 +43,8 @@ STATUS_BAD_REQUEST = 400
 STATUS_FORBIDDEN = 403
 STATUS_INTERNAL_ERROR = 500
 
+_BODY_FIELDS = frozenset({"transfer-encoding", "content-length"})  # lower-case, as Headers.has_any takes them
+
 OriginCheck = Union[Iterable[Union[str, None]], Callable[[Union[str, None]], bool]]
 HeaderSource = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
 
@@ -166,6 +168,8 @@ class WebSocket(WebSocketAPI):
 
 def _has_body(request: Request) -> bool:
     """True when the upgrade request carries content (a Content-Length other than 0, or chunks)."""
+    if not request.headers.has_any(_BODY_FIELDS):  # the common upgrade: neither field
+        return False
     if request.headers.get("Transfer-Encoding") is not None:
         return True
     return any(value.strip() not in ("", "0") for value in request.headers.get_all("Content-Length"))

@@ -9,7 +9,7 @@ from faye_websocket.driver.http import parse_request, parse_response
 from faye_websocket.driver.server import ServerDriver, is_websocket_request
 from faye_websocket.events import CloseEvent, ErrorEvent, MessageEvent, OpenEvent, ReadyState
 
-from .drivers import ACCEPT, client_frame, request_bytes, splits
+from .drivers import ACCEPT, client_frame, open_server, request_bytes, splits
 
 
 def server_for(head: bytes, **options: object) -> ServerDriver:
@@ -222,3 +222,26 @@ def test_an_absolute_form_target_without_a_path_is_the_root() -> None:
 def test_obs_fold_in_a_request_is_still_refused_with_400() -> None:
     data, _ = rejected(request_bytes("X-Long: a", " b"))
     assert data.startswith(b"HTTP/1.1 400 ")
+
+
+class _Nameless:
+    """Not an extension: no name, no sessions."""
+
+    type = "permessage"
+
+
+@pytest.mark.parametrize("offer", [(), ("Sec-WebSocket-Extensions: permessage-deflate",)])
+def test_an_invalid_extension_raises_whether_or_not_extensions_are_offered(offer: tuple[str, ...]) -> None:
+    for _ in range(2):  # checked again on every handshake, not only the first
+        with pytest.raises(TypeError, match="extension.name must be a string"):
+            open_server(*offer, extensions=[_Nameless()])
+
+
+def test_two_extensions_of_one_name_raise_whether_or_not_the_client_offers_extensions() -> None:
+    from faye_websocket.extensions.permessage_deflate import PermessageDeflate
+
+    twins = [PermessageDeflate(), PermessageDeflate()]
+    for offer in ((), ("Sec-WebSocket-Extensions: permessage-deflate",)):
+        with pytest.raises(ValueError, match="already registered"):
+            open_server(*offer, extensions=twins)
+    assert open_server(extensions=twins[:1]).protocol == ""  # one of them alone is fine
