@@ -88,6 +88,7 @@ from .writing import COALESCE_LIMIT, OUTBOX_SOFT_LIMIT, WRITE_CHUNK
 
 logger = logging.getLogger("faye_websocket")
 _LOOP = Role.LOOP  # compared once per read: a module global, not an Enum class attribute
+_OPEN = ReadyState.OPEN  # likewise
 
 RECV_QUEUE_SIZE = 64  # messages the reader thread may hold for recv() before it stops reading
 # A keepalive (keepalive.py) stays away this long after a recv() returned (or the connection opened): a
@@ -609,24 +610,30 @@ class Connection(BroadcastTurn, EndingPath):
             return
         core = self._core
         before = core.state
-        deadline = self._deadlines.next_deadline(before)
+        timers = self._deadlines
+        deadline = timers.open_deadline if before is _OPEN else timers.next_deadline(before)
         wake = deadline if until is None else earliest(deadline, until)
         # Without a deadline the read itself may block (one system call instead of two); a
         # close() from another thread still wakes it, by shutting the socket down.
+        now = 0.0
         if wake is None:
             self._read(transport)
         elif type(transport) is PlainSocketTransport:
-            self._read(transport, wake)  # one system call: the kernel's receive timeout
+            now = time.monotonic()  # one clock read per read: the timeout's, and the timers'
+            self._read(transport, wake, now)  # one system call: the kernel's receive timeout
         elif transport.pending() > 0 or self._poll(wake):
             self._read(transport, wake)  # a half TLS record waits until wake at most
         # Timers are checked after every read too: a peer that never stops sending must not
         # keep a close timeout or a ping from ever coming due. While OPEN throughout, a read
         # moves no deadline earlier than now (it clears the pong deadline, arms a message
-        # deadline in the future), so none is due unless the one computed above is.
-        if before is not ReadyState.OPEN or core.state is not ReadyState.OPEN:
+        # deadline in the future), so none is due unless the one computed above is. The clock
+        # read before a plain socket's read serves: a deadline that passed during the read is
+        # found by the next pump's clock read, whose read then does not wait (see recv_before).
+        if before is not _OPEN or core.state is not _OPEN:
             self._on_timers(time.monotonic())
         elif deadline is not None:
-            now = time.monotonic()
+            if not now:
+                now = time.monotonic()
             if now >= deadline:
                 self._on_timers(now)
         if self._events:
@@ -657,8 +664,9 @@ class Connection(BroadcastTurn, EndingPath):
         except (OSError, ValueError):
             return True  # the descriptor went away: let recv report it
 
-    def _read(self, transport: Transport, wake: float | None = None) -> None:
-        """Read once (until ``wake`` at the latest) and feed the driver."""
+    def _read(self, transport: Transport, wake: float | None = None, now: float = 0.0) -> None:
+        """Read once (until ``wake`` at the latest; ``now``: the clock read just before, for a
+        plain socket's timed read) and feed the driver."""
         if self._lend and self._receive_buffer is not None and type(transport) is PlainSocketTransport:
             with self._lock:
                 view = None if self._ended else self._receive_buffer()
@@ -667,7 +675,7 @@ class Connection(BroadcastTurn, EndingPath):
                 return
         try:
             if wake is not None and type(transport) is PlainSocketTransport:
-                timed = transport.recv_before(RECV_SIZE, wake)
+                timed = transport.recv_before(RECV_SIZE, wake, now or time.monotonic())
                 if timed is None:
                     return  # the deadline came first
                 data = timed

@@ -26,6 +26,9 @@ class Timers:
         self.pong_deadline: float | None = None
         self.message_timeout = message_timeout
         self.message_deadline: float | None = None  # an unfinished message must be complete by then
+        # next_deadline(OPEN), kept current by every change of the three deadlines it depends on:
+        # the reader reads it once per read, as an attribute rather than a call.
+        self.open_deadline: float | None = None
         self._counter = itertools.count(1)
 
     def opened_at(self, now: float) -> None:
@@ -34,6 +37,7 @@ class Timers:
             self.handshake_deadline = now + self.handshake_timeout
         if self.ping_interval is not None:
             self.next_ping = now + self.ping_interval
+            self._refresh()
 
     def closing(self, now: float) -> None:
         """Our or the peer's close frame started the closing handshake."""
@@ -44,6 +48,7 @@ class Timers:
         # Any byte from the peer proves it alive: a pong may wait behind a long message
         # (faye-websocket-node #35), so waiting for the pong itself would be a false alarm.
         self.pong_deadline = None
+        self._refresh()
 
     def holding(self, held: bool, now: float) -> None:
         """After a read: the peer has (or no longer has) an unfinished message with us."""
@@ -51,19 +56,12 @@ class Timers:
             self.message_deadline = None
         elif self.message_deadline is None and self.message_timeout is not None:
             self.message_deadline = now + self.message_timeout
+        self._refresh()
 
     def next_deadline(self, state: ReadyState) -> float | None:
         """The earliest deadline that matters in ``state`` (None: no deadline)."""
-        if state is ReadyState.OPEN:  # asked once per read: comparisons, no calls
-            deadline = self.next_ping
-            if deadline is not None:
-                pong = self.pong_deadline
-                if pong is not None and pong < deadline:
-                    deadline = pong
-            message = self.message_deadline
-            if message is not None and (deadline is None or message < deadline):
-                return message
-            return deadline
+        if state is ReadyState.OPEN:
+            return self.open_deadline
         if state is ReadyState.CLOSING:
             return self.close_deadline
         if state is ReadyState.CONNECTING:
@@ -92,12 +90,25 @@ class Timers:
         """Schedule the next ping and return this one's payload (faye sends "1", "2", ...)."""
         assert self.ping_interval is not None
         self.next_ping = now + self.ping_interval
+        self._refresh()
         return str(next(self._counter)).encode("ascii")
 
     def ping_sent(self, now: float) -> None:
         """Arm the pong deadline, unless one is already running."""
         if self.pong_timeout is not None and self.pong_deadline is None:
             self.pong_deadline = now + self.pong_timeout
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """Recompute ``open_deadline`` after a change of next_ping, pong_deadline or message_deadline."""
+        deadline = self.next_ping
+        pong = self.pong_deadline
+        if pong is not None and (deadline is None or pong < deadline):
+            deadline = pong
+        message = self.message_deadline
+        if message is not None and (deadline is None or message < deadline):
+            deadline = message
+        self.open_deadline = deadline
 
 
 def earliest(first: float | None, second: float | None) -> float | None:

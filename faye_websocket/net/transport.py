@@ -348,15 +348,27 @@ class PlainSocketTransport(SocketTransport):
             self._set_recv_timeout(0.0)
         return self.sock.recv(size)
 
-    def recv_before(self, size: int, deadline: float) -> bytes | None:
-        """Like recv, but None once ``deadline`` (time.monotonic()) has passed without bytes.
+    def recv_before(self, size: int, deadline: float, now: float) -> bytes | None:
+        """Like recv, but None once ``deadline`` (time.monotonic()) has passed without bytes;
+        ``now`` is the clock read just before the call. Once the deadline has passed the read
+        does not wait (bytes already there, else None).
 
         One system call, where poll-then-recv takes two: the kernel's receive timeout
         (SO_RCVTIMEO) bounds the read. It is set again only when it has drifted from the time
         left by more than RECV_TIMEOUT_SLACK of it, so the read may end that much late, or early
         (None before the deadline: the caller asks again).
         """
-        flags = 0 if self._timed(deadline) else socket.MSG_DONTWAIT
+        left = deadline - now  # _timed, inlined: one call fewer per read
+        if left <= 0:
+            flags = socket.MSG_DONTWAIT
+        else:
+            flags = 0
+            drift = self._recv_timeout - left
+            slack = left * RECV_TIMEOUT_SLACK
+            if slack < RECV_TIMEOUT_MIN_SLACK:
+                slack = RECV_TIMEOUT_MIN_SLACK
+            if not self._recv_timeout or drift > slack or drift < -slack:
+                self._set_recv_timeout(left)
         try:
             return self.sock.recv(size, flags)
         except BlockingIOError:  # EAGAIN: the receive timeout expired (or nothing came in time)
