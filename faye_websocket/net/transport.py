@@ -359,10 +359,10 @@ class PlainSocketTransport(SocketTransport):
         (None before the deadline: the caller asks again).
         """
         left = deadline - now  # _timed, inlined: one call fewer per read
+        flags = 0
         if left <= 0:
             flags = socket.MSG_DONTWAIT
         else:
-            flags = 0
             drift = self._recv_timeout - left
             slack = left * RECV_TIMEOUT_SLACK
             if slack < RECV_TIMEOUT_MIN_SLACK:
