@@ -89,6 +89,8 @@ from .writing import COALESCE_LIMIT, OUTBOX_SOFT_LIMIT, WRITE_CHUNK
 logger = logging.getLogger("faye_websocket")
 _LOOP = Role.LOOP  # compared once per read: a module global, not an Enum class attribute
 _OPEN = ReadyState.OPEN  # likewise
+# What the driver's take_messages hands back: a tuple when the read was one whole frame.
+Messages = list[str | bytes] | tuple[str | bytes]
 
 RECV_QUEUE_SIZE = 64  # messages the reader thread may hold for recv() before it stops reading
 # A keepalive (keepalive.py) stays away this long after a recv() returned (or the connection opened): a
@@ -158,7 +160,7 @@ class Connection(BroadcastTurn, EndingPath):
         # message without an event first. Called on the reading thread with no lock held; returns
         # False when no listener took the message (it is kept for recv() then).
         self.on_message: Callable[[str | bytes], bool] | None = None
-        self._take: Callable[[bytes], list[str | bytes] | None] | None = None  # core.take_messages
+        self._take: Callable[[bytes], Messages | None] | None = None  # core.take_messages
         self._frame: FrameMaker | None = None
         self._frame_to_write: FrameMaker | None = None  # the same, for a sender that writes at once
         # The rest of a large payload is read straight into its buffer (see _read_into):
@@ -696,12 +698,15 @@ class Connection(BroadcastTurn, EndingPath):
             if (holding.charged or holding.held + size > FREE_ALLOWANCE) and not holding.admit(size):
                 self._refuse(TRY_AGAIN_LATER, BUDGET_EXCEEDED)
                 return
+            whole = False
             if self._started:
-                self._feed(data)
+                whole = self._feed(data)
             else:
                 self._operate(lambda: self.driver.receive_data(data))
                 self._maybe_start()
-            held = self._core.held_bytes + self._queue.held_bytes
+            held = self._queue.held_bytes
+            if not whole:  # the driver took the read as one whole frame: it holds nothing
+                held += self._core.held_bytes
             if held or self._holding.held:  # nothing held before or after: nothing to account
                 self._account_held(held)
         else:
@@ -763,8 +768,9 @@ class Connection(BroadcastTurn, EndingPath):
         self._operate(lambda: self.driver.close(code, reason))
         self._fail(reason, None)
 
-    def _feed(self, data: bytes) -> None:
+    def _feed(self, data: bytes) -> bool:
         """Hand received bytes to the driver; its replies wait in the outbox for the batch's end.
+        True when the driver took them as one whole frame, so that it holds nothing now.
 
         The fast lane: for run()'s reader (or a recv() or keepalive reading on its own thread)
         with nothing else to dispatch first, the driver's ``take_messages`` hands back the read's
@@ -777,7 +783,7 @@ class Connection(BroadcastTurn, EndingPath):
             take = None
         with self._lock:
             if self._ended:
-                return
+                return False
             before = core.state
             if take is not None:
                 messages = take(data)
@@ -792,15 +798,18 @@ class Connection(BroadcastTurn, EndingPath):
         elif len(messages) != 1 or self._reader_role is not _LOOP:
             if messages:
                 self._dispatch_messages(messages)
+            return type(messages) is tuple
         else:  # run()'s one message of a read (the common echo): _dispatch_messages without its loop
             message = messages[0]
             try:
                 taken = self.on_message(message)  # type: ignore[misc]  # set whenever _take is
             except Exception:
                 logger.exception("faye_websocket: event handler failed for MessageEvent")
-                return
+                return type(messages) is tuple
             if not taken and self._has_message_listener is not None:
                 self._queue.keep(message)
+            return type(messages) is tuple
+        return False
 
     def _collect_fed(self, core: DriverLike, before: ReadyState) -> ReadyState:
         """After feeding the driver (with _lock held): its replies to the outbox, its events to
@@ -902,7 +911,7 @@ class Connection(BroadcastTurn, EndingPath):
                         self._events = batch
                     self._batch = deque()
 
-    def _dispatch_messages(self, messages: list[str | bytes]) -> None:
+    def _dispatch_messages(self, messages: Messages) -> None:
         """The fast lane's dispatch (see _feed): each message to on_message, in order, on the
         reading thread with no lock held; one no listener took is kept for a later recv()."""
         on_message = self.on_message

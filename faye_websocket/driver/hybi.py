@@ -153,31 +153,73 @@ class Hybi(Driver):
             frame = yield from parse_frame(reader.read_exact, self._rules, held)
             getattr(self, _HANDLERS[frame.opcode])(frame)
 
-    def take_messages(self, data: bytes) -> list[str | bytes] | None:
+    def take_messages(self, data: bytes) -> list[str | bytes] | tuple[str | bytes] | None:
         """Feed ``data``; the messages it completes when they are all there is to it, else None.
 
         The receiving fast lane of the I/O layer's reading thread: when the parser waits at a
         frame boundary while OPEN and ``data`` holds only common frames (see ``_common_frames``,
-        which makes every check ``parse_frame`` makes), their messages come back as a list (text
-        as str, binary as bytes; possibly empty, with a frame left incomplete) and nothing else
-        happened: no event and no byte to send. Otherwise it does what ``receive_data`` does,
-        events and bytes wait in ``events_received``/``data_to_send`` (messages taken first
-        among them, in order), and it returns None.
+        which makes every check ``parse_frame`` makes), their messages come back (text as str,
+        binary as bytes; possibly none, with a frame left incomplete) and nothing else happened:
+        no event and no byte to send. A tuple (of one message) says ``data`` was exactly one
+        whole frame, so that this driver holds nothing after it (``held_bytes`` is 0); a list
+        says nothing about what is held. Otherwise it does what ``receive_data`` does, events and
+        bytes wait in ``events_received``/``data_to_send`` (messages taken first among them, in
+        order), and it returns None.
         """
         if not self._at_boundary or self.state is not ReadyState.OPEN or self._events or self._chunks:
             self.receive_data(data)
             return None
         reader = self._reader
+        size = len(data)
+        if (reader.payload is not None or reader.buffer or self._message is not None
+                or type(data) is not bytes or size < 2):
+            return self._take_buffered(data)
+        # The common read, taken without the parser's buffer: ``data`` is exactly one whole common
+        # frame with a 7- or 16-bit length. Anything else, or a frame failing a check, is buffered
+        # and left to ``_common_frames`` or ``parse_frame``, as for any read. The checks are those
+        # of ``_common_frames``: the first byte (FIN, the opcode, only RSV bits the extensions
+        # claim), masking as this side requires (RFC 6455 section 5.1), the length within
+        # ``max_length`` (section 10.4), and UTF-8 for text (section 8.1).
+        second = data[1]
+        length = second & LENGTH_BITS
+        masked = self._rules.require_masking
+        start = 2 + MASK_KEY_LENGTH if masked else 2
+        if length > MAX_LENGTH_7:
+            if length != LENGTH_16_MARKER or size < 4:
+                return self._take_buffered(data)
+            length = int.from_bytes(data[2:4], "big")
+            start += 2
+        first = data[0]
+        if (size != start + length or length >= TRANSLATE_THRESHOLD or first not in self._common_firsts
+                or second & MASK_BIT != (MASK_BIT if masked else 0) or length > self.max_length):
+            return self._take_buffered(data)
+        if masked:  # the small-payload integer XOR of _common_frames
+            key = data[start - MASK_KEY_LENGTH : start] * (length // MASK_KEY_LENGTH + 1)
+            payload = (int.from_bytes(data[start:], "little")
+                       ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
+        else:
+            payload = data[start:]
+        if not self._plain:
+            try:
+                return (self._through_extensions(first, payload),)
+            except (ProtocolError, HandshakeError) as error:  # as _take_buffered does
+                self._at_boundary = False
+                self._parse_failed(error)  # the error and close are queued, as from _advance
+                return None
+        if first != TEXT_FIRST:
+            return (payload,)
+        try:
+            return (payload.decode("utf-8"),)
+        except UnicodeDecodeError:
+            return self._take_buffered(data)  # parse_frame fails the connection with 1007
+
+    def _take_buffered(self, data: bytes) -> list[str | bytes] | None:
+        """take_messages for a read that is not one whole common frame: through the parser's
+        buffer (or the buffer of a large payload on its way)."""
+        reader = self._reader
         if reader.payload is not None:
             reader.feed_data(data)
-        elif reader.buffer or self._message is not None or type(data) is not bytes or len(data) < 2:
-            reader.buffer += data
         else:
-            one = self._one_frame(data)
-            if one is not None:
-                return one
-            if self._close_event is not None:
-                return None  # its extension failed the connection: events and bytes are queued
             reader.buffer += data
         messages: list[str | bytes] = []
         try:
@@ -194,51 +236,6 @@ class Hybi(Driver):
         if not wait:
             self._advance()
         return None
-
-    def _one_frame(self, data: bytes) -> list[str | bytes] | None:
-        """The common read, taken without the parser's buffer: ``data`` (nothing buffered before
-        it) is exactly one whole common frame with a 7- or 16-bit length. Returns its message as
-        a list, or None when ``data`` is anything else or fails a check (the caller then buffers
-        it and ``_common_frames`` or ``parse_frame`` decide, as for any read), or when an
-        extension failed the connection (the error and close are queued, as from ``_advance``).
-
-        The checks are those of ``_common_frames``: the first byte (FIN, the opcode, only RSV
-        bits the extensions claim), masking as this side requires (RFC 6455 section 5.1), the
-        length within ``max_length`` (section 10.4), and UTF-8 for text (section 8.1).
-        """
-        size = len(data)
-        second = data[1]
-        length = second & LENGTH_BITS
-        masked = self._rules.require_masking
-        start = 2 + MASK_KEY_LENGTH if masked else 2
-        if length > MAX_LENGTH_7:
-            if length != LENGTH_16_MARKER or size < 4:
-                return None
-            length = int.from_bytes(data[2:4], "big")
-            start += 2
-        first = data[0]
-        if (size != start + length or length >= TRANSLATE_THRESHOLD or first not in self._common_firsts
-                or second & MASK_BIT != (MASK_BIT if masked else 0) or length > self.max_length):
-            return None
-        if masked:  # the small-payload integer XOR of _common_frames
-            key = data[start - MASK_KEY_LENGTH : start] * (length // MASK_KEY_LENGTH + 1)
-            payload = (int.from_bytes(data[start:], "little")
-                       ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
-        else:
-            payload = data[start:]
-        if not self._plain:
-            try:
-                return [self._through_extensions(first, payload)]
-            except (ProtocolError, HandshakeError) as error:  # as take_messages does
-                self._at_boundary = False
-                self._parse_failed(error)
-                return None
-        if first != TEXT_FIRST:
-            return [payload]
-        try:
-            return [payload.decode("utf-8")]
-        except UnicodeDecodeError:
-            return None  # parse_frame fails the connection with 1007
 
     def _common_frames(self, messages: list[str | bytes]) -> bool:
         """Take every complete common frame at the head of the buffer; True when the next one is

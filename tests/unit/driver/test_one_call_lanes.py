@@ -120,7 +120,7 @@ def test_take_messages_after_a_partial_frame_goes_through_the_buffer() -> None:
     frame = client_frame(Opcode.TEXT, b"x" * 40)
     protocol = _primed(open_server()).protocol_driver
     assert isinstance(protocol, Hybi)
-    assert protocol.take_messages(frame) == ["x" * 40]
+    assert protocol.take_messages(frame) == ("x" * 40,)  # one whole frame: nothing held after it
     assert protocol.take_messages(frame[:7]) == []
     assert protocol.take_messages(frame[7:] + frame) == ["x" * 40, "x" * 40]
 
@@ -131,7 +131,7 @@ def test_a_client_refuses_a_masked_frame_on_either_lane() -> None:
     for driver in (taker, feeder):
         driver.receive_data(server_frame(Opcode.TEXT, b"first"))
         assert driver.events_received() == [MessageEvent("first")]
-    assert taker.take_messages(server_frame(Opcode.TEXT, b"ok")) == ["ok"]
+    assert taker.take_messages(server_frame(Opcode.TEXT, b"ok")) == ("ok",)
     assert taker.take_messages(frame) is None
     feeder.receive_data(frame)
     assert _comparable(taker.events_received()) == _comparable(feeder.events_received())
@@ -204,4 +204,5 @@ def test_a_whole_common_frame_comes_back_from_take_messages(
     driver = open_server(DEFLATE_OFFER, extensions=[PermessageDeflate()]) if deflate else open_server()
     protocol = _primed(driver).protocol_driver
     assert isinstance(protocol, Hybi)
-    assert protocol.take_messages(frames[name]) == [expected]
+    assert protocol.take_messages(frames[name]) == (expected,)
+    assert protocol.held_bytes == 0
