@@ -286,7 +286,7 @@ class Connection(BroadcastTurn, EndingPath):
         """
         core = self._core
         state = core.state
-        if state is not ReadyState.OPEN or self._close_event is not None:
+        if state is not _OPEN or self._close_event is not None:
             if self._close_event is not None or state >= ReadyState.CLOSING:
                 return False
             # CONNECTING: the driver queues it until open
@@ -308,9 +308,9 @@ class Connection(BroadcastTurn, EndingPath):
                 accepted, frame = self._frame_locked(core, None, data)
             if not frame:
                 pass
-            elif not (self._outbox or self._batch or self._more) and self._write_lock.acquire(blocking=False):
+            elif not (self._outbox or self._batch or self._more) and self._write_lock.acquire(False):
                 write = True  # the common echo: nothing queued, nobody writing
-                self._in_flight = len(frame)
+                self._in_flight = size = len(frame)
             else:
                 queued = frame if isinstance(frame, bytes) else bytes(frame)  # the outbox holds bytes
                 self._outbox.append((queued, True))
@@ -322,7 +322,7 @@ class Connection(BroadcastTurn, EndingPath):
             try:
                 if transport is None:
                     pass
-                elif len(frame) <= WRITE_CHUNK:  # _write_out's common case, without its call
+                elif size <= WRITE_CHUNK:  # _write_out's common case, without its call
                     transport.sendall(frame)
                 else:
                     error = self._write_out(transport, frame)
