@@ -51,6 +51,7 @@ _OPCODES = {int(opcode): opcode for opcode in Opcode}
 # Python 3.11, several times the cost of a global, on paths that run for every message.
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
+_OPEN = ReadyState.OPEN  # as _TEXT: compared for every message
 # Each opcode's handler method, by name (looked up per frame, so a subclass may override one;
 # a table of bound methods per connection cost more to build than the few lookups it saved).
 _HANDLERS = {
@@ -135,7 +136,7 @@ class Hybi(Driver):
         """Parse frames until the closing handshake completes."""
         reader = self._reader
         while self.state is not ReadyState.CLOSED:
-            if self.state is ReadyState.OPEN or reader.payload is not None:
+            if self.state is _OPEN or reader.payload is not None:
                 messages: list[str | bytes] = []
                 try:
                     wait = self._common_frames(messages)
@@ -166,7 +167,7 @@ class Hybi(Driver):
         bytes wait in ``events_received``/``data_to_send`` (messages taken first among them, in
         order), and it returns None.
         """
-        if not self._at_boundary or self.state is not ReadyState.OPEN or self._events or self._chunks:
+        if not self._at_boundary or self.state is not _OPEN or self._events or self._chunks:
             self.receive_data(data)
             return None
         reader = self._reader
@@ -255,7 +256,7 @@ class Hybi(Driver):
         if self._reader.payload is not None:  # a large payload first (driver/payload.py)
             if not self._take_large(messages):
                 return True
-            if self.state is not ReadyState.OPEN:
+            if self.state is not _OPEN:
                 return False  # closing: parse_frame takes what follows
         buf = self._reader.buffer
         size = len(buf)
@@ -350,14 +351,14 @@ class Hybi(Driver):
         data: str | bytes
         if not self._plain:
             data = self._through_extensions(first, large.take_bytes())
-        elif first & OPCODE_BITS == Opcode.TEXT:
+        elif first & OPCODE_BITS == _TEXT:
             try:
                 data = large.take_text()
             except UnicodeDecodeError:
                 raise InvalidPayload(NOT_UTF8) from None
         else:
             data = large.take_bytes()
-        if self.state is ReadyState.OPEN:
+        if self.state is _OPEN:
             messages.append(data)
         return True
 
@@ -421,7 +422,7 @@ class Hybi(Driver):
 
     def _emit_message(self, data: str | bytes) -> None:
         # RFC 6455 section 7.1.6 / WHATWG: once our close frame is sent, data is no longer delivered.
-        if self.state is ReadyState.OPEN:
+        if self.state is _OPEN:
             self._emit(MessageEvent(data))
 
     def _incoming_payload(self, assembled: MessageAssembler) -> str | bytes:
@@ -460,7 +461,7 @@ class Hybi(Driver):
 
     def send(self, data: str | bytes | bytearray | memoryview) -> bool:
         """Send text (str) or binary (bytes-like) data; the common message is framed at once."""
-        if self.state is ReadyState.OPEN:
+        if self.state is _OPEN:
             common = _common_message(data)
             if common is None:
                 return super().send(data)
@@ -487,7 +488,7 @@ class Hybi(Driver):
         client frame is a view of a buffer this driver masks every large frame into, so no
         payload-sized buffer is mapped and faulted in afresh per message.
         """
-        if self.state is not ReadyState.OPEN:
+        if self.state is not _OPEN:
             return None
         kind = type(data)  # _common_message, inlined: one call fewer per message
         if kind is str:
