@@ -298,7 +298,9 @@ class Connection(BroadcastTurn, EndingPath):
         # replies, or, when it is the batch's last reply and nobody else writes, write it now.
         write = False
         frame_message = self._frame
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not `with`: its __enter__/__exit__ calls cost twice the lock itself
+        try:
             if self._ended:
                 return False
             frame = frame_message(data) if frame_message is not None else None
@@ -316,6 +318,8 @@ class Connection(BroadcastTurn, EndingPath):
                 self._outbox.append((queued, True))
                 self._outbox_size += len(queued)
                 self._reply_size += len(queued)
+        finally:
+            lock.release()
         if write:
             transport = self._transport
             error = None
@@ -781,7 +785,9 @@ class Connection(BroadcastTurn, EndingPath):
         take = self._take
         if take is not None and (not self._fast_reader or self._events or self._queue.enabled):
             take = None
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not `with`, as in send()
+        try:
             if self._ended:
                 return False
             before = core.state
@@ -792,6 +798,8 @@ class Connection(BroadcastTurn, EndingPath):
                 core.receive_data(data)
             if messages is None:
                 state = self._collect_fed(core, before)
+        finally:
+            lock.release()
         if messages is None:
             if state is ReadyState.CLOSED:
                 self._after_operation()
