@@ -44,6 +44,7 @@ _API = TypeVar("_API", bound="WebSocketAPI")
 EVENT_TYPES = ("open", "message", "error", "close", "ping", "pong")
 _HANDLER_NAMES = {type: "on" + type for type in EVENT_TYPES}  # event type -> on<type> attribute
 _new_object = object.__new__
+_MESSAGE_TYPES = (str, bytes, bytearray, memoryview)  # what send() takes; built once, not per call
 
 
 class EventTarget:
@@ -215,7 +216,7 @@ class WebSocketAPI(EventTarget):
         connection is closing or closed, or when the write failed. Any thread. TypeError for
         other types.
         """
-        if not isinstance(data, (str, bytes, bytearray, memoryview)):
+        if not isinstance(data, _MESSAGE_TYPES):
             raise TypeError(f"send() takes str or bytes-like data, not {type(data).__name__}")
         if self._trace:
             logs.frame_logger.debug("%s send %s", self.log_id, logs.describe(bytes(data) if
@@ -363,10 +364,12 @@ class WebSocketAPI(EventTarget):
         """The connection's fast lane for a message (reading thread): what ``_handle_event`` and
         ``dispatch_event`` do for a MessageEvent, in one call. False when nothing listens."""
         # MessageEvent(data, target=self) at a third of the cost: a frozen dataclass's __init__
-        # sets each field through object.__setattr__, one update of the new instance's __dict__
-        # makes the same object (equal, same repr, still frozen against later changes).
+        # sets each field through object.__setattr__, stores into the new instance's __dict__
+        # make the same object (equal, same repr, still frozen against later changes).
         event: MessageEvent = _new_object(MessageEvent)
-        event.__dict__.update(data=data, target=self)
+        fields = event.__dict__  # two stores: cheaper than update()'s keyword arguments
+        fields["data"] = data
+        fields["target"] = self
         if self._trace:
             self._trace_event(event)
         handler = self.onmessage
