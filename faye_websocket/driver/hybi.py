@@ -52,6 +52,12 @@ _OPCODES = {int(opcode): opcode for opcode in Opcode}
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 _OPEN = ReadyState.OPEN  # as _TEXT: compared for every message
+# The two-byte heads of short final frames (7-bit length), by length: indexing a tuple costs
+# a third of building ``bytes((first, length))`` per message. Masked heads for a client.
+_TEXT_HEADS = tuple(bytes((TEXT_FIRST, n)) for n in range(MAX_LENGTH_7 + 1))
+_BINARY_HEADS = tuple(bytes((BINARY_FIRST, n)) for n in range(MAX_LENGTH_7 + 1))
+_MASKED_TEXT_HEADS = tuple(bytes((TEXT_FIRST, MASK_BIT | n)) for n in range(MAX_LENGTH_7 + 1))
+_MASKED_BINARY_HEADS = tuple(bytes((BINARY_FIRST, MASK_BIT | n)) for n in range(MAX_LENGTH_7 + 1))
 # Each opcode's handler method, by name (looked up per frame, so a subclass may override one;
 # a table of bound methods per connection cost more to build than the few lookups it saved).
 _HANDLERS = {
@@ -493,9 +499,11 @@ class Hybi(Driver):
         kind = type(data)  # _common_message, inlined: one call fewer per message
         if kind is str:
             first = TEXT_FIRST
+            heads, masked_heads = _TEXT_HEADS, _MASKED_TEXT_HEADS
             payload = data.encode("utf-8")  # type: ignore[union-attr]
         elif kind is bytes:
             first = BINARY_FIRST
+            heads, masked_heads = _BINARY_HEADS, _MASKED_BINARY_HEADS
             payload = data
         else:
             return None
@@ -505,7 +513,7 @@ class Hybi(Driver):
         keys = self._keys
         if keys is None:  # encode_frame's unmasked cases, inlined for the common reply
             if length <= MAX_LENGTH_7:
-                return bytes((first, length)) + payload
+                return heads[length] + payload
             if length <= MAX_LENGTH_16:
                 return bytes((first, LENGTH_16_MARKER, length >> 8, length & 0xFF)) + payload
             return encode_frame(first, payload, None)
@@ -513,7 +521,7 @@ class Hybi(Driver):
         if length <= MAX_LENGTH_7:  # encode_frame's masked case, inlined for the common message
             repeated = (key * SHORT_KEY_REPEAT)[:length]
             masked = int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")
-            return bytes((first, MASK_BIT | length)) + key + masked.to_bytes(length, "little")
+            return masked_heads[length] + key + masked.to_bytes(length, "little")
         if length >= TRANSLATE_THRESHOLD:  # masked straight into the frame, which is returned as is
             head = frame_head(first, MASK_BIT, length) + key
             if reuse:
