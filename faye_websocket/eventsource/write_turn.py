@@ -23,24 +23,25 @@ _MAKING = threading.Lock()  # makes a turn's condition once, the first time a th
 class WriteTurn:
     """Who may write next on one stream; any thread.
 
-    The hot path inlines the two calls: ``turn.take_nowait()`` (IndexError when another thread
-    holds the turn), then ``turn.put_back(True)`` followed by ``if turn.waiting: turn.wake()``,
-    which is what ``give()`` does. A thread must give back only a turn it took.
+    The hot path inlines the two calls on the list itself, whose methods the interpreter
+    specialises: ``token.pop()`` (IndexError when another thread holds the turn), then
+    ``token.append(True)`` followed by ``if turn.waiting: turn.wake()``, which is what
+    ``give()`` does. A thread must give back only a turn it took.
     """
 
-    __slots__ = ("take_nowait", "put_back", "waiting", "_condition")
+    __slots__ = ("token", "waiting", "_condition")
 
     def __init__(self) -> None:
-        token = [_TOKEN]
-        self.take_nowait = token.pop  # the turn, or IndexError; atomic under the interpreter lock
-        self.put_back = token.append  # the turn back (always with True)
+        # Holds True while the turn is free: pop() takes it (IndexError when taken), append(True)
+        # gives it back; each is atomic under the interpreter lock.
+        self.token = [_TOKEN]
         self.waiting = 0  # threads blocked in take(); written under _condition's lock only
         self._condition: threading.Condition | None = None  # made when a thread first waits
 
     def try_take(self) -> bool:
         """Take the turn if it is free; True if taken (never waits)."""
         try:
-            self.take_nowait()
+            self.token.pop()
         except IndexError:
             return False
         return True
@@ -61,12 +62,12 @@ class WriteTurn:
 
     def give(self) -> None:
         """Give the turn back and wake a waiting thread, if any."""
-        self.put_back(_TOKEN)
+        self.token.append(_TOKEN)
         if self.waiting:
             self.wake()
 
     def wake(self) -> None:
-        """Wake the threads waiting in ``take()`` (called after ``put_back``, when ``waiting``)."""
+        """Wake the threads waiting in ``take()`` (called after the token is put back, when ``waiting``)."""
         condition = self._waiting_room()  # exists: a waiter counted itself under it
         with condition:
             condition.notify_all()

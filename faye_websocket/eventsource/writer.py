@@ -13,6 +13,7 @@ fires exactly once, and the socket is closed before it does.
 
 from __future__ import annotations
 
+import math
 import select
 import socket
 import ssl
@@ -37,8 +38,11 @@ from .write_turn import WriteTurn
 
 _DRAIN_SIZE = 4096  # bytes read at a time from a client that should send nothing
 STALLED_PINGS = 3  # ping intervals a write may block before the client counts as gone
-_DONTWAIT = socket.MSG_DONTWAIT
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)  # where it is missing, no write takes the short path
 _OPEN = ReadyState.OPEN  # a module global: an enum attribute lookup costs more than the check
+_CLOSED = ReadyState.CLOSED
+_HAS_DONTWAIT = hasattr(socket, "MSG_DONTWAIT")  # not on Windows: every write waits through the transport
+_DEFAULT_START = wire.stream_start()  # the head and retry of a stream with the default options
 
 
 class EventSource(EventTarget):
@@ -83,11 +87,20 @@ class EventSource(EventTarget):
         super().__init__()
         if not isinstance(request, (Request, BaseHTTPRequestHandler, Mapping)):
             request_from(request)  # raises its TypeError for anything else
-        self._ping = check_duration("ping", ping, zero_disables=True)
-        self._send_timeout = check_duration("send_timeout", send_timeout)
-        if not isinstance(nodelay, bool):
+        # A float in range (the defaults) is what check_duration would return: not calling it
+        # spares two calls a stream.
+        if type(ping) is not float or not 0.0 < ping < math.inf:
+            ping = check_duration("ping", ping, zero_disables=True)
+        self._ping = ping
+        if type(send_timeout) is not float or not 0.0 < send_timeout < math.inf:
+            send_timeout = check_duration("send_timeout", send_timeout)
+        self._send_timeout = send_timeout
+        if nodelay is not True and nodelay is not False:
             raise TypeError(f"nodelay must be True or False, not {nodelay!r}")
-        head = wire.stream_start(headers, retry)
+        if headers is None and retry is wire.DEFAULT_RETRY:
+            head = _DEFAULT_START
+        else:
+            head = wire.stream_start(headers, retry)
         self._sock = sock
         self._request = request  # parsed by url or last_event_id, if ever (http.server's headers
         # cost about 18 us to copy: more than the rest of the stream's Python set-up)
@@ -101,7 +114,7 @@ class EventSource(EventTarget):
         # non-blocking). Its send timeout gives each wait for room all of it, so the timeout
         # measures progress, not the time a large event takes.
         self._transport: SocketTransport | None = None
-        if isinstance(sock, ssl.SSLSocket) or not hasattr(socket, "MSG_DONTWAIT"):
+        if not _HAS_DONTWAIT or isinstance(sock, ssl.SSLSocket):
             self._waiting_transport()
         else:
             if sock.gettimeout() is not None:  # settimeout costs a system call even when unchanged
@@ -112,7 +125,9 @@ class EventSource(EventTarget):
         # Changed with the turn held (and set to None as the stream closes).
         self._fast = self._plain
         self._state = ReadyState.CONNECTING
-        self._state_lock = threading.Lock()  # owner: close(); makes the move to CLOSED happen once
+        # True until close() pops it, atomically under the interpreter lock: the move to CLOSED
+        # happens once (a lock cost more to make and take, once per stream).
+        self._closing = [True]
         self._turn = WriteTurn()  # owner: writers; serialises bytes on the socket
         # Monotonic start of a write waiting for room (or of bytes left by a turn that could not
         # finish); None while nothing waits. A write the kernel takes at once never sets it.
@@ -122,10 +137,10 @@ class EventSource(EventTarget):
         # a threading.Event costs ten times as much to make, set and wait on (about 4 us a stream).
         self._open = threading.Lock()
         self._open.acquire()
-        self._watch = watch_view(sock)
+        self._watch = sock if self._plain is not None else watch_view(sock)
         if nodelay:
             set_nodelay(sock)
-        self._state = ReadyState.OPEN
+        self._state = _OPEN
         if self._write(head):
             first_ping = time.monotonic() + self._ping if self._ping else None
             WATCHER.add(self, first_ping)
@@ -144,8 +159,14 @@ class EventSource(EventTarget):
         finish = handler.finish
 
         def finish_after_stream() -> None:
-            stream.wait()
-            finish()
+            try:
+                stream.wait()
+                finish()
+            finally:
+                # The override refers to the handler (through ``finish``): dropping it breaks
+                # that cycle, so the handler, its request and the stream are freed as soon as
+                # http.server lets go, not by a garbage collection.
+                handler.__dict__.pop("finish", None)
 
         setattr(handler, "finish", finish_after_stream)  # noqa: B010 - an instance override
         track = getattr(handler.server, "track_event_source", None)
@@ -189,9 +210,40 @@ class EventSource(EventTarget):
         write closes the stream too. Raises TypeError/ValueError as
         ``driver.eventsource.format_event`` does (checked before anything is written).
         """
-        if event is None and id is None:  # the common event: no keyword arguments to pass on
-            return self._write(wire.format_event(message))
-        return self._write(wire.format_event(message, event=event, id=id))
+        # The common event costs one Python frame: wire.format_event's one-line case and _write
+        # are inlined here; the two calls were about a third of the event's instructions.
+        if (event is None and id is None and type(message) is str
+                and "\n" not in message and "\r" not in message):
+            data = f"data: {message}\r\n\r\n".encode()
+        else:
+            data = wire.format_event(message, event=event, id=id)
+        turn = self._turn
+        token = turn.token
+        try:
+            token.pop()  # from here to the return, _write's body
+        except IndexError:
+            turn.take()
+        try:
+            fast = self._fast
+            if fast is not None:
+                try:
+                    sent = fast.send(data, _DONTWAIT)
+                except BlockingIOError:
+                    sent = 0
+                except OSError:
+                    sent = -1
+                if sent == len(data) or (sent >= 0 and self._write_rest(data, sent)):
+                    return True
+            elif self._state is not _OPEN:
+                return False
+            elif self._write_rest(data, 0):
+                return True
+        finally:
+            token.append(True)
+            if turn.waiting:
+                turn.wake()
+        self.close()
+        return False
 
     def ping(self) -> bool:
         """Write a comment line (``:``), which keeps proxies from timing the stream out."""
@@ -214,14 +266,20 @@ class EventSource(EventTarget):
 
         A write blocked on another thread is woken (it returns False).
         """
-        with self._state_lock:
-            if self._state is ReadyState.CLOSED:
-                return False
-            self._state = ReadyState.CLOSED
-            self._fast = None
+        try:
+            self._closing.pop()
+        except IndexError:
+            return False  # closed already, or closing on another thread
+        self._state = _CLOSED
+        self._fast = None
         WATCHER.remove(self)
         shutdown_tcp(self._sock)  # wakes a writer blocked in sendall
-        self._turn.take()
+        turn = self._turn
+        token = turn.token
+        try:
+            token.pop()  # WriteTurn.take(), inlined
+        except IndexError:
+            turn.take()
         try:
             self._fast = None  # again with the turn held: no turn restores it once CLOSED
             self._rest.clear()
@@ -229,9 +287,14 @@ class EventSource(EventTarget):
             if self._watch is not self._sock:
                 self._watch.close()
         finally:
-            self._turn.give()
+            token.append(True)
+            if turn.waiting:
+                turn.wake()
         self._open.release()
-        self.dispatch_event(CloseEvent(None))
+        # The event object is made only for someone to see it (a frozen dataclass costs about
+        # a tenth of a short stream's set-up); it still fires exactly once.
+        if self.onclose is not None or self._listeners.get("close"):
+            self.dispatch_event(CloseEvent(None))
         return True
 
     def __enter__(self) -> EventSource:
@@ -243,10 +306,12 @@ class EventSource(EventTarget):
         self.close()
 
     def _write(self, data: bytes) -> bool:
-        """Write ``data`` whole (any thread); False if the stream is, or gets, closed."""
+        """Write ``data`` whole (any thread); False if the stream is, or gets, closed. ``send``
+        repeats this body inline: a change here belongs there too."""
         turn = self._turn
+        token = turn.token
         try:
-            turn.take_nowait()  # WriteTurn.take(), inlined: this runs once per event
+            token.pop()  # WriteTurn.take(), inlined
         except IndexError:
             turn.take()  # another thread writes: wait for its turn to end
         try:
@@ -266,7 +331,7 @@ class EventSource(EventTarget):
             elif self._write_rest(data, 0):
                 return True
         finally:
-            turn.put_back(True)  # WriteTurn.give(), inlined
+            token.append(True)  # WriteTurn.give(), inlined
             if turn.waiting:
                 turn.wake()
         self.close()

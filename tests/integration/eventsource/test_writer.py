@@ -3,11 +3,13 @@ detection by EOF, pings, thread safety, TLS, and the watcher thread's lifetime."
 
 from __future__ import annotations
 
+import gc
 import socket
 import ssl
 import struct
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
@@ -556,3 +558,28 @@ def test_nodelay_is_on_by_default_and_false_leaves_nagle_on(
 def test_a_nodelay_that_is_not_a_bool_is_refused() -> None:
     with socket.socket() as sock, pytest.raises(TypeError):
         EventSource(Request("GET", "/", Headers(), "HTTP/1.1"), sock, nodelay=1)  # type: ignore[arg-type]
+
+
+def test_a_finished_handler_and_its_stream_are_freed_without_a_garbage_collection() -> None:
+    # from_handler overrides the handler's finish with a function that refers to the handler;
+    # left in place, that cycle kept every handler, its request and its stream until a
+    # collection ran.
+    refs: list[weakref.ref[object]] = []
+
+    def stream(handler: BaseHTTPRequestHandler) -> None:
+        es = EventSource.from_handler(handler, ping=None)
+        refs.extend((weakref.ref(handler), weakref.ref(es)))
+        es.send("one")
+        es.close()
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with serving(stream) as server:
+            for _ in range(3):
+                with open_stream(server.port) as sock:
+                    assert read_to_eof(sock).endswith(b"data: one\r\n\r\n")
+            assert wait_for(lambda: len(refs) == 6 and all(ref() is None for ref in refs))
+    finally:
+        if was_enabled:
+            gc.enable()

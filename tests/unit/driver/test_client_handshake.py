@@ -46,6 +46,25 @@ def test_userinfo_becomes_basic_authorization_and_origin_and_headers_are_sent() 
     assert headers["origin"] == "http://h" and headers["x-token"] == "t"
 
 
+
+@pytest.mark.parametrize("field", ["origin", "user_agent"])
+@pytest.mark.parametrize("value", ["evil\r\nX-Injected: 1", "a\nb", "nul\0"])
+def test_a_field_that_would_break_the_head_is_refused_when_the_driver_is_made(field: str, value: str) -> None:
+    # The head is written from pairs without a second check: what the user gives is checked here.
+    with pytest.raises(ValueError):
+        ClientDriver("ws://h/", **{field: value})  # type: ignore[arg-type]
+
+
+def test_a_user_host_field_takes_the_place_of_ours_once() -> None:
+    client = ClientDriver("ws://127.0.0.1:8080/", headers=[("Host", "virtual.example"), ("X-A", "1")])
+    client.start()
+    head = client.data_to_send().split(b"\r\n\r\n")[0].split(b"\r\n")
+    hosts = [line for line in head if line.lower().startswith(b"host:")]
+    assert hosts == [b"Host: virtual.example"]
+    assert head.index(hosts[0]) == 1  # where ours stood: right after the request line
+    assert b"X-A: 1" in head
+
+
 @pytest.mark.parametrize(("url", "secure", "host", "port", "host_header", "resource"), [
     ("ws://h", False, "h", 80, "h", "/"),
     ("wss://h/p?q=1", True, "h", 443, "h", "/p?q=1"),

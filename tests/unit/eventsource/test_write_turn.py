@@ -46,7 +46,7 @@ def test_only_one_thread_holds_the_turn_at_a_time() -> None:
         for i in range(rounds):
             if i % 3 == 0:  # the inlined hot path, as EventSource._write uses it
                 try:
-                    turn.take_nowait()
+                    turn.token.pop()
                 except IndexError:
                     turn.take()
             elif i % 3 == 1:
@@ -58,7 +58,7 @@ def test_only_one_thread_holds_the_turn_at_a_time() -> None:
                 overlaps.append(n)
             threading.Event().wait(0)  # give the interpreter a chance to switch threads
             inside.remove(n)
-            turn.put_back(True)
+            turn.token.append(True)
             if turn.waiting:
                 turn.wake()
 
