@@ -60,6 +60,9 @@ CLOSED = "received a compressed message after the session was closed"
 # A compressed payload up to this size gets its tail appended by a copy, so that one zlib call
 # inflates it; a larger one is inflated in two calls rather than copied.
 JOIN_TAIL_SIZE = 64 * 1024
+# The history kept for the peer's window (see _DeflateSession._history) is trimmed once it holds
+# this many windows: a trim per message cost more than inflating the message.
+HISTORY_SLACK = 2
 # Idle compressors kept per settings for messages compressed alone (``deflate_alone``): about as
 # many as threads compress at once; each holds zlib's state (about 256 KiB at the defaults).
 MAX_IDLE_COMPRESSORS = 4
@@ -322,11 +325,17 @@ class _DeflateSession:
         return out
 
     def _remember(self, data: bytes, agreed: DeflateParameters) -> None:
-        window = 1 << max(agreed.peer_window_bits, ZLIB_MIN_WINDOW_BITS)
+        """Keep ``data`` in the history; it is trimmed back to the window only once it holds
+        HISTORY_SLACK windows, so that most messages cost an append (trimming per message was
+        more than the inflating of a 1 KiB message)."""
         self._history.append(data)
         self._history_size += len(data)
-        while self._history and self._history_size - len(self._history[0]) >= window:
-            self._history_size -= len(self._history.popleft())
+        bits = agreed.peer_window_bits  # max(bits, ZLIB_MIN_WINDOW_BITS), without a call
+        window = 1 << (bits if bits > ZLIB_MIN_WINDOW_BITS else ZLIB_MIN_WINDOW_BITS)
+        if self._history_size >= HISTORY_SLACK * window:
+            history = self._history
+            while self._history_size - len(history[0]) >= window:  # the latest message stays
+                self._history_size -= len(history.popleft())
 
     def _window_history(self, agreed: DeflateParameters) -> bytes:
         if not self._history:

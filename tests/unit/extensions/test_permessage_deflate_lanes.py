@@ -36,6 +36,7 @@ from faye_websocket.rfc6455 import Opcode
 DEADLINE = 10.0  # seconds; every wait in this module is bounded by it
 HELLO = b"Hello"
 HELLO_COMPRESSED = bytes.fromhex("f248cdc9c90700")  # RFC 7692 section 7.2.3.1
+ZLIB_LOOKAHEAD = 262  # zlib's MIN_LOOKAHEAD: deflate's distances stay within window - 262
 DEFAULTS = (zlib.Z_DEFAULT_COMPRESSION, 8, zlib.Z_DEFAULT_STRATEGY)  # level, mem_level, strategy
 
 
@@ -244,3 +245,36 @@ def test_a_subclassed_session_is_called_through_its_message_methods() -> None:
     _, compressed = client.outgoing_payload(Opcode.TEXT, HELLO)
     assert server.incoming_payload(Opcode.TEXT, compressed, True, 9) == HELLO
     assert _CountingSession.calls == 2
+
+
+# -- the history kept for a stream that ends (RFC 7692 section 7.2.3.4) ---------------------------
+
+
+@pytest.mark.parametrize("bits", [9, 12, 15])
+def test_after_many_messages_a_bfinal_stream_continues_from_the_last_window(bits: int) -> None:
+    # The history is trimmed only once it holds two windows: at whatever point of that cycle a
+    # stream ends, the next one must start with exactly the last window inflated so far.
+    window = 1 << bits
+    rng = random.Random(bits)
+    _, server = negotiate(PermessageDeflate(max_window_bits=bits), PermessageDeflate())  # the peer's
+    session = server._active[0][1]
+    assert session.parameters.peer_window_bits == bits  # type: ignore[attr-defined]
+    peer = zlib.compressobj(6, zlib.DEFLATED, -bits)
+    received = b""
+    for count in range(1, 18):  # streams of 1 to 17 messages of 1/8 window: every phase
+        for _ in range(count):
+            data = rng.randbytes(window // 8)  # random: a repeat can only be a reference back
+            received += data
+            compressed = (peer.compress(data) + peer.flush(zlib.Z_SYNC_FLUSH))[: -len(TAIL)]
+            assert server.incoming_payload(Opcode.BINARY, compressed, True, window) == data
+            assert session._window_history(session.parameters) == received[-window:]  # type: ignore[attr-defined]
+        final = peer.compress(b"") + peer.flush(zlib.Z_FINISH)  # ends the stream: BFINAL
+        assert server.incoming_payload(Opcode.BINARY, final, True, window) == b""
+        peer = zlib.compressobj(6, zlib.DEFLATED, -bits, zdict=received[-window:])
+        # The first message of the next stream refers back as far as zlib reaches: the window
+        # less its lookahead (MIN_LOOKAHEAD, 262 bytes).
+        data = received[-window + ZLIB_LOOKAHEAD :][:100]
+        received += data
+        compressed = (peer.compress(data) + peer.flush(zlib.Z_SYNC_FLUSH))[: -len(TAIL)]
+        assert len(compressed) < len(data) // 2  # it did refer back
+        assert server.incoming_payload(Opcode.BINARY, compressed, True, window) == data
