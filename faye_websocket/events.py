@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, TypeVar, Union
 
 
 class ReadyState(IntEnum):
@@ -84,6 +84,15 @@ class CloseEvent:
 
 
 Event = Union[OpenEvent, MessageEvent, PingEvent, PongEvent, ErrorEvent, CloseEvent]
+EventT = TypeVar("EventT")
+
+
+def copied(event: EventT) -> EventT:
+    """A shallow copy of ``event``: the same class and fields (``copy.copy``'s result, for these
+    dataclasses without slots or a ``__copy__``, in two C calls where it makes about fifteen)."""
+    twin: EventT = object.__new__(type(event))
+    twin.__dict__.update(event.__dict__)
+    return twin
 
 
 def with_target(event: object, target: object) -> None:

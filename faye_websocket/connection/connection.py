@@ -60,7 +60,6 @@ How a client plugs in (faye_websocket/client/websocket.py)
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import select
@@ -72,7 +71,7 @@ from typing import Callable
 
 from ..driver.http import STATUS_REQUEST_TIMEOUT
 from ..errors import ConnectionClosed, InvalidState
-from ..events import CloseEvent, Event, MessageEvent, ReadyState
+from ..events import CloseEvent, Event, MessageEvent, ReadyState, copied
 from ..net.deadline import check_durations
 from ..net.transport import RECV_SIZE, PlainSocketTransport, Transport
 from ..rfc6455 import CloseCode
@@ -910,7 +909,7 @@ class Connection(BroadcastTurn, EndingPath):
                         # The listeners get a copy: the one kept here and by the driver must not
                         # refer to the API object (the dispatch sets the event's target), or the
                         # connection would be a reference cycle that only a garbage collection frees.
-                        event = copy.copy(event)
+                        event = copied(event)
                     self._deliver(event)
             finally:
                 if batch:  # a listener raised past the logging (KeyboardInterrupt): keep the rest

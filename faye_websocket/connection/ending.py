@@ -100,7 +100,7 @@ class EndingPath(ConnectionState):
                 transport.close()
             finally:
                 self._write_lock.release()
-            self._queue.stop_putting()
+            self._queue.stop_putting(wake=False)  # alone: no other thread reads, so none puts
             return
         if first:
             _shutdown(dup)

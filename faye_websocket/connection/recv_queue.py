@@ -42,8 +42,12 @@ class RecvQueue:
                 self.held_bytes -= len(self._items.popleft())
             self._cond.notify_all()
 
-    def stop_putting(self) -> None:
-        """The connection is ending: put() no longer waits for room."""
+    def stop_putting(self, *, wake: bool = True) -> None:
+        """The connection is ending: put() no longer waits for room. ``wake=False`` when no
+        put() can be waiting (only the reading thread puts, and the caller is it, or nobody reads)."""
+        if not wake:
+            self._no_wait = True
+            return
         with self._cond:
             self._no_wait = True
             self._cond.notify_all()

@@ -39,6 +39,7 @@ import logging
 import math
 import resource
 import socket
+import socketserver
 import ssl
 import sys
 import threading
@@ -152,6 +153,9 @@ class AdmissionMixIn:
         self._accept_paused = False  # set under _admission_cond while the accept loop waits
         self._admission_stopping = False
         self.overload = OverloadLog(self.overload_log_interval)
+        # (family, type, proto) of the plain listening socket, once socket.accept's own way may be
+        # skipped (see _accept); None until the first accept, False when it may not.
+        self._accept_kind: tuple[int, int, int] | None | bool = None
 
     @property
     def active_connections(self) -> int:
@@ -167,12 +171,29 @@ class AdmissionMixIn:
     def get_request(self) -> tuple[Any, Any]:
         """Accept; when out of descriptors, pause before returning to the accept loop."""
         try:
-            return super().get_request()  # type: ignore[misc, no-any-return]
+            return self._accept()
         except OSError as error:
             if error.errno in EXHAUSTED:
                 self.overload.note("accept failed", errno.errorcode.get(error.errno or 0, "?"))
                 self._pause_accepting()
             raise
+
+    def _accept(self) -> tuple[Any, Any]:
+        """socketserver's accept; for a plain listener, socket.accept() without asking the
+        listener its family and type each time (two enum conversions: a dozen Python calls per
+        connection on the accepting thread, which every connection waits for)."""
+        kind = self._accept_kind
+        if kind is None:
+            kind = self._accept_kind = _plain_accept_kind(self)
+        if kind is False:
+            return super().get_request()  # type: ignore[misc, no-any-return]
+        listener: socket.socket = self.socket  # type: ignore[attr-defined]
+        fd, address = listener._accept()  # type: ignore[attr-defined]
+        sock = socket.socket(*kind, fileno=fd)  # type: ignore[misc]
+        # as socket.accept(): a listener with a timeout must not pass non-blocking to the socket
+        if socket.getdefaulttimeout() is None and listener.gettimeout():
+            sock.setblocking(True)
+        return sock, address
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Start a handler thread, or answer 503 at once when full (or the thread cannot start)."""
@@ -245,6 +266,20 @@ class AdmissionMixIn:
             answer_and_close(request, answer)
         else:
             close_quietly(request)
+
+
+def _plain_accept_kind(server: Any) -> tuple[int, int, int] | bool:
+    """The listener's (family, type, proto) when accepting is socket.socket.accept() on a plain
+    socket (socketserver.TCPServer's get_request, not overridden below AdmissionMixIn), else False."""
+    listener = getattr(server, "socket", None)
+    if type(listener) is not socket.socket:
+        return False  # a TLS listener, a wrapper: its own accept()
+    mro = type(server).__mro__
+    below = mro[mro.index(AdmissionMixIn) + 1:]
+    owner = next((cls for cls in below if "get_request" in vars(cls)), None)
+    if owner is not socketserver.TCPServer:
+        return False
+    return listener.family, listener.type, listener.proto
 
 
 def answer_and_close(sock: socket.socket, response: bytes) -> None:

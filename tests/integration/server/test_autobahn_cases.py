@@ -7,6 +7,7 @@ an echo, or a close frame with the right code followed by the server ending TCP.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -225,8 +226,21 @@ def test_7_frames_after_the_close_frame_are_ignored(raw: RawClient) -> None:
 # -- 9. limits ----------------------------------------------------------------------------------
 
 def test_9_message_over_max_length_fails_with_1009(raw: RawClient) -> None:
-    raw.send_frame(BINARY, b"\x00" * (MAX_LENGTH + 1))
-    expect_failure(raw, 1009)
+    # The server fails the connection at the frame's header, before its payload: on a busy machine
+    # it ends TCP while part of the megabyte is still being written, and the kernel then answers
+    # the rest with a reset (the write's error). Its close frame came first and is still read.
+    try:
+        raw.send_frame(BINARY, b"\x00" * (MAX_LENGTH + 1))
+        reset_expected = False
+    except (BrokenPipeError, ConnectionResetError):
+        reset_expected = True
+    frame = raw.read_message()
+    assert frame.opcode == CLOSE and frame.close_code == 1009, f"expected a 1009 close frame, got {frame}"
+    if reset_expected:
+        with contextlib.suppress(ConnectionResetError):
+            raw.expect_eof()
+    else:
+        raw.expect_eof()
 
 
 def test_9_fragments_adding_up_over_max_length_fail_with_1009(raw: RawClient) -> None:

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import logging
 import socket
+import socketserver
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from faye_websocket.connection.budget import PROCESS_BUDGET, set_memory_budget
+from faye_websocket.server.admission import AdmissionMixIn
 from tests.integration.server_support import (
     BINARY,
     CLOSE,
@@ -143,3 +146,39 @@ def test_an_unfinished_message_past_message_timeout_is_closed_with_1008(no_leaks
         server.recorded.wait_for("close")
     assert frame.opcode == CLOSE and frame.close_code == 1008, frame
     assert time.monotonic() - started < 3.0
+
+
+def test_a_get_request_of_a_class_below_the_admission_mixin_still_accepts() -> None:
+    """The accepting thread's own accept() is used only where socketserver's would be: a server
+    whose bases override get_request below AdmissionMixIn keeps getting its connections through it."""
+    accepted: list[object] = []
+
+    class Counting(socketserver.TCPServer):
+        def get_request(self) -> tuple[socket.socket, object]:
+            sock, address = super().get_request()
+            accepted.append(address)
+            return sock, address
+
+    class Answer(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.sendall(b"hi")
+
+    class Server(AdmissionMixIn, socketserver.ThreadingMixIn, Counting):
+        daemon_threads = True
+
+        def __init__(self) -> None:
+            self._admission_init()
+            super().__init__(("127.0.0.1", 0), Answer)
+
+    server = Server()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(2):
+            with socket.create_connection(server.server_address, timeout=WAIT) as sock:
+                assert response(sock) == b"hi"
+        assert len(accepted) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(WAIT)
