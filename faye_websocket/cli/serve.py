@@ -18,7 +18,7 @@ import socket
 import ssl
 import sys
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import HandshakeError
 from ..events import ErrorEvent
@@ -111,28 +111,18 @@ class SortingHandler(BaseHTTPRequestHandler):
         peek = getattr(self.rfile, "peek", None)  # a BufferedReader's (rbufsize is -1: buffered)
         if peek is None:
             return None
-        try:
-            first = bytes(peek(1)[:1])
-        except TimeoutError:
-            return f"no request within {REQUEST_WAIT:g} s"
-        except OSError as error:
-            return f"connection error: {error}"
-        if not first:
-            return ""  # connected and left: nothing to log
+        first = _first_byte(lambda: bytes(peek(1)[:1]))
+        if isinstance(first, str):
+            return first
         return TLS_ON_PLAIN_PORT if first[0] == TLS_HANDSHAKE_RECORD else None
 
     def _sort_protocol(self) -> str | None:
         """None to go on (self.request then TLS if it must be), else the refusal's log line."""
         sock: socket.socket = self.request
         sock.settimeout(REQUEST_WAIT)
-        try:
-            first = sock.recv(1, socket.MSG_PEEK)
-        except TimeoutError:
-            return f"no request within {REQUEST_WAIT:g} s"
-        except OSError as error:
-            return f"connection error: {error}"
-        if not first:
-            return ""  # connected and left: nothing to log
+        first = _first_byte(lambda: sock.recv(1, socket.MSG_PEEK))
+        if isinstance(first, str):
+            return first
         speaks_tls = first[0] == TLS_HANDSHAKE_RECORD
         context = getattr(self.server, "tls_context", None)  # any http.server may use this handler
         if context is None:
@@ -191,6 +181,18 @@ class EchoHandler(SortingHandler):
         self.log_upgrade(ws)
         ws.on("message", lambda event: event.target.send(event.data))  # not ws: no reference cycle
         ws.run()
+
+
+def _first_byte(peek: Callable[[], bytes]) -> bytes | str:
+    """The connection's first byte, peeked (bounded by the socket's REQUEST_WAIT timeout), or the
+    refusal's log line: "" when the client connected and left (nothing to log)."""
+    try:
+        first = peek()
+    except TimeoutError:
+        return f"no request within {REQUEST_WAIT:g} s"
+    except OSError as error:
+        return f"connection error: {error}"
+    return first if first else ""
 
 
 def _answer_plain(sock: socket.socket) -> None:
