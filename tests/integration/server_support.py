@@ -50,6 +50,15 @@ def accept_for(key: str) -> str:
     return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
 
 
+def read_to_eof(sock: socket.socket) -> bytes:
+    """Everything ``sock`` receives until the peer closes TCP (each read bounded by the socket's
+    timeout)."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def mask(payload: bytes, key: bytes) -> bytes:
     """XOR with the repeated 4-byte key (RFC 6455 section 5.3), the slow obvious way for tests."""
     repeated = (key * (len(payload) // 4 + 1))[: len(payload)]
@@ -189,13 +198,9 @@ class RawClient:
 
     def read_until_eof(self) -> bytes:
         """Everything until the server closes TCP."""
-        chunks = [bytes(self.buffer)]
+        data = bytes(self.buffer)
         self.buffer.clear()
-        while True:
-            data = self.sock.recv(65536)
-            if not data:
-                return b"".join(chunks)
-            chunks.append(data)
+        return data + read_to_eof(self.sock)
 
     def close_handshake(self, code: int = 1000, reason: str = "") -> Frame:
         """Send a close frame, return the server's close frame, and expect its EOF."""

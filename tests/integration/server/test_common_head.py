@@ -17,7 +17,7 @@ import pytest
 from faye_websocket.server.http_server import WebSocketHTTPServer
 from faye_websocket.server.takeover import request_from
 from faye_websocket.server.websocket import WebSocket
-from tests.integration.server_support import WAIT, handshake_request
+from tests.integration.server_support import WAIT, handshake_request, read_to_eof
 
 UPGRADE, _KEY = handshake_request("/chat?room=1")
 QUICK = "quick"  # the head took the quick parse
@@ -116,12 +116,7 @@ def exchange(port: int, head: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock:
         sock.sendall(head)
         sock.shutdown(socket.SHUT_WR)  # an HTTP/0.9 request line reads headers until the end
-        data = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return data
-            data += chunk
+        return read_to_eof(sock)
 
 
 def answer(data: bytes) -> tuple[str, Any]:

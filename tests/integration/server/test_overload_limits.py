@@ -23,20 +23,16 @@ from tests.integration.server_support import (
     RawClient,
     RawServerThread,
     client_frame,
+    read_to_eof,
 )
 
 HEAD_TIMEOUT = 0.5
 
 
 def response(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes."""
+    """Everything the server sends until it closes (each read within WAIT)."""
     sock.settimeout(WAIT)
-    data = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
+    return read_to_eof(sock)
 
 
 @pytest.fixture
