@@ -32,6 +32,8 @@ TLS_FLUSH_SIZE = 65536  # encrypted bytes gathered before one write to the outer
 # when it has drifted that far, so a busy connection does not pay a setsockopt per read.
 RECV_TIMEOUT_SLACK = 0.05
 RECV_TIMEOUT_MIN_SLACK = 0.002
+# The flag of a read that must not wait (0 where absent: wrap_socket then never uses PlainSocketTransport).
+_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
 _TIMEVAL = struct.Struct("ll")  # struct timeval for SO_RCVTIMEO (socket(7)): seconds, microseconds
 Buffer = bytes | bytearray | memoryview  # what a write takes: frames, and views of large ones
 
@@ -358,19 +360,8 @@ class PlainSocketTransport(SocketTransport):
         left by more than RECV_TIMEOUT_SLACK of it, so the read may end that much late, or early
         (None before the deadline: the caller asks again).
         """
-        left = deadline - now  # _timed, inlined: one call fewer per read
-        flags = 0
-        if left <= 0:
-            flags = socket.MSG_DONTWAIT
-        else:
-            drift = self._recv_timeout - left
-            slack = left * RECV_TIMEOUT_SLACK
-            if slack < RECV_TIMEOUT_MIN_SLACK:
-                slack = RECV_TIMEOUT_MIN_SLACK
-            if not self._recv_timeout or drift > slack or drift < -slack:
-                self._set_recv_timeout(left)
         try:
-            return self.sock.recv(size, flags)
+            return self.sock.recv(size, self._timed(deadline - now))
         except BlockingIOError:  # EAGAIN: the receive timeout expired (or nothing came in time)
             return None
 
@@ -381,18 +372,16 @@ class PlainSocketTransport(SocketTransport):
             if self._recv_timeout:
                 self._set_recv_timeout(0.0)
             return self.sock.recv_into(view)
-        flags = 0 if self._timed(deadline) else socket.MSG_DONTWAIT
         try:
-            return self.sock.recv_into(view, 0, flags)
+            return self.sock.recv_into(view, 0, self._timed(deadline - time.monotonic()))
         except BlockingIOError:
             return None
 
-    def _timed(self, deadline: float) -> bool:
-        """Set the receive timeout for a read that ends at ``deadline``; False when it has passed
-        (the read must not wait)."""
-        left = deadline - time.monotonic()
+    def _timed(self, left: float) -> int:
+        """The flags of a read that must end within ``left`` seconds, its receive timeout set:
+        0, or MSG_DONTWAIT once the time has passed (the read must not wait)."""
         if left <= 0:
-            return False
+            return _DONTWAIT
         # A read started now gives up after the timeout set earlier: late by this much (or early).
         drift = self._recv_timeout - left
         slack = left * RECV_TIMEOUT_SLACK
@@ -400,7 +389,7 @@ class PlainSocketTransport(SocketTransport):
             slack = RECV_TIMEOUT_MIN_SLACK
         if not self._recv_timeout or drift > slack or drift < -slack:
             self._set_recv_timeout(left)
-        return True
+        return 0
 
     def _set_recv_timeout(self, seconds: float) -> None:
         whole = int(seconds)
