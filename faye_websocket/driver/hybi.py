@@ -12,7 +12,7 @@ from typing import Hashable, Protocol, cast
 from ..errors import HandshakeError, InvalidPayload, ProtocolError
 from ..events import MessageEvent, PingEvent, PongEvent, ReadyState
 from ..extensions.base import Message
-from ..rfc6455 import MAX_CLOSE_REASON, CloseCode, Opcode
+from ..rfc6455 import MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, CloseCode, Opcode
 from .base import Driver, Parser, truncate_utf8
 from .frames import (
     FIN_BIT,
@@ -46,12 +46,16 @@ from .shared_frames import SharedFraming, StatelessTransform
 TEXT_FIRST = FIN_BIT | Opcode.TEXT
 BINARY_FIRST = FIN_BIT | Opcode.BINARY
 CONTINUATION_FIRSTS = frozenset({Opcode.CONTINUATION, FIN_BIT | Opcode.CONTINUATION})
+# A close frame's first header byte: FIN set (RFC 6455 section 5.5: a control frame is never
+# fragmented) and no RSV bit (no extension defines one for control frames).
+CLOSE_FIRST = FIN_BIT | Opcode.CLOSE
 _OPCODES = {int(opcode): opcode for opcode in Opcode}
 # Enum members as module names: ``Opcode.TEXT`` goes through EnumType's attribute hook on
 # Python 3.11, several times the cost of a global, on paths that run for every message.
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 _OPEN = ReadyState.OPEN  # as _TEXT: compared for every message
+_CLOSE = Opcode.CLOSE  # as _TEXT: once per connection, on the closing handshake's path
 # The two-byte heads of short final frames (7-bit length), by length: indexing a tuple costs
 # a third of building ``bytes((first, length))`` per message. Masked heads for a client.
 _TEXT_HEADS = tuple(bytes((TEXT_FIRST, n)) for n in range(MAX_LENGTH_7 + 1))
@@ -141,6 +145,7 @@ class Hybi(Driver):
     def _frames(self) -> Parser:
         """Parse frames until the closing handshake completes."""
         reader = self._reader
+        self._at_boundary = False  # set again only while waiting at the yield below
         while self.state is not ReadyState.CLOSED:
             if self.state is _OPEN or reader.payload is not None:
                 messages: list[str | bytes] = []
@@ -224,6 +229,8 @@ class Hybi(Driver):
         """take_messages for a read that is not one whole common frame: through the parser's
         buffer (or the buffer of a large payload on its way)."""
         reader = self._reader
+        if data[0] == CLOSE_FIRST and not reader.buffer and reader.payload is None and self._take_close(data):
+            return None
         if reader.payload is not None:
             reader.feed_data(data)
         else:
@@ -343,6 +350,33 @@ class Hybi(Driver):
             del buf[:pos]
         return wait
 
+    def _take_close(self, data: bytes) -> bool:
+        """take_messages for a read that is exactly one whole close frame (the peer starting the
+        closing handshake): ``_on_close`` without the parser's generator; False (nothing done)
+        for any other read. The checks are ``parse_frame``'s for this frame: the first byte is
+        ``CLOSE_FIRST`` (FIN set, no RSV bit; the caller tests it), masking as this side
+        requires (RFC 6455 section 5.1), a payload of at most 125 bytes (section 5.5); then
+        ``parse_close_payload``'s of the code (section 7.4) and of the reason's UTF-8. A frame
+        failing one of them fails the connection as from ``_advance``.
+        """
+        size = len(data)
+        if size < 2:
+            return False
+        second = data[1]
+        length = second & LENGTH_BITS
+        masked = self._rules.require_masking
+        start = 2 + MASK_KEY_LENGTH if masked else 2
+        if (size != start + length or length > MAX_CONTROL_PAYLOAD
+                or second & MASK_BIT != (MASK_BIT if masked else 0)):
+            return False
+        payload = apply_mask(data[start:], data[2:start]) if masked else data[start:]
+        self._at_boundary = False  # parsing ends here, whatever the frame holds
+        try:
+            self._close_received(payload)
+        except (ProtocolError, HandshakeError) as error:
+            self._parse_failed(error)
+        return True
+
     def _take_large(self, messages: list[str | bytes]) -> bool:
         """The large payload's message, once complete, to ``messages`` (not once closing: RFC 6455
         section 7.1.6); False while bytes are missing. InvalidPayload (1007) for text that is not
@@ -451,11 +485,17 @@ class Hybi(Driver):
         self._emit(PongEvent(frame.payload))
 
     def _on_close(self, frame: Frame) -> None:
-        code, reason = parse_close_payload(frame.payload)
-        if self.state is ReadyState.OPEN:
-            # RFC 6455 section 5.5.1: answer with a close frame, typically echoing the code.
-            echo = None if code == CloseCode.NO_STATUS_RECEIVED else code
-            self._write_frame(Opcode.CLOSE, serialize_close_payload(echo, reason))
+        self._close_received(frame.payload)
+
+    def _close_received(self, payload: bytes) -> None:
+        """The peer's close frame (its unmasked payload): echo it while OPEN, then CLOSED."""
+        code, reason = parse_close_payload(payload)
+        if self.state is _OPEN:
+            # RFC 6455 section 5.5.1: answer with a close frame, typically echoing the code. The
+            # payload is the echo of code and reason: parse_close_payload took it whole (the
+            # reason strict UTF-8, which encodes back to the same bytes), and an empty one
+            # (1005, no code) is echoed empty.
+            self._write_frame(_CLOSE, payload)
         self._finish(code, reason, clean=True)
 
     # -- outgoing ---------------------------------------------------------------------------
@@ -538,14 +578,11 @@ class Hybi(Driver):
 
     def _open(self) -> None:
         self._plain = not self._extensions.has_sessions
-        firsts = {TEXT_FIRST, BINARY_FIRST}
-        if self._extensions.valid_frame_rsv(Opcode.TEXT, True, False, False):
-            firsts |= {TEXT_FIRST | RSV1_BIT, BINARY_FIRST | RSV1_BIT}  # permessage-deflate's bit
-        self._common_firsts = frozenset(firsts)
-        # A message's first fragment (FIN clear, the same RSV bits) or a continuation (no RSV
-        # bit, FIN either way: RFC 7692 section 6.1 sets RSV1 on the first frame only).
-        firsts |= {first & ~FIN_BIT for first in firsts}
-        self._fragment_firsts = frozenset(firsts - self._common_firsts) | CONTINUATION_FIRSTS
+        if self._plain:  # no extension, no RSV bit: the sets of every such connection
+            self._common_firsts, self._fragment_firsts = _PLAIN_FIRSTS
+        else:
+            self._common_firsts, self._fragment_firsts = _frame_firsts(
+                self._extensions.valid_frame_rsv(Opcode.TEXT, True, False, False))
         super()._open()
 
     def _send_message(self, opcode: Opcode, payload: bytes) -> bool:
@@ -598,12 +635,30 @@ class Hybi(Driver):
     def _closed(self) -> None:
         self._message = None
         self._reader.payload = None
+        if self._plain and not self._mask:
+            return  # a server that negotiated nothing holds no extension session to close
         try:
             self._extensions.close()
         except Exception:  # a user's extension failing to clean up
             # The close event is already out; raising now would escape receive_data/close/abort
             # and lose it. Every session has been asked to close (Extensions.close goes on).
             pass
+
+
+def _frame_firsts(rsv1: bool) -> tuple[frozenset[int], frozenset[int]]:
+    """The first header bytes of the common frame (a whole text or binary message) and of a
+    fragment, with or without RSV1 on a message's first frame (``rsv1``: permessage-deflate's bit)."""
+    firsts = {TEXT_FIRST, BINARY_FIRST}
+    if rsv1:
+        firsts |= {TEXT_FIRST | RSV1_BIT, BINARY_FIRST | RSV1_BIT}
+    common = frozenset(firsts)
+    # A message's first fragment (FIN clear, the same RSV bits) or a continuation (no RSV
+    # bit, FIN either way: RFC 7692 section 6.1 sets RSV1 on the first frame only).
+    firsts |= {first & ~FIN_BIT for first in firsts}
+    return common, frozenset(firsts - common) | CONTINUATION_FIRSTS
+
+
+_PLAIN_FIRSTS = _frame_firsts(rsv1=False)
 
 
 def _common_message(data: str | bytes | bytearray | memoryview) -> tuple[int, bytes] | None:

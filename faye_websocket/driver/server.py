@@ -79,6 +79,9 @@ class HybiServer(Hybi):
         if self.state is ReadyState.CONNECTING:
             self._write(self._response)
             self._open()
+            # The parser starts at a frame boundary (see _parse): the first read may take the
+            # fast lane (take_messages) before the parser's generator has ever run.
+            self._at_boundary = True
 
     def _parse(self):  # type: ignore[no-untyped-def]
         while self.state is ReadyState.CONNECTING:
@@ -176,9 +179,9 @@ def _checked_key_and_version(request: Request) -> tuple[str, str]:
     """The request's key and version; HandshakeError naming exactly what is missing or wrong."""
     headers = request.headers
     key, version = headers.get("Sec-WebSocket-Key"), headers.get("Sec-WebSocket-Version")
-    missing = [name for name, value in (("Sec-WebSocket-Key", key), ("Sec-WebSocket-Version", version))
-               if not value]
-    if missing:  # RFC 6455 section 4.2.1 items 5 and 6
+    if not (key and version):  # RFC 6455 section 4.2.1 items 5 and 6
+        missing = [name for name, value in (("Sec-WebSocket-Key", key), ("Sec-WebSocket-Version", version))
+                   if not value]
         plural = "s" if len(missing) > 1 else ""
         raise HandshakeError(f"Missing required header{plural}: {', '.join(missing)} "
                              f"(an RFC 6455 handshake sends both; a hixie-75 client needs allow_drafts=True)",
@@ -234,9 +237,10 @@ def _draft_driver(request: Request, options: _Options, url: str) -> Driver:
 def build_driver(request: Request, options: _Options, url: str) -> Driver:
     """Validate ``request`` and return the driver for its protocol; HandshakeError if it cannot be."""
     headers = request.headers
+    if "Sec-WebSocket-Key" in headers or "Sec-WebSocket-Version" in headers:  # RFC 6455 (hybi)
+        return _hybi_driver(request, options, url)
     draft76 = "Sec-WebSocket-Key1" in headers or "Sec-WebSocket-Key2" in headers
-    hybi = "Sec-WebSocket-Version" in headers or "Sec-WebSocket-Key" in headers
-    if hybi or (not options.allow_drafts and not draft76 and "websocket" in headers.tokens("Upgrade")):
+    if not options.allow_drafts and not draft76 and "websocket" in headers.tokens("Upgrade"):
         # Without drafts, an upgrade that lacks the key is a broken RFC 6455 request: say what
         # is missing rather than "draft-75 handshakes are disabled" (issue 11).
         return _hybi_driver(request, options, url)
@@ -386,16 +390,22 @@ class ServerDriver:
 
     def events_received(self) -> list[Event]:
         """Events since the last call."""
+        inner = self._inner
+        if inner is not None and not self._pre._events:  # the pre-driver failed nothing (the rule)
+            return inner.events_received()
         events = self._pre.events_received()
-        if self._inner is not None:
-            events += self._inner.events_received()
+        if inner is not None:
+            events += inner.events_received()
         return events
 
     def data_to_send(self) -> bytes:
         """Bytes to write since the last call."""
+        inner = self._inner
+        if inner is not None and not self._pre._chunks:  # nothing from before the protocol's choice
+            return inner.data_to_send()
         data = self._pre.data_to_send()
-        if self._inner is not None:
-            data += self._inner.data_to_send()
+        if inner is not None:
+            data += inner.data_to_send()
         return data
 
     def close_expected(self) -> bool:

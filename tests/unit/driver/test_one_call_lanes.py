@@ -60,6 +60,31 @@ PLAIN_FRAMES = {
     "a frame and a half": client_frame(Opcode.TEXT, b"a") + client_frame(Opcode.BINARY, b"bb")[:3],
 }
 
+# take_messages' lane for a read that is one whole close frame (Hybi._take_close), and the reads
+# that look like one but must take the parser's path: every check of RFC 6455 sections 5.1, 5.5
+# and 7.4 ends the connection as parse_frame's does.
+CLOSE_FRAMES = {
+    "close 1000 with a reason": client_frame(Opcode.CLOSE, b"\x03\xe8bye"),
+    "close 4000": client_frame(Opcode.CLOSE, (4000).to_bytes(2, "big")),
+    "close without a code": client_frame(Opcode.CLOSE, b""),
+    "close with a 123 B UTF-8 reason": client_frame(Opcode.CLOSE, b"\x03\xe9" + "\u00e9x".encode() * 41),
+    "close with a 1-byte payload": client_frame(Opcode.CLOSE, b"\x03"),
+    "close 1005 on the wire": client_frame(Opcode.CLOSE, (1005).to_bytes(2, "big")),
+    "close 999": client_frame(Opcode.CLOSE, (999).to_bytes(2, "big")),
+    "close 2999": client_frame(Opcode.CLOSE, (2999).to_bytes(2, "big")),
+    "close reason not UTF-8": client_frame(Opcode.CLOSE, b"\x03\xe8ab\xff"),
+    "close reason a lone surrogate": client_frame(Opcode.CLOSE, b"\x03\xe8\xed\xa0\x80"),
+    "close 126 B (16-bit length)": client_frame(Opcode.CLOSE, b"\x03\xe8" + b"r" * 124),
+    "unmasked close": server_frame(Opcode.CLOSE, b"\x03\xe8"),
+    "fragmented close": client_frame(Opcode.CLOSE, b"\x03\xe8", fin=False),
+    "close with RSV1": client_frame(Opcode.CLOSE, b"\x03\xe8", rsv1=True),
+    "close header only": client_frame(Opcode.CLOSE, b"\x03\xe8")[:2],
+    "close and a byte more": client_frame(Opcode.CLOSE, b"\x03\xe8") + b"\x81",
+    "close then a message": client_frame(Opcode.CLOSE, b"\x03\xe8") + client_frame(Opcode.TEXT, b"late"),
+    "a message then close": client_frame(Opcode.TEXT, b"last") + client_frame(Opcode.CLOSE, b"\x03\xe8"),
+    "one byte": b"\x88",
+}
+
 DEFLATE_FRAMES = {
     "compressed text": client_frame(Opcode.TEXT, _compressed(b'{"a": 1}' * 40), rsv1=True),
     "compressed binary": client_frame(Opcode.BINARY, _compressed(b"\x00" * 3000), rsv1=True),
@@ -114,6 +139,35 @@ def test_take_messages_through_deflate_gives_what_receive_data_gives(name: str) 
     max_length = 1000 if "max_length" in name else 1 << 20
     _both(lambda: open_server(DEFLATE_OFFER, extensions=[PermessageDeflate()], max_length=max_length),
           DEFLATE_FRAMES[name])
+
+
+@pytest.mark.parametrize("name", list(CLOSE_FRAMES))
+def test_a_close_frame_taken_at_once_gives_what_receive_data_gives(name: str) -> None:
+    _both(open_server, CLOSE_FRAMES[name])
+    _both(lambda: open_server(DEFLATE_OFFER, extensions=[PermessageDeflate()]), CLOSE_FRAMES[name])
+
+
+@pytest.mark.parametrize("name", list(CLOSE_FRAMES))
+def test_the_first_read_after_the_upgrade_takes_a_close_frame_as_receive_data_does(name: str) -> None:
+    # The parser has never run: a server's starts at a frame boundary, so take_messages' lanes
+    # apply to the first read already.
+    taker, feeder = open_server(), open_server()
+    protocol = taker.protocol_driver
+    assert isinstance(protocol, Hybi)
+    messages = protocol.take_messages(CLOSE_FRAMES[name])
+    events: list[Event] = [MessageEvent(message) for message in messages or ()]
+    feeder.receive_data(CLOSE_FRAMES[name])
+    assert _comparable(events + taker.events_received()) == _comparable(feeder.events_received())
+    assert (taker.data_to_send(), taker.state) == (feeder.data_to_send(), feeder.state)
+
+
+def test_the_first_read_after_the_upgrade_takes_a_whole_message_at_once() -> None:
+    protocol = open_server().protocol_driver
+    assert isinstance(protocol, Hybi)
+    assert protocol.take_messages(client_frame(Opcode.TEXT, b"first")) == ("first",)
+    second = client_frame(Opcode.TEXT, b"second")
+    assert protocol.take_messages(second[:3]) == []
+    assert protocol.take_messages(second[3:]) == ["second"]
 
 
 def test_take_messages_after_a_partial_frame_goes_through_the_buffer() -> None:
