@@ -45,4 +45,8 @@ def check_duration(name: str, value: float | None, *, zero_disables: bool = Fals
 def check_durations(**durations: float | None) -> None:
     """ValueError unless every given duration is None or a finite positive number of seconds."""
     for name, value in durations.items():
+        # The common values (None, a float or an int in range) pass without a call: every
+        # connection checks six of them. Anything else, a bool included, gets check_duration's.
+        if value is None or ((type(value) is float or type(value) is int) and 0 < value < math.inf):
+            continue
         check_duration(name, value)
