@@ -18,6 +18,9 @@ from .roles import Side
 from .state import ConnectionState
 
 CLIENT_EOF_WAIT = 2.0  # RFC 6455 section 7.1.1: the client waits for the server to close TCP first
+# Enum members as module names: a class attribute read goes through EnumType's hook on 3.11.
+_CLOSED = ReadyState.CLOSED
+_CLIENT = Side.CLIENT
 
 
 class EndingPath(ConnectionState):
@@ -37,13 +40,14 @@ class EndingPath(ConnectionState):
 
     def _finish_if_closed(self) -> None:
         """Once the driver is CLOSED: flush (a close echo), wait for EOF as a client, close TCP."""
-        if self.driver.state is not ReadyState.CLOSED:
+        if self._core.state is not _CLOSED:  # the protocol driver once chosen: one call less
             return
         if not self._ended:
             self._flush(block=True)
-            close = self.driver.close_event
-            if self.side is Side.CLIENT and close is not None and close.was_clean:
-                self._await_server_eof()
+            if self.side is _CLIENT:
+                close = self.driver.close_event
+                if close is not None and close.was_clean:
+                    self._await_server_eof()
         self._end_transport()
 
     def _await_server_eof(self) -> None:

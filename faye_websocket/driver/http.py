@@ -138,6 +138,17 @@ class Headers:
             return []
         return [t.strip().lower() for v in values for t in v.split(",") if t.strip()]
 
+    def has_token(self, name: str, token: str) -> bool:
+        """``token in tokens(name)`` for a lower-case ``name`` and ``token``; a field holding just
+        the token (``Connection: Upgrade``, as nearly every handshake sends it) is found without
+        splitting."""
+        values = self._index.get(name)
+        if not values:
+            return False
+        if len(values) == 1 and values[0].lower() == token:
+            return True
+        return token in self.tokens(name)
+
     def __getitem__(self, name: str) -> str:
         value = self.get(name)
         if value is None:

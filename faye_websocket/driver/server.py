@@ -49,14 +49,19 @@ _checked: dict[tuple[int, ...], tuple[Extension, ...]] = {}
 _HANDSHAKE_HEADERS = frozenset(
     {"upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol", "sec-websocket-extensions"}
 )
+SWITCHING_PROTOCOLS = "HTTP/1.1 101 Switching Protocols"  # RFC 6455 section 4.2.2, step 5.1
+_UPGRADE_FIELDS = (("Upgrade", "websocket"), ("Connection", "Upgrade"))  # section 4.2.2, steps 5.2-5.3
+# The 101 without a subprotocol, an extension or an extra field, as serialize_head writes it, with
+# a placeholder for the accept value (base64: no "%" in it): most handshakes get this one.
+_PLAIN_UPGRADE = serialize_head(SWITCHING_PROTOCOLS, [*_UPGRADE_FIELDS, ("Sec-WebSocket-Accept", "%s")])
 
 
 def is_websocket_request(request: Request) -> bool:
     """True for a GET whose Connection tokens include "upgrade" and Upgrade is "websocket"."""
     return (
         request.method == "GET"
-        and "upgrade" in request.headers.tokens("Connection")
-        and "websocket" in request.headers.tokens("Upgrade")
+        and request.headers.has_token("connection", "upgrade")
+        and request.headers.has_token("upgrade", "websocket")
     )
 
 
@@ -133,8 +138,11 @@ def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
     # Plain pairs: the handshake's own fields are safe by construction (the protocol is one
     # of ours, checked by protocol_list; the user's headers were checked by _Options); only
     # the extensions' answer, made by their code, is checked here.
-    fields = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
-              ("Sec-WebSocket-Accept", accept_value(key))]
+    accept = accept_value(key)
+    if not (protocol or accepted or options.extra_fields):  # the common answer
+        return HybiServer(_PLAIN_UPGRADE % accept.encode("ascii"), registry, max_length=options.max_length,
+                          version=f"hybi-{version}", protocol=protocol)
+    fields = [*_UPGRADE_FIELDS, ("Sec-WebSocket-Accept", accept)]
     if protocol:
         fields.append(("Sec-WebSocket-Protocol", protocol))
     if accepted:
@@ -142,7 +150,7 @@ def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
         fields.append(("Sec-WebSocket-Extensions", accepted))
     if options.extra_fields:
         fields += options.extra_fields
-    response = serialize_head("HTTP/1.1 101 Switching Protocols", fields)
+    response = serialize_head(SWITCHING_PROTOCOLS, fields)
     return HybiServer(response, registry, max_length=options.max_length, version=f"hybi-{version}",
                       protocol=protocol)
 
@@ -204,10 +212,10 @@ def _check_upgrade(request: Request) -> None:
     if request.method != "GET":  # RFC 6455 section 4.2.1 item 1
         raise HandshakeError(f"Not a WebSocket upgrade: the method is {request.method}, not GET",
                              STATUS_BAD_REQUEST)
-    if "upgrade" not in headers.tokens("Connection"):  # item 4
+    if not headers.has_token("connection", "upgrade"):  # item 4
         raise HandshakeError(f"Not a WebSocket upgrade: Connection is {headers.get('Connection')!r}, "
                              f"without 'Upgrade'", STATUS_BAD_REQUEST)
-    if "websocket" not in headers.tokens("Upgrade"):  # item 3
+    if not headers.has_token("upgrade", "websocket"):  # item 3
         raise HandshakeError(f"Not a WebSocket upgrade: Upgrade is {headers.get('Upgrade')!r}, "
                              f"not 'websocket'", STATUS_BAD_REQUEST)
 
@@ -296,7 +304,8 @@ class ServerDriver:
     @property
     def state(self) -> ReadyState:
         """The connection's ReadyState."""
-        return self._current.state
+        inner = self._inner  # _current, inlined: asked several times per operation
+        return (inner if inner is not None else self._pre).state
 
     @property
     def version(self) -> str:
@@ -322,7 +331,8 @@ class ServerDriver:
     @property
     def close_event(self) -> CloseEvent | None:
         """The close event once produced."""
-        return self._current.close_event
+        inner = self._inner
+        return (inner if inner is not None else self._pre)._close_event
 
     @property
     def held_bytes(self) -> int:

@@ -41,12 +41,14 @@ LISTEN_BACKLOG = 128
 
 
 class ConnectionTracker:
-    """A thread-safe set of live connections; each leaves the set with its close event.
+    """A thread-safe set of live connections: those not CLOSED that something still refers to.
 
-    Leaving takes no lock shared by all connections: when thousands of clients vanish at once,
-    every handler thread passes here, and one process-wide lock turned their exits into a convoy
-    (each waiter gives up the interpreter lock and waits to get it back). Only a shutdown in
-    progress needs to be told, so only then is the condition taken.
+    Tracking a connection costs one weak set entry and nothing when it closes: the set is read
+    only by ``len()`` and ``close_all()``, which leave the CLOSED ones out (and a freed one has
+    left the set by itself). Only a shutdown in progress needs to hear of each close, so only
+    ``close_all()`` adds a close listener, to the connections it waits for; leaving then takes no
+    lock shared by all connections but while a shutdown waits (when thousands of clients vanish
+    at once, one process-wide lock turned their exits into a convoy).
     """
 
     def __init__(self) -> None:
@@ -59,41 +61,43 @@ class ConnectionTracker:
         self._closing = False  # close_all() has begun: connections tracked from now on are closed
 
     def add(self, websocket: Tracked) -> None:
-        """Track ``websocket`` (or an EventSource) until its close event (any thread).
+        """Track ``websocket`` (or an EventSource) until it is CLOSED (any thread).
 
         Once ``close_all()`` has begun (a handshake that finished while the server shut down),
         the connection is closed at once instead, so that it does not outlive the server.
         """
+        # No lock: close_all() sets _closing before it takes its snapshot, so a connection added
+        # before the flag is read here is either in that snapshot or closed below (at worst
+        # both: a second close does nothing). Every handshake passes here.
+        self._live.add(websocket)
+        if self._closing:
+            self._watch(websocket)
+            _close(websocket, "server shutting down")
+
+    def _watch(self, websocket: Tracked) -> None:
+        """During a shutdown: drop ``websocket`` with its close event and wake close_all()."""
         # A weak reference: the listener is kept by the connection it forgets, and a strong one
-        # would make each connection a reference cycle that only a garbage collection frees.
+        # would make the connection a reference cycle that only a garbage collection frees.
         ref = weakref.ref(websocket)
 
         def forget(_event: Any) -> None:
             tracked = ref()
             if tracked is not None:
                 self._live.discard(tracked)
-            if self._closing:
-                with self._cond:
-                    self._cond.notify_all()
+            with self._cond:
+                self._cond.notify_all()
 
-        # No lock: close_all() sets _closing before it takes its snapshot, so a connection added
-        # before the flag is read here is either in that snapshot or closed below (at worst
-        # both: a second close does nothing). Every handshake passes here.
-        self._live.add(websocket)
-        closing = self._closing
         websocket.on("close", forget)
-        if websocket.ready_state is ReadyState.CLOSED:
-            forget(None)
-        elif closing:
-            _close(websocket, "server shutting down")
 
     def __len__(self) -> int:
         return len(self._snapshot())
 
     def _snapshot(self) -> list[Tracked]:
-        # set.copy() runs in C without releasing the interpreter lock: a consistent view.
+        # set.copy() runs in C without releasing the interpreter lock: a consistent view. A
+        # connection that closed but is still referred to somewhere is no longer live.
         refs = self._live.data.copy()  # type: ignore[attr-defined]
-        return [item for item in (ref() for ref in refs) if item is not None]
+        return [item for item in (ref() for ref in refs)
+                if item is not None and item.ready_state is not ReadyState.CLOSED]
 
     def close_all(self, reason: str = "server shutting down", grace: float = DEFAULT_SHUTDOWN_GRACE) -> bool:
         """Close every live WebSocket with 1001, wait up to ``grace`` seconds, abort the rest.
@@ -103,6 +107,9 @@ class ConnectionTracker:
         with self._cond:
             self._closing = True
         for websocket in self._snapshot():
+            # The listener comes first: a close event dispatched before it was added made the
+            # connection CLOSED, which the wait below sees without being woken.
+            self._watch(websocket)
             _close(websocket, reason)
         deadline = time.monotonic() + grace
         with self._cond:

@@ -120,6 +120,33 @@ def test_server_shutdown_closes_live_connections_with_1001(no_leaks: None) -> No
         assert caught.value.rcvd is not None and caught.value.rcvd.code == 1001
 
 
+def test_a_closed_websocket_still_referred_to_is_not_live_for_the_servers_tracker(no_leaks: None) -> None:
+    # The tracker hears of no close (no listener per connection): it leaves CLOSED WebSockets
+    # out of its count and of the shutdown, which still closes the live one with 1001.
+    server = HTTPServerThread().__enter__()
+    stopped: float | None = None
+    try:
+        with RawClient(server.port) as raw:
+            raw.send_frame(CLOSE, close_payload(1000, "done"))
+            assert raw.read_message().close_code == 1000
+            raw.expect_eof()
+        server.recorded.wait_for("close")
+        assert len(server.recorded.sockets) == 1  # the test's record still refers to it
+        assert len(server.server.websockets) == 0  # CLOSED before the close listeners run
+        with connect(server.url(), open_timeout=WAIT) as client:
+            server.recorded.wait_for("open", 2)
+            assert len(server.server.websockets) == 1
+            stopped = time.monotonic()
+            server.__exit__(None, None, None)
+            assert time.monotonic() - stopped < 3
+            with pytest.raises(PeerClosed) as caught:
+                client.recv(timeout=WAIT)
+            assert caught.value.rcvd is not None and caught.value.rcvd.code == 1001
+    finally:
+        if stopped is None:
+            server.__exit__(None, None, None)
+
+
 def test_client_that_sends_half_a_request_is_dropped_after_the_handshake_timeout(no_leaks: None) -> None:
     with RawServerThread(handshake_timeout=0.3) as server:
         raw = RawClient(server.port, request=b"GET / HTTP/1.1\r\nHost: x\r\n", read_response=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from faye_websocket.driver.frames import Opcode
-from faye_websocket.driver.http import parse_request, parse_response
+from faye_websocket.driver.http import Headers, parse_request, parse_response
 from faye_websocket.driver.server import ServerDriver, is_websocket_request
 from faye_websocket.events import CloseEvent, ErrorEvent, MessageEvent, OpenEvent, ReadyState
 
@@ -64,6 +64,24 @@ def test_header_names_are_case_insensitive_and_connection_is_a_token_list() -> N
             b"sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n")
     assert is_websocket_request(parse_request(head[:-4]))
     assert answer(server_for(head))[0] == 101
+
+
+@pytest.mark.parametrize(("fields", "upgrade"), [
+    ((("Connection", "Upgrade"),), True),
+    ((("Connection", "UPGRADE"),), True),
+    ((("Connection", "keep-alive, Upgrade"),), True),
+    ((("Connection", "keep-alive"), ("Connection", "upgrade")), True),
+    ((("Connection", "upgrade"), ("Connection", "keep-alive")), True),
+    ((("Connection", "keep-alive"),), False),
+    ((("Connection", "upgraded"),), False),
+    ((("Connection", ""),), False),
+    ((("Upgrade", "upgrade"),), False),
+    ((), False),
+])
+def test_has_token_is_a_membership_test_of_tokens(fields: tuple[tuple[str, str], ...], upgrade: bool) -> None:
+    headers = Headers(fields)
+    assert headers.has_token("connection", "upgrade") is upgrade
+    assert ("upgrade" in headers.tokens("Connection")) is upgrade
 
 
 def test_subprotocol_is_the_first_of_the_clients_offers_that_the_server_supports() -> None:
