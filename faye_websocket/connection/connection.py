@@ -86,8 +86,16 @@ from .watchdog import Watchdog, WatchdogEntry
 from .writing import COALESCE_LIMIT, OUTBOX_SOFT_LIMIT, WRITE_CHUNK
 
 logger = logging.getLogger("faye_websocket")
-_LOOP = Role.LOOP  # compared once per read: a module global, not an Enum class attribute
-_OPEN = ReadyState.OPEN  # likewise
+# Compared per read or per recv(): module globals, as an Enum class attribute read costs about
+# 900 instructions on Python 3.11 (EnumType's lookup), a global about 50.
+_LOOP = Role.LOOP
+_RECV = Role.RECV
+_OPEN = ReadyState.OPEN
+_CLOSED = ReadyState.CLOSED
+_WAIT_OPEN = Role.OPEN
+# A tuple, not FAST_LANE_ROLES itself: `in` compares members by identity, where a set hashes them
+# (Enum.__hash__ is a Python function).
+_FAST_LANE = tuple(FAST_LANE_ROLES)
 # What the driver's take_messages hands back: a tuple when the read was one whole frame.
 Messages = list[str | bytes] | tuple[str | bytes]
 
@@ -388,23 +396,27 @@ class Connection(BroadcastTurn, EndingPath):
         reader loop at once, so that a recv() reading now hands the socket over after its next
         read (InvalidState when another run() or a wait_open() reads).
         """
+        lock = self._lock
         while True:
-            with self._lock:
-                if role is Role.RECV and self._reader_thread_mode:
+            lock.acquire()  # not `with`: this runs for every recv() (see send)
+            try:
+                if role is _RECV and self._reader_thread_mode:
                     return False
-                if self._read_lock.acquire(blocking=False):
+                if self._read_lock.acquire(False):
                     self._reader_role = role
-                    self._fast_reader = role in FAST_LANE_ROLES
-                    self._reader_ident = threading.get_ident()
-                    if role is Role.LOOP:
+                    self._fast_reader = role in _FAST_LANE
+                    self._reader_ident = get_ident()
+                    if role is _LOOP:
                         self._reader_thread_mode = True
                     return True
                 if role is Role.IDLE or (role is Role.CLOSE and self._reader_role is not Role.IDLE):
                     return False  # a keepalive's read never blocks: close() waits for it
-                if role is Role.LOOP:
+                if role is _LOOP:
                     if self._reader_role not in (Role.RECV, Role.CLOSE, Role.IDLE):
                         raise InvalidState("another thread is already reading this connection")
                     self._reader_thread_mode = True
+            finally:
+                lock.release()
             remaining = -1.0 if deadline is None else deadline - time.monotonic()
             if deadline is not None and remaining <= 0:
                 raise TimeoutError("another thread is reading")
@@ -414,14 +426,19 @@ class Connection(BroadcastTurn, EndingPath):
 
     def _stop_reading(self) -> None:
         """Give the read lock back (after _become_reader returned True, on the same thread)."""
-        with self._lock:
-            if self._reader_role is Role.RECV or self._reader_role is Role.OPEN:
+        lock = self._lock
+        lock.acquire()  # not `with`, as in _become_reader
+        try:
+            role = self._reader_role
+            if role is _RECV or role is _WAIT_OPEN:
                 # A caller that has just read (or opened) will likely read again soon.
                 self._recv_ended = time.monotonic()
             self._reader_role = None
             self._fast_reader = False
             self._reader_ident = None
             self._read_lock.release()
+        finally:
+            lock.release()
 
     def _arm_watchdog(self) -> None:
         # Once per connection: a repeated close() must not add entries to the watchdog's heap.
@@ -481,7 +498,7 @@ class Connection(BroadcastTurn, EndingPath):
         full), and before that with the last messages no listener took; otherwise it reads the
         socket itself.
         """
-        if self._reader_ident == threading.get_ident():
+        if self._reader_ident == get_ident():
             raise InvalidState("recv() cannot be called from a listener on the reading thread")
         # One read often brings several messages (pipelined traffic): the ones not returned yet
         # come first, without taking the read lock (read by a recv(), a keepalive, or a recv()
@@ -491,7 +508,7 @@ class Connection(BroadcastTurn, EndingPath):
             if ready is not None:
                 return ready
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self._become_reader(Role.RECV, deadline):
+        if self._become_reader(_RECV, deadline):
             try:
                 message = self._recv_direct(deadline)
             finally:
@@ -926,7 +943,7 @@ class Connection(BroadcastTurn, EndingPath):
         keep = self._has_message_listener is not None
         # recv() or a keepalive reading on its own thread: every message waits for recv() (as
         # _deliver keeps them), whether a listener took it or not.
-        direct = self._direct if self._reader_role is not Role.LOOP else None
+        direct = self._direct if self._reader_role is not _LOOP else None
         last = len(messages) - 1
         index = 0
         try:
