@@ -519,12 +519,14 @@ class Connection(BroadcastTurn, EndingPath):
 
     def _recv_direct(self, deadline: float | None) -> str | bytes | None:
         """Read on this thread until a message; None once run() has started elsewhere."""
-        self._dispatch_pending()
+        if self._events:
+            self._dispatch_pending()
         pumped = False
         while True:
-            message = self._pop_direct()
-            if message is not None:
-                return message
+            if self._direct:  # _pop_direct's first test, without its call (the read's message)
+                message = self._pop_direct()
+                if message is not None:
+                    return message
             if self._close_event is not None:
                 raise self._closed_error()
             if self._reader_thread_mode:
@@ -541,6 +543,8 @@ class Connection(BroadcastTurn, EndingPath):
     def ready_message(self) -> str | bytes | None:
         """A message read on a recv() caller's (or keepalive's) turn and not returned yet, or None;
         never reads. Any thread; counts as a recv() for the keepalive's grace."""
+        if not self._direct:  # every recv() asks first: _pop_direct's first test, without its call
+            return None
         message = self._pop_direct()
         if message is not None:
             self._recv_ended = time.monotonic()
@@ -819,18 +823,21 @@ class Connection(BroadcastTurn, EndingPath):
         if messages is None:
             if state is ReadyState.CLOSED:
                 self._after_operation()
-        elif len(messages) != 1 or self._reader_role is not _LOOP:
+        elif len(messages) != 1:  # a list (a whole frame comes back as a tuple of one)
             if messages:
                 self._dispatch_messages(messages)
-            return type(messages) is tuple
-        else:  # run()'s one message of a read (the common echo): _dispatch_messages without its loop
+            return False
+        else:  # one message of a read (an echo, a recv()): _dispatch_messages without its loop
             message = messages[0]
+            loop = self._reader_role is _LOOP
+            if not loop:
+                self._direct.append(message)  # read on recv()'s (or a keepalive's) turn: for recv()
             try:
                 taken = self.on_message(message)  # type: ignore[misc]  # set whenever _take is
             except Exception:
                 logger.exception("faye_websocket: event handler failed for MessageEvent")
                 return type(messages) is tuple
-            if not taken and self._has_message_listener is not None:
+            if not taken and loop and self._has_message_listener is not None:
                 self._queue.keep(message)
             return type(messages) is tuple
         return False

@@ -56,10 +56,21 @@ class WritePath(ConnectionState):
                     frame = b"".join([*(item for item, _ in self._outbox), frame])
                     self._outbox.clear()
                     self._outbox_size = self._reply_size = 0
-                self._in_flight = len(frame)
+                self._in_flight = size = len(frame)
             finally:
                 lock.release()
-            error = self._write_out(transport, frame) if frame else None
+            error = None
+            if not size:
+                pass
+            elif size <= WRITE_CHUNK:  # _write_out's common case, without its call
+                try:
+                    transport.sendall(frame)
+                except OSError as failure:
+                    error = failure
+                finally:
+                    self._in_flight = 0
+            else:
+                error = self._write_out(transport, frame)
         finally:
             write_lock.release()
         if error is not None:
