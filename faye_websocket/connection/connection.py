@@ -639,16 +639,46 @@ class Connection(BroadcastTurn, EndingPath):
         timers = self._deadlines
         deadline = timers.open_deadline if before is _OPEN else timers.next_deadline(before)
         wake = deadline if until is None else earliest(deadline, until)
-        # Without a deadline the read itself may block (one system call instead of two); a
-        # close() from another thread still wakes it, by shutting the socket down.
+        # Read once (the read that used to be a method of its own, folded in: a call per read)
+        # and hand what came to the driver. Without a deadline the read itself may block (one
+        # system call instead of two); a close() from another thread still wakes it, by shutting
+        # the socket down.
         now = 0.0
-        if wake is None:
-            self._read(transport)
-        elif type(transport) is PlainSocketTransport:
-            now = time.monotonic()  # one clock read per read: the timeout's, and the timers'
-            self._read(transport, wake, now)  # one system call: the kernel's receive timeout
-        elif transport.pending() > 0 or self._poll(wake):
-            self._read(transport, wake)  # a half TLS record waits until wake at most
+        data: bytes | None = None
+        if self._lend and type(transport) is PlainSocketTransport and self._read_into(transport, wake):
+            pass  # the rest of a large payload, read straight into its buffer
+        elif wake is None or type(transport) is PlainSocketTransport or transport.pending() > 0 \
+                or self._poll(wake):
+            try:
+                if wake is None:
+                    data = transport.recv(RECV_SIZE)
+                elif type(transport) is PlainSocketTransport:
+                    now = time.monotonic()  # one clock read per read: the timeout's, and the timers'
+                    data = transport.recv_before(RECV_SIZE, wake, now)  # None: the deadline came first
+                else:
+                    data = transport.recv(RECV_SIZE, wake)  # a half TLS record waits until wake at most
+            except TimeoutError:
+                pass  # half a TLS record arrived; the rest will
+            except OSError as error:
+                self._fail(self._network_message(error), error)
+        if data is not None:
+            if timers.pong_deadline is not None:
+                timers.received()
+            if not data:
+                self._read_ended()
+            else:
+                holding = self._holding
+                # Checked before the bytes are buffered; admit()'s first test, inlined for a small read.
+                size = len(data)
+                if (holding.charged or holding.held + size > FREE_ALLOWANCE) and not holding.admit(size):
+                    self._refuse(TRY_AGAIN_LATER, BUDGET_EXCEEDED)
+                else:
+                    whole = self._feed(data) if self._started else self._feed_head(data)
+                    held = self._queue.held_bytes
+                    if not whole:  # the driver took the read as one whole frame: it holds nothing
+                        held += core.held_bytes
+                    if held or holding.held:  # nothing held before or after: nothing to account
+                        self._account_held(held)
         # Timers are checked after every read too: a peer that never stops sending must not
         # keep a close timeout or a ping from ever coming due. While OPEN throughout, a read
         # moves no deadline earlier than now (it clears the pong deadline, arms a message
@@ -690,51 +720,11 @@ class Connection(BroadcastTurn, EndingPath):
         except (OSError, ValueError):
             return True  # the descriptor went away: let recv report it
 
-    def _read(self, transport: Transport, wake: float | None = None, now: float = 0.0) -> None:
-        """Read once (until ``wake`` at the latest; ``now``: the clock read just before, for a
-        plain socket's timed read) and feed the driver."""
-        if self._lend and self._receive_buffer is not None and type(transport) is PlainSocketTransport:
-            with self._lock:
-                view = None if self._ended else self._receive_buffer()
-            if view is not None:
-                self._read_into(transport, view, wake)
-                return
-        try:
-            if wake is not None and type(transport) is PlainSocketTransport:
-                timed = transport.recv_before(RECV_SIZE, wake, now or time.monotonic())
-                if timed is None:
-                    return  # the deadline came first
-                data = timed
-            else:
-                data = transport.recv(RECV_SIZE, wake)  # polled already when wake is set
-        except TimeoutError:
-            return  # half a TLS record arrived; the rest will
-        except OSError as error:
-            self._fail(self._network_message(error), error)
-            return
-        timers = self._deadlines
-        if timers.pong_deadline is not None:
-            timers.received()
-        if data:
-            holding = self._holding
-            # Checked before the bytes are buffered; admit()'s first test, inlined for a small read.
-            size = len(data)
-            if (holding.charged or holding.held + size > FREE_ALLOWANCE) and not holding.admit(size):
-                self._refuse(TRY_AGAIN_LATER, BUDGET_EXCEEDED)
-                return
-            whole = False
-            if self._started:
-                whole = self._feed(data)
-            else:
-                self._operate(lambda: self.driver.receive_data(data))
-                self._maybe_start()
-            held = self._queue.held_bytes
-            if not whole:  # the driver took the read as one whole frame: it holds nothing
-                held += self._core.held_bytes
-            if held or self._holding.held:  # nothing held before or after: nothing to account
-                self._account_held(held)
-        else:
-            self._read_ended()
+    def _feed_head(self, data: bytes) -> bool:
+        """``_feed`` before the driver has started (a server still reading its request head)."""
+        self._operate(lambda: self.driver.receive_data(data))
+        self._maybe_start()
+        return False
 
     def _account_held(self, held: int) -> None:
         """After a read: charge what is held to the memory budget; arm or clear the deadline of an
@@ -753,38 +743,45 @@ class Connection(BroadcastTurn, EndingPath):
             self._peer_eof = True
             self._operate(self.driver.receive_eof)
 
-    def _read_into(self, transport: PlainSocketTransport, view: memoryview, wake: float | None) -> None:
-        """``_read`` for the rest of a large payload: straight into its buffer (one copy, by the
-        kernel; see driver/payload.py), with the same deadline, budget and end of stream rules."""
+    def _read_into(self, transport: PlainSocketTransport, wake: float | None) -> bool:
+        """``_pump``'s read for the rest of a large payload: straight into its buffer (one copy, by
+        the kernel; see driver/payload.py), with the same deadline, budget and end of stream rules.
+        False when the driver lends no buffer now (nothing was read: read as usual)."""
+        if self._receive_buffer is None:
+            return False
+        with self._lock:
+            view = None if self._ended else self._receive_buffer()
+        if view is None:
+            return False
         try:
             count = transport.recv_into(view, wake)
         except OSError as error:
             self._fail(self._network_message(error), error)
-            return
+            return True
         finally:
             view.release()  # the driver may grow the buffer next: no view may stay
         if count is None:
-            return  # the deadline came first
+            return True  # the deadline came first
         timers = self._deadlines
         if timers.pong_deadline is not None:
             timers.received()
         if not count:
             self._read_ended()
-            return
+            return True
         if not self._holding.admit(count):
             self._refuse(TRY_AGAIN_LATER, BUDGET_EXCEEDED)
-            return
+            return True
         core = self._core
         with self._lock:
             if self._ended:
-                return
+                return True
             before = core.state
             self._received_into(count)
             state = self._collect_fed(core, before)
         if state is ReadyState.CLOSED:
             self._after_operation()
         self._account_held(core.held_bytes + self._queue.held_bytes)
-
+        return True
 
     def _refuse(self, code: int, reason: str) -> None:
         """Close with ``code`` and stop reading at once (memory budget, message deadline): our close
