@@ -395,7 +395,19 @@ class Connection(BroadcastTurn, EndingPath):
         waits only for a recv(), close() or keepalive, and marks the connection as having a
         reader loop at once, so that a recv() reading now hands the socket over after its next
         read (InvalidState when another run() or a wait_open() reads).
+
+        A recv() while nobody reads (the common case) takes the read lock without ``_lock``: the
+        others decide under ``_lock`` and see the read lock held with no role set yet only while
+        such a recv() is on its way to reading, which they treat as a recv() reading (a run()
+        waits for its next read; a close() leaves the close to it). The role is set before the
+        reader does anything else, and ``_stop_reading`` keeps ``_lock``, so a role of None is
+        never a reader that is leaving.
         """
+        if role is _RECV and not self._reader_thread_mode and self._read_lock.acquire(False):
+            self._reader_role = role
+            self._fast_reader = True  # RECV is one of FAST_LANE_ROLES
+            self._reader_ident = get_ident()
+            return True
         lock = self._lock
         while True:
             lock.acquire()  # not `with`: this runs for every recv() (see send)
@@ -412,7 +424,7 @@ class Connection(BroadcastTurn, EndingPath):
                 if role is Role.IDLE or (role is Role.CLOSE and self._reader_role is not Role.IDLE):
                     return False  # a keepalive's read never blocks: close() waits for it
                 if role is _LOOP:
-                    if self._reader_role not in (Role.RECV, Role.CLOSE, Role.IDLE):
+                    if self._reader_role not in (None, Role.RECV, Role.CLOSE, Role.IDLE):
                         raise InvalidState("another thread is already reading this connection")
                     self._reader_thread_mode = True
             finally:
