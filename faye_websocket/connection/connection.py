@@ -170,6 +170,7 @@ class Connection(BroadcastTurn, EndingPath):
         self._take: Callable[[bytes], Messages | None] | None = None  # core.take_messages
         self._frame: FrameMaker | None = None
         self._frame_to_write: FrameMaker | None = None  # the same, for a sender that writes at once
+        self._frame_alone: FrameMaker | None = None  # the same, when framing needs no lock (see send)
         # The rest of a large payload is read straight into its buffer (see _read_into):
         # core.receive_buffer and core.received_into, when the protocol driver has them (hybi).
         self._receive_buffer: Callable[[], memoryview | None] | None = None
@@ -259,6 +260,12 @@ class Connection(BroadcastTurn, EndingPath):
         # The fast lanes, when the protocol driver has them (hybi) and the API takes messages.
         self._frame = getattr(self._core, "frame_message", None)
         self._frame_to_write = getattr(self._core, "frame_to_write", None) or self._frame
+        # Unmasked frames without an extension session: framing reads the driver's state and moves
+        # none (see Hybi.frame_message), so the reader may frame its reply without _lock (see send).
+        shared_framing = getattr(self._core, "shared_framing", None)
+        framing = shared_framing() if shared_framing is not None else None
+        if framing is not None and not framing.transforms:
+            self._frame_alone = self._frame
         self._receive_buffer = getattr(self._core, "receive_buffer", None)
         self._received_into = getattr(self._core, "received_into", _ignore_count)
         if self.on_message is not None:
@@ -304,29 +311,48 @@ class Connection(BroadcastTurn, EndingPath):
         # On the reading thread (a listener replying): queue the frame behind the batch's
         # replies, or, when it is the batch's last reply and nobody else writes, write it now.
         write = False
-        frame_message = self._frame
-        lock = self._lock
-        lock.acquire()  # not `with`: its __enter__/__exit__ calls cost twice the lock itself
-        try:
-            if self._ended:
-                return False
-            frame = frame_message(data) if frame_message is not None else None
-            if frame is not None:  # the driver's one-call framing (_frame_locked's first case)
-                accepted = True
-            else:
-                accepted, frame = self._frame_locked(core, None, data)
-            if not frame:
-                pass
-            elif not (self._outbox or self._batch or self._more) and self._write_lock.acquire(False):
-                write = True  # the common echo: nothing queued, nobody writing
-                self._in_flight = size = len(frame)
-            else:
-                queued = frame if isinstance(frame, bytes) else bytes(frame)  # the outbox holds bytes
-                self._outbox.append((queued, True))
-                self._outbox_size += len(queued)
-                self._reply_size += len(queued)
-        finally:
-            lock.release()
+        frame_alone = self._frame_alone
+        if frame_alone is not None and not (self._batch or self._more):
+            # The common echo of a server without extensions: framed without _lock, written at
+            # once if nobody writes. Nothing may follow a close frame (RFC 6455 section 5.5.1),
+            # and a close() on another thread may run meanwhile; it cannot slip in before this
+            # frame, because bytes reach the socket only under the write lock, and a close frame
+            # leaves the driver only once its state has left OPEN (for good). So, with the write
+            # lock held: OPEN now means no close frame was written yet, and none can be until we
+            # release it (a close() meanwhile queues its frame and leaves it to us: see _flush).
+            # Anything else, or anything queued before us, takes the locked way below.
+            framed = frame_alone(data)
+            if framed is not None and self._write_lock.acquire(False):
+                if core.state is _OPEN and not (self._outbox or self._ended):
+                    write = accepted = True
+                    frame = framed
+                    self._in_flight = size = len(frame)
+                else:  # our release, then the locked way's _flush: bytes left to us are written
+                    self._write_lock.release()
+        if not write:
+            frame_message = self._frame
+            lock = self._lock
+            lock.acquire()  # not `with`: its __enter__/__exit__ calls cost twice the lock itself
+            try:
+                if self._ended:
+                    return False
+                framed = frame_message(data) if frame_message is not None else None
+                if framed is not None:  # the driver's one-call framing (_frame_locked's first case)
+                    accepted, frame = True, framed
+                else:
+                    accepted, frame = self._frame_locked(core, None, data)
+                if not frame:
+                    pass
+                elif not (self._outbox or self._batch or self._more) and self._write_lock.acquire(False):
+                    write = True  # the common echo: nothing queued, nobody writing
+                    self._in_flight = size = len(frame)
+                else:
+                    queued = frame if isinstance(frame, bytes) else bytes(frame)  # the outbox holds bytes
+                    self._outbox.append((queued, True))
+                    self._outbox_size += len(queued)
+                    self._reply_size += len(queued)
+            finally:
+                lock.release()
         if write:
             transport = self._transport
             error = None
