@@ -422,18 +422,13 @@ class Connection(BroadcastTurn, EndingPath):
         reader loop at once, so that a recv() reading now hands the socket over after its next
         read (InvalidState when another run() or a wait_open() reads).
 
-        A recv() while nobody reads (the common case) takes the read lock without ``_lock``: the
-        others decide under ``_lock`` and see the read lock held with no role set yet only while
-        such a recv() is on its way to reading, which they treat as a recv() reading (a run()
-        waits for its next read; a close() leaves the close to it). The role is set before the
-        reader does anything else, and ``_stop_reading`` keeps ``_lock``, so a role of None is
-        never a reader that is leaving.
+        A recv() while nobody reads (the common case) takes the read lock itself, without
+        ``_lock`` (see ``recv``): the others decide under ``_lock`` and see the read lock held
+        with no role set yet only while such a recv() is on its way to reading, which they
+        treat as a recv() reading (a run() waits for its next read; a close() leaves the close
+        to it). The role is set before the reader does anything else, and ``_stop_reading``
+        keeps ``_lock``, so a role of None is never a reader that is leaving.
         """
-        if role is _RECV and not self._reader_thread_mode and self._read_lock.acquire(False):
-            self._reader_role = role
-            self._fast_reader = True  # RECV is one of FAST_LANE_ROLES
-            self._reader_ident = get_ident()
-            return True
         lock = self._lock
         while True:
             lock.acquire()  # not `with`: this runs for every recv() (see send)
@@ -546,7 +541,16 @@ class Connection(BroadcastTurn, EndingPath):
             if ready is not None:
                 return ready
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self._become_reader(_RECV, deadline):
+        if not self._reader_thread_mode and self._read_lock.acquire(False):
+            # Nobody reads (the common case): _become_reader's work without its call or _lock,
+            # as its docstring explains.
+            self._reader_role = _RECV
+            self._fast_reader = True  # RECV is one of FAST_LANE_ROLES
+            self._reader_ident = get_ident()
+            reading = True
+        else:
+            reading = self._become_reader(_RECV, deadline)
+        if reading:
             try:
                 message = self._recv_direct(deadline)
             finally:
