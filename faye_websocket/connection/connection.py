@@ -565,10 +565,11 @@ class Connection(BroadcastTurn, EndingPath):
             self._dispatch_pending()
         pumped = False
         while True:
-            if self._direct:  # _pop_direct's first test, without its call (the read's message)
-                message = self._pop_direct()
-                if message is not None:
-                    return message
+            if self._direct:  # the read's message (or one read before)
+                try:
+                    return self._direct.popleft()
+                except IndexError:
+                    pass  # another recv() took it (one that does not read: ready_message)
             if self._close_event is not None:
                 raise self._closed_error()
             if self._reader_thread_mode:
@@ -585,21 +586,14 @@ class Connection(BroadcastTurn, EndingPath):
     def ready_message(self) -> str | bytes | None:
         """A message read on a recv() caller's (or keepalive's) turn and not returned yet, or None;
         never reads. Any thread; counts as a recv() for the keepalive's grace."""
-        if not self._direct:  # every recv() asks first: _pop_direct's first test, without its call
-            return None
-        message = self._pop_direct()
-        if message is not None:
-            self._recv_ended = time.monotonic()
-        return message
-
-    def _pop_direct(self) -> str | bytes | None:
-        # Another recv() may take the last one between a check and the pop: the pop decides.
-        if not self._direct:
+        if not self._direct:  # every recv() asks first
             return None
         try:
-            return self._direct.popleft()
-        except IndexError:
+            message = self._direct.popleft()
+        except IndexError:  # another recv() took the last one since the test: the pop decides
             return None
+        self._recv_ended = time.monotonic()
+        return message
 
     def read_available(self) -> float | None:
         """For a background keepalive (keepalive.py): if nobody reads and recv() has room, read
