@@ -40,6 +40,7 @@ from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent
 from ..extensions.base import Extension
 from ..net.deadline import check_durations
 from ..net.dial import Opened, Opener
+from ..net.flag import Flag
 from ..net.proxies import ProxyOption, resolve_proxy
 from ..net.tls import TLSSettings, tls_settings
 from ..net.transport import Transport, for_connection
@@ -156,7 +157,7 @@ class Client(WebSocketAPI):
         self._send_timeout = send_timeout
         self._handshake_transport: Transport | None = None  # its timeout is the connect budget
         self._handshake_lock = threading.Lock()
-        self._closed = threading.Event()  # set once the close event has been dispatched
+        self._closed = Flag()  # set once the close event has been dispatched
         self._readers: set[int] = set()  # threads in recv() / run() of a connect()ed client
         # connect(): messages that arrived with the 101, before recv() could ask for them
         self._early: deque[str | bytes] = deque()

@@ -33,6 +33,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from ..net.flag import Flag
+
 if TYPE_CHECKING:
     from .connection import Connection
 
@@ -54,7 +56,7 @@ class Keepalive:
     def __init__(self, connection: Connection, name: str) -> None:
         self.connection = connection
         self._name = name
-        self._stopped = threading.Event()
+        self._stopped = Flag()
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()  # one thread at most, started once
         self.hub_entry: list[object] | None = None  # this keepalive's timer in the hub (KeepaliveHub)
