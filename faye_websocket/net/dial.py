@@ -68,7 +68,9 @@ def resolve(host: str, port: int, timeout: float | None, wake: Flag | None = Non
     thread that is left to finish on its own if the deadline passes first, or if another thread
     sets ``wake`` (an abort: ConnectionAbortedError).
     """
-    if is_ip_literal(host) or (timeout is None and wake is None):
+    if is_ip_literal(host):
+        return list(_literal_addresses(host, port))
+    if timeout is None and wake is None:
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     result: list[AddressInfo | BaseException] = []
     done = wake or Flag()
