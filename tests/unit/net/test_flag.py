@@ -44,3 +44,25 @@ def test_set_racing_the_first_wait_is_never_missed() -> None:
         setter.start()
         assert flag.wait(WAIT) is True
         setter.join(WAIT)
+
+
+def test_made_once_gives_every_first_user_the_same_object() -> None:
+    from faye_websocket.net.flag import made_once
+
+    class Owner:
+        member: object | None = None
+
+    owner = Owner()
+    start = threading.Barrier(8)
+    seen: list[object] = []
+
+    def use() -> None:
+        start.wait(WAIT)
+        seen.append(made_once(owner, "member", object))
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert len(seen) == 8 and all(made is owner.member for made in seen)
