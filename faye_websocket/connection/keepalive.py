@@ -86,7 +86,10 @@ class Keepalive:
         The thread ends at its next look (within ``IDLE_WAIT``) after at most one more read,
         which never blocks and which ``Connection.close`` waits for; so a ``close()`` after this
         is not held up by the thread's poll. (``timeout`` is kept for callers; nothing waits.)
+        A second call has nothing left to do (a client stops it before closing and once closed).
         """
+        if self._stopped.is_set():
+            return
         self._stopped.set()
         hub = KeepaliveHub.instance(start=False)
         if hub is not None:
