@@ -325,6 +325,11 @@ class Client(WebSocketAPI):
                 self._closed.set()
                 if self._keepalive is not None:
                     self._keepalive.stop()  # nothing left to keep alive: the hub lets go of it
+                # The last event: the connection lets go of this client's bound methods, so that
+                # the two are freed by reference counting once the caller drops the client, not
+                # by a garbage collection (run() does the same; a connect()ed client's close()
+                # or recv() reads until CLOSED without it). 34k instructions of a connect + close.
+                self.connection._drop_listener()
 
     def _handle_message(self, data: str | bytes) -> bool:
         """The connection's fast lane for a message: what ``_handle_event`` does for one."""
