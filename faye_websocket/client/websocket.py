@@ -38,7 +38,7 @@ from ..driver.url import parse_url
 from ..errors import ConnectionClosed, HandshakeError, InvalidState
 from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent
 from ..extensions.base import Extension
-from ..net.deadline import check_durations
+from ..net.deadline import check_duration
 from ..net.dial import Opened, Opener
 from ..net.flag import Flag
 from ..net.proxies import ProxyOption, resolve_proxy
@@ -126,7 +126,7 @@ class Client(WebSocketAPI):
         # The signature is long because faye's options are all keyword arguments; the body only
         # checks them (before any I/O), wires driver, opener and connection, and starts the thread.
         super().__init__()
-        check_durations(connect_timeout=connect_timeout)
+        check_duration("connect_timeout", connect_timeout)
         target = parse_url(url)
         tls_config = tls_settings(tls) if target.secure else _checked_tls(tls)
         proxy_config = resolve_proxy(proxy, target, direct=sock is not None)

@@ -44,6 +44,9 @@ MIN_WAIT = 0.001  # seconds; a timer just due is looked at again no sooner than 
 
 
 HUB_THREAD_NAME = "faye_websocket-idle-watcher"  # one per process, like the watchdog
+# One thread at most per keepalive, started once: a start is rare (most connections never need
+# their thread), so every keepalive shares this lock rather than making one of its own.
+_STARTING = threading.Lock()
 
 
 class Keepalive:
@@ -58,7 +61,6 @@ class Keepalive:
         self._name = name
         self._stopped = Flag()
         self._thread: threading.Thread | None = None
-        self._thread_lock = threading.Lock()  # one thread at most, started once
         self.hub_entry: list[object] | None = None  # this keepalive's timer in the hub (KeepaliveHub)
 
     @property
@@ -74,7 +76,7 @@ class Keepalive:
 
     def start_thread(self) -> None:
         """Start this connection's reading thread (once; not after ``stop()``). Any thread."""
-        with self._thread_lock:
+        with _STARTING:
             if self._thread is not None or self._stopped.is_set():
                 return
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
