@@ -5,9 +5,7 @@ waiting for one, and a client that connects and closes again and again paid for 
 
 from __future__ import annotations
 
-import gc
 import weakref
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,16 +15,6 @@ from faye_websocket.errors import ConnectionClosed
 from faye_websocket.server.websocket import WebSocket
 from tests.integration.client_support import WAIT
 from tests.integration.server_support import HTTPServerThread
-
-
-@pytest.fixture
-def no_automatic_collection() -> Iterator[None]:
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _refs(ws: Any) -> list[weakref.ref[Any]]:
