@@ -14,6 +14,7 @@ fires exactly once, and the socket is closed before it does.
 
 from __future__ import annotations
 
+import functools
 import math
 import select
 import socket
@@ -448,14 +449,21 @@ def set_send_timeout(sock: socket.socket, seconds: float | None) -> None:
     ``seconds`` for room (SO_SNDTIMEO, socket(7)); None leaves sends unbounded. Never raises."""
     if seconds is None:
         return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, send_timeval(seconds))
+    except OSError:
+        pass  # not a socket that takes the option: writes wait as long as the peer does
+
+
+@functools.lru_cache(maxsize=32)
+def send_timeval(seconds: float) -> bytes:
+    """``seconds`` as the ``struct timeval`` of SO_SNDTIMEO: never all zero (that means no
+    timeout), clamped to ``_MAX_TIMEVAL_SECONDS``. Cached: streams share a few values."""
     whole = min(int(seconds), _MAX_TIMEVAL_SECONDS)
     micros = int((seconds - whole) * _MICROS) if whole < _MAX_TIMEVAL_SECONDS else 0
     if not whole and not micros:
-        micros = 1  # a zero timeval means no timeout
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _TIMEVAL.pack(whole, micros))
-    except OSError:
-        pass  # not a socket that takes the option: writes wait as long as the peer does
+        micros = 1
+    return _TIMEVAL.pack(whole, micros)
 
 
 def stall_limit(ping: float | None, send_timeout: float | None) -> float | None:
