@@ -38,8 +38,9 @@ from ..driver.url import parse_url
 from ..errors import ConnectionClosed, HandshakeError, InvalidState
 from ..events import CloseEvent, ErrorEvent, Event, MessageEvent, OpenEvent
 from ..extensions.base import Extension
-from ..net.deadline import check_durations
+from ..net.deadline import check_duration
 from ..net.dial import Opened, Opener
+from ..net.flag import Flag
 from ..net.proxies import ProxyOption, resolve_proxy
 from ..net.tls import TLSSettings, tls_settings
 from ..net.transport import Transport, for_connection
@@ -125,7 +126,7 @@ class Client(WebSocketAPI):
         # The signature is long because faye's options are all keyword arguments; the body only
         # checks them (before any I/O), wires driver, opener and connection, and starts the thread.
         super().__init__()
-        check_durations(connect_timeout=connect_timeout)
+        check_duration("connect_timeout", connect_timeout)
         target = parse_url(url)
         tls_config = tls_settings(tls) if target.secure else _checked_tls(tls)
         proxy_config = resolve_proxy(proxy, target, direct=sock is not None)
@@ -156,7 +157,7 @@ class Client(WebSocketAPI):
         self._send_timeout = send_timeout
         self._handshake_transport: Transport | None = None  # its timeout is the connect budget
         self._handshake_lock = threading.Lock()
-        self._closed = threading.Event()  # set once the close event has been dispatched
+        self._closed = Flag()  # set once the close event has been dispatched
         self._readers: set[int] = set()  # threads in recv() / run() of a connect()ed client
         # connect(): messages that arrived with the 101, before recv() could ask for them
         self._early: deque[str | bytes] = deque()
@@ -324,6 +325,11 @@ class Client(WebSocketAPI):
                 self._closed.set()
                 if self._keepalive is not None:
                     self._keepalive.stop()  # nothing left to keep alive: the hub lets go of it
+                # The last event: the connection lets go of this client's bound methods, so that
+                # the two are freed by reference counting once the caller drops the client, not
+                # by a garbage collection (run() does the same; a connect()ed client's close()
+                # or recv() reads until CLOSED without it). 34k instructions of a connect + close.
+                self.connection._drop_listener()
 
     def _handle_message(self, data: str | bytes) -> bool:
         """The connection's fast lane for a message: what ``_handle_event`` does for one."""

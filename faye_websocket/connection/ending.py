@@ -60,7 +60,16 @@ class EndingPath(ConnectionState):
             if transport.pending() == 0 and not self._readable().poll((deadline - time.monotonic()) * 1000):
                 return
             try:
-                if not transport.recv(RECV_SIZE):
+                if type(transport) is PlainSocketTransport:
+                    # Readable: a read that does not wait (a deadline already passed) needs no
+                    # change of the socket's receive timeout, which a blocking recv() would.
+                    now = time.monotonic()
+                    data = transport.recv_before(RECV_SIZE, now, now)
+                    if data is None:
+                        continue  # nothing after all: poll again
+                else:
+                    data = transport.recv(RECV_SIZE)
+                if not data:
                     self._peer_eof = True  # nothing left unread: closing the socket is enough
                     return
             except OSError:

@@ -33,6 +33,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from ..net.flag import Flag
+
 if TYPE_CHECKING:
     from .connection import Connection
 
@@ -42,6 +44,9 @@ MIN_WAIT = 0.001  # seconds; a timer just due is looked at again no sooner than 
 
 
 HUB_THREAD_NAME = "faye_websocket-idle-watcher"  # one per process, like the watchdog
+# One thread at most per keepalive, started once: a start is rare (most connections never need
+# their thread), so every keepalive shares this lock rather than making one of its own.
+_STARTING = threading.Lock()
 
 
 class Keepalive:
@@ -54,9 +59,8 @@ class Keepalive:
     def __init__(self, connection: Connection, name: str) -> None:
         self.connection = connection
         self._name = name
-        self._stopped = threading.Event()
+        self._stopped = Flag()
         self._thread: threading.Thread | None = None
-        self._thread_lock = threading.Lock()  # one thread at most, started once
         self.hub_entry: list[object] | None = None  # this keepalive's timer in the hub (KeepaliveHub)
 
     @property
@@ -72,7 +76,7 @@ class Keepalive:
 
     def start_thread(self) -> None:
         """Start this connection's reading thread (once; not after ``stop()``). Any thread."""
-        with self._thread_lock:
+        with _STARTING:
             if self._thread is not None or self._stopped.is_set():
                 return
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
@@ -84,7 +88,10 @@ class Keepalive:
         The thread ends at its next look (within ``IDLE_WAIT``) after at most one more read,
         which never blocks and which ``Connection.close`` waits for; so a ``close()`` after this
         is not held up by the thread's poll. (``timeout`` is kept for callers; nothing waits.)
+        A second call has nothing left to do (a client stops it before closing and once closed).
         """
+        if self._stopped.is_set():
+            return
         self._stopped.set()
         hub = KeepaliveHub.instance(start=False)
         if hub is not None:

@@ -34,6 +34,7 @@ from .url import WebSocketURL, parse_url
 
 DEFAULT_USER_AGENT = f"faye_websocket/{__version__} Python/{platform.python_version()}"
 HANDSHAKE_FAILED = "Error during WebSocket handshake: "
+check_header("User-Agent", DEFAULT_USER_AGENT)  # once, at import, rather than for every client
 
 
 class ClientDriver(Hybi):
@@ -67,7 +68,7 @@ class ClientDriver(Hybi):
         self._extra = to_headers(headers)
         if origin is not None:
             check_header("Origin", origin)  # a ValueError now, not when start() writes the head
-        if user_agent:
+        if user_agent and user_agent != DEFAULT_USER_AGENT:  # the default is checked below, once
             check_header("User-Agent", user_agent)
         self._origin = origin
         self._user_agent = user_agent

@@ -25,7 +25,8 @@ _TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzAB
 _FORBIDDEN_VALUE_CHARS = ("\r", "\n", "\0")
 # The same two rules as regular expressions: a head has a dozen fields, each checked on every
 # handshake, and a scan in C costs a fraction of a loop over characters in Python.
-_TOKEN_RE = re.compile("[" + re.escape(bytes(sorted(_TOKEN_CHARS)).decode("ascii")) + "]+")
+_TOKEN_PATTERN = "[" + re.escape(bytes(sorted(_TOKEN_CHARS)).decode("ascii")) + "]+"
+_TOKEN_RE = re.compile(_TOKEN_PATTERN)
 _FORBIDDEN_VALUE_RE = re.compile("[" + "".join(_FORBIDDEN_VALUE_CHARS) + "]")
 
 REASONS = {
@@ -330,8 +331,42 @@ def parse_request(head: bytes) -> Request:
     return Request(method, target, _parse_fields(lines[1:]), version)
 
 
+# A response head as servers write it (see _parse_common_response): a status line of an HTTP/
+# version, three digits and a printable reason, then field lines "token: value" of printable ASCII,
+# every line ending in CRLF. The value's leading and trailing blanks stay outside its group, as
+# _parse_fields strips them; its pattern (words of visible characters between runs of blanks)
+# cannot backtrack more than linearly, whatever a server sends.
+_COMMON_STATUS_RE = re.compile("(HTTP/[!-~]*) ([0-9]{3})(?: ([ -~\t]*))?\r\n")
+_COMMON_FIELD_RE = re.compile(
+    f"^({_TOKEN_PATTERN}):[ \t]*((?:[!-~]+(?:[ \t]+[!-~]+)*)?)[ \t]*\r\n", re.MULTILINE
+)
+
+
+def _parse_common_response(text: str) -> Response | None:
+    """``text`` (a head and its last CRLF) parsed in two scans when every line is a common one
+    (see _COMMON_FIELD_RE) and the fields are under MAX_HEADER_COUNT; None for any other head,
+    which takes the line-by-line parse. Both give the same Response for the heads this takes."""
+    status = _COMMON_STATUS_RE.match(text)
+    if status is None:
+        return None
+    start = status.end()
+    pairs: list[tuple[str, str]] = _COMMON_FIELD_RE.findall(text, start)
+    # A line that is not a common field line (a fold, a bare LF or CR, a control character, a bad
+    # name) leaves its line feed unmatched.
+    if text.count("\n", start) != len(pairs) or len(pairs) > MAX_HEADER_COUNT:
+        return None
+    version, code, reason = status.groups()
+    return Response(int(code), reason or "", Headers.from_checked(pairs), version)
+
+
 def parse_response(head: bytes) -> Response:
     """Parse a response head (without its blank line); raises HeadError on a malformed head."""
+    common = _parse_common_response(head.decode("latin-1") + "\r\n")
+    return common if common is not None else _parse_any_response(head)
+
+
+def _parse_any_response(head: bytes) -> Response:
+    """parse_response for any head, line by line (obs-fold, bare LF, latin-1 values, errors)."""
     lines = _split_lines(head)
     version, _, rest = lines[0].partition(" ")
     code, _, reason = rest.partition(" ")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
 DEFAULT_PORTS = {"ws": 80, "wss": 443}
+PARSED_URL_CACHE_SIZE = 256  # distinct URLs whose parse is kept
 FIRST_PRINTABLE = 0x20
 DELETE = 0x7F
 SCHEME_ALIASES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
@@ -47,6 +49,14 @@ def parse_url(url: str) -> WebSocketURL:
     """
     if not isinstance(url, str):
         raise TypeError(f"url must be str, not {type(url).__name__}")
+    return _parse(url)
+
+
+@functools.lru_cache(maxsize=PARSED_URL_CACHE_SIZE)
+def _parse(url: str) -> WebSocketURL:
+    """parse_url's work, cached (a ValueError is not: it is raised again each time). A client
+    connecting again and again asks about the same few URLs, and a parse costs about 50 Python
+    calls (urlsplit and its properties); the result is frozen, so sharing it is safe."""
     if _UNSAFE_RE.search(url):
         # They would end up in the request line and split or corrupt it.
         raise ValueError(f"{url!r} is not a valid WebSocket URL: whitespace or control characters")

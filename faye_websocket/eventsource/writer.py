@@ -3,9 +3,10 @@
 ``EventSource(request, sock)`` writes the response head and ``retry`` at once, then ``send()``
 writes events straight to the socket, writers taking turns (``write_turn``); a slow client slows
 the sender, and nothing is queued. The common event costs its formatting and one ``send`` system
-call: a plain socket stays blocking, is tried once with ``MSG_DONTWAIT``, and only a write the
-kernel does not take whole waits for room (``net.transport``, bounded by ``send_timeout``); a
-socket timeout would make CPython poll before every send. The shared watcher thread
+call: a plain socket stays blocking and is written with one ``sendall``, whose waits for room
+the kernel bounds (SO_SNDTIMEO: ``send_timeout``, or three ping intervals when sooner); a
+Python socket timeout would make CPython poll before every send. TLS streams, and writes after
+a broadcast turn left bytes, wait through ``net.transport`` instead. The shared watcher thread
 (``eventsource.watcher``) notices a client that goes away by EOF, without waiting for the next
 write, and sends the keep-alive pings; a failed write also closes the stream. The close event
 fires exactly once, and the socket is closed before it does.
@@ -13,10 +14,12 @@ fires exactly once, and the socket is closed before it does.
 
 from __future__ import annotations
 
+import functools
 import math
 import select
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Mapping
@@ -42,6 +45,9 @@ _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)  # where it is missing, no write 
 _OPEN = ReadyState.OPEN  # a module global: an enum attribute lookup costs more than the check
 _CLOSED = ReadyState.CLOSED
 _HAS_DONTWAIT = hasattr(socket, "MSG_DONTWAIT")  # not on Windows: every write waits through the transport
+_TIMEVAL = struct.Struct("ll")  # struct timeval (socket(7)): seconds, microseconds
+_MICROS = 1_000_000  # microseconds a second
+_MAX_TIMEVAL_SECONDS = 2**31 - 1  # longer send timeouts are clamped (68 years: no timeout)
 _DEFAULT_START = wire.stream_start()  # the head and retry of a stream with the default options
 
 
@@ -119,6 +125,9 @@ class EventSource(EventTarget):
         else:
             if sock.gettimeout() is not None:  # settimeout costs a system call even when unchanged
                 sock.settimeout(None)
+            # The kernel bounds each blocking send instead: no progress for this long fails the
+            # send with EAGAIN (socket(7), SO_SNDTIMEO), which closes the stream.
+            set_send_timeout(sock, stall_limit(self._ping, self._send_timeout))
             self._plain = sock
         # The plain socket while a write may go straight to it with one try (the stream open,
         # nothing left by a broadcast turn), else None: the one check of the common write.
@@ -129,6 +138,7 @@ class EventSource(EventTarget):
         # happens once (a lock cost more to make and take, once per stream).
         self._closing = [True]
         self._turn = WriteTurn()  # owner: writers; serialises bytes on the socket
+        self._token = self._turn.token  # its token list, which the hot path pops and appends itself
         # Monotonic start of a write waiting for room (or of bytes left by a turn that could not
         # finish); None while nothing waits. A write the kernel takes at once never sets it.
         self._writing_since: float | None = None
@@ -217,31 +227,27 @@ class EventSource(EventTarget):
             data = f"data: {message}\r\n\r\n".encode()
         else:
             data = wire.format_event(message, event=event, id=id)
-        turn = self._turn
-        token = turn.token
+        token = self._token
         try:
             token.pop()  # from here to the return, _write's body
         except IndexError:
-            turn.take()
+            self._turn.take()
         try:
             fast = self._fast
             if fast is not None:
                 try:
-                    sent = fast.send(data, _DONTWAIT)
-                except BlockingIOError:
-                    sent = 0
-                except OSError:
-                    sent = -1
-                if sent == len(data) or (sent >= 0 and self._write_rest(data, sent)):
+                    fast.sendall(data)
                     return True
+                except OSError:
+                    pass
             elif self._state is not _OPEN:
                 return False
-            elif self._write_rest(data, 0):
+            elif self._write_rest(data):
                 return True
         finally:
             token.append(True)
-            if turn.waiting:
-                turn.wake()
+            if self._turn.waiting:
+                self._turn.wake()
         self.close()
         return False
 
@@ -274,12 +280,11 @@ class EventSource(EventTarget):
         self._fast = None
         WATCHER.remove(self)
         shutdown_tcp(self._sock)  # wakes a writer blocked in sendall
-        turn = self._turn
-        token = turn.token
+        token = self._token
         try:
             token.pop()  # WriteTurn.take(), inlined
         except IndexError:
-            turn.take()
+            self._turn.take()
         try:
             self._fast = None  # again with the turn held: no turn restores it once CLOSED
             self._rest.clear()
@@ -288,8 +293,8 @@ class EventSource(EventTarget):
                 self._watch.close()
         finally:
             token.append(True)
-            if turn.waiting:
-                turn.wake()
+            if self._turn.waiting:
+                self._turn.wake()
         self._open.release()
         # The event object is made only for someone to see it (a frozen dataclass costs about
         # a tenth of a short stream's set-up); it still fires exactly once.
@@ -308,38 +313,35 @@ class EventSource(EventTarget):
     def _write(self, data: bytes) -> bool:
         """Write ``data`` whole (any thread); False if the stream is, or gets, closed. ``send``
         repeats this body inline: a change here belongs there too."""
-        turn = self._turn
-        token = turn.token
+        token = self._token
         try:
             token.pop()  # WriteTurn.take(), inlined
         except IndexError:
-            turn.take()  # another thread writes: wait for its turn to end
+            self._turn.take()  # another thread writes: wait for its turn to end
         try:
-            # The short path (open, plain, nothing left by a broadcast turn): the kernel takes it all.
+            # The short path (open, plain, nothing left by a broadcast turn): one blocking
+            # sendall, which the kernel's send timeout (SO_SNDTIMEO) bounds.
             fast = self._fast
             if fast is not None:
                 try:
-                    sent = fast.send(data, _DONTWAIT)
-                except BlockingIOError:  # the client's window is full
-                    sent = 0
-                except OSError:
-                    sent = -1
-                if sent == len(data) or (sent >= 0 and self._write_rest(data, sent)):
+                    fast.sendall(data)
                     return True
+                except OSError:  # broken, shut down by close(), or stalled (EAGAIN)
+                    pass
             elif self._state is not _OPEN:
                 return False
-            elif self._write_rest(data, 0):
+            elif self._write_rest(data):
                 return True
         finally:
             token.append(True)  # WriteTurn.give(), inlined
-            if turn.waiting:
-                turn.wake()
+            if self._turn.waiting:
+                self._turn.wake()
         self.close()
         return False
 
-    def _write_rest(self, data: bytes, sent: int) -> bool:
-        """The slow part of a write (the turn held): bytes a broadcast turn left, then
-        ``data[sent:]``, waiting for room for up to ``send_timeout`` at a time. The watcher sees
+    def _write_rest(self, data: bytes) -> bool:
+        """The slow write (the turn held; TLS, or bytes a broadcast turn left): those bytes,
+        then ``data``, waiting for room for up to ``send_timeout`` at a time. The watcher sees
         the wait start (its stall rule); False once the connection is broken or stalled."""
         if self._rest:
             data = bytes(self._rest) + data
@@ -347,8 +349,7 @@ class EventSource(EventTarget):
             self._fast = self._plain if self._state is _OPEN else None
         self._writing_since = time.monotonic()
         try:
-            with memoryview(data) as view:
-                self._waiting_transport().sendall(view[sent:])
+            self._waiting_transport().sendall(data)
             return True
         except OSError:
             return False
@@ -441,6 +442,28 @@ class EventSource(EventTarget):
             self.close()
             return None
         return now + self._ping
+
+
+def set_send_timeout(sock: socket.socket, seconds: float | None) -> None:
+    """Make each blocking send on ``sock`` fail (EAGAIN, after what it wrote) once it has waited
+    ``seconds`` for room (SO_SNDTIMEO, socket(7)); None leaves sends unbounded. Never raises."""
+    if seconds is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, send_timeval(seconds))
+    except OSError:
+        pass  # not a socket that takes the option: writes wait as long as the peer does
+
+
+@functools.lru_cache(maxsize=32)
+def send_timeval(seconds: float) -> bytes:
+    """``seconds`` as the ``struct timeval`` of SO_SNDTIMEO: never all zero (that means no
+    timeout), clamped to ``_MAX_TIMEVAL_SECONDS``. Cached: streams share a few values."""
+    whole = min(int(seconds), _MAX_TIMEVAL_SECONDS)
+    micros = int((seconds - whole) * _MICROS) if whole < _MAX_TIMEVAL_SECONDS else 0
+    if not whole and not micros:
+        micros = 1
+    return _TIMEVAL.pack(whole, micros)
 
 
 def stall_limit(ping: float | None, send_timeout: float | None) -> float | None:

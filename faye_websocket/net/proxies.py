@@ -140,6 +140,26 @@ def _environ_value(environ: Mapping[str, str], name: str) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
+# Every variable proxy_from_environment reads, as os.environ keeps them on POSIX (bytes keys).
+_PROXY_VARIABLES = frozenset(
+    spelling.encode("ascii")
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    for spelling in (name, name.upper())
+)
+
+
+def _none_set(environ: Mapping[str, str]) -> bool:
+    """True when ``environ`` (os.environ) sets none of the proxy variables, in one look.
+
+    Most processes set none, and each miss of ``os.environ.get`` costs three Python calls and
+    two KeyErrors (eight of them per connect). On POSIX os.environ keeps its bytes in a dict
+    (``_data``, updated by every assignment), and one C-level test of its keys answers for all
+    eight; elsewhere (or if that dict is not there) this says False and each is looked up.
+    """
+    data = getattr(environ, "_data", None) if os.name == "posix" else None
+    return isinstance(data, dict) and data.keys().isdisjoint(_PROXY_VARIABLES)
+
+
 def proxy_from_environment(
     target: WebSocketURL, environ: Mapping[str, str] | None = None
 ) -> ProxyConfig | None:
@@ -149,6 +169,8 @@ def proxy_from_environment(
     cannot speak, a malformed URL): ignoring it would bypass the proxy the user set.
     """
     env = os.environ if environ is None else environ
+    if env is os.environ and _none_set(os.environ):
+        return None
     no_proxy = _environ_value(env, "no_proxy")
     if no_proxy and bypasses_proxy(target.host, target.port, no_proxy):
         return None

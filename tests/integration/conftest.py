@@ -6,6 +6,7 @@ and works in its own temporary directory. See tests/integration/components/__ini
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -111,3 +112,15 @@ def result_collector() -> Iterator[ResultCollector]:
     """A ResultCollector (static routes + POST /result queue) on 127.0.0.1, closed after the test."""
     with ResultCollector() as collector:
         yield collector
+
+
+@pytest.fixture
+def no_automatic_collection() -> Iterator[None]:
+    """Garbage collection off for the test: an object still alive after its last reference went
+    is held by a reference cycle (the freed-connection tests of the server and the client)."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

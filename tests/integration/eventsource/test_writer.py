@@ -583,3 +583,32 @@ def test_a_finished_handler_and_its_stream_are_freed_without_a_garbage_collectio
     finally:
         if was_enabled:
             gc.enable()
+
+
+KERNEL_TICK_US = 10_000  # the kernel keeps a socket timeout in scheduler ticks (1-10 ms)
+
+
+def test_a_plain_stream_bounds_its_blocking_writes_by_the_stall_limit_in_the_kernel() -> None:
+    # The common write is one blocking sendall; the socket's SO_SNDTIMEO is what bounds it.
+    from faye_websocket.eventsource.writer import send_timeval, stall_limit
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    with listener, socket.create_connection(listener.getsockname()) as client:
+        conn, _ = listener.accept()
+        es = EventSource(Request("GET", "/"), conn, ping=0.25, send_timeout=30.0)
+        try:
+            timeval = conn.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, len(send_timeval(1.0)))
+            seconds, micros = struct.unpack("ll", timeval)
+            assert stall_limit(0.25, 30.0) == 0.75  # three ping intervals, sooner than send_timeout
+            assert seconds == 0 and abs(micros - 750_000) <= KERNEL_TICK_US  # read back in ticks
+        finally:
+            es.close()
+        assert client.recv(65536).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_send_timeval_is_never_zero_and_clamps_what_a_timeval_cannot_hold() -> None:
+    from faye_websocket.eventsource.writer import send_timeval
+
+    assert struct.unpack("ll", send_timeval(30.0)) == (30, 0)
+    assert struct.unpack("ll", send_timeval(1e-9)) == (0, 1)  # a zero timeval would mean "no timeout"
+    assert struct.unpack("ll", send_timeval(1e30)) == (2**31 - 1, 0)

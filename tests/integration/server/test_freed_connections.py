@@ -4,11 +4,9 @@ still waiting for one, and a server that opens and closes many connections paid 
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 import weakref
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -20,16 +18,6 @@ from faye_websocket.server.websocket import WebSocket
 from tests.integration.server_support import TEXT, WAIT, RawClient
 
 POLL = 0.01  # seconds between looks at the weak references while the handler returns
-
-
-@pytest.fixture
-def no_automatic_collection() -> Iterator[None]:
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def wait_dead(ref: weakref.ref[Any]) -> bool:

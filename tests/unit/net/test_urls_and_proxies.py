@@ -200,3 +200,41 @@ def test_an_unusable_proxy_in_the_environment_is_an_error_without_its_password(
     with pytest.raises(ValueError) as caught:
         parse_proxy(value)
     assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.usefixtures("no_proxy_environment")
+@pytest.mark.parametrize("name", ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"])
+def test_each_spelling_set_in_os_environ_is_seen_at_the_next_lookup(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    # proxy_from_environment answers "none set" in one look at os.environ: a variable set or
+    # removed between two connects must still count at the next one.
+    target = parse_url("ws://example.org/")
+    assert proxy_from_environment(target) is None
+    monkeypatch.setenv(name, "http://proxy.example:3128")
+    found = proxy_from_environment(target)
+    assert found is not None and (found.host, found.port) == ("proxy.example", 3128)
+    monkeypatch.setenv("NO_PROXY" if name.isupper() else "no_proxy", "example.org")
+    assert proxy_from_environment(target) is None
+    monkeypatch.delenv(name)
+    assert proxy_from_environment(target) is None
+
+
+@pytest.mark.usefixtures("no_proxy_environment")
+@pytest.mark.parametrize("name", ["https_proxy", "HTTPS_PROXY"])
+def test_an_https_proxy_in_os_environ_is_seen_for_wss_only(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "http://proxy.example:3128")
+    assert proxy_from_environment(parse_url("ws://example.org/")) is None
+    assert proxy_from_environment(parse_url("wss://example.org/")) is not None
+
+
+def test_a_bad_url_is_refused_every_time_and_a_good_one_parsed_once() -> None:
+    # parse_url keeps its results; a refusal is not kept, so it is raised again.
+    for _ in range(2):
+        with pytest.raises(ValueError, match="fragments"):
+            parse_url("ws://example.com/#top")
+    assert parse_url("ws://example.com/a") is parse_url("ws://example.com/a")
+    with pytest.raises(TypeError):
+        parse_url(["ws://example.com/"])  # type: ignore[arg-type]
