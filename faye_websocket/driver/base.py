@@ -231,8 +231,13 @@ class Driver:
 
     def _parse_failed(self, error: ProtocolError | HandshakeError) -> None:
         """The input broke the protocol: parsing ends for good, and the connection fails."""
-        self._parser = _discard()
+        self._stop_parsing()
         self._fail(error)
+
+    def _stop_parsing(self) -> None:
+        """Parsing ends for good: later input is ignored. A parser suspended midway is dropped: its
+        generator refers back to this driver, a reference cycle only a garbage collection frees."""
+        self._parser = _discard()
 
     def _fail(self, error: ProtocolError | HandshakeError) -> None:
         code = error.code if isinstance(error, ProtocolError) else CloseCode.PROTOCOL_ERROR

@@ -375,6 +375,9 @@ class Hybi(Driver):
             self._close_received(payload)
         except (ProtocolError, HandshakeError) as error:
             self._parse_failed(error)
+            return True
+        if self._parser is not None:  # a server's first read finds none: nothing to drop
+            self._stop_parsing()
         return True
 
     def _take_large(self, messages: list[str | bytes]) -> bool:
