@@ -174,24 +174,24 @@ class WritePath(ConnectionState):
         return bool(self._outbox) and (everything or self._outbox[0][1])
 
     def _drain_outbox(self, *, everything: bool) -> OSError | None:
-        """Write queued bytes until the outbox is empty (or, unless ``everything``, until the
-        next item is another thread's message); the write lock is held."""
+        """Write the queued bytes (or, unless ``everything``, those before the first item that is
+        another thread's message) in one write; the write lock is held. What is queued meanwhile
+        is _flush's to write: it looks again once the write lock is released."""
         transport = self._transport
-        while transport is not None:
-            with self._lock:
-                if self._ended or not self._has_writable(everything):
-                    return None
-                data = self._take_writable(everything)
-                self._in_flight = len(data)
-            error = self._write_out(transport, data)
-            if error is not None:
-                return error
-        return None
+        with self._lock:
+            if transport is None or self._ended or not self._has_writable(everything):
+                return None
+            data = self._take_writable(everything)
+            self._in_flight = len(data)
+        return self._write_out(transport, data)
 
     def _take_writable(self, everything: bool) -> bytes:
         """Pop what this writer may write from the outbox as one buffer (called with _lock held)."""
         outbox = self._outbox
         if everything or self._reply_size == self._outbox_size:  # every item is a reply (none is empty)
+            if len(outbox) == 1:  # the common flush: a 101, a close echo, a batch's one reply
+                self._outbox_size = self._reply_size = 0
+                return outbox.popleft()[0]
             chunks = [data for data, _ in outbox]
             outbox.clear()
             self._outbox_size = self._reply_size = 0
