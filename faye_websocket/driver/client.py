@@ -149,9 +149,13 @@ class ClientDriver(Hybi):
         headers = response.headers
         if response.status != SWITCHING_PROTOCOLS:
             raise HandshakeError(f"Unexpected response code: {response.status}")
-        if headers.tokens("Upgrade") != ["websocket"]:
+        # RFC 6455 section 4.1 items 2 and 3; the common value (one field, that one token) is
+        # known without splitting it into tokens.
+        upgrade = headers.get("Upgrade") or ""
+        if upgrade.lower() != "websocket" and headers.tokens("Upgrade") != ["websocket"]:
             raise HandshakeError("'Upgrade' header value is not 'WebSocket'")
-        if "upgrade" not in headers.tokens("Connection"):
+        connection = headers.get("Connection") or ""
+        if connection.lower() != "upgrade" and "upgrade" not in headers.tokens("Connection"):
             raise HandshakeError("'Connection' header value is not 'Upgrade'")
         if headers.get("Sec-WebSocket-Accept") != accept_value(self._key):
             raise HandshakeError("Sec-WebSocket-Accept mismatch")
