@@ -86,8 +86,16 @@ from .watchdog import Watchdog, WatchdogEntry
 from .writing import COALESCE_LIMIT, OUTBOX_SOFT_LIMIT, WRITE_CHUNK
 
 logger = logging.getLogger("faye_websocket")
-_LOOP = Role.LOOP  # compared once per read: a module global, not an Enum class attribute
-_OPEN = ReadyState.OPEN  # likewise
+# Compared per read or per recv(): module globals, as an Enum class attribute read costs about
+# 900 instructions on Python 3.11 (EnumType's lookup), a global about 50.
+_LOOP = Role.LOOP
+_RECV = Role.RECV
+_OPEN = ReadyState.OPEN
+_CLOSED = ReadyState.CLOSED
+_WAIT_OPEN = Role.OPEN
+# A tuple, not FAST_LANE_ROLES itself: `in` compares members by identity, where a set hashes them
+# (Enum.__hash__ is a Python function).
+_FAST_LANE = tuple(FAST_LANE_ROLES)
 # What the driver's take_messages hands back: a tuple when the read was one whole frame.
 Messages = list[str | bytes] | tuple[str | bytes]
 
@@ -162,6 +170,7 @@ class Connection(BroadcastTurn, EndingPath):
         self._take: Callable[[bytes], Messages | None] | None = None  # core.take_messages
         self._frame: FrameMaker | None = None
         self._frame_to_write: FrameMaker | None = None  # the same, for a sender that writes at once
+        self._frame_alone: FrameMaker | None = None  # the same, when framing needs no lock (see send)
         # The rest of a large payload is read straight into its buffer (see _read_into):
         # core.receive_buffer and core.received_into, when the protocol driver has them (hybi).
         self._receive_buffer: Callable[[], memoryview | None] | None = None
@@ -251,6 +260,12 @@ class Connection(BroadcastTurn, EndingPath):
         # The fast lanes, when the protocol driver has them (hybi) and the API takes messages.
         self._frame = getattr(self._core, "frame_message", None)
         self._frame_to_write = getattr(self._core, "frame_to_write", None) or self._frame
+        # Unmasked frames without an extension session: framing reads the driver's state and moves
+        # none (see Hybi.frame_message), so the reader may frame its reply without _lock (see send).
+        shared_framing = getattr(self._core, "shared_framing", None)
+        framing = shared_framing() if shared_framing is not None else None
+        if framing is not None and not framing.transforms:
+            self._frame_alone = self._frame
         self._receive_buffer = getattr(self._core, "receive_buffer", None)
         self._received_into = getattr(self._core, "received_into", _ignore_count)
         if self.on_message is not None:
@@ -296,29 +311,48 @@ class Connection(BroadcastTurn, EndingPath):
         # On the reading thread (a listener replying): queue the frame behind the batch's
         # replies, or, when it is the batch's last reply and nobody else writes, write it now.
         write = False
-        frame_message = self._frame
-        lock = self._lock
-        lock.acquire()  # not `with`: its __enter__/__exit__ calls cost twice the lock itself
-        try:
-            if self._ended:
-                return False
-            frame = frame_message(data) if frame_message is not None else None
-            if frame is not None:  # the driver's one-call framing (_frame_locked's first case)
-                accepted = True
-            else:
-                accepted, frame = self._frame_locked(core, None, data)
-            if not frame:
-                pass
-            elif not (self._outbox or self._batch or self._more) and self._write_lock.acquire(False):
-                write = True  # the common echo: nothing queued, nobody writing
-                self._in_flight = size = len(frame)
-            else:
-                queued = frame if isinstance(frame, bytes) else bytes(frame)  # the outbox holds bytes
-                self._outbox.append((queued, True))
-                self._outbox_size += len(queued)
-                self._reply_size += len(queued)
-        finally:
-            lock.release()
+        frame_alone = self._frame_alone
+        if frame_alone is not None and not (self._batch or self._more):
+            # The common echo of a server without extensions: framed without _lock, written at
+            # once if nobody writes. Nothing may follow a close frame (RFC 6455 section 5.5.1),
+            # and a close() on another thread may run meanwhile; it cannot slip in before this
+            # frame, because bytes reach the socket only under the write lock, and a close frame
+            # leaves the driver only once its state has left OPEN (for good). So, with the write
+            # lock held: OPEN now means no close frame was written yet, and none can be until we
+            # release it (a close() meanwhile queues its frame and leaves it to us: see _flush).
+            # Anything else, or anything queued before us, takes the locked way below.
+            framed = frame_alone(data)
+            if framed is not None and self._write_lock.acquire(False):
+                if core.state is _OPEN and not (self._outbox or self._ended):
+                    write = accepted = True
+                    frame = framed
+                    self._in_flight = size = len(frame)
+                else:  # our release, then the locked way's _flush: bytes left to us are written
+                    self._write_lock.release()
+        if not write:
+            frame_message = self._frame
+            lock = self._lock
+            lock.acquire()  # not `with`: its __enter__/__exit__ calls cost twice the lock itself
+            try:
+                if self._ended:
+                    return False
+                framed = frame_message(data) if frame_message is not None else None
+                if framed is not None:  # the driver's one-call framing (_frame_locked's first case)
+                    accepted, frame = True, framed
+                else:
+                    accepted, frame = self._frame_locked(core, None, data)
+                if not frame:
+                    pass
+                elif not (self._outbox or self._batch or self._more) and self._write_lock.acquire(False):
+                    write = True  # the common echo: nothing queued, nobody writing
+                    self._in_flight = size = len(frame)
+                else:
+                    queued = frame if isinstance(frame, bytes) else bytes(frame)  # the outbox holds bytes
+                    self._outbox.append((queued, True))
+                    self._outbox_size += len(queued)
+                    self._reply_size += len(queued)
+            finally:
+                lock.release()
         if write:
             transport = self._transport
             error = None
@@ -387,24 +421,35 @@ class Connection(BroadcastTurn, EndingPath):
         waits only for a recv(), close() or keepalive, and marks the connection as having a
         reader loop at once, so that a recv() reading now hands the socket over after its next
         read (InvalidState when another run() or a wait_open() reads).
+
+        A recv() while nobody reads (the common case) takes the read lock itself, without
+        ``_lock`` (see ``recv``): the others decide under ``_lock`` and see the read lock held
+        with no role set yet only while such a recv() is on its way to reading, which they
+        treat as a recv() reading (a run() waits for its next read; a close() leaves the close
+        to it). The role is set before the reader does anything else, and ``_stop_reading``
+        keeps ``_lock``, so a role of None is never a reader that is leaving.
         """
+        lock = self._lock
         while True:
-            with self._lock:
-                if role is Role.RECV and self._reader_thread_mode:
+            lock.acquire()  # not `with`: this runs for every recv() (see send)
+            try:
+                if role is _RECV and self._reader_thread_mode:
                     return False
-                if self._read_lock.acquire(blocking=False):
+                if self._read_lock.acquire(False):
                     self._reader_role = role
-                    self._fast_reader = role in FAST_LANE_ROLES
-                    self._reader_ident = threading.get_ident()
-                    if role is Role.LOOP:
+                    self._fast_reader = role in _FAST_LANE
+                    self._reader_ident = get_ident()
+                    if role is _LOOP:
                         self._reader_thread_mode = True
                     return True
                 if role is Role.IDLE or (role is Role.CLOSE and self._reader_role is not Role.IDLE):
                     return False  # a keepalive's read never blocks: close() waits for it
-                if role is Role.LOOP:
-                    if self._reader_role not in (Role.RECV, Role.CLOSE, Role.IDLE):
+                if role is _LOOP:
+                    if self._reader_role not in (None, Role.RECV, Role.CLOSE, Role.IDLE):
                         raise InvalidState("another thread is already reading this connection")
                     self._reader_thread_mode = True
+            finally:
+                lock.release()
             remaining = -1.0 if deadline is None else deadline - time.monotonic()
             if deadline is not None and remaining <= 0:
                 raise TimeoutError("another thread is reading")
@@ -414,14 +459,19 @@ class Connection(BroadcastTurn, EndingPath):
 
     def _stop_reading(self) -> None:
         """Give the read lock back (after _become_reader returned True, on the same thread)."""
-        with self._lock:
-            if self._reader_role is Role.RECV or self._reader_role is Role.OPEN:
+        lock = self._lock
+        lock.acquire()  # not `with`, as in _become_reader
+        try:
+            role = self._reader_role
+            if role is _RECV or role is _WAIT_OPEN:
                 # A caller that has just read (or opened) will likely read again soon.
                 self._recv_ended = time.monotonic()
             self._reader_role = None
             self._fast_reader = False
             self._reader_ident = None
             self._read_lock.release()
+        finally:
+            lock.release()
 
     def _arm_watchdog(self) -> None:
         # Once per connection: a repeated close() must not add entries to the watchdog's heap.
@@ -481,7 +531,7 @@ class Connection(BroadcastTurn, EndingPath):
         full), and before that with the last messages no listener took; otherwise it reads the
         socket itself.
         """
-        if self._reader_ident == threading.get_ident():
+        if self._reader_ident == get_ident():
             raise InvalidState("recv() cannot be called from a listener on the reading thread")
         # One read often brings several messages (pipelined traffic): the ones not returned yet
         # come first, without taking the read lock (read by a recv(), a keepalive, or a recv()
@@ -491,7 +541,16 @@ class Connection(BroadcastTurn, EndingPath):
             if ready is not None:
                 return ready
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self._become_reader(Role.RECV, deadline):
+        if not self._reader_thread_mode and self._read_lock.acquire(False):
+            # Nobody reads (the common case): _become_reader's work without its call or _lock,
+            # as its docstring explains.
+            self._reader_role = _RECV
+            self._fast_reader = True  # RECV is one of FAST_LANE_ROLES
+            self._reader_ident = get_ident()
+            reading = True
+        else:
+            reading = self._become_reader(_RECV, deadline)
+        if reading:
             try:
                 message = self._recv_direct(deadline)
             finally:
@@ -502,12 +561,15 @@ class Connection(BroadcastTurn, EndingPath):
 
     def _recv_direct(self, deadline: float | None) -> str | bytes | None:
         """Read on this thread until a message; None once run() has started elsewhere."""
-        self._dispatch_pending()
+        if self._events:
+            self._dispatch_pending()
         pumped = False
         while True:
-            message = self._pop_direct()
-            if message is not None:
-                return message
+            if self._direct:  # the read's message (or one read before)
+                try:
+                    return self._direct.popleft()
+                except IndexError:
+                    pass  # another recv() took it (one that does not read: ready_message)
             if self._close_event is not None:
                 raise self._closed_error()
             if self._reader_thread_mode:
@@ -524,19 +586,14 @@ class Connection(BroadcastTurn, EndingPath):
     def ready_message(self) -> str | bytes | None:
         """A message read on a recv() caller's (or keepalive's) turn and not returned yet, or None;
         never reads. Any thread; counts as a recv() for the keepalive's grace."""
-        message = self._pop_direct()
-        if message is not None:
-            self._recv_ended = time.monotonic()
-        return message
-
-    def _pop_direct(self) -> str | bytes | None:
-        # Another recv() may take the last one between a check and the pop: the pop decides.
-        if not self._direct:
+        if not self._direct:  # every recv() asks first
             return None
         try:
-            return self._direct.popleft()
-        except IndexError:
+            message = self._direct.popleft()
+        except IndexError:  # another recv() took the last one since the test: the pop decides
             return None
+        self._recv_ended = time.monotonic()
+        return message
 
     def read_available(self) -> float | None:
         """For a background keepalive (keepalive.py): if nobody reads and recv() has room, read
@@ -618,16 +675,46 @@ class Connection(BroadcastTurn, EndingPath):
         timers = self._deadlines
         deadline = timers.open_deadline if before is _OPEN else timers.next_deadline(before)
         wake = deadline if until is None else earliest(deadline, until)
-        # Without a deadline the read itself may block (one system call instead of two); a
-        # close() from another thread still wakes it, by shutting the socket down.
+        # Read once (the read that used to be a method of its own, folded in: a call per read)
+        # and hand what came to the driver. Without a deadline the read itself may block (one
+        # system call instead of two); a close() from another thread still wakes it, by shutting
+        # the socket down.
         now = 0.0
-        if wake is None:
-            self._read(transport)
-        elif type(transport) is PlainSocketTransport:
-            now = time.monotonic()  # one clock read per read: the timeout's, and the timers'
-            self._read(transport, wake, now)  # one system call: the kernel's receive timeout
-        elif transport.pending() > 0 or self._poll(wake):
-            self._read(transport, wake)  # a half TLS record waits until wake at most
+        data: bytes | None = None
+        if self._lend and type(transport) is PlainSocketTransport and self._read_into(transport, wake):
+            pass  # the rest of a large payload, read straight into its buffer
+        elif wake is None or type(transport) is PlainSocketTransport or transport.pending() > 0 \
+                or self._poll(wake):
+            try:
+                if wake is None:
+                    data = transport.recv(RECV_SIZE)
+                elif type(transport) is PlainSocketTransport:
+                    now = time.monotonic()  # one clock read per read: the timeout's, and the timers'
+                    data = transport.recv_before(RECV_SIZE, wake, now)  # None: the deadline came first
+                else:
+                    data = transport.recv(RECV_SIZE, wake)  # a half TLS record waits until wake at most
+            except TimeoutError:
+                pass  # half a TLS record arrived; the rest will
+            except OSError as error:
+                self._fail(self._network_message(error), error)
+        if data is not None:
+            if timers.pong_deadline is not None:
+                timers.received()
+            if not data:
+                self._read_ended()
+            else:
+                holding = self._holding
+                # Checked before the bytes are buffered; admit()'s first test, inlined for a small read.
+                size = len(data)
+                if (holding.charged or holding.held + size > FREE_ALLOWANCE) and not holding.admit(size):
+                    self._refuse(TRY_AGAIN_LATER, BUDGET_EXCEEDED)
+                else:
+                    whole = self._feed(data) if self._started else self._feed_head(data)
+                    held = self._queue.held_bytes
+                    if not whole:  # the driver took the read as one whole frame: it holds nothing
+                        held += core.held_bytes
+                    if held or holding.held:  # nothing held before or after: nothing to account
+                        self._account_held(held)
         # Timers are checked after every read too: a peer that never stops sending must not
         # keep a close timeout or a ping from ever coming due. While OPEN throughout, a read
         # moves no deadline earlier than now (it clears the pong deadline, arms a message
@@ -669,51 +756,11 @@ class Connection(BroadcastTurn, EndingPath):
         except (OSError, ValueError):
             return True  # the descriptor went away: let recv report it
 
-    def _read(self, transport: Transport, wake: float | None = None, now: float = 0.0) -> None:
-        """Read once (until ``wake`` at the latest; ``now``: the clock read just before, for a
-        plain socket's timed read) and feed the driver."""
-        if self._lend and self._receive_buffer is not None and type(transport) is PlainSocketTransport:
-            with self._lock:
-                view = None if self._ended else self._receive_buffer()
-            if view is not None:
-                self._read_into(transport, view, wake)
-                return
-        try:
-            if wake is not None and type(transport) is PlainSocketTransport:
-                timed = transport.recv_before(RECV_SIZE, wake, now or time.monotonic())
-                if timed is None:
-                    return  # the deadline came first
-                data = timed
-            else:
-                data = transport.recv(RECV_SIZE, wake)  # polled already when wake is set
-        except TimeoutError:
-            return  # half a TLS record arrived; the rest will
-        except OSError as error:
-            self._fail(self._network_message(error), error)
-            return
-        timers = self._deadlines
-        if timers.pong_deadline is not None:
-            timers.received()
-        if data:
-            holding = self._holding
-            # Checked before the bytes are buffered; admit()'s first test, inlined for a small read.
-            size = len(data)
-            if (holding.charged or holding.held + size > FREE_ALLOWANCE) and not holding.admit(size):
-                self._refuse(TRY_AGAIN_LATER, BUDGET_EXCEEDED)
-                return
-            whole = False
-            if self._started:
-                whole = self._feed(data)
-            else:
-                self._operate(lambda: self.driver.receive_data(data))
-                self._maybe_start()
-            held = self._queue.held_bytes
-            if not whole:  # the driver took the read as one whole frame: it holds nothing
-                held += self._core.held_bytes
-            if held or self._holding.held:  # nothing held before or after: nothing to account
-                self._account_held(held)
-        else:
-            self._read_ended()
+    def _feed_head(self, data: bytes) -> bool:
+        """``_feed`` before the driver has started (a server still reading its request head)."""
+        self._operate(lambda: self.driver.receive_data(data))
+        self._maybe_start()
+        return False
 
     def _account_held(self, held: int) -> None:
         """After a read: charge what is held to the memory budget; arm or clear the deadline of an
@@ -732,38 +779,45 @@ class Connection(BroadcastTurn, EndingPath):
             self._peer_eof = True
             self._operate(self.driver.receive_eof)
 
-    def _read_into(self, transport: PlainSocketTransport, view: memoryview, wake: float | None) -> None:
-        """``_read`` for the rest of a large payload: straight into its buffer (one copy, by the
-        kernel; see driver/payload.py), with the same deadline, budget and end of stream rules."""
+    def _read_into(self, transport: PlainSocketTransport, wake: float | None) -> bool:
+        """``_pump``'s read for the rest of a large payload: straight into its buffer (one copy, by
+        the kernel; see driver/payload.py), with the same deadline, budget and end of stream rules.
+        False when the driver lends no buffer now (nothing was read: read as usual)."""
+        if self._receive_buffer is None:
+            return False
+        with self._lock:
+            view = None if self._ended else self._receive_buffer()
+        if view is None:
+            return False
         try:
             count = transport.recv_into(view, wake)
         except OSError as error:
             self._fail(self._network_message(error), error)
-            return
+            return True
         finally:
             view.release()  # the driver may grow the buffer next: no view may stay
         if count is None:
-            return  # the deadline came first
+            return True  # the deadline came first
         timers = self._deadlines
         if timers.pong_deadline is not None:
             timers.received()
         if not count:
             self._read_ended()
-            return
+            return True
         if not self._holding.admit(count):
             self._refuse(TRY_AGAIN_LATER, BUDGET_EXCEEDED)
-            return
+            return True
         core = self._core
         with self._lock:
             if self._ended:
-                return
+                return True
             before = core.state
             self._received_into(count)
             state = self._collect_fed(core, before)
         if state is ReadyState.CLOSED:
             self._after_operation()
         self._account_held(core.held_bytes + self._queue.held_bytes)
-
+        return True
 
     def _refuse(self, code: int, reason: str) -> None:
         """Close with ``code`` and stop reading at once (memory budget, message deadline): our close
@@ -802,18 +856,21 @@ class Connection(BroadcastTurn, EndingPath):
         if messages is None:
             if state is ReadyState.CLOSED:
                 self._after_operation()
-        elif len(messages) != 1 or self._reader_role is not _LOOP:
+        elif len(messages) != 1:  # a list (a whole frame comes back as a tuple of one)
             if messages:
                 self._dispatch_messages(messages)
-            return type(messages) is tuple
-        else:  # run()'s one message of a read (the common echo): _dispatch_messages without its loop
+            return False
+        else:  # one message of a read (an echo, a recv()): _dispatch_messages without its loop
             message = messages[0]
+            loop = self._reader_role is _LOOP
+            if not loop:
+                self._direct.append(message)  # read on recv()'s (or a keepalive's) turn: for recv()
             try:
                 taken = self.on_message(message)  # type: ignore[misc]  # set whenever _take is
             except Exception:
                 logger.exception("faye_websocket: event handler failed for MessageEvent")
                 return type(messages) is tuple
-            if not taken and self._has_message_listener is not None:
+            if not taken and loop and self._has_message_listener is not None:
                 self._queue.keep(message)
             return type(messages) is tuple
         return False
@@ -926,7 +983,7 @@ class Connection(BroadcastTurn, EndingPath):
         keep = self._has_message_listener is not None
         # recv() or a keepalive reading on its own thread: every message waits for recv() (as
         # _deliver keeps them), whether a listener took it or not.
-        direct = self._direct if self._reader_role is not Role.LOOP else None
+        direct = self._direct if self._reader_role is not _LOOP else None
         last = len(messages) - 1
         index = 0
         try:

@@ -16,6 +16,8 @@ from ..net.transport import Transport
 from .driver_like import DriverLike, FrameMaker
 from .state import ConnectionState
 
+_OPEN = ReadyState.OPEN  # compared per message: a module global (see connection.py's _OPEN)
+
 # Replies made on the reading thread while it handles one read (echoes from a listener, pongs,
 # close echoes) leave in one write after the batch; a batch larger than this is written at once.
 COALESCE_LIMIT = 65536
@@ -37,23 +39,46 @@ class WritePath(ConnectionState):
             accepted = self._operate(lambda: core.send(data), block=True)
             return accepted and self._broken is None
         frame_message = self._frame_to_write  # the write lock is held until the frame is written
-        with self._write_lock:
-            with self._lock:
+        write_lock, lock = self._write_lock, self._lock
+        # acquire/release, not `with`: its __enter__/__exit__ calls cost twice the lock itself
+        write_lock.acquire()
+        try:
+            lock.acquire()
+            try:
                 if self._ended:
                     return False
-                accepted, frame = self._frame_locked(core, frame_message, data)
+                frame = frame_message(data) if frame_message is not None else None
+                if frame is not None:  # the driver's one-call framing (_frame_locked's first case)
+                    accepted = True
+                else:
+                    accepted, frame = self._frame_locked(core, None, data)
                 if self._outbox:
                     frame = b"".join([*(item for item, _ in self._outbox), frame])
                     self._outbox.clear()
                     self._outbox_size = self._reply_size = 0
-                self._in_flight = len(frame)
-            error = self._write_out(transport, frame) if frame else None
+                self._in_flight = size = len(frame)
+            finally:
+                lock.release()
+            error = None
+            if not size:
+                pass
+            elif size <= WRITE_CHUNK:  # _write_out's common case, without its call
+                try:
+                    transport.sendall(frame)
+                except OSError as failure:
+                    error = failure
+                finally:
+                    self._in_flight = 0
+            else:
+                error = self._write_out(transport, frame)
+        finally:
+            write_lock.release()
         if error is not None:
             self._write_failed(error)
             return False
         if self._outbox:  # a reply queued while we wrote: its thread left it to us
             self._flush(block=False)
-        if core.state is not ReadyState.OPEN:
+        if core.state is not _OPEN:
             self._after_operation()
         return accepted and self._broken is None
 
@@ -68,7 +93,7 @@ class WritePath(ConnectionState):
             return True, frame
         accepted = core.send(data)
         frame = core.data_to_send()
-        if core.state is not ReadyState.OPEN:  # an extension failed: error and close events
+        if core.state is not _OPEN:  # an extension failed: error and close events
             self._events.extend(core.events_received())
         return accepted, frame
 

@@ -207,3 +207,41 @@ def test_two_threads_calling_recv_get_every_message_once_and_then_connection_clo
         server.recorded.wait_for("close")
     assert not errors
     assert sorted(int(message) for message in got) == list(range(200))
+
+
+def test_run_and_close_treat_a_recv_on_its_way_to_reading_as_a_reader() -> None:
+    # recv() takes the free read lock without the connection's lock and sets its role just
+    # after: in between, run() must wait for it (not raise InvalidState), and a close() from
+    # another thread must leave the close to the readers (not wait for the read lock).
+    outcomes: list[object] = []
+
+    def recv_on_its_way(ws: WebSocket) -> None:
+        connection = ws.connection
+        assert connection._read_lock.acquire(timeout=WAIT)  # the window: held, no role yet
+        assert connection._reader_role is None
+
+        def run() -> None:
+            try:
+                ws.run()
+                outcomes.append("returned")
+            except BaseException as error:
+                outcomes.append(error)
+
+        reader = threading.Thread(target=run)
+        reader.start()
+        deadline = time.monotonic() + WAIT
+        while not connection._reader_thread_mode and time.monotonic() < deadline:
+            time.sleep(0.001)  # run() has seen the read lock held and waits for it
+        outcomes.append(connection._reader_thread_mode)
+        ws.close()  # returns at once: a reader is on its way (it would read until closed)
+        outcomes.append(ws.ready_state.name)
+        connection._read_lock.release()  # the recv() leaves (it would hand over to run())
+        reader.join(WAIT)
+
+    with HTTPServerThread(recv_on_its_way) as server, RawClient(server.port) as raw:
+        frame = raw.read_message()
+        assert frame.opcode == CLOSE
+        raw.send_frame(CLOSE, frame.payload)
+        raw.expect_eof()
+        server.recorded.wait_for("close")
+    assert outcomes == [True, "CLOSING", "returned"]

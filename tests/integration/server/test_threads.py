@@ -18,6 +18,7 @@ from tests.integration.server_support import (
 )
 
 SENDERS = 8
+Framed = bytes | bytearray | memoryview | None  # what the driver's frame maker returns
 PER_SENDER = 150
 
 
@@ -80,6 +81,38 @@ def test_close_racing_with_senders_gives_one_close_event_and_no_frame_after_the_
         assert sent_false.wait(WAIT)
         server.recorded.wait_for("close")
         assert len(server.recorded.of_type("close")) == 1
+
+
+def test_a_close_between_the_readers_framing_and_its_write_comes_last() -> None:
+    # A server without extensions frames the reader's reply without the connection's lock, then
+    # takes the write lock. A close() on another thread that finishes in between (its close
+    # frame written) must leave that reply unwritten: nothing may follow a close frame
+    # (RFC 6455 section 5.5.1). The framing is wrapped to run that close() at that very point.
+    sent: list[bool] = []
+
+    def close_after_framing(ws: WebSocket) -> None:
+        connection = ws.connection
+        frame = connection._frame_alone
+        assert frame is not None  # no extension: the reply is framed without the lock
+
+        def frame_then_close(data: str | bytes | bytearray | memoryview) -> Framed:
+            framed = frame(data)
+            closer = threading.Thread(target=ws.close, args=(1000, "racing"))
+            closer.start()
+            closer.join(WAIT)  # its close frame is written: the write lock was free
+            return framed
+
+        connection._frame_alone = frame_then_close
+        ws.on("message", lambda event: sent.append(ws.send(event.data)))
+
+    with HTTPServerThread(close_after_framing) as server, RawClient(server.port) as raw:
+        raw.send_frame(TEXT, b"in flight")
+        frame = raw.read_frame()
+        assert (frame.opcode, frame.close_code) == (CLOSE, 1000)
+        raw.send_frame(CLOSE, close_payload(1000))
+        raw.expect_eof()  # and not the echo after the close frame
+        server.recorded.wait_for("close")
+    assert sent == [False]
 
 
 def test_a_hundred_concurrent_connections_each_get_their_own_echo() -> None:
