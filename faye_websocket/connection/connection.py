@@ -422,12 +422,12 @@ class Connection(BroadcastTurn, EndingPath):
         reader loop at once, so that a recv() reading now hands the socket over after its next
         read (InvalidState when another run() or a wait_open() reads).
 
-        A recv() while nobody reads (the common case) takes the read lock itself, without
-        ``_lock`` (see ``recv``): the others decide under ``_lock`` and see the read lock held
-        with no role set yet only while such a recv() is on its way to reading, which they
-        treat as a recv() reading (a run() waits for its next read; a close() leaves the close
-        to it). The role is set before the reader does anything else, and ``_stop_reading``
-        keeps ``_lock``, so a role of None is never a reader that is leaving.
+        A recv() while nobody reads (the common case) takes the read lock itself, and every
+        recv() gives it back itself, without ``_lock`` (see ``recv``): the others decide under
+        ``_lock`` and see the read lock held with no role only while a recv() is on its way to
+        reading or on its way out, which they treat as a recv() reading, as they would have a
+        moment later or earlier (a run() waits for the read lock; a close() returns at once,
+        leaving the close event to the next reader).
         """
         lock = self._lock
         while True:
@@ -458,13 +458,12 @@ class Connection(BroadcastTurn, EndingPath):
             self._read_lock.release()  # free now: take it again, with the checks above
 
     def _stop_reading(self) -> None:
-        """Give the read lock back (after _become_reader returned True, on the same thread)."""
+        """Give the read lock back (after _become_reader returned True, on the same thread), but
+        for recv(), which gives it back itself, without _lock (see _become_reader)."""
         lock = self._lock
         lock.acquire()  # not `with`, as in _become_reader
         try:
-            role = self._reader_role
-            if role is _RECV or role is _WAIT_OPEN:
-                # A caller that has just read (or opened) will likely read again soon.
+            if self._reader_role is _WAIT_OPEN:  # a caller that has just opened will likely read soon
                 self._recv_ended = time.monotonic()
             self._reader_role = None
             self._fast_reader = False
@@ -547,16 +546,19 @@ class Connection(BroadcastTurn, EndingPath):
             self._reader_role = _RECV
             self._fast_reader = True  # RECV is one of FAST_LANE_ROLES
             self._reader_ident = get_ident()
-            reading = True
-        else:
-            reading = self._become_reader(_RECV, deadline)
-        if reading:
-            try:
-                message = self._recv_direct(deadline)
-            finally:
-                self._stop_reading()
-            if message is not None:
-                return message
+        elif not self._become_reader(_RECV, deadline):
+            return self._queue.get(deadline, self._closed_error)
+        try:
+            message = self._recv_direct(deadline)
+        finally:
+            # recv()'s way out, without _lock (see _become_reader) or _stop_reading's call.
+            self._recv_ended = time.monotonic()  # a caller that has just read will likely read again soon
+            self._reader_role = None
+            self._fast_reader = False
+            self._reader_ident = None
+            self._read_lock.release()
+        if message is not None:
+            return message
         return self._queue.get(deadline, self._closed_error)
 
     def _recv_direct(self, deadline: float | None) -> str | bytes | None:

@@ -211,8 +211,9 @@ def test_two_threads_calling_recv_get_every_message_once_and_then_connection_clo
 
 def test_run_and_close_treat_a_recv_on_its_way_to_reading_as_a_reader() -> None:
     # recv() takes the free read lock without the connection's lock and sets its role just
-    # after: in between, run() must wait for it (not raise InvalidState), and a close() from
-    # another thread must leave the close to the readers (not wait for the read lock).
+    # after (and clears it just before giving the lock back): in between, run() must wait for
+    # it (not raise InvalidState), and a close() from another thread must leave the close to the
+    # readers (not wait for the read lock).
     outcomes: list[object] = []
 
     def recv_on_its_way(ws: WebSocket) -> None:
