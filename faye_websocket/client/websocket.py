@@ -162,18 +162,21 @@ class Client(WebSocketAPI):
         # connect(): messages that arrived with the 101, before recv() could ask for them
         self._early: deque[str | bytes] = deque()
         self._keep_early = False
-        self._set_handlers(onopen=onopen, onmessage=onmessage, onerror=onerror, onclose=onclose)
+        # Set only when given: a subclass may define them as methods.
+        if onopen is not None:
+            self.onopen = onopen
+        if onmessage is not None:
+            self.onmessage = onmessage
+        if onerror is not None:
+            self.onerror = onerror
+        if onclose is not None:
+            self.onclose = onclose
         self._thread: threading.Thread | None = None
         if self._start_thread:
             self._thread = threading.Thread(
                 target=self._run_thread, name=f"faye_websocket-client {url}", daemon=True
             )
             self._thread.start()
-
-    def _set_handlers(self, **handlers: Listener | None) -> None:
-        for name, handler in handlers.items():
-            if handler is not None:
-                setattr(self, name, handler)
 
     # -- public API beyond WebSocketAPI -------------------------------------------------------
 

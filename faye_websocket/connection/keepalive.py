@@ -194,7 +194,9 @@ class KeepaliveHub:
             if not self._arm(fd):
                 self._drop(keepalive)
                 return False
-            self._schedule(keepalive, connection.next_wake())
+            wake = connection.next_wake()
+            if wake != math.inf:  # no timer (no ping= and not closing): nothing to schedule
+                self._schedule(keepalive, wake)
         return True
 
     def forget(self, keepalive: Keepalive) -> None:

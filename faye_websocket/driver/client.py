@@ -44,6 +44,8 @@ class ClientDriver(Hybi):
     handshake failed; ``handshake_error`` says why it failed.
     """
 
+    _extensions: Extensions  # the registry this driver made: it also offers and activates
+
     def __init__(
         self,
         url: str,
@@ -63,21 +65,42 @@ class ClientDriver(Hybi):
         for extension in extensions:
             registry.add(extension)
         super().__init__(registry, mask_outgoing=True, max_length=max_length, version="hybi-13")
-        self._registry = registry
         self._protocols = protocol_list(protocols)
-        self._extra = to_headers(headers)
         if origin is not None:
             check_header("Origin", origin)  # a ValueError now, not when start() writes the head
         if user_agent and user_agent != DEFAULT_USER_AGENT:  # the default is checked below, once
             check_header("User-Agent", user_agent)
-        self._origin = origin
-        self._user_agent = user_agent
         self._key = generate_key()
+        # Every field of the request but the extension offer, known now. (Made here rather than in
+        # start(), it also keeps this driver at 30 attributes, where CPython stores them inline.)
+        self._fields = self._request_fields(to_headers(headers) if headers is not None else None,
+                                            origin, user_agent)
         self._started = False
         self.status_code: int | None = None
         self.headers = Headers()
         self.handshake_error: HandshakeError | None = None
         self.request_sent = b""  # the request head as written (the I/O layer's debug log shows it)
+
+    def _request_fields(
+        self, extra: Headers | None, origin: str | None, user_agent: str | None
+    ) -> list[tuple[str, str]]:
+        """Host, Upgrade, Connection, key, version, then the subprotocols, credentials, Origin,
+        User-Agent and the user's headers (one named like a standard field takes its place)."""
+        target = self.target
+        fields = [("Host", target.host_header), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                  ("Sec-WebSocket-Key", self._key), ("Sec-WebSocket-Version", "13")]
+        if self._protocols:
+            fields.append(("Sec-WebSocket-Protocol", ", ".join(self._protocols)))
+        if target.username is not None:
+            credentials = f"{target.username}:{target.password or ''}".encode()
+            fields.append(("Authorization", "Basic " + base64.b64encode(credentials).decode("ascii")))
+        if origin is not None:
+            fields.append(("Origin", origin))
+        if user_agent and (extra is None or "User-Agent" not in extra):
+            fields.append(("User-Agent", user_agent))
+        if extra:
+            fields = with_user_fields(fields, extra)
+        return fields
 
     def request_head(self) -> bytes:
         """The handshake request: request line, then Host, Upgrade, Connection, key, version, ...
@@ -87,25 +110,12 @@ class ClientDriver(Hybi):
         Origin, User-Agent and the user's headers were checked when this driver was made);
         only an extension's offer, made by code that may be the user's, is checked here.
         """
-        target = self.target
-        fields = [("Host", target.host_header), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
-                  ("Sec-WebSocket-Key", self._key), ("Sec-WebSocket-Version", "13")]
-        if self._protocols:
-            fields.append(("Sec-WebSocket-Protocol", ", ".join(self._protocols)))
-        if target.username is not None:
-            credentials = f"{target.username}:{target.password or ''}".encode()
-            fields.append(("Authorization", "Basic " + base64.b64encode(credentials).decode("ascii")))
-        if self._origin is not None:
-            fields.append(("Origin", self._origin))
-        if self._user_agent and "User-Agent" not in self._extra:
-            fields.append(("User-Agent", self._user_agent))
-        if self._extra:
-            fields = with_user_fields(fields, self._extra)
-        offer = self._registry.generate_offer()
+        fields = self._fields
+        offer = self._extensions.generate_offer()
         if offer:
             check_header("Sec-WebSocket-Extensions", offer)
-            fields.append(("Sec-WebSocket-Extensions", offer))
-        return serialize_head(f"GET {target.resource} HTTP/1.1", fields)
+            fields = [*fields, ("Sec-WebSocket-Extensions", offer)]
+        return serialize_head(f"GET {self.target.resource} HTTP/1.1", fields)
 
     def start(self) -> None:
         """Queue the request head (once); an extension failing to make its offer fails the
@@ -139,9 +149,13 @@ class ClientDriver(Hybi):
         headers = response.headers
         if response.status != SWITCHING_PROTOCOLS:
             raise HandshakeError(f"Unexpected response code: {response.status}")
-        if headers.tokens("Upgrade") != ["websocket"]:
+        # RFC 6455 section 4.1 items 2 and 3; the common value (one field, that one token) is
+        # known without splitting it into tokens.
+        upgrade = headers.get("Upgrade") or ""
+        if upgrade.lower() != "websocket" and headers.tokens("Upgrade") != ["websocket"]:
             raise HandshakeError("'Upgrade' header value is not 'WebSocket'")
-        if "upgrade" not in headers.tokens("Connection"):
+        connection = headers.get("Connection") or ""
+        if connection.lower() != "upgrade" and "upgrade" not in headers.tokens("Connection"):
             raise HandshakeError("'Connection' header value is not 'Upgrade'")
         if headers.get("Sec-WebSocket-Accept") != accept_value(self._key):
             raise HandshakeError("Sec-WebSocket-Accept mismatch")
@@ -149,7 +163,7 @@ class ClientDriver(Hybi):
         if protocol is not None and protocol not in self._protocols:
             raise HandshakeError("Sec-WebSocket-Protocol mismatch")
         self.protocol = protocol or ""
-        self._registry.activate(headers.get("Sec-WebSocket-Extensions"))
+        self._extensions.activate(headers.get("Sec-WebSocket-Extensions"))
 
     def _fail(self, error: Exception) -> None:
         if self.state is not ReadyState.CONNECTING:

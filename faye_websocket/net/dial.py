@@ -137,8 +137,11 @@ class Opener:
                 self._done = True
 
     def _open(self) -> Opened:
-        sock = self._given_socket or self._connect_tcp()
-        self._track(sock)
+        sock = self._given_socket
+        if sock is None:
+            sock = self._connect_tcp()  # tracked as it was made
+        else:
+            self._track(sock)
         transport: Transport = SocketTransport(sock)
         try:
             leftover, status = b"", None
