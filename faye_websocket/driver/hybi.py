@@ -23,6 +23,7 @@ from .frames import (
     MASK_KEY_LENGTH,
     MAX_LENGTH_7,
     MAX_LENGTH_16,
+    MULTIPLY_THRESHOLD,
     OPCODE_BITS,
     RSV1_BIT,
     TRANSLATE_THRESHOLD,
@@ -33,6 +34,7 @@ from .frames import (
     apply_mask,
     encode_frame,
     frame_head,
+    mask_words,
     masked_frame,
     parse_close_payload,
     parse_frame,
@@ -205,10 +207,12 @@ class Hybi(Driver):
         if (size != start + length or length >= TRANSLATE_THRESHOLD or first not in self._common_firsts
                 or second & MASK_BIT != (MASK_BIT if masked else 0) or length > self.max_length):
             return self._take_buffered(data)
-        if masked:  # the small-payload integer XOR of _common_frames
+        if masked and length < MULTIPLY_THRESHOLD:  # the small-payload integer XOR of _common_frames
             key = data[start - MASK_KEY_LENGTH : start] * (length // MASK_KEY_LENGTH + 1)
             payload = (int.from_bytes(data[start:], "little")
                        ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
+        elif masked:
+            payload = mask_words(data[start:], data[start - MASK_KEY_LENGTH : start], length)
         else:
             payload = data[start:]
         if not self._plain:
@@ -314,11 +318,14 @@ class Hybi(Driver):
                 wait = True
                 break
             if masked:
-                if length < TRANSLATE_THRESHOLD:
+                if length < MULTIPLY_THRESHOLD:
                     # mask_buffer's integer XOR, inlined: two calls per message on the hot path
                     key = buf[start : start + MASK_KEY_LENGTH] * (length // MASK_KEY_LENGTH + 1)
                     payload = (int.from_bytes(buf[start + MASK_KEY_LENGTH : end], "little")
                                ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
+                elif length < TRANSLATE_THRESHOLD:
+                    key_start = start + MASK_KEY_LENGTH
+                    payload = mask_words(buf[key_start:end], buf[start:key_start], length)
                 else:
                     key_bytes = bytes(buf[start : start + MASK_KEY_LENGTH])
                     payload = apply_mask(buf[start + MASK_KEY_LENGTH : end], key_bytes)

@@ -6,7 +6,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from faye_websocket.driver.client import ClientDriver
-from faye_websocket.driver.frames import Frame, Opcode, serialize_frame
+from faye_websocket.driver.frames import (
+    MULTIPLY_THRESHOLD,
+    TRANSLATE_THRESHOLD,
+    Frame,
+    Opcode,
+    apply_mask,
+    mask_buffer,
+    mask_words,
+    serialize_frame,
+)
+from faye_websocket.driver.hybi import Hybi
 from faye_websocket.driver.server import ServerDriver
 from faye_websocket.events import CloseEvent, Event, MessageEvent
 
@@ -105,3 +115,64 @@ def test_random_bytes_as_a_request_or_response_head_never_raise(noise: bytes) ->
     client.receive_data(noise)
     client.receive_eof()
     check_clean(client.events_received())
+
+
+# Masking (RFC 6455 section 5.3) against its definition, byte by byte, on every path that masks or
+# unmasks: the sliced key (short payloads), the multiplied key (mask_words) and translate lanes.
+mask_keys = st.binary(min_size=4, max_size=4)
+payloads = st.integers(0, 3000).flatmap(lambda length: st.binary(min_size=length, max_size=length))
+
+
+def bytewise_mask(data: bytes, key: bytes) -> bytes:
+    return bytes(byte ^ key[index % 4] for index, byte in enumerate(data))
+
+
+def hand_masked_frame(payload: bytes, key: bytes) -> bytes:
+    """A masked binary frame built without the library's masking."""
+    length = len(payload)
+    if length <= 125:
+        head = bytes((0x82, 0x80 | length))
+    elif length <= 0xFFFF:
+        head = bytes((0x82, 0x80 | 126)) + length.to_bytes(2, "big")
+    else:
+        head = bytes((0x82, 0x80 | 127)) + length.to_bytes(8, "big")
+    return head + key + bytewise_mask(payload, key)
+
+
+@SETTINGS
+@given(payloads, mask_keys)
+def test_masking_equals_the_bytewise_xor(payload: bytes, key: bytes) -> None:
+    expected = bytewise_mask(payload, key)
+    assert apply_mask(payload, key) == expected
+    assert bytes(mask_buffer(bytearray(payload), key)) == expected
+    assert apply_mask(memoryview(payload), key) == expected
+    if MULTIPLY_THRESHOLD <= len(payload) < TRANSLATE_THRESHOLD:
+        assert mask_words(payload, key, len(payload)) == expected
+
+
+@SETTINGS
+@given(payloads, mask_keys)
+def test_the_server_unmasks_what_the_bytewise_xor_masked(payload: bytes, key: bytes) -> None:
+    frame = hand_masked_frame(payload, key)
+    server = open_server()
+    server.receive_data(frame)  # the parser's first frame: the general path
+    assert server.events_received() == [MessageEvent(payload)]
+    protocol = server.protocol_driver
+    assert isinstance(protocol, Hybi)
+    messages = protocol.take_messages(frame)  # at a frame boundary: the one-read lane
+    assert [MessageEvent(message) for message in messages or ()] + server.events_received() == [
+        MessageEvent(payload)]
+    server.receive_data(frame + frame)  # two frames in one read: the common-frame loop
+    assert server.events_received() == [MessageEvent(payload), MessageEvent(payload)]
+
+
+@SETTINGS
+@given(payloads)
+def test_a_client_frame_unmasks_bytewise_to_its_payload(payload: bytes) -> None:
+    frame = open_client().frame_message(payload)  # a ClientDriver is its Hybi
+    assert frame is not None
+    frame = bytes(frame)
+    length = frame[1] & 0x7F
+    start = 2 + (2 if length == 126 else 8 if length == 127 else 0)
+    key = frame[start : start + 4]
+    assert bytewise_mask(frame[start + 4 :], key) == payload
