@@ -57,6 +57,10 @@ REPEATERS_CACHED = 64  # word counts whose repeater is kept: one per payload siz
 _WORD_ONE = b"\x01\x00\x00\x00"  # 1 as a little-endian 4-byte word: one key per word
 
 
+# int.from_bytes bound once: looked up on ``int`` it makes a new bound method (a classmethod) per
+# use, about 600 instructions; the per-message paths call it two or three times per frame.
+int_from_bytes = int.from_bytes
+
 _IDENTITY = bytes(range(BYTE_VALUES))
 
 
@@ -97,7 +101,7 @@ def mask_buffer(data: Maskable, key: bytes) -> bytes | bytearray:
         mask_into(out, 0, data, key)
         return out
     repeated = key * (length // MASK_KEY_LENGTH + 1)
-    masked = int.from_bytes(data, "little") ^ int.from_bytes(repeated[:length], "little")
+    masked = int_from_bytes(data, "little") ^ int_from_bytes(repeated[:length], "little")
     return masked.to_bytes(length, "little")
 
 
@@ -108,7 +112,7 @@ def mask_words(data: Maskable, key: Maskable, length: int) -> bytes:
     words = (length + MASK_KEY_LENGTH - 1) // MASK_KEY_LENGTH
     # The key times 1 + 2**32 + 2**64 + ... is the key repeated: each product fits its own 4 bytes,
     # so nothing carries. Little-endian, the bytes past ``length`` are the high ones, cut off.
-    masked = int.from_bytes(data, "little") ^ int.from_bytes(key, "little") * _word_repeater(words)
+    masked = int_from_bytes(data, "little") ^ int_from_bytes(key, "little") * _word_repeater(words)
     if length % MASK_KEY_LENGTH:
         return masked.to_bytes(words * MASK_KEY_LENGTH, "little")[:length]
     return masked.to_bytes(length, "little")

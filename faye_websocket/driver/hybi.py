@@ -34,6 +34,7 @@ from .frames import (
     apply_mask,
     encode_frame,
     frame_head,
+    int_from_bytes,
     mask_words,
     masked_frame,
     parse_close_payload,
@@ -201,7 +202,7 @@ class Hybi(Driver):
         if length > MAX_LENGTH_7:
             if length != LENGTH_16_MARKER or size < 4:
                 return self._take_buffered(data)
-            length = int.from_bytes(data[2:4], "big")
+            length = int_from_bytes(data[2:4], "big")
             start += 2
         first = data[0]
         if (size != start + length or length >= TRANSLATE_THRESHOLD or first not in self._common_firsts
@@ -209,8 +210,8 @@ class Hybi(Driver):
             return self._take_buffered(data)
         if masked and length < MULTIPLY_THRESHOLD:  # the small-payload integer XOR of _common_frames
             key = data[start - MASK_KEY_LENGTH : start] * (length // MASK_KEY_LENGTH + 1)
-            payload = (int.from_bytes(data[start:], "little")
-                       ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
+            payload = (int_from_bytes(data[start:], "little")
+                       ^ int_from_bytes(key[:length], "little")).to_bytes(length, "little")
         elif masked:
             payload = mask_words(data[start:], data[start - MASK_KEY_LENGTH : start], length)
         else:
@@ -300,7 +301,7 @@ class Hybi(Driver):
                 if size - pos < 2 + extra:
                     wait = True
                     break
-                length = int.from_bytes(buf[start : start + extra], "big")
+                length = int_from_bytes(buf[start : start + extra], "big")
                 if length & LENGTH_64_TOP_BIT:
                     break
                 start += extra
@@ -321,8 +322,8 @@ class Hybi(Driver):
                 if length < MULTIPLY_THRESHOLD:
                     # mask_buffer's integer XOR, inlined: two calls per message on the hot path
                     key = buf[start : start + MASK_KEY_LENGTH] * (length // MASK_KEY_LENGTH + 1)
-                    payload = (int.from_bytes(buf[start + MASK_KEY_LENGTH : end], "little")
-                               ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
+                    payload = (int_from_bytes(buf[start + MASK_KEY_LENGTH : end], "little")
+                               ^ int_from_bytes(key[:length], "little")).to_bytes(length, "little")
                 elif length < TRANSLATE_THRESHOLD:
                     key_start = start + MASK_KEY_LENGTH
                     payload = mask_words(buf[key_start:end], buf[start:key_start], length)
@@ -570,7 +571,7 @@ class Hybi(Driver):
         key = keys.next()  # a client's frame (RFC 6455 section 5.3)
         if length <= MAX_LENGTH_7:  # encode_frame's masked case, inlined for the common message
             repeated = (key * SHORT_KEY_REPEAT)[:length]
-            masked = int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")
+            masked = int_from_bytes(payload, "little") ^ int_from_bytes(repeated, "little")
             return masked_heads[length] + key + masked.to_bytes(length, "little")
         if length >= TRANSLATE_THRESHOLD:  # masked straight into the frame, which is returned as is
             head = frame_head(first, MASK_BIT, length) + key
