@@ -96,7 +96,7 @@ class WebSocket(WebSocketAPI):
         super().__init__()
         if secure is None:  # the driver also honours X-Forwarded-Proto and friends
             secure = isinstance(sock, ssl.SSLSocket)
-        self._origin = _origin_predicate(origin)
+        self._origin = None if origin is None else _origin_predicate(origin)
         self._driver = ServerDriver(request, protocols=protocols, extensions=extensions, headers=headers,
                                     max_length=max_length, allow_drafts=allow_drafts, secure=secure)
         set_nodelay(sock)
