@@ -35,7 +35,7 @@ from ..driver.http import Request
 from ..driver.server import ServerDriver, is_websocket_request
 from ..extensions.base import Extension
 from ..net.transport import wrap_socket
-from .takeover import request_from, set_nodelay, take_buffered
+from .takeover import request_from, request_from_handler, set_nodelay, take_buffered
 
 logger = logging.getLogger("faye_websocket")
 
@@ -128,7 +128,7 @@ class WebSocket(WebSocketAPI):
         ``faye_websocket.server.http_server``), the WebSocket is registered with it so that
         the server's shutdown closes it with 1001.
         """
-        request = request_from(handler)
+        request = request_from_handler(handler)  # request_from's case for a handler, without its tests
         body = take_buffered(handler.rfile, handler.connection)
         handler.close_connection = True
         websocket = cls(request, handler.connection, body, protocols, **options)
