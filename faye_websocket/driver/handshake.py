@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import secrets
 from typing import Iterable, Sequence
@@ -20,8 +21,13 @@ def generate_key() -> str:
 
 def accept_value(key: str) -> str:
     """The Sec-WebSocket-Accept answer to ``key`` (RFC 6455 section 4.2.2, step 5.4)."""
+    return accept_bytes(key).decode("ascii")
+
+
+def accept_bytes(key: str) -> bytes:
+    """``accept_value(key)`` as the ASCII bytes a server writes into its 101."""
     digest = hashlib.sha1(key.encode("latin-1") + ACCEPT_GUID).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return binascii.b2a_base64(digest, newline=False)  # base64.b64encode without its call
 
 
 def is_valid_key(key: str | None) -> bool:

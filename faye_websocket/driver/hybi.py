@@ -622,6 +622,8 @@ class Hybi(Driver):
         or when an extension's output depends on earlier messages."""
         if self._mask:
             return None
+        if self._plain:  # no session: the value every plain server connection shares
+            return _PLAIN_FRAMING
         transforms = self._extensions.stateless_transforms()
         if transforms is None:
             return None
@@ -670,6 +672,7 @@ def _frame_firsts(rsv1: bool) -> tuple[frozenset[int], frozenset[int]]:
 
 
 _PLAIN_FIRSTS = _frame_firsts(rsv1=False)
+_PLAIN_FRAMING = SharedFraming()  # frozen: one value for every server connection without extensions
 
 
 def _common_message(data: str | bytes | bytearray | memoryview) -> tuple[int, bytes] | None:

@@ -19,7 +19,7 @@ from ..rfc6455 import CloseCode, check_ping_payload
 from .base import DEFAULT_MAX_LENGTH, Driver, send_by_type, to_payload
 from .draft75 import Draft75Server
 from .draft76 import Draft76Server, draft76_key_number
-from .handshake import accept_value, is_valid_key, protocol_list, select_protocol
+from .handshake import accept_bytes, is_valid_key, protocol_list, select_protocol
 from .http import (
     MAX_HEAD_SIZE,
     STATUS_BAD_REQUEST,
@@ -138,11 +138,11 @@ def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
     # Plain pairs: the handshake's own fields are safe by construction (the protocol is one
     # of ours, checked by protocol_list; the user's headers were checked by _Options); only
     # the extensions' answer, made by their code, is checked here.
-    accept = accept_value(key)
+    accept = accept_bytes(key)
     if not (protocol or accepted or options.extra_fields):  # the common answer
-        return HybiServer(_PLAIN_UPGRADE % accept.encode("ascii"), registry, max_length=options.max_length,
+        return HybiServer(_PLAIN_UPGRADE % accept, registry, max_length=options.max_length,
                           version=f"hybi-{version}", protocol=protocol)
-    fields = [*_UPGRADE_FIELDS, ("Sec-WebSocket-Accept", accept)]
+    fields = [*_UPGRADE_FIELDS, ("Sec-WebSocket-Accept", accept.decode("ascii"))]
     if protocol:
         fields.append(("Sec-WebSocket-Protocol", protocol))
     if accepted:

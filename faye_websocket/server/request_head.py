@@ -101,7 +101,9 @@ def _set_parsed(handler: BaseHTTPRequestHandler, requestline: str, words: list[s
         message.set_raw(name, value)
     message.set_payload("")  # the feed parser's empty body
     handler.headers = message
-    connection = (message.get("Connection") or "").lower()
+    # message.get("Connection"): the first field's value (compat32 returns latin-1 text as is)
+    values = headers.get_all("Connection")
+    connection = values[0].lower() if values else ""
     if connection == "close":
         keep = False
     elif connection == "keep-alive" and handler.protocol_version >= "HTTP/1.1":

@@ -35,7 +35,7 @@ from ..driver.http import Request
 from ..driver.server import ServerDriver, is_websocket_request
 from ..extensions.base import Extension
 from ..net.transport import wrap_socket
-from .takeover import request_from, set_nodelay, take_buffered
+from .takeover import request_from, request_from_handler, set_nodelay, take_buffered
 
 logger = logging.getLogger("faye_websocket")
 
@@ -96,7 +96,7 @@ class WebSocket(WebSocketAPI):
         super().__init__()
         if secure is None:  # the driver also honours X-Forwarded-Proto and friends
             secure = isinstance(sock, ssl.SSLSocket)
-        self._origin = _origin_predicate(origin)
+        self._origin = None if origin is None else _origin_predicate(origin)
         self._driver = ServerDriver(request, protocols=protocols, extensions=extensions, headers=headers,
                                     max_length=max_length, allow_drafts=allow_drafts, secure=secure)
         set_nodelay(sock)
@@ -128,7 +128,7 @@ class WebSocket(WebSocketAPI):
         ``faye_websocket.server.http_server``), the WebSocket is registered with it so that
         the server's shutdown closes it with 1001.
         """
-        request = request_from(handler)
+        request = request_from_handler(handler)  # request_from's case for a handler, without its tests
         body = take_buffered(handler.rfile, handler.connection)
         handler.close_connection = True
         websocket = cls(request, handler.connection, body, protocols, **options)
