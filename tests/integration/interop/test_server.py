@@ -210,8 +210,11 @@ def test_behind_a_reverse_proxy_node_ws_and_websockets(
     haproxy_proxy: Callable[[int], ReverseProxy], proxy_kind: str, scheme: str, server_kind: str,
 ) -> None:
     start = nginx_proxy if proxy_kind == "nginx" else haproxy_proxy
-    # ping: our pings and the peers' pongs must cross the proxy while the client sits idle
-    with SERVERS[server_kind](echo_deflate, extensions=[PermessageDeflate()], ping=0.2) as server:
+    # ping: our pings and the peers' pongs must cross the proxy while the client sits idle. The
+    # pong deadline is the test's, not the ping interval (the default): on a loaded machine a pong
+    # through the proxy's TLS can take longer than 0.2 s, and the server would rightly close.
+    with SERVERS[server_kind](echo_deflate, extensions=[PermessageDeflate()], ping=0.2,
+                              pong_timeout=DEADLINE) as server:
         proxy = start(server.port)
         url = proxy.url("/chat?room=1", scheme)
         certs = tls_certs if scheme == "wss" else None
