@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed as PeerClosed
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from faye_websocket.events import CloseEvent
 from faye_websocket.server.websocket import WebSocket
@@ -112,19 +112,24 @@ def test_server_shutdown_closes_live_connections_with_1001(no_leaks: None) -> No
     server = HTTPServerThread().__enter__()
     with connect(server.url(), open_timeout=WAIT) as client:
         server.recorded.wait_for("open")
-        stopped = time.monotonic()
-        server.__exit__(None, None, None)
-        assert time.monotonic() - stopped < 3
-        with pytest.raises(PeerClosed) as caught:
-            client.recv(timeout=WAIT)
-        assert caught.value.rcvd is not None and caught.value.rcvd.code == 1001
+        shut_down_and_expect_1001(server, client)
+
+
+def shut_down_and_expect_1001(server: HTTPServerThread, client: ClientConnection) -> None:
+    """Stop ``server`` (bounded: under 3 s) and see ``client`` get its close frame, code 1001."""
+    stopped = time.monotonic()
+    server.__exit__(None, None, None)
+    assert time.monotonic() - stopped < 3
+    with pytest.raises(PeerClosed) as caught:
+        client.recv(timeout=WAIT)
+    assert caught.value.rcvd is not None and caught.value.rcvd.code == 1001
 
 
 def test_a_closed_websocket_still_referred_to_is_not_live_for_the_servers_tracker(no_leaks: None) -> None:
     # The tracker hears of no close (no listener per connection): it leaves CLOSED WebSockets
     # out of its count and of the shutdown, which still closes the live one with 1001.
     server = HTTPServerThread().__enter__()
-    stopped: float | None = None
+    stopped = False
     try:
         with RawClient(server.port) as raw:
             raw.send_frame(CLOSE, close_payload(1000, "done"))
@@ -136,14 +141,10 @@ def test_a_closed_websocket_still_referred_to_is_not_live_for_the_servers_tracke
         with connect(server.url(), open_timeout=WAIT) as client:
             server.recorded.wait_for("open", 2)
             assert len(server.server.websockets) == 1
-            stopped = time.monotonic()
-            server.__exit__(None, None, None)
-            assert time.monotonic() - stopped < 3
-            with pytest.raises(PeerClosed) as caught:
-                client.recv(timeout=WAIT)
-            assert caught.value.rcvd is not None and caught.value.rcvd.code == 1001
+            stopped = True
+            shut_down_and_expect_1001(server, client)
     finally:
-        if stopped is None:
+        if not stopped:
             server.__exit__(None, None, None)
 
 
