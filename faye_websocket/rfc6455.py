@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+# The RSV bits of a frame's first byte (RFC 6455 section 5.2): the parser checks them, and an
+# extension's message carries its flags in these places next to its opcode.
+RSV1_BIT = 0x40
+RSV2_BIT = 0x20
+RSV3_BIT = 0x10
 MAX_CONTROL_PAYLOAD = 125  # RFC 6455 section 5.5: control frames carry at most 125 bytes
 CLOSE_CODE_LENGTH = 2  # RFC 6455 section 5.5.1: the status code is a 2-byte unsigned integer
 MAX_CLOSE_REASON = MAX_CONTROL_PAYLOAD - CLOSE_CODE_LENGTH  # 123 bytes of UTF-8

@@ -154,8 +154,7 @@ class ClientDriver(Hybi):
         upgrade = headers.get("Upgrade") or ""
         if upgrade.lower() != "websocket" and headers.tokens("Upgrade") != ["websocket"]:
             raise HandshakeError("'Upgrade' header value is not 'WebSocket'")
-        connection = headers.get("Connection") or ""
-        if connection.lower() != "upgrade" and "upgrade" not in headers.tokens("Connection"):
+        if not headers.has_token("connection", "upgrade"):
             raise HandshakeError("'Connection' header value is not 'Upgrade'")
         if headers.get("Sec-WebSocket-Accept") != accept_value(self._key):
             raise HandshakeError("Sec-WebSocket-Accept mismatch")

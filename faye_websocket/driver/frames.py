@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from typing import Callable, Generator
 
 from ..errors import InvalidPayload, MessageTooLarge, ProtocolError
-from ..rfc6455 import MAX_CONTROL_PAYLOAD, CloseCode, Opcode, is_valid_wire_close_code
+from ..rfc6455 import (
+    MAX_CONTROL_PAYLOAD,
+    RSV1_BIT,
+    RSV2_BIT,
+    RSV3_BIT,
+    CloseCode,
+    Opcode,
+    is_valid_wire_close_code,
+)
 
 MASK_KEY_LENGTH = 4  # RFC 6455 section 5.3
 LENGTH_16_MARKER = 126  # RFC 6455 section 5.2: "If 126, the following 2 bytes ..."
@@ -18,9 +26,6 @@ MAX_LENGTH_16 = 0xFFFF
 LENGTH_64_TOP_BIT = 1 << 63  # RFC 6455 section 5.2: "the most significant bit MUST be 0"
 
 FIN_BIT = 0x80
-RSV1_BIT = 0x40
-RSV2_BIT = 0x20
-RSV3_BIT = 0x10
 OPCODE_BITS = 0x0F
 MASK_BIT = 0x80
 LENGTH_BITS = 0x7F

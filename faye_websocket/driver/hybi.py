@@ -12,7 +12,7 @@ from typing import Hashable, Protocol, cast
 from ..errors import HandshakeError, InvalidPayload, ProtocolError
 from ..events import MessageEvent, PingEvent, PongEvent, ReadyState
 from ..extensions.base import Message
-from ..rfc6455 import MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, CloseCode, Opcode
+from ..rfc6455 import MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, RSV1_BIT, CloseCode, Opcode
 from .base import Driver, Parser, truncate_utf8
 from .frames import (
     FIN_BIT,
@@ -25,7 +25,6 @@ from .frames import (
     MAX_LENGTH_16,
     MULTIPLY_THRESHOLD,
     OPCODE_BITS,
-    RSV1_BIT,
     TRANSLATE_THRESHOLD,
     Frame,
     FrameRules,

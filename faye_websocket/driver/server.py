@@ -49,11 +49,11 @@ _checked: dict[tuple[int, ...], tuple[Extension, ...]] = {}
 _HANDSHAKE_HEADERS = frozenset(
     {"upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol", "sec-websocket-extensions"}
 )
-SWITCHING_PROTOCOLS = "HTTP/1.1 101 Switching Protocols"  # RFC 6455 section 4.2.2, step 5.1
+_STATUS_LINE_101 = "HTTP/1.1 101 Switching Protocols"  # RFC 6455 section 4.2.2, step 5.1
 _UPGRADE_FIELDS = (("Upgrade", "websocket"), ("Connection", "Upgrade"))  # section 4.2.2, steps 5.2-5.3
 # The 101 without a subprotocol, an extension or an extra field, as serialize_head writes it, with
 # a placeholder for the accept value (base64: no "%" in it): most handshakes get this one.
-_PLAIN_UPGRADE = serialize_head(SWITCHING_PROTOCOLS, [*_UPGRADE_FIELDS, ("Sec-WebSocket-Accept", "%s")])
+_PLAIN_UPGRADE = serialize_head(_STATUS_LINE_101, [*_UPGRADE_FIELDS, ("Sec-WebSocket-Accept", "%s")])
 
 
 def is_websocket_request(request: Request) -> bool:
@@ -150,7 +150,7 @@ def _hybi_driver(request: Request, options: _Options, url: str) -> Driver:
         fields.append(("Sec-WebSocket-Extensions", accepted))
     if options.extra_fields:
         fields += options.extra_fields
-    response = serialize_head(SWITCHING_PROTOCOLS, fields)
+    response = serialize_head(_STATUS_LINE_101, fields)
     return HybiServer(response, registry, max_length=options.max_length, version=f"hybi-{version}",
                       protocol=protocol)
 

@@ -19,7 +19,6 @@ import math
 import select
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections.abc import Mapping
@@ -33,7 +32,7 @@ from ..connection.nowait import WriteNowait, send_some
 from ..driver.http import Request
 from ..events import CloseEvent, ReadyState
 from ..net.deadline import check_duration
-from ..net.transport import SocketTransport, wrap_socket
+from ..net.transport import SocketTransport, timeval, wrap_socket
 from ..server.takeover import RequestSource, request_from, set_nodelay, shutdown_tcp
 from . import wire
 from .watcher import WATCHER
@@ -41,13 +40,11 @@ from .write_turn import WriteTurn
 
 _DRAIN_SIZE = 4096  # bytes read at a time from a client that should send nothing
 STALLED_PINGS = 3  # ping intervals a write may block before the client counts as gone
-_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)  # where it is missing, no write takes the short path
 _OPEN = ReadyState.OPEN  # a module global: an enum attribute lookup costs more than the check
 _CLOSED = ReadyState.CLOSED
-_HAS_DONTWAIT = hasattr(socket, "MSG_DONTWAIT")  # not on Windows: every write waits through the transport
-_TIMEVAL = struct.Struct("ll")  # struct timeval (socket(7)): seconds, microseconds
-_MICROS = 1_000_000  # microseconds a second
-_MAX_TIMEVAL_SECONDS = 2**31 - 1  # longer send timeouts are clamped (68 years: no timeout)
+# Where MSG_DONTWAIT is missing (Windows) every write waits through the transport: the short path
+# relies on SO_SNDTIMEO and the departure check on a read that does not wait.
+_HAS_DONTWAIT = hasattr(socket, "MSG_DONTWAIT")
 _DEFAULT_START = wire.stream_start()  # the head and retry of a stream with the default options
 
 
@@ -280,11 +277,7 @@ class EventSource(EventTarget):
         self._fast = None
         WATCHER.remove(self)
         shutdown_tcp(self._sock)  # wakes a writer blocked in sendall
-        token = self._token
-        try:
-            token.pop()  # WriteTurn.take(), inlined
-        except IndexError:
-            self._turn.take()
+        self._turn.take()
         try:
             self._fast = None  # again with the turn held: no turn restores it once CLOSED
             self._rest.clear()
@@ -292,9 +285,7 @@ class EventSource(EventTarget):
             if self._watch is not self._sock:
                 self._watch.close()
         finally:
-            token.append(True)
-            if self._turn.waiting:
-                self._turn.wake()
+            self._turn.give()
         self._open.release()
         # The event object is made only for someone to see it (a frozen dataclass costs about
         # a tenth of a short stream's set-up); it still fires exactly once.
@@ -457,13 +448,9 @@ def set_send_timeout(sock: socket.socket, seconds: float | None) -> None:
 
 @functools.lru_cache(maxsize=32)
 def send_timeval(seconds: float) -> bytes:
-    """``seconds`` as the ``struct timeval`` of SO_SNDTIMEO: never all zero (that means no
-    timeout), clamped to ``_MAX_TIMEVAL_SECONDS``. Cached: streams share a few values."""
-    whole = min(int(seconds), _MAX_TIMEVAL_SECONDS)
-    micros = int((seconds - whole) * _MICROS) if whole < _MAX_TIMEVAL_SECONDS else 0
-    if not whole and not micros:
-        micros = 1
-    return _TIMEVAL.pack(whole, micros)
+    """``seconds`` as the ``struct timeval`` of SO_SNDTIMEO (``net.transport.timeval``). Cached:
+    streams share a few values."""
+    return timeval(seconds)
 
 
 def stall_limit(ping: float | None, send_timeout: float | None) -> float | None:

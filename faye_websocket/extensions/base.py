@@ -12,12 +12,6 @@ from typing import Protocol, Sequence, Union, runtime_checkable
 
 from ..rfc6455 import Opcode
 
-# The RSV bits of a frame's first byte (RFC 6455 section 5.2), as driver/frames.py names them:
-# ``Extensions.outgoing_payload`` returns a message's flags in these places, next to its opcode.
-RSV1_BIT = 0x40
-RSV2_BIT = 0x20
-RSV3_BIT = 0x10
-
 ParamValue = Union[bool, int, str, list[Union[bool, int, str]]]
 Params = dict[str, ParamValue]
 """Extension parameters: a bare flag is True, a value is int or str, a repeated name a list."""

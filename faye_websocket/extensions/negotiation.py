@@ -15,11 +15,8 @@ from __future__ import annotations
 from typing import Callable, Hashable, Sequence, TypeVar, cast
 
 from ..errors import ExtensionError, InvalidState, ProtocolError
-from ..rfc6455 import Opcode
+from ..rfc6455 import RSV1_BIT, RSV2_BIT, RSV3_BIT, Opcode
 from .base import (
-    RSV1_BIT,
-    RSV2_BIT,
-    RSV3_BIT,
     ClientSession,
     Extension,
     Message,
@@ -236,7 +233,7 @@ class Extensions:
             try:  # _run's work, without its call: this runs for every message
                 message = session.process_incoming_message(message, max_length)
             except ProtocolError as error:
-                _name_in(ext, error)
+                _prefix(ext.name, error)
                 raise
             except Exception as error:  # a user's extension failing must fail the connection
                 raise ExtensionError(f"{ext.name}: {error}") from error
@@ -311,7 +308,7 @@ class Extensions:
             try:  # as process_incoming_message
                 message = session.process_outgoing_message(message)
             except ProtocolError as error:
-                _name_in(ext, error)
+                _prefix(ext.name, error)
                 raise
             except Exception as error:
                 raise ExtensionError(f"{ext.name}: {error}") from error
@@ -372,12 +369,8 @@ def _response_of(ext: Extension, session: ServerSession) -> str:
     return serialize_params(ext.name, session.generate_response())
 
 
-def _name_in(ext: Extension, error: ProtocolError) -> None:
-    """A session step's ProtocolError keeps its class and code, with the extension's name in front."""
-    _prefix(ext.name, error)
-
-
 def _prefix(name: str, error: ProtocolError) -> None:
+    """A ProtocolError keeps its class and code, with the extension's ``name`` in front."""
     error.args = (f"{name}: {error}", *error.args[1:])
 
 

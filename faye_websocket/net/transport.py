@@ -34,7 +34,9 @@ RECV_TIMEOUT_SLACK = 0.05
 RECV_TIMEOUT_MIN_SLACK = 0.002
 # The flag of a read that must not wait (0 where absent: wrap_socket then never uses PlainSocketTransport).
 _DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
-_TIMEVAL = struct.Struct("ll")  # struct timeval for SO_RCVTIMEO (socket(7)): seconds, microseconds
+_TIMEVAL = struct.Struct("ll")  # struct timeval of SO_RCVTIMEO/SO_SNDTIMEO (socket(7)): seconds, micros
+_MICROS = 1_000_000  # microseconds a second
+_MAX_TIMEVAL_SECONDS = 2**31 - 1  # longer timeouts are clamped (68 years: no timeout in effect)
 Buffer = bytes | bytearray | memoryview  # what a write takes: frames, and views of large ones
 
 
@@ -392,9 +394,8 @@ class PlainSocketTransport(SocketTransport):
         return 0
 
     def _set_recv_timeout(self, seconds: float) -> None:
-        whole = int(seconds)
-        micros = max(1, int((seconds - whole) * 1_000_000)) if seconds else 0
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _TIMEVAL.pack(whole, micros))
+        value = timeval(seconds) if seconds else _NO_TIMEOUT
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
         self._recv_timeout = seconds
 
     def settimeout(self, timeout: float | None) -> None:
@@ -483,6 +484,19 @@ class TLSSocketTransport(SocketTransport):
         timeout = None if deadline is None else max(0, math.ceil((deadline - time.monotonic()) * 1000))
         if not poller.poll(timeout):
             raise TimeoutError("the TLS peer sent only part of a record, or took nothing, in time")
+
+
+_NO_TIMEOUT = _TIMEVAL.pack(0, 0)  # an all-zero timeval: reads and writes wait as long as it takes
+
+
+def timeval(seconds: float) -> bytes:
+    """``seconds`` (> 0) as a ``struct timeval`` for SO_RCVTIMEO / SO_SNDTIMEO (socket(7)): never
+    all zero, which would mean no timeout at all, and clamped to what a timeval holds."""
+    whole = min(int(seconds), _MAX_TIMEVAL_SECONDS)
+    micros = int((seconds - whole) * _MICROS) if whole < _MAX_TIMEVAL_SECONDS else 0
+    if not whole and not micros:
+        micros = 1
+    return _TIMEVAL.pack(whole, micros)
 
 
 def wrap_socket(sock: socket.socket) -> SocketTransport:

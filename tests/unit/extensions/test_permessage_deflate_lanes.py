@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from faye_websocket.errors import ExtensionError, MessageTooLarge, ProtocolError
 from faye_websocket.extensions import Extensions, Message, Params, PermessageDeflate
-from faye_websocket.extensions.base import RSV1_BIT
 from faye_websocket.extensions.permessage_deflate import (
     JOIN_TAIL_SIZE,
     MAX_IDLE_COMPRESSORS,
@@ -31,7 +30,7 @@ from faye_websocket.extensions.permessage_deflate import (
     deflate_message,
     new_compressor,
 )
-from faye_websocket.rfc6455 import Opcode
+from faye_websocket.rfc6455 import RSV1_BIT, Opcode
 
 DEADLINE = 10.0  # seconds; every wait in this module is bounded by it
 HELLO = b"Hello"
