@@ -12,7 +12,7 @@ buffers becomes an ordered fold. Not thread-safe: the driver calls it under its 
 
 from __future__ import annotations
 
-from typing import Callable, Hashable, Sequence, TypeVar, cast
+from typing import Callable, Hashable, NoReturn, Sequence, TypeVar, cast
 
 from ..errors import ExtensionError, InvalidState, ProtocolError
 from ..rfc6455 import RSV1_BIT, RSV2_BIT, RSV3_BIT, Opcode
@@ -232,11 +232,8 @@ class Extensions:
         for ext, session in reversed(self._active):
             try:  # _run's work, without its call: this runs for every message
                 message = session.process_incoming_message(message, max_length)
-            except ProtocolError as error:
-                _prefix(ext.name, error)
-                raise
             except Exception as error:  # a user's extension failing must fail the connection
-                raise ExtensionError(f"{ext.name}: {error}") from error
+                _raise_named(ext.name, error)
             if type(message) is not Message and not isinstance(message, Message):
                 raise _not_a_message(ext, message)
         return message
@@ -254,11 +251,8 @@ class Extensions:
             return payload
         try:
             return direct.inflate(payload, max_length)
-        except ProtocolError as error:
-            _prefix(self._direct_name, error)
-            raise
         except Exception as error:  # as process_incoming_message: fail the connection, named
-            raise ExtensionError(f"{self._direct_name}: {error}") from error
+            _raise_named(self._direct_name, error)
 
     def outgoing_payload(self, opcode: Opcode, payload: bytes) -> tuple[int, bytes]:
         """A message to be sent (TEXT or BINARY), after the sessions: its first frame's RSV bits
@@ -274,11 +268,8 @@ class Extensions:
             return flags | message.opcode, message.data
         try:
             data = direct.deflate(payload)
-        except ProtocolError as error:
-            _prefix(self._direct_name, error)
-            raise
         except Exception as error:
-            raise ExtensionError(f"{self._direct_name}: {error}") from error
+            _raise_named(self._direct_name, error)
         if data is None:  # short, or after close: sent as it is
             return opcode, payload
         return RSV1_BIT | opcode, data
@@ -307,11 +298,8 @@ class Extensions:
         for ext, session in self._active:
             try:  # as process_incoming_message
                 message = session.process_outgoing_message(message)
-            except ProtocolError as error:
-                _prefix(ext.name, error)
-                raise
             except Exception as error:
-                raise ExtensionError(f"{ext.name}: {error}") from error
+                _raise_named(ext.name, error)
             if type(message) is not Message and not isinstance(message, Message):
                 raise _not_a_message(ext, message)
         return message
@@ -367,6 +355,16 @@ def _call(ext: Extension, step: Callable[..., T], *args: object) -> T:
 
 def _response_of(ext: Extension, session: ServerSession) -> str:
     return serialize_params(ext.name, session.generate_response())
+
+
+def _raise_named(name: str, error: Exception) -> NoReturn:
+    """Raise what a session step's exception becomes: a ProtocolError itself, its message prefixed
+    with the extension's ``name`` (class and close code kept); anything else an ExtensionError
+    (1010) caused by it."""
+    if isinstance(error, ProtocolError):
+        _prefix(name, error)
+        raise error
+    raise ExtensionError(f"{name}: {error}") from error
 
 
 def _prefix(name: str, error: ProtocolError) -> None:
