@@ -288,8 +288,10 @@ class EventSource(EventTarget):
             self._turn.give()
         self._open.release()
         # The event object is made only for someone to see it (a frozen dataclass costs about
-        # a tenth of a short stream's set-up); it still fires exactly once.
-        if self.onclose is not None or self._listeners.get("close"):
+        # a tenth of a short stream's set-up); it still fires exactly once, and a subclass that
+        # dispatches events itself always gets it.
+        if (self.onclose is not None or self._listeners.get("close")
+                or type(self).dispatch_event is not EventTarget.dispatch_event):
             self.dispatch_event(CloseEvent(None))
         return True
 

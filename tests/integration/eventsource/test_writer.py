@@ -120,6 +120,22 @@ def test_close_fires_one_close_event_and_later_sends_return_false() -> None:
     assert streams.closes[0] is streams.closes[1]
 
 
+def test_a_subclass_that_dispatches_events_itself_gets_the_close_event_without_listeners() -> None:
+    dispatched: list[object] = []
+
+    class Dispatching(EventSource):
+        def dispatch_event(self, event: object) -> None:  # type: ignore[override]
+            dispatched.append(event)
+
+    def stream(handler: BaseHTTPRequestHandler) -> None:
+        es = Dispatching.from_handler(handler, ping=None)
+        assert es.close()
+
+    with serving(stream) as server, open_stream(server.port) as sock:
+        read_to_eof(sock)
+    assert [type(event) for event in dispatched] == [CloseEvent]
+
+
 def test_client_that_disconnects_is_noticed_by_eof_with_no_write_pending() -> None:
     streams = Streams()
 
